@@ -1,0 +1,48 @@
+"""neon-theory: measure the theory behind Neon exactly or with honest error bars."""
+
+from .alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
+from .contracts import GenerativeModel, ModelAdapter, Target
+from .gradients import (
+    GradientEstimate,
+    ModelLaw,
+    WeightedSupport,
+    paired_population_gradients,
+    per_sample_gradients,
+    population_gradient,
+    population_hessian,
+)
+from .neon import MergePolicy, brent_best_w, merge, predicted_w_star, self_train, w_sweep
+from .samplers import Chain, Guidance, ScoreScale, Sharpening, Steps, Temperature, TopK, TopP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlignmentReport",
+    "Chain",
+    "GenerativeModel",
+    "GradientEstimate",
+    "Guidance",
+    "MergePolicy",
+    "ModelAdapter",
+    "ModelLaw",
+    "ScoreScale",
+    "Sharpening",
+    "Steps",
+    "Target",
+    "Temperature",
+    "TheoryQuantities",
+    "TopK",
+    "TopP",
+    "WeightedSupport",
+    "alignment",
+    "brent_best_w",
+    "merge",
+    "paired_population_gradients",
+    "per_sample_gradients",
+    "population_gradient",
+    "population_hessian",
+    "predicted_w_star",
+    "self_train",
+    "theory_quantities",
+    "w_sweep",
+]

@@ -1,0 +1,103 @@
+"""Input checks that raise ``ValueError`` naming the parameter and its accepted range."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable
+
+import torch
+from torch import Tensor
+
+
+def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    return f"{left}{lo:g}, {hi:g}{right}"
+
+
+def check_real(
+    name: str,
+    value,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` if it is not a finite number in the interval."""
+    rng = _interval(lo, hi, lo_open or lo == -math.inf, hi_open or hi == math.inf)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number in {rng}; got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number in {rng}; got {v}")
+    below = v <= lo if lo_open else v < lo
+    above = v >= hi if hi_open else v > hi
+    if below or above:
+        raise ValueError(f"{name} must lie in {rng}; got {v:g}")
+    return v
+
+
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` if it is not an integer in [lo, hi]."""
+    rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer in {rng}; got {value!r}")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ValueError(f"{name} must be an integer in {rng}; got {v}")
+    return v
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_tensor(
+    name: str,
+    value,
+    *,
+    ndim: int | None = None,
+    shape: tuple | None = None,
+    finite: bool = True,
+) -> Tensor:
+    """Check that ``value`` is a tensor of the given rank/shape with finite entries (``None`` in shape = any)."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s); got shape {tuple(value.shape)}")
+    if shape is not None:
+        if value.ndim != len(shape) or any(s is not None and s != v for s, v in zip(shape, value.shape)):
+            want = tuple("*" if s is None else s for s in shape)
+            raise ValueError(f"{name} must have shape {want}; got {tuple(value.shape)}")
+    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+    return value
+
+
+def check_generator(name: str, value) -> torch.Generator:
+    if not isinstance(value, torch.Generator):
+        raise ValueError(
+            f"{name} must be a torch.Generator (every random draw needs an explicit generator); "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def check_spd(name: str, matrix: Tensor) -> Tensor:
+    """Check that ``matrix`` is a finite, symmetric, positive-definite square matrix."""
+    check_tensor(name, matrix, ndim=2)
+    if matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"{name} must be square; got shape {tuple(matrix.shape)}")
+    m = matrix.double()
+    scale = max(1.0, float(m.abs().max()))
+    if float((m - m.T).abs().max()) > 1e-8 * scale:
+        raise ValueError(f"{name} must be symmetric")
+    eig_min = float(torch.linalg.eigvalsh(m).min())
+    if eig_min <= 0:
+        raise ValueError(f"{name} must be positive definite (eigenvalues in (0, inf)); smallest eigenvalue is {eig_min:g}")
+    return matrix

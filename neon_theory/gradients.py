@@ -1,0 +1,450 @@
+"""Population gradients with standard errors, common random numbers and per-sample paths.
+
+``population_gradient`` estimates r = E_source[∇_θ ℓ_θ(x)] by streaming the source in
+chunks (memory does not grow with n) and accumulating in float64.  The n examples are
+split into ``n_batches`` contiguous batches whose means are kept: they give the
+batch-means standard error here and the jackknife errors in :mod:`alignment`.
+
+``paired_population_gradients`` estimates r_d and r_s with the *same* loss noise for the
+i-th real and the i-th synthetic chunk (common random numbers, DESIGN.md §5).
+
+A *source* is one of:
+
+* a :class:`~neon_theory.contracts.Target` (anything with ``sample(n, generator)``),
+  e.g. the data law or :class:`ModelLaw` (fresh draws from q_{θ,κ});
+* a ``Tensor`` of shape (N, ...): a finite set, read in order (e.g. a frozen S);
+* a :class:`WeightedSupport`: exact expectation by enumeration (standard error 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
+from tqdm.auto import tqdm
+
+from ._validation import check_choice, check_generator, check_int, check_tensor
+from .contracts import Noise, check_model, noise_rows
+from .params import flatten, num_parameters, trainable_named_parameters
+
+
+@dataclass(frozen=True)
+class WeightedSupport:
+    """A discrete law given by its support and probabilities (exact expectations).
+
+    Args:
+        points (Tensor): shape (m, ...).
+        weights (Tensor): shape (m,), nonnegative, summing to 1.
+    """
+
+    points: Tensor
+    weights: Tensor
+
+    def __post_init__(self):
+        check_tensor("points", self.points)
+        check_tensor("weights", self.weights, shape=(self.points.shape[0],))
+        w = self.weights.double()
+        if bool((w < 0).any()) or abs(float(w.sum()) - 1.0) > 1e-9:
+            raise ValueError("weights must be nonnegative and sum to 1 (within 1e-9)")
+
+
+@dataclass(frozen=True)
+class ModelLaw:
+    """Fresh draws from a model's sampling law q_{θ,κ} as a source (infinite |S|)."""
+
+    model: object
+    sampler: object = None
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        return self.model.sample(n, self.sampler, generator)
+
+
+@dataclass(frozen=True)
+class GradientEstimate:
+    """A population gradient and its uncertainty.
+
+    Attributes:
+        mean (Tensor): shape (p,), float64; the estimate of E[∇ℓ].
+        se (Tensor): shape (p,), float64; batch-means standard error (0 when exact).
+        batch_means (Tensor): shape (n_batches, p), float64.
+        batch_weights (Tensor): shape (n_batches,), float64, summing to 1.
+        n (int): examples used.
+        exact (bool): computed by enumeration or closed form.
+    """
+
+    mean: Tensor
+    se: Tensor
+    batch_means: Tensor
+    batch_weights: Tensor
+    n: int
+    exact: bool = False
+
+    @property
+    def n_batches(self) -> int:
+        return int(self.batch_means.shape[0])
+
+    @classmethod
+    def from_exact(cls, vector: Tensor) -> "GradientEstimate":
+        """Wrap an exactly known gradient, shape (p,)."""
+        check_tensor("vector", vector, ndim=1)
+        v = vector.detach().double()
+        return cls(v, torch.zeros_like(v), v[None].clone(), torch.ones(1, dtype=torch.float64), 0, True)
+
+
+def as_estimate(g) -> GradientEstimate:
+    """Accept a ``GradientEstimate`` or an exact vector."""
+    return g if isinstance(g, GradientEstimate) else GradientEstimate.from_exact(g)
+
+
+def _source_size(source, n: int | None) -> int:
+    if isinstance(source, WeightedSupport):
+        return source.points.shape[0]
+    if isinstance(source, Tensor):
+        size = source.shape[0]
+        if n is None:
+            return size
+        return check_int("n", n, lo=1, hi=size)
+    if not callable(getattr(source, "sample", None)):
+        raise ValueError(
+            "source must be a Tensor, a WeightedSupport or an object with sample(n, generator); "
+            f"got {type(source).__name__}"
+        )
+    if n is None:
+        raise ValueError("n (number of examples) is required when the source is a sampling law")
+    return check_int("n", n, lo=1)
+
+
+def _take(source, start: int, stop: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+    """Rows [start, stop) of the source and their weights (``None`` = uniform)."""
+    if isinstance(source, WeightedSupport):
+        return source.points[start:stop], source.weights[start:stop].double()
+    if isinstance(source, Tensor):
+        return source[start:stop], None
+    return source.sample(stop - start, generator), None
+
+
+def _batch_bounds(n: int, n_batches: int) -> list[tuple[int, int]]:
+    edges = [round(i * n / n_batches) for i in range(n_batches + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int]]:
+    return [(a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
+
+
+def _chunk_grad(model, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
+    """Sum over the chunk of weight·∇ℓ (weight 1 when uniform), flat float64."""
+    loss = model.per_example_loss(x, noise)
+    if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
+        raise ValueError(f"per_example_loss must return shape ({x.shape[0]},); got {tuple(loss.shape)}")
+    total = loss.sum() if weights is None else (loss * weights.to(loss.dtype)).sum()
+    gs = torch.autograd.grad(total, params, allow_unused=True)
+    return flatten(gs, params)
+
+
+def _defaults(n: int, n_batches: int | None, chunk_size: int | None, exact: bool) -> tuple[int, int]:
+    nb = 1 if exact else check_int("n_batches", 32 if n_batches is None else n_batches, lo=2)
+    if nb > n:
+        raise ValueError(f"n_batches must be in [2, n={n}]; got {nb}")
+    cs = check_int("chunk_size", 4096 if chunk_size is None else chunk_size, lo=1)
+    return nb, cs
+
+
+def paired_population_gradients(
+    model,
+    sources: dict,
+    n: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+    n_batches: int | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> dict[str, GradientEstimate]:
+    """Population gradients for several sources with common random numbers.
+
+    The k-th chunk of every source is evaluated with the *same* loss noise, so estimates
+    of r_d and r_s (and any differences between them) share their noise.
+
+    Args:
+        model: a :class:`GenerativeModel`.
+        sources (dict): name → source (see module docstring).  All must give the same n.
+        n (int | None): examples per source (default: the size of finite sources).
+        generator: data draws for sampling-law sources (one stream per source is split
+            off by drawing seeds from it, so sources do not share data randomness).
+        noise_generator: loss noise (required when the model draws noise).
+        n_batches (int): batches for the standard error, in [2, n] (default 32; 1 if exact).
+        chunk_size (int): examples per forward pass (default 4096).
+
+    Returns:
+        dict name → :class:`GradientEstimate`.
+    """
+    check_model(model)
+    if not isinstance(sources, dict) or not sources:
+        raise ValueError("sources must be a non-empty dict name -> source")
+    sizes = {k: _source_size(s, n) for k, s in sources.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"all sources must give the same n; got {sizes}")
+    n_eff = next(iter(sizes.values()))
+    exact = all(isinstance(s, WeightedSupport) for s in sources.values())
+    nb, cs = _defaults(n_eff, n_batches, chunk_size, exact)
+    needs_data_rng = any(not isinstance(s, (Tensor, WeightedSupport)) for s in sources.values())
+    if needs_data_rng:
+        check_generator("generator", generator)
+    if noise_generator is not None:
+        check_generator("noise_generator", noise_generator)
+    data_gens = {}
+    for k in sources:
+        if needs_data_rng:
+            g = torch.Generator()
+            g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+            data_gens[k] = g
+    params = [p for _, p in trainable_named_parameters(model.module)]
+    p_dim = num_parameters(model.module)
+    bounds = _batch_bounds(n_eff, nb)
+    batch_means = {k: torch.zeros(len(bounds), p_dim, dtype=torch.float64) for k in sources}
+    batch_w = {k: torch.zeros(len(bounds), dtype=torch.float64) for k in sources}
+    bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
+    for b, (lo, hi) in enumerate(bounds):
+        for a, z in _chunk_bounds(lo, hi, cs):
+            noise = _draw_noise(model, z - a, noise_generator)
+            for k, src in sources.items():
+                x, w = _take(src, a, z, data_gens.get(k))
+                batch_means[k][b] += _chunk_grad(model, x, noise, w, params)
+                batch_w[k][b] += (z - a) if w is None else float(w.sum())
+            bar.update(z - a)
+    bar.close()
+    out = {}
+    for k in sources:
+        w = batch_w[k]
+        means = batch_means[k] / w.clamp_min(1e-300)[:, None]
+        weights = w / w.sum()
+        mean = (weights[:, None] * means).sum(0)
+        if exact:
+            se = torch.zeros_like(mean)
+        else:
+            # batch-means SE of a weighted mean: sqrt(nb/(nb-1) Σ w_b² (m_b - m)²)
+            k_b = means.shape[0]
+            se = torch.sqrt(k_b / (k_b - 1) * ((weights[:, None] * (means - mean)) ** 2).sum(0))
+        out[k] = GradientEstimate(mean, se, means, weights, n_eff, exact)
+    return out
+
+
+def _draw_noise(model, n: int, noise_generator):
+    if noise_generator is None:
+        noise = model.draw_noise(n, torch.Generator().manual_seed(0))
+        if noise is not None:
+            raise ValueError("noise_generator is required: this model's loss draws noise")
+        return None
+    return model.draw_noise(n, noise_generator)
+
+
+def population_gradient(model, source, n: int | None = None, **kwargs) -> GradientEstimate:
+    """E_source[∇_θ ℓ_θ(x)] with its standard error; see :func:`paired_population_gradients`."""
+    return paired_population_gradients(model, {"source": source}, n, **kwargs)["source"]
+
+
+class _LossModule(nn.Module):
+    """Lets ``functional_call`` swap θ while ``per_example_loss`` runs."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model.module
+        self._model = model
+
+    def forward(self, x, noise):
+        return self._model.per_example_loss(x, noise)
+
+
+def per_sample_gradients(model, x: Tensor, noise: Noise = None, *, method: str = "vmap") -> Tensor:
+    """∇_θ ℓ_θ(x_i) for every row.
+
+    Args:
+        x (Tensor): shape (n, ...).
+        noise: loss noise with leading dimension n, or ``None``.
+        method (str): ``"vmap"`` (torch.func, fast) or ``"loop"`` (one backward per example;
+            for losses that ``vmap`` cannot trace).
+
+    Returns:
+        Tensor: shape (n, p), float64.
+    """
+    check_model(model)
+    check_choice("method", method, ("vmap", "loop"))
+    check_tensor("x", x, finite=False)
+    named = trainable_named_parameters(model.module)
+    params = [p for _, p in named]
+    if method == "loop":
+        rows = [_chunk_grad(model, x[i : i + 1], noise_rows(noise, slice(i, i + 1)), None, params) for i in range(x.shape[0])]
+        return torch.stack(rows) if rows else torch.zeros(0, num_parameters(model.module), dtype=torch.float64)
+    wrapper = _LossModule(model)
+    frozen = {"m." + k: v for k, v in model.module.named_buffers()}
+    frozen.update({"m." + k: p.detach() for k, p in model.module.named_parameters() if not p.requires_grad})
+    theta = {"m." + k: p.detach() for k, p in named}
+
+    def one(theta_, xi, ni):
+        nb = None if ni is None else _unsqueeze(ni)
+        return functional_call(wrapper, {**frozen, **theta_}, (xi.unsqueeze(0), nb)).squeeze(0)
+
+    if noise is None:
+        g = vmap(grad(lambda t, xi: one(t, xi, None)), in_dims=(None, 0))(theta, x)
+    else:
+        g = vmap(grad(one), in_dims=(None, 0, 0))(theta, x, noise)
+    return torch.cat([g["m." + k].reshape(x.shape[0], -1).double() for k, _ in named], dim=1)
+
+
+def _unsqueeze(noise):
+    if isinstance(noise, Tensor):
+        return noise.unsqueeze(0)
+    if isinstance(noise, tuple):
+        return tuple(_unsqueeze(v) for v in noise)
+    return {k: _unsqueeze(v) for k, v in noise.items()}
+
+
+@dataclass(frozen=True)
+class SecondMoment:
+    """E[g gᵀ] of per-example gradients.
+
+    Attributes:
+        value (Tensor): shape (p,) if diagonal else (p, p), float64.
+        mean (Tensor): shape (p,), the mean gradient (so the covariance is value − mean meanᵀ).
+        n (int): examples used.
+    """
+
+    value: Tensor
+    mean: Tensor
+    n: int
+    diagonal: bool
+
+
+def gradient_second_moment(
+    model,
+    source,
+    n: int | None = None,
+    *,
+    diagonal: bool = True,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+    chunk_size: int = 1024,
+    method: str = "vmap",
+    progress: bool = False,
+) -> SecondMoment:
+    """Stream E[g gᵀ] (or its diagonal) of per-example gradients g = ∇ℓ_θ(x).
+
+    With the data law as source and an NLL loss this is the empirical Fisher; with
+    :class:`ModelLaw` it is a Monte Carlo estimate of the true Fisher.
+    """
+    check_model(model)
+    size = _source_size(source, n)
+    cs = check_int("chunk_size", chunk_size, lo=1)
+    if not isinstance(source, (Tensor, WeightedSupport)):
+        check_generator("generator", generator)
+    p = num_parameters(model.module)
+    acc = torch.zeros(p if diagonal else (p, p), dtype=torch.float64)
+    mean = torch.zeros(p, dtype=torch.float64)
+    total_w = 0.0
+    for a, z in tqdm(_chunk_bounds(0, size, cs), disable=not progress, desc="second moment"):
+        x, w = _take(source, a, z, generator)
+        g = per_sample_gradients(model, x, _draw_noise(model, z - a, noise_generator), method=method)
+        w = torch.ones(z - a, dtype=torch.float64) if w is None else w
+        acc += (w[:, None] * g * g).sum(0) if diagonal else (w[:, None] * g).T @ g
+        mean += (w[:, None] * g).sum(0)
+        total_w += float(w.sum())
+    return SecondMoment(acc / total_w, mean / total_w, size, diagonal)
+
+
+def population_hessian(
+    model,
+    source,
+    n: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+    chunk_size: int = 4096,
+) -> Tensor:
+    """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64.  For small models (p up to a few thousand)."""
+    check_model(model)
+    size = _source_size(source, n)
+    cs = check_int("chunk_size", chunk_size, lo=1)
+    if not isinstance(source, (Tensor, WeightedSupport)):
+        check_generator("generator", generator)
+    named = trainable_named_parameters(model.module)
+    params = [p for _, p in named]
+    p_dim = num_parameters(model.module)
+    H = torch.zeros(p_dim, p_dim, dtype=torch.float64)
+    total_w = 0.0
+    for a, z in _chunk_bounds(0, size, cs):
+        x, w = _take(source, a, z, generator)
+        noise = _draw_noise(model, z - a, noise_generator)
+        loss = model.per_example_loss(x, noise)
+        total = loss.sum() if w is None else (loss * w.to(loss.dtype)).sum()
+        grads = torch.autograd.grad(total, params, create_graph=True, allow_unused=True)
+        g_graph = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(grads, params)])
+        for i in range(p_dim):
+            if not g_graph.requires_grad:
+                break
+            row = torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True)
+            H[i] += flatten(row, params)
+        total_w += (z - a) if w is None else float(w.sum())
+    H /= total_w
+    return 0.5 * (H + H.T)
+
+
+def hessian_vector_product(
+    model,
+    source,
+    vector: Tensor,
+    n: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+    chunk_size: int = 4096,
+) -> Tensor:
+    """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64."""
+    check_model(model)
+    size = _source_size(source, n)
+    if not isinstance(source, (Tensor, WeightedSupport)):
+        check_generator("generator", generator)
+    named = trainable_named_parameters(model.module)
+    params = [p for _, p in named]
+    check_tensor("vector", vector, shape=(num_parameters(model.module),))
+    out = torch.zeros(vector.shape[0], dtype=torch.float64)
+    total_w = 0.0
+    for a, z in _chunk_bounds(0, size, check_int("chunk_size", chunk_size, lo=1)):
+        x, w = _take(source, a, z, generator)
+        loss = model.per_example_loss(x, _draw_noise(model, z - a, noise_generator))
+        total = loss.sum() if w is None else (loss * w.to(loss.dtype)).sum()
+        gs = torch.autograd.grad(total, params, create_graph=True, allow_unused=True)
+        dot = sum(
+            (gi * vi.to(gi.dtype)).sum()
+            for gi, vi in zip(gs, _split(vector, params))
+            if gi is not None
+        )
+        if isinstance(dot, Tensor) and dot.requires_grad:
+            out += flatten(torch.autograd.grad(dot, params, allow_unused=True), params)
+        total_w += (z - a) if w is None else float(w.sum())
+    return out / total_w
+
+
+def _split(vector: Tensor, params) -> list[Tensor]:
+    out, i = [], 0
+    for p in params:
+        out.append(vector[i : i + p.numel()].reshape(p.shape))
+        i += p.numel()
+    return out
+
+
+__all__ = [
+    "GradientEstimate",
+    "ModelLaw",
+    "SecondMoment",
+    "WeightedSupport",
+    "as_estimate",
+    "gradient_second_moment",
+    "hessian_vector_product",
+    "paired_population_gradients",
+    "per_sample_gradients",
+    "population_gradient",
+    "population_hessian",
+]

@@ -1,0 +1,342 @@
+"""Self-training, the Neon merge, w-sweeps and Brent search for the best w.
+
+θ_Neon = (1+w)θ_r − wθ_s is computed as θ_r − w(θ_s − θ_r), which does not overflow in
+low precision.  w = 0 is the base model, w = −1 the self-trained one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+from scipy import optimize
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
+from .contracts import check_model
+from .params import trainable_named_parameters
+
+NONFINITE_POLICIES = ("raise", "mask", "skip", "propagate")
+BUFFER_POLICIES = ("copy_base", "merge", "raise")
+
+
+@dataclass(frozen=True)
+class MergePolicy:
+    """How :func:`merge` treats what is not a plain finite learned float parameter.
+
+    Attributes:
+        buffers: entries not in ``parameter_names`` (buffers) or not floating point —
+            ``"copy_base"`` (default, as the official code), ``"merge"`` (merge float
+            buffers too; non-float entries are still copied) or ``"raise"``.
+        nonfinite: a merged tensor with NaN/inf in base or other —
+            ``"raise"`` (default), ``"mask"`` (merge where both are finite, base elsewhere),
+            ``"skip"`` (copy the whole tensor from base) or ``"propagate"`` (plain merge).
+    """
+
+    buffers: str = "copy_base"
+    nonfinite: str = "raise"
+
+    def __post_init__(self):
+        check_choice("buffers", self.buffers, BUFFER_POLICIES)
+        check_choice("nonfinite", self.nonfinite, NONFINITE_POLICIES)
+
+
+def merge(
+    base: Mapping[str, Tensor],
+    other: Mapping[str, Tensor],
+    w: float,
+    *,
+    policy: MergePolicy = MergePolicy(),
+    parameter_names=None,
+) -> dict[str, Tensor]:
+    """θ_r − w(θ_s − θ_r) on state dicts.
+
+    Args:
+        base (Mapping): θ_r's state dict.
+        other (Mapping): θ_s's state dict, same keys and shapes.
+        w (float): finite merge weight.
+        policy (MergePolicy): treatment of buffers and non-finite entries.
+        parameter_names: keys that are learned parameters; ``None`` = every floating-point
+            entry (use :func:`merge_modules` to take them from a module).
+
+    Returns:
+        dict: a new state dict; inputs are not modified.
+    """
+    w = check_real("w", w)
+    if not isinstance(policy, MergePolicy):
+        raise ValueError("policy must be a MergePolicy")
+    if set(base) != set(other):
+        diff = sorted(set(base) ^ set(other))
+        raise ValueError(f"base and other must have the same keys; differing: {diff[:5]}")
+    names = None if parameter_names is None else set(parameter_names)
+    out = {}
+    for k, a in base.items():
+        b = other[k]
+        if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+            raise ValueError(f"state dict entry {k!r} must be a tensor in both base and other")
+        if a.shape != b.shape:
+            raise ValueError(f"state dict entry {k!r} has shape {tuple(a.shape)} in base but {tuple(b.shape)} in other")
+        is_param = a.is_floating_point() and (names is None or k in names)
+        if not is_param:
+            if policy.buffers == "raise" and not torch.equal(a, b):
+                raise ValueError(f"buffer {k!r} differs between base and other (policy buffers='raise')")
+            if not (policy.buffers == "merge" and a.is_floating_point()):
+                out[k] = a.clone()
+                continue
+        out[k] = _merge_tensor(k, a, b, w, policy.nonfinite)
+    return out
+
+
+def _merge_tensor(key: str, a: Tensor, b: Tensor, w: float, nonfinite: str) -> Tensor:
+    # half precision: compute in float32, cast back
+    work = torch.float32 if a.dtype in (torch.float16, torch.bfloat16) else a.dtype
+    af, bf = a.to(work), b.to(work)
+    merged = af - w * (bf - af)
+    finite = torch.isfinite(af) & torch.isfinite(bf)
+    if not bool(finite.all()):
+        if nonfinite == "raise":
+            raise ValueError(
+                f"parameter {key!r} has non-finite entries; choose MergePolicy(nonfinite=...) "
+                f"from {NONFINITE_POLICIES}"
+            )
+        if nonfinite == "skip":
+            return a.clone()
+        if nonfinite == "mask":
+            merged = torch.where(finite, merged, af)
+    return merged.to(a.dtype)
+
+
+def merge_modules(base: nn.Module, other: nn.Module, w: float, *, policy: MergePolicy = MergePolicy()) -> dict:
+    """:func:`merge` with the learned parameters taken from ``base.named_parameters()``."""
+    names = [k for k, _ in base.named_parameters()]
+    return merge(base.state_dict(), other.state_dict(), w, policy=policy, parameter_names=names)
+
+
+def merged_copy(model, theta_s: Mapping[str, Tensor], w: float, *, policy: MergePolicy = MergePolicy()):
+    """A deep copy of ``model`` whose module holds θ_r − w(θ_s − θ_r)."""
+    check_model(model)
+    names = [k for k, _ in model.module.named_parameters()]
+    state = merge(model.module.state_dict(), theta_s, w, policy=policy, parameter_names=names)
+    new = copy.deepcopy(model)
+    new.module.load_state_dict(state)
+    return new
+
+
+@dataclass(frozen=True)
+class SelfTrainResult:
+    """Output of :func:`self_train`.
+
+    Attributes:
+        state_dict: θ_s after ``steps`` optimiser steps.
+        losses (Tensor): shape (steps,), the minibatch loss before each step.
+        snapshots (dict): step → state dict for each requested snapshot step.
+        lr, steps, batch_size, optimizer: the recipe.
+    """
+
+    state_dict: dict
+    losses: Tensor
+    snapshots: dict
+    lr: float
+    steps: int
+    batch_size: int
+    optimizer: str
+
+    @property
+    def alpha(self) -> float:
+        """The effective step α ≈ lr × steps of Thm B.1 (θ_s ≈ θ_r − α P r_s)."""
+        return self.lr * self.steps
+
+
+def self_train(
+    model,
+    data: Tensor,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int | None = None,
+    optimizer: str = "adam",
+    generator: torch.Generator,
+    noise_generator: torch.Generator | None = None,
+    snapshot_steps=(),
+    adam_betas: tuple[float, float] = (0.9, 0.999),
+    progress: bool = False,
+) -> SelfTrainResult:
+    """Fine-tune a copy of ``model`` on the synthetic set S; the model itself is untouched.
+
+    Args:
+        model: a :class:`GenerativeModel` at θ_r.
+        data (Tensor): S, shape (n_s, ...).
+        steps (int): optimiser steps in [1, inf).
+        lr (float): learning rate in (0, inf).
+        batch_size (int | None): minibatch size in [1, n_s]; ``None`` = full batch.
+        optimizer (str): ``"adam"`` or ``"sgd"``.
+        generator: minibatch indices (and loss noise if ``noise_generator`` is None).
+        noise_generator: loss noise for diffusion/flow models.
+        snapshot_steps: steps after which θ is also recorded (e.g. (50, 250)).
+    """
+    check_model(model)
+    check_tensor("data", data, finite=False)
+    n_s = data.shape[0]
+    if n_s < 1:
+        raise ValueError("data must hold at least one example")
+    steps = check_int("steps", steps, lo=1)
+    lr = check_real("lr", lr, 0.0, math.inf, lo_open=True)
+    B = n_s if batch_size is None else check_int("batch_size", batch_size, lo=1, hi=n_s)
+    check_choice("optimizer", optimizer, ("adam", "sgd"))
+    check_generator("generator", generator)
+    noise_gen = generator if noise_generator is None else check_generator("noise_generator", noise_generator)
+    snaps = sorted({check_int("snapshot step", s, lo=1, hi=steps) for s in snapshot_steps})
+    work = copy.deepcopy(model)
+    params = [p for _, p in trainable_named_parameters(work.module)]
+    opt = (
+        torch.optim.Adam(params, lr=lr, betas=adam_betas)
+        if optimizer == "adam"
+        else torch.optim.SGD(params, lr=lr)
+    )
+    losses = torch.empty(steps, dtype=torch.float64)
+    snapshots = {}
+    for t in tqdm(range(1, steps + 1), disable=not progress, desc="self-train"):
+        x = data if B == n_s else data[torch.randperm(n_s, generator=generator)[:B]]
+        loss = work.per_example_loss(x, work.draw_noise(B, noise_gen)).mean()
+        if not bool(torch.isfinite(loss)):
+            raise ValueError(f"self-training loss became non-finite at step {t}; lower lr (got {lr:g})")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses[t - 1] = float(loss)
+        if t in snaps:
+            snapshots[t] = copy.deepcopy(work.module.state_dict())
+    return SelfTrainResult(copy.deepcopy(work.module.state_dict()), losses, snapshots, lr, steps, B, optimizer)
+
+
+@dataclass(frozen=True)
+class WSweep:
+    """Metric values along w, evaluated with common random numbers.
+
+    Attributes:
+        ws (ndarray): shape (k,).
+        values (ndarray): shape (k,).
+        best_w, best_value: the grid minimiser.
+    """
+
+    ws: np.ndarray
+    values: np.ndarray
+    best_w: float
+    best_value: float
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame({"w": self.ws, "value": self.values})
+
+
+def _evaluator(model, theta_s, metric, eval_seed: int, policy: MergePolicy) -> Callable[[float], float]:
+    check_model(model)
+    if not callable(metric):
+        raise ValueError("metric must be callable as metric(model, generator) -> float")
+    check_int("eval_seed", eval_seed, lo=0)
+    work = copy.deepcopy(model)  # one working copy, reloaded for every w
+    base_state = model.module.state_dict()
+    names = [k for k, _ in model.module.named_parameters()]
+
+    def f(w: float) -> float:
+        work.module.load_state_dict(merge(base_state, theta_s, w, policy=policy, parameter_names=names))
+        g = torch.Generator().manual_seed(eval_seed)  # same evaluation noise for every w
+        value = float(metric(work, g))
+        if not math.isfinite(value):
+            raise ValueError(f"metric returned a non-finite value ({value}) at w={w:g}")
+        return value
+
+    return f
+
+
+def w_sweep(
+    model,
+    theta_s: Mapping[str, Tensor],
+    ws,
+    metric: Callable,
+    *,
+    eval_seed: int = 0,
+    policy: MergePolicy = MergePolicy(),
+    progress: bool = False,
+) -> WSweep:
+    """Evaluate ``metric(merged_model, generator)`` for each w (lower is better).
+
+    Every w gets a generator seeded with ``eval_seed``, so the evaluation noise is common.
+    """
+    ws = np.asarray(ws, dtype=float)
+    if ws.ndim != 1 or ws.size == 0 or not np.isfinite(ws).all():
+        raise ValueError("ws must be a non-empty 1-D sequence of finite numbers")
+    f = _evaluator(model, theta_s, metric, eval_seed, policy)
+    values = np.array([f(w) for w in tqdm(ws, disable=not progress, desc="w-sweep")])
+    i = int(np.argmin(values))
+    return WSweep(ws, values, float(ws[i]), float(values[i]))
+
+
+@dataclass(frozen=True)
+class BestW:
+    """Result of :func:`brent_best_w`."""
+
+    w: float
+    value: float
+    base_value: float
+    n_evals: int
+    bracket: tuple[float, float]
+    at_boundary: bool
+    history: tuple = field(default_factory=tuple)
+
+    @property
+    def gain(self) -> float:
+        """metric(base) − metric(best): positive when the best w improves on the base."""
+        return self.base_value - self.value
+
+
+def brent_best_w(
+    model,
+    theta_s: Mapping[str, Tensor],
+    metric: Callable,
+    *,
+    bracket: tuple[float, float] = (-2.0, 2.0),
+    xtol: float = 1e-4,
+    max_evals: int = 60,
+    eval_seed: int = 0,
+    policy: MergePolicy = MergePolicy(),
+) -> BestW:
+    """Bounded Brent search for argmin_w metric (the metric is unimodal in w, DESIGN.md §1).
+
+    Args:
+        bracket (tuple): (lo, hi) with lo < hi, finite.
+        xtol (float): absolute tolerance on w, in (0, inf).
+        max_evals (int): in [3, inf).
+    """
+    lo = check_real("bracket[0]", bracket[0])
+    hi = check_real("bracket[1]", bracket[1])
+    if not lo < hi:
+        raise ValueError(f"bracket must satisfy lo < hi; got ({lo:g}, {hi:g})")
+    xtol = check_real("xtol", xtol, 0.0, math.inf, lo_open=True)
+    max_evals = check_int("max_evals", max_evals, lo=3)
+    f = _evaluator(model, theta_s, metric, eval_seed, policy)
+    history = []
+
+    def logged(w):
+        v = f(float(w))
+        history.append((float(w), v))
+        return v
+
+    res = optimize.minimize_scalar(logged, bounds=(lo, hi), method="bounded", options={"xatol": xtol, "maxiter": max_evals})
+    base_value = f(0.0)
+    at_boundary = min(res.x - lo, hi - res.x) < 10 * xtol
+    return BestW(float(res.x), float(res.fun), base_value, len(history) + 1, (lo, hi), bool(at_boundary), tuple(history))
+
+
+def predicted_w_star(s: float, z: float, alpha: float) -> float:
+    """w* = −s/(α z), the minimiser of the quadratic proxy of Thm B.1 (needs z > 0, α > 0)."""
+    s = check_real("s", s)
+    z = check_real("z", z, 0.0, math.inf, lo_open=True)
+    alpha = check_real("alpha", alpha, 0.0, math.inf, lo_open=True)
+    return -s / (alpha * z)

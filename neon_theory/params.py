@@ -1,0 +1,51 @@
+"""Flat views of a module's trainable parameters θ (the vector the theory works with)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._validation import check_tensor
+
+
+def trainable_named_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Named parameters with ``requires_grad``: the coordinates of θ, in a fixed order."""
+    return [(k, p) for k, p in module.named_parameters() if p.requires_grad]
+
+
+def num_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for _, p in trainable_named_parameters(module))
+
+
+def parameter_vector(module: nn.Module, dtype: torch.dtype = torch.float64) -> Tensor:
+    """θ as a flat detached vector, shape (p,)."""
+    ps = [p.detach().reshape(-1).to(dtype) for _, p in trainable_named_parameters(module)]
+    return torch.cat(ps) if ps else torch.zeros(0, dtype=dtype)
+
+
+def flatten(tensors, like: list[Tensor], dtype: torch.dtype = torch.float64) -> Tensor:
+    """Concatenate per-parameter tensors (``None`` = zeros) into a flat vector."""
+    out = [
+        (torch.zeros(p.numel(), dtype=dtype) if t is None else t.detach().reshape(-1).to(dtype))
+        for t, p in zip(tensors, like)
+    ]
+    return torch.cat(out) if out else torch.zeros(0, dtype=dtype)
+
+
+def unflatten(vector: Tensor, module: nn.Module) -> dict[str, Tensor]:
+    """Split a flat vector into tensors shaped like the module's trainable parameters."""
+    named = trainable_named_parameters(module)
+    total = sum(p.numel() for _, p in named)
+    check_tensor("vector", vector, shape=(total,))
+    out, i = {}, 0
+    for k, p in named:
+        out[k] = vector[i : i + p.numel()].reshape(p.shape).to(p.dtype)
+        i += p.numel()
+    return out
+
+
+@torch.no_grad()
+def set_parameter_vector(module: nn.Module, vector: Tensor) -> None:
+    """Write a flat vector into the module's trainable parameters, in place."""
+    for k, v in unflatten(vector, module).items():
+        module.get_parameter(k).copy_(v)

@@ -1,0 +1,283 @@
+"""Typed, validated sampler specifications.
+
+A sampler spec describes how an inference routine departs from the model's own law
+p_θ.  Each spec reports whether it is *mode-seeking*, *neutral* or *diversity-seeking*
+in the sense of DESIGN.md §3 (Lemma B.6): q ∝ f(log p_θ)·p_θ with f nondecreasing
+(mode-seeking) or nonincreasing (diversity-seeking).
+
+Conventions (pinned, see DESIGN.md §5):
+
+* ``Temperature(value, convention="density")`` is the *density temperature* T: q ∝ p^{1/T}.
+* ``Temperature(value, convention="std")`` is the *std temperature* τ_σ: every Gaussian
+  standard deviation is multiplied by τ_σ (the official AR toy).  For a Gaussian
+  q ∝ p^{1/τ_σ²}, so T = τ_σ².
+* ``ScoreScale(zeta, where="x0")`` multiplies the score only inside the x̂₀ estimate of a
+  DDIM step (the official diffusion toy); ``where="update"`` scales the whole update.
+* ``Guidance(gamma)`` is classifier-free guidance s_u + γ(s_c − s_u); γ = 1 is the plain
+  conditional model.
+* ``Steps(n, solver)`` is the number of solver steps; ``n=None`` means the exact law.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from ._validation import check_choice, check_int, check_real
+
+
+class Sharpening(str, enum.Enum):
+    """Direction in which a sampler tilts the model's law."""
+
+    MODE_SEEKING = "mode-seeking"
+    NEUTRAL = "neutral"
+    DIVERSITY_SEEKING = "diversity-seeking"
+    MIXED = "mixed"
+
+
+def _by_sign(x: float, neutral_at: float) -> Sharpening:
+    if x > neutral_at:
+        return Sharpening.MODE_SEEKING
+    if x < neutral_at:
+        return Sharpening.DIVERSITY_SEEKING
+    return Sharpening.NEUTRAL
+
+
+class SamplerSpec(ABC):
+    """Abstract sampler spec: a frozen, validated description of an inference routine."""
+
+    #: Assumption the label rests on (``None`` when it is exact).
+    assumption: str | None = None
+
+    @abstractmethod
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        """The f(log p) label.  ``vocab_size`` lets truncation samplers detect neutrality."""
+
+    def is_neutral(self, vocab_size: int | None = None) -> bool:
+        return self.sharpening(vocab_size) is Sharpening.NEUTRAL
+
+    def to_dict(self) -> dict:
+        d = {"kind": type(self).__name__}
+        d.update({k: getattr(self, k) for k in self.__dataclass_fields__})  # type: ignore[attr-defined]
+        return d
+
+
+@dataclass(frozen=True)
+class Temperature(SamplerSpec):
+    """Temperature in either convention.
+
+    Args:
+        value (float): T (``convention="density"``) or τ_σ (``convention="std"``); in (0, inf).
+        convention (str): ``"density"`` (q ∝ p^{1/T}) or ``"std"`` (σ → τ_σ σ).
+    """
+
+    value: float
+    convention: str = "density"
+
+    def __post_init__(self):
+        check_choice("convention", self.convention, ("density", "std"))
+        object.__setattr__(self, "value", check_real("temperature", self.value, 0.0, math.inf, lo_open=True))
+
+    @property
+    def density_power(self) -> float:
+        """T such that q ∝ p^{1/T} (for Gaussians, T = τ_σ²)."""
+        return self.value if self.convention == "density" else self.value**2
+
+    @property
+    def std_scale(self) -> float:
+        """τ_σ, the factor on Gaussian standard deviations (τ_σ = √T)."""
+        return self.value if self.convention == "std" else math.sqrt(self.value)
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        # Lower temperature sharpens: f(z) = exp((1/T - 1) z) is increasing iff T < 1.
+        return _by_sign(1.0 / self.density_power, 1.0)
+
+    def log_tilt(self, log_p: Tensor) -> Tensor:
+        """log f(log p) = (1/T − 1)·log p, the tilt that defines q up to normalisation."""
+        return (1.0 / self.density_power - 1.0) * log_p
+
+
+def std_to_density_temperature(tau_std: float) -> float:
+    """Convert a std temperature τ_σ to the density temperature T = τ_σ² (exact for Gaussians)."""
+    return Temperature(tau_std, "std").density_power
+
+
+def density_to_std_temperature(temperature: float) -> float:
+    """Convert a density temperature T to the std temperature τ_σ = √T (exact for Gaussians)."""
+    return Temperature(temperature, "density").std_scale
+
+
+@dataclass(frozen=True)
+class TopK(SamplerSpec):
+    """Keep the k most probable tokens.  k ≥ vocabulary size is neutral.
+
+    Args:
+        k (int): in [1, inf).
+    """
+
+    k: int
+
+    def __post_init__(self):
+        check_int("k", self.k, lo=1)
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        if vocab_size is not None and self.k >= check_int("vocab_size", vocab_size, lo=1):
+            return Sharpening.NEUTRAL
+        return Sharpening.MODE_SEEKING
+
+
+@dataclass(frozen=True)
+class TopP(SamplerSpec):
+    """Nucleus sampling: the smallest set of most probable tokens with mass ≥ p.
+
+    Args:
+        p (float): in (0, 1]; p = 1 is neutral.
+    """
+
+    p: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "p", check_real("p", self.p, 0.0, 1.0, lo_open=True))
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        return Sharpening.NEUTRAL if self.p == 1.0 else Sharpening.MODE_SEEKING
+
+
+@dataclass(frozen=True)
+class ScoreScale(SamplerSpec):
+    """Multiply the learned score by ζ during sampling.
+
+    Args:
+        zeta (float): in (0, inf); ζ > 1 sharpens, ζ < 1 diversifies.
+        where (str): ``"x0"`` (inside the x̂₀ estimate only, the official toy) or ``"update"``.
+    """
+
+    zeta: float
+    where: str = "x0"
+
+    def __post_init__(self):
+        check_choice("where", self.where, ("x0", "update"))
+        object.__setattr__(self, "zeta", check_real("zeta", self.zeta, 0.0, math.inf, lo_open=True))
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        return _by_sign(self.zeta, 1.0)
+
+
+@dataclass(frozen=True)
+class Guidance(SamplerSpec):
+    """Classifier-free guidance s_u + γ(s_c − s_u).
+
+    Args:
+        gamma (float): in [0, inf); γ = 1 is the conditional model, γ > 1 sharpens
+            relative to the guided law (the paper's argument, not a theorem).
+    """
+
+    gamma: float
+    assumption: str | None = field(default="CFG tilts toward p(c|x) (paper's argument)", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "gamma", check_real("gamma", self.gamma, 0.0, math.inf))
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        return _by_sign(self.gamma, 1.0)
+
+
+@dataclass(frozen=True)
+class Steps(SamplerSpec):
+    """A finite number of ODE/SDE solver steps.
+
+    Args:
+        n (int | None): steps in [1, inf); ``None`` means the exact (continuous-time) law.
+        solver (str): ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ddim"`` or ``"ddpm"``.
+
+    Finite steps reweight the terminal law by exp(h/2·C̄(x₀)); that is mode-seeking only
+    under the unverified assumption A-MONO, which ``assumption`` records.
+    """
+
+    n: int | None
+    solver: str = "euler"
+    assumption: str | None = field(default="A-MONO (unverified)", init=False)
+
+    def __post_init__(self):
+        if self.n is not None:
+            check_int("n (solver steps)", self.n, lo=1)
+        check_choice("solver", self.solver, ("euler", "heun", "midpoint", "ddim", "ddpm"))
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        return Sharpening.NEUTRAL if self.n is None else Sharpening.MODE_SEEKING
+
+
+@dataclass(frozen=True)
+class Chain(SamplerSpec):
+    """Several specs applied together (e.g. temperature then top-k)."""
+
+    specs: tuple
+
+    def __post_init__(self):
+        if not isinstance(self.specs, tuple) or not self.specs:
+            raise ValueError("specs must be a non-empty tuple of SamplerSpec")
+        for s in self.specs:
+            if not isinstance(s, SamplerSpec):
+                raise ValueError(f"specs must contain SamplerSpec instances; got {type(s).__name__}")
+
+    def sharpening(self, vocab_size: int | None = None) -> Sharpening:
+        labels = {s.sharpening(vocab_size) for s in self.specs} - {Sharpening.NEUTRAL}
+        if not labels:
+            return Sharpening.NEUTRAL
+        return labels.pop() if len(labels) == 1 else Sharpening.MIXED
+
+    def find(self, kind: type) -> SamplerSpec | None:
+        """The first spec of the given type, or ``None``."""
+        return next((s for s in self.specs if isinstance(s, kind)), None)
+
+    def to_dict(self) -> dict:
+        return {"kind": "Chain", "specs": [s.to_dict() for s in self.specs]}
+
+
+def as_spec(sampler: SamplerSpec | None) -> SamplerSpec:
+    """``None`` means plain sampling: density temperature 1."""
+    if sampler is None:
+        return Temperature(1.0)
+    if not isinstance(sampler, SamplerSpec):
+        raise ValueError(f"sampler must be a SamplerSpec or None; got {type(sampler).__name__}")
+    return sampler
+
+
+def categorical_logits(logits: Tensor, sampler: SamplerSpec | None) -> Tensor:
+    """Apply temperature / top-k / top-p to categorical logits (last dimension = vocabulary).
+
+    Args:
+        logits (Tensor): shape (..., V).
+        sampler: a ``Temperature``, ``TopK``, ``TopP``, a ``Chain`` of them, or ``None``.
+
+    Returns:
+        Tensor: shape (..., V), logits of q; removed tokens get −inf.  Order in a ``Chain``
+        is the order given (temperature first is the usual practice).
+    """
+    spec = as_spec(sampler)
+    specs = spec.specs if isinstance(spec, Chain) else (spec,)
+    out = logits
+    for s in specs:
+        if isinstance(s, Temperature):
+            out = out / s.density_power
+        elif isinstance(s, TopK):
+            k = min(s.k, out.shape[-1])
+            kth = torch.topk(out, k, dim=-1).values[..., -1:]
+            out = out.masked_fill(out < kth, -math.inf)
+        elif isinstance(s, TopP):
+            if s.p < 1.0:
+                probs = torch.softmax(out, dim=-1)
+                sorted_p, order = torch.sort(probs, dim=-1, descending=True)
+                # keep a token if the mass strictly before it is < p (always keeps the top token)
+                before = torch.cumsum(sorted_p, dim=-1) - sorted_p
+                keep_sorted = before < s.p
+                keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+                out = out.masked_fill(~keep, -math.inf)
+        else:
+            raise ValueError(f"sampler {type(s).__name__} does not apply to categorical logits")
+    return out

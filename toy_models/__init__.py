@@ -1,0 +1,1 @@
+"""Concrete targets and models for neon-theory (one module per model family)."""

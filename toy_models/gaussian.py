@@ -1,0 +1,312 @@
+"""The exact Gaussian family: the oracle the engine is tested against.
+
+Data law N(μ*, Σ*) in ℝ^D; model N(μ, Σ) with θ = (μ, log diag L, strict lower L),
+Σ = L Lᵀ (log-Cholesky, so every θ is a valid model and gradients are well defined);
+loss = NLL; sampler = temperature, q = N(μ, T Σ) with T the density temperature
+(T = τ_σ² for the std convention).
+
+Because the NLL is quadratic in x, E_{N(m, C)}[ℓ_θ] has a closed form that is
+differentiable in θ; its autograd gradient and Hessian give r_d, r_s, H_d, b and Δ
+exactly (to float64 round-off).
+
+Sign law (natural gradient P = F(θ_r)⁻¹, any D; derived in the module tests):
+    s = ½ (1 − T) (D − tr(Σ_r⁻¹ (Σ* + δδᵀ))),  δ = μ* − μ_r.
+So s < 0 iff the sampler sharpens (T < 1) and the model is too sharp on average
+(tr(Σ_r⁻¹ S_d) > D), or the sampler diversifies and the model is too diffuse.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.functional import hessian as _autograd_hessian
+
+from neon_theory._validation import check_generator, check_int, check_spd, check_tensor
+from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
+from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
+from neon_theory.params import parameter_vector
+from neon_theory.preconditioners import Preconditioner
+from neon_theory.samplers import Chain, SamplerSpec, Temperature, as_spec
+
+DTYPE = torch.float64
+
+
+def _check_moments(mean: Tensor, cov: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    check_tensor(f"{name}_mean", mean, ndim=1)
+    d = mean.shape[0]
+    check_int(f"{name} dimension", d, lo=1)
+    check_tensor(f"{name}_cov", cov, shape=(d, d))
+    check_spd(f"{name}_cov", cov)
+    return mean.to(DTYPE), 0.5 * (cov.to(DTYPE) + cov.to(DTYPE).T)
+
+
+def _cholesky(log_diag: Tensor, offdiag: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+    L = torch.diag(torch.exp(log_diag))
+    return L.index_put((rows, cols), offdiag) if rows.numel() else L
+
+
+def _expected_nll(mu: Tensor, log_diag: Tensor, offdiag: Tensor, rows, cols, mean: Tensor, cov: Tensor) -> Tensor:
+    """E_{N(mean, cov)}[−log N(x; mu, L Lᵀ)] as a pure function of the parameters."""
+    L = _cholesky(log_diag, offdiag, rows, cols)
+    delta = (mean - mu)[:, None]
+    A = torch.linalg.solve_triangular(L, cov + delta @ delta.T, upper=False)
+    quad = torch.trace(torch.linalg.solve_triangular(L, A.T, upper=False))
+    return 0.5 * quad + log_diag.sum() + 0.5 * mu.shape[0] * math.log(2 * math.pi)
+
+
+class GaussianParams(nn.Module):
+    """θ = (mean, log_diag, offdiag) with Σ = L Lᵀ, L lower triangular with exp(log_diag) on the diagonal."""
+
+    def __init__(self, mean: Tensor, cov: Tensor):
+        super().__init__()
+        mean, cov = _check_moments(mean, cov, "model")
+        d = mean.shape[0]
+        L = torch.linalg.cholesky(cov)
+        rows, cols = torch.tril_indices(d, d, offset=-1)
+        self.register_buffer("_rows", rows, persistent=False)
+        self.register_buffer("_cols", cols, persistent=False)
+        self.mean = nn.Parameter(mean.clone())
+        self.log_diag = nn.Parameter(torch.log(torch.diagonal(L)).clone())
+        self.offdiag = nn.Parameter(L[rows, cols].clone())
+
+    @property
+    def dim(self) -> int:
+        return self.mean.shape[0]
+
+    def cholesky(self) -> Tensor:
+        return _cholesky(self.log_diag, self.offdiag, self._rows, self._cols)
+
+    def cov(self) -> Tensor:
+        L = self.cholesky()
+        return L @ L.T
+
+
+class GaussianModel:
+    """N(μ, Σ) generator implementing the :class:`~neon_theory.contracts.GenerativeModel` contract.
+
+    Args:
+        mean (Tensor): shape (D,).
+        cov (Tensor): shape (D, D), symmetric positive definite.
+    """
+
+    def __init__(self, mean: Tensor, cov: Tensor):
+        self.module = GaussianParams(mean, cov)
+
+    # -- contract -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.module.dim
+
+    @property
+    def mean(self) -> Tensor:
+        return self.module.mean.detach().clone()
+
+    @property
+    def cov(self) -> Tensor:
+        with torch.no_grad():
+            return self.module.cov()
+
+    def draw_noise(self, n: int, generator: torch.Generator):
+        return None
+
+    def per_example_loss(self, x: Tensor, noise=None) -> Tensor:
+        """NLL, shape (n,). x (Tensor): shape (n, D)."""
+        check_tensor("x", x, shape=(None, self.dim), finite=False)
+        L = self.module.cholesky()
+        diff = (x.to(DTYPE) - self.module.mean).T
+        z = torch.linalg.solve_triangular(L, diff, upper=False)
+        return 0.5 * (z**2).sum(0) + self.module.log_diag.sum() + 0.5 * self.dim * math.log(2 * math.pi)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return -self.per_example_loss(x)
+
+    def sampler_law(self, sampler: SamplerSpec | None = None) -> tuple[Tensor, Tensor]:
+        """Mean and covariance of q_{θ,κ}: N(μ, T Σ) with T the density temperature."""
+        return self.mean, temperature_of(sampler) * self.cov
+
+    @torch.no_grad()
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        """n draws from N(μ, T Σ), shape (n, D), float64."""
+        check_int("n", n, lo=1)
+        check_generator("generator", generator)
+        scale = math.sqrt(temperature_of(sampler))
+        z = torch.randn(n, self.dim, generator=generator, dtype=DTYPE)
+        return self.module.mean + scale * z @ self.module.cholesky().T
+
+    # -- closed forms ---------------------------------------------------------------------
+    def expected_loss(self, mean: Tensor, cov: Tensor) -> Tensor:
+        """E_{N(mean, cov)}[ℓ_θ], a scalar differentiable in θ (cov may be PSD)."""
+        m = self.module
+        return _expected_nll(m.mean, m.log_diag, m.offdiag, m._rows, m._cols, mean.to(DTYPE), cov.to(DTYPE))
+
+    def exact_gradient(self, mean: Tensor, cov: Tensor) -> Tensor:
+        """∇_θ E_{N(mean, cov)}[ℓ_θ], shape (p,), float64."""
+        m = self.module
+        g = torch.autograd.grad(self.expected_loss(mean, cov), [m.mean, m.log_diag, m.offdiag])
+        return torch.cat([t.reshape(-1) for t in g]).detach()
+
+    def exact_hessian(self, mean: Tensor, cov: Tensor) -> Tensor:
+        """∇²_θ E_{N(mean, cov)}[ℓ_θ], shape (p, p), float64."""
+        m, d = self.module, self.dim
+        sizes = [d, d, d * (d - 1) // 2]
+        mean, cov = mean.to(DTYPE), cov.to(DTYPE)
+
+        def f(theta: Tensor) -> Tensor:
+            mu, ld, off = torch.split(theta, sizes)
+            return _expected_nll(mu, ld, off, m._rows, m._cols, mean, cov)
+
+        H = _autograd_hessian(f, self.theta())
+        return 0.5 * (H + H.T)
+
+    def fisher(self) -> Tensor:
+        """The Fisher information at θ, shape (p, p): E_{p_θ}[∇²ℓ_θ] for the NLL."""
+        return self.exact_hessian(self.mean, self.cov)
+
+    def theta(self) -> Tensor:
+        """θ as a flat float64 vector, shape (p,)."""
+        return parameter_vector(self.module)
+
+    @classmethod
+    def fit_mle(cls, x: Tensor) -> "GaussianModel":
+        """The maximum-likelihood fit (biased covariance) to samples x of shape (n, D), n > D."""
+        check_tensor("x", x, ndim=2)
+        if x.shape[0] <= x.shape[1]:
+            raise ValueError(f"fit_mle needs more samples than dimensions (n > D); got n={x.shape[0]}, D={x.shape[1]}")
+        mean, cov = sample_moments(x)
+        return cls(mean, cov * (x.shape[0] - 1) / x.shape[0])
+
+
+def temperature_of(sampler: SamplerSpec | None) -> float:
+    """The density temperature T of a Gaussian-compatible sampler (``None`` → 1)."""
+    spec = as_spec(sampler)
+    specs = spec.specs if isinstance(spec, Chain) else (spec,)
+    T = 1.0
+    for s in specs:
+        if not isinstance(s, Temperature):
+            raise ValueError(f"the Gaussian family supports Temperature samplers only; got {type(s).__name__}")
+        T *= s.density_power
+    return T
+
+
+class GaussianTarget:
+    """The real data law N(μ*, Σ*).
+
+    Args:
+        mean (Tensor): shape (D,).
+        cov (Tensor): shape (D, D), symmetric positive definite.
+    """
+
+    def __init__(self, mean: Tensor, cov: Tensor):
+        self.mean, self.cov = _check_moments(mean, cov, "data")
+
+    @property
+    def dim(self) -> int:
+        return self.mean.shape[0]
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        check_int("n", n, lo=1)
+        check_generator("generator", generator)
+        L = torch.linalg.cholesky(self.cov)
+        return self.mean + torch.randn(n, self.dim, generator=generator, dtype=DTYPE) @ L.T
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return GaussianModel(self.mean, self.cov).log_prob(x)
+
+    def as_model(self) -> GaussianModel:
+        """The model at θ* (the truth is in the family)."""
+        return GaussianModel(self.mean, self.cov)
+
+
+@dataclass(frozen=True)
+class GaussianOracle:
+    """Exact theory quantities for (target, model θ_r, sampler).
+
+    Attributes (all float64):
+        theta_r, theta_star, eps (Tensor): shape (p,); ε = θ_r − θ*.
+        r_d, r_s (Tensor): shape (p,), population gradients at θ_r.
+        H_hat (Tensor): ∇²R_data(θ_r), shape (p, p).
+        H_d (Tensor): ∇²R_data(θ*) = Fisher at θ*, shape (p, p).
+        fisher_r (Tensor): Fisher at θ_r, shape (p, p).
+        b (Tensor): E_q[∇ℓ_{θ*}], shape (p,).
+        Delta (Tensor): E_q[∇²ℓ_{θ*}] − H_d, shape (p, p).
+    """
+
+    theta_r: Tensor
+    theta_star: Tensor
+    eps: Tensor
+    r_d: Tensor
+    r_s: Tensor
+    H_hat: Tensor
+    H_d: Tensor
+    fisher_r: Tensor
+    b: Tensor
+    Delta: Tensor
+
+
+def _check_pair(target: GaussianTarget, model: GaussianModel) -> None:
+    if not isinstance(target, GaussianTarget):
+        raise ValueError(f"target must be a GaussianTarget; got {type(target).__name__}")
+    if not isinstance(model, GaussianModel):
+        raise ValueError(f"model must be a GaussianModel; got {type(model).__name__}")
+    if target.dim != model.dim:
+        raise ValueError(f"target and model dimensions differ: {target.dim} vs {model.dim}")
+
+
+def exact_quantities(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None = None) -> GaussianOracle:
+    """All exact quantities of DESIGN.md §2 for the Gaussian family."""
+    _check_pair(target, model)
+    q_mean, q_cov = model.sampler_law(sampler)
+    star = target.as_model()
+    H_d = star.exact_hessian(target.mean, target.cov)
+    return GaussianOracle(
+        theta_r=model.theta(),
+        theta_star=star.theta(),
+        eps=model.theta() - star.theta(),
+        r_d=model.exact_gradient(target.mean, target.cov),
+        r_s=model.exact_gradient(q_mean, q_cov),
+        H_hat=model.exact_hessian(target.mean, target.cov),
+        H_d=H_d,
+        fisher_r=model.fisher(),
+        b=star.exact_gradient(q_mean, q_cov),
+        Delta=star.exact_hessian(q_mean, q_cov) - H_d,
+    )
+
+
+def exact_alignment(
+    target: GaussianTarget,
+    model: GaussianModel,
+    sampler: SamplerSpec | None,
+    P: Preconditioner,
+    *,
+    alpha: float | None = None,
+) -> AlignmentReport:
+    """The exact :class:`AlignmentReport` (with Theorem 1 quantities) for the Gaussian family."""
+    o = exact_quantities(target, model, sampler)
+    th: TheoryQuantities = theory_quantities(o.eps, o.H_d, o.b, o.Delta, P)
+    return alignment(o.r_d, o.r_s, P, alpha=alpha, hessian=o.H_hat, theory=th)
+
+
+def natural_gradient_s(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None) -> float:
+    """The sign-law closed form s = ½(1 − T)(D − tr(Σ_r⁻¹(Σ* + δδᵀ))) for P = F(θ_r)⁻¹."""
+    _check_pair(target, model)
+    T = temperature_of(sampler)
+    delta = (target.mean - model.mean)[:, None]
+    S_d = target.cov + delta @ delta.T
+    return 0.5 * (1 - T) * (model.dim - float(torch.trace(torch.linalg.solve(model.cov, S_d))))
+
+
+def population_nll(target: GaussianTarget, model: GaussianModel) -> float:
+    """R_data(θ) = E_{p_data}[−log p_θ], exact."""
+    _check_pair(target, model)
+    return gaussian_cross_entropy(target.mean, target.cov, model.mean, model.cov)
+
+
+def frechet_to_target(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None = None) -> float:
+    """Exact FD between q_{θ,κ} and the data law (no sampling)."""
+    _check_pair(target, model)
+    m, c = model.sampler_law(sampler)
+    return gaussian_frechet_distance(m, c, target.mean, target.cov)

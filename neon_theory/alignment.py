@@ -31,6 +31,9 @@ from .gradients import GradientEstimate, as_estimate
 from .preconditioners import Preconditioner, matrix_power_sym
 
 
+_ZERO_TOL = 1e-12
+
+
 @dataclass(frozen=True)
 class TheoryQuantities:
     """Quantities of Lemma B.3 / Theorem 1 at a known θ*.
@@ -228,10 +231,16 @@ def alignment(
     PD, PS = P.apply(D), P.apply(S)
     s_all = (D * PS).sum(-1)
     nd, ns = (D * PD).sum(-1).clamp_min(0).sqrt(), (S * PS).sum(-1).clamp_min(0).sqrt()
+    # a gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero
+    tol = _ZERO_TOL * max(1.0, float(nd[0]), float(ns[0]))
+    degenerate = float(nd[0]) <= tol or float(ns[0]) <= tol
     denom = nd * ns
     cos_all = torch.where(denom > 0, s_all / denom, torch.zeros_like(s_all)).clamp(-1, 1)
-    if float(denom[0]) == 0:
-        notes.append("r_d or r_s is zero: the cosine is undefined and reported as 0")
+    if degenerate:
+        cos_all = torch.zeros_like(cos_all)
+        if exact:
+            s_all = torch.zeros_like(s_all)
+        notes.append("r_d or r_s is zero (below round-off): the cosine is undefined and reported as 0")
     s, s_se, s_ci = _jackknife(float(s_all[0]), s_all[1:], nb, q)
     cosine = float(cos_all[0])
     _, cos_se, _ = _jackknife(cosine, cos_all[1:], nb, q)
@@ -255,7 +264,9 @@ def alignment(
             z, z_se = z_full, 0.0
             z_all = z_all.expand(s_all.shape[0])
         if alpha is not None:
-            if z_full <= 0:
+            if degenerate:
+                notes.append("r_s or r_d is zero: w* undefined")
+            elif z_full <= 0:
                 notes.append(f"z = {z_full:g} <= 0: the quadratic proxy has no minimum, w* undefined")
             else:
                 w_all = -s_all / (alpha * z_all)

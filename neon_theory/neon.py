@@ -208,7 +208,7 @@ def self_train(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses[t - 1] = float(loss)
+        losses[t - 1] = float(loss.detach())
         if t in snaps:
             snapshots[t] = copy.deepcopy(work.module.state_dict())
     return SelfTrainResult(copy.deepcopy(work.module.state_dict()), losses, snapshots, lr, steps, B, optimizer)

@@ -49,3 +49,12 @@ def set_parameter_vector(module: nn.Module, vector: Tensor) -> None:
     """Write a flat vector into the module's trainable parameters, in place."""
     for k, v in unflatten(vector, module).items():
         module.get_parameter(k).copy_(v)
+
+
+def state_vector(module: nn.Module, state_dict, dtype: torch.dtype = torch.float64) -> Tensor:
+    """The trainable coordinates of ``state_dict`` (e.g. θ_s) as a flat vector in ``module``'s order."""
+    missing = [k for k, _ in trainable_named_parameters(module) if k not in state_dict]
+    if missing:
+        raise ValueError(f"state_dict lacks parameters {missing[:5]}")
+    parts = [state_dict[k].detach().reshape(-1).to(dtype) for k, _ in trainable_named_parameters(module)]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=dtype)

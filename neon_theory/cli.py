@@ -1,0 +1,239 @@
+"""Command-line interface: ``neon-theory demo`` and ``neon-theory align``.
+
+Bad input prints one line ``neon-theory: error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from ._validation import check_real
+
+PRECONDITIONERS = ("identity", "natural", "data-hessian", "star-hessian", "fisher-diag")
+
+
+class CLIError(ValueError):
+    pass
+
+
+def parse_vector(text: str, option: str) -> torch.Tensor:
+    """'0.1,-0.2' → tensor of shape (D,)."""
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{option} must be comma-separated numbers like '0,0.5'; got {text!r}") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise CLIError(f"{option} must contain finite numbers; got {text!r}")
+    return torch.tensor(vals, dtype=torch.float64)
+
+
+def parse_matrix(text: str, option: str) -> torch.Tensor:
+    """'2,1;1,2' → tensor of shape (D, D) (rows separated by ';')."""
+    rows = [parse_vector(r, option) for r in text.split(";")]
+    if len({r.shape[0] for r in rows}) != 1 or rows[0].shape[0] != len(rows):
+        raise CLIError(f"{option} must be a square matrix written row by row like '2,1;1,2'; got {text!r}")
+    return torch.stack(rows)
+
+
+def parse_sampler(text: str):
+    """'temperature=0.7' (density T) or 'std-temperature=0.8' (τ_σ)."""
+    from .samplers import Temperature
+
+    kinds = {"temperature": "density", "std-temperature": "std"}
+    kind, _, value = text.partition("=")
+    if kind not in kinds or not value:
+        raise CLIError(f"--sampler must be one of {', '.join(k + '=VALUE' for k in kinds)}; got {text!r}")
+    try:
+        v = float(value)
+    except ValueError:
+        raise CLIError(f"--sampler value must be a number; got {value!r}") from None
+    return Temperature(v, kinds[kind])
+
+
+def _build_gaussian(args):
+    from toy_models.gaussian import GaussianModel, GaussianTarget
+
+    D = args.dim
+    if D < 1:
+        raise CLIError(f"--dim must be an integer in [1, inf); got {D}")
+    if args.data_cov is not None:
+        data_cov = parse_matrix(args.data_cov, "--data-cov")
+    else:
+        data_cov = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64) if D == 2 else torch.eye(D, dtype=torch.float64)
+    data_mean = parse_vector(args.data_mean, "--data-mean") if args.data_mean else torch.zeros(D, dtype=torch.float64)
+    for name, t in (("--data-cov", data_cov), ("--data-mean", data_mean)):
+        if t.shape[0] != D:
+            raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
+    target = GaussianTarget(data_mean, data_cov)
+    if args.model_cov is not None:
+        model_cov = parse_matrix(args.model_cov, "--model-cov")
+    else:
+        c = check_real("--model-scale", args.model_scale, 0.0, math.inf, lo_open=True)
+        model_cov = c * data_cov
+    model_mean = parse_vector(args.model_mean, "--model-mean") if args.model_mean else data_mean.clone()
+    for name, t in (("--model-cov", model_cov), ("--model-mean", model_mean)):
+        if t.shape[0] != D:
+            raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
+    return target, GaussianModel(model_mean, model_cov)
+
+
+def _preconditioner(name: str, oracle):
+    from .preconditioners import Diagonal, exact_inverse, identity
+
+    if name == "identity":
+        return identity()
+    if name == "natural":
+        return exact_inverse(oracle.fisher_r, name="natural F(θ_r)^-1")
+    if name == "data-hessian":
+        return exact_inverse(oracle.H_hat, name="H_data(θ_r)^-1")
+    if name == "star-hessian":
+        return exact_inverse(oracle.H_d, name="H_d(θ*)^-1")
+    return Diagonal(1.0 / torch.diagonal(oracle.fisher_r), "diag F(θ_r)^-1")
+
+
+def cmd_align(args) -> dict:
+    from toy_models.gaussian import exact_alignment, exact_quantities
+
+    from .alignment import alignment, theory_quantities
+    from .gradients import ModelLaw, paired_population_gradients
+    from .rng import generator
+
+    target, model = _build_gaussian(args)
+    try:
+        sampler = parse_sampler(args.sampler)
+    except CLIError:
+        raise
+    except ValueError as e:
+        raise CLIError(f"--sampler: {e}") from None
+    alpha = check_real("--alpha", args.alpha, 0.0, math.inf, lo_open=True)
+    oracle = exact_quantities(target, model, sampler)
+    P = _preconditioner(args.preconditioner, oracle)
+    if args.mc == 0:
+        rep = exact_alignment(target, model, sampler, P, alpha=alpha)
+    else:
+        if args.mc < 2 * args.batches:
+            raise CLIError(f"--mc must be 0 (exact) or at least 2*--batches={2 * args.batches}; got {args.mc}")
+        est = paired_population_gradients(
+            model,
+            {"real": target, "synthetic": ModelLaw(model, sampler)},
+            args.mc,
+            generator=generator(args.seed, "align"),
+            n_batches=args.batches,
+        )
+        th = theory_quantities(oracle.eps, oracle.H_d, oracle.b, oracle.Delta, P)
+        rep = alignment(est["real"], est["synthetic"], P, alpha=alpha, hessian=oracle.H_hat, theory=th)
+    out = rep.to_dict()
+    out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
+    out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
+    if not args.json:
+        print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {sampler.density_power:g} ({out['sampler']['sharpening']})")
+        print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
+        print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
+        print(f"  z        = {rep.z:.6g}")
+        print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
+        th = rep.theory
+        print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
+        print(f"           Thm 1 bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected:+.4g}; sufficient condition: {th.sufficient_condition}")
+        for note in rep.notes:
+            print(f"  note: {note}")
+    return out
+
+
+def cmd_demo(args) -> dict:
+    import pandas as pd
+
+    from toy_models.gaussian_demo import DemoConfig, metric_curves, run_demo
+
+    from . import plots
+
+    cfg = DemoConfig(seed=args.seed)
+    table = run_demo(cfg, progress=not args.json)
+    ws = [i / 10 for i in range(-40, 61)]
+    T_show = 0.7
+    curves = metric_curves(cfg, T_show, ws)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    # the cosine is undefined at the neutral T = 1 (r_s = 0), so that point is left out
+    plots.alignment_vs_sharpness(table[table["sampler"] != "neutral"], x="T", y="cosine", hue="base", ax=axes[0])
+    axes[0].set_title("P-cosine vs density temperature (P = I)")
+    at_T = table[table["T"] == T_show].set_index("base")
+    marks = {b: {"predicted w*": at_T.loc[b, "w_star"], "best w": at_T.loc[b, "best_w"]} for b in at_T.index}
+    plots.metric_vs_w(curves, metric="nll", hue="base", marks=marks, ax=axes[1])
+    axes[1].set_title(f"population NLL of the Neon merge, T = {T_show}")
+    ok = table.dropna(subset=["w_star"])
+    for b, g in ok.groupby("base", sort=False):
+        axes[2].scatter(g["w_star"], g["best_w"], label=b)
+    lim = max(1.0, float(ok[["w_star", "best_w"]].abs().max().max()))
+    axes[2].plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="best w = w*")
+    axes[2].set_xlabel("predicted w* = -s/(alpha z)")
+    axes[2].set_ylabel("best w (Brent, exact NLL)")
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("first-order prediction vs empirical best w")
+    written = plots.save(fig, Path(args.out) / "demo")
+    if not args.json:
+        with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
+            print(table.drop(columns=["base_nll", "z"]).to_string(index=False))
+        print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL")
+        print("figure: " + ", ".join(map(str, written)))
+    return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neon-theory", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="the Neon loop on the exact Gaussian family: table + figure")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", default="figures", help="folder for the figure (default: figures)")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    d.set_defaults(func=cmd_demo)
+    a = sub.add_parser("align", help="alignment report for a Gaussian data law, model and temperature sampler")
+    a.add_argument("--dim", type=int, default=2)
+    a.add_argument("--data-mean", default=None, help="e.g. '0,0' (default zeros)")
+    a.add_argument("--data-cov", default=None, help="rows separated by ';', e.g. '2,1;1,2' (default: that for D=2, else I)")
+    a.add_argument("--model-mean", default=None, help="default: the data mean")
+    a.add_argument("--model-cov", default=None, help="default: --model-scale x data cov")
+    a.add_argument("--model-scale", type=float, default=0.8)
+    a.add_argument("--sampler", default="temperature=0.7", help="temperature=T (density) or std-temperature=TAU")
+    a.add_argument("--preconditioner", choices=PRECONDITIONERS, default="identity")
+    a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps, for w*")
+    a.add_argument("--mc", type=int, default=0, help="Monte Carlo sample size (0 = exact)")
+    a.add_argument("--batches", type=int, default=32, help="batches for standard errors (with --mc)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_align)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "seed", 0) < 0:
+            raise CLIError(f"--seed must be an integer in [0, inf); got {args.seed}")
+        result = args.func(args)
+    except ValueError as e:  # includes CLIError and every validation error of the engine
+        print(f"neon-theory: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2, default=_json_default))
+    return 0
+
+
+def _json_default(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

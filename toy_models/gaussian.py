@@ -27,7 +27,7 @@ from torch.autograd.functional import hessian as _autograd_hessian
 from neon_theory._validation import check_generator, check_int, check_spd, check_tensor
 from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
-from neon_theory.params import parameter_vector
+from neon_theory.params import flatten, parameter_vector
 from neon_theory.preconditioners import Preconditioner
 from neon_theory.samplers import Chain, SamplerSpec, Temperature, as_spec
 
@@ -145,8 +145,9 @@ class GaussianModel:
     def exact_gradient(self, mean: Tensor, cov: Tensor) -> Tensor:
         """∇_θ E_{N(mean, cov)}[ℓ_θ], shape (p,), float64."""
         m = self.module
-        g = torch.autograd.grad(self.expected_loss(mean, cov), [m.mean, m.log_diag, m.offdiag])
-        return torch.cat([t.reshape(-1) for t in g]).detach()
+        params = [m.mean, m.log_diag, m.offdiag]
+        g = torch.autograd.grad(self.expected_loss(mean, cov), params, allow_unused=True)
+        return flatten(g, params)
 
     def exact_hessian(self, mean: Tensor, cov: Tensor) -> Tensor:
         """∇²_θ E_{N(mean, cov)}[ℓ_θ], shape (p, p), float64."""

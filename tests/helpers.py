@@ -1,0 +1,33 @@
+"""Shared builders for the tests (random SPD matrices, small Gaussian cases, a tiny MLP adapter)."""
+
+import torch
+from torch import nn
+
+from neon_theory.contracts import ModelAdapter
+
+F64 = torch.float64
+
+
+def random_spd(d: int, generator: torch.Generator, jitter: float = 0.3) -> torch.Tensor:
+    A = torch.randn(d, d, generator=generator, dtype=F64)
+    return A @ A.T / d + jitter * torch.eye(d, dtype=F64)
+
+
+def mlp_denoiser(dim: int = 2, hidden: int = 8, seed: int = 0) -> ModelAdapter:
+    """A tiny ε-prediction model with explicit (t, noise): exercises noise-carrying losses."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(dim + 1, hidden), nn.Tanh(), nn.Linear(hidden, dim)).double()
+
+    def noise_fn(n, g):
+        return (torch.rand(n, 1, generator=g, dtype=F64), torch.randn(n, dim, generator=g, dtype=F64))
+
+    def loss_fn(m, x, noise):
+        t, eps = noise
+        a = torch.cos(0.5 * torch.pi * t)
+        xt = a * x + torch.sqrt(1 - a**2) * eps
+        return ((m(torch.cat([xt, t], -1)) - eps) ** 2).sum(-1)
+
+    def sample_fn(m, n, sampler, g):
+        return torch.randn(n, dim, generator=g, dtype=F64)
+
+    return ModelAdapter(net, loss_fn=loss_fn, sample_fn=sample_fn, noise_fn=noise_fn)

@@ -1,0 +1,153 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neon_theory.samplers import (
+    Chain,
+    Guidance,
+    ScoreScale,
+    Sharpening,
+    Steps,
+    Temperature,
+    TopK,
+    TopP,
+    categorical_logits,
+    density_to_std_temperature,
+    std_to_density_temperature,
+)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: Temperature(0.0), "temperature"),
+        (lambda: Temperature(-1.0), "temperature"),
+        (lambda: Temperature(math.nan), "temperature"),
+        (lambda: Temperature(math.inf), "temperature"),
+        (lambda: Temperature(True), "temperature"),
+        (lambda: Temperature("1"), "temperature"),
+        (lambda: Temperature(1.0, "kelvin"), "convention"),
+        (lambda: TopK(0), "k"),
+        (lambda: TopK(2.5), "k"),
+        (lambda: TopP(0.0), "p"),
+        (lambda: TopP(1.01), "p"),
+        (lambda: TopP(math.nan), "p"),
+        (lambda: ScoreScale(0.0), "zeta"),
+        (lambda: ScoreScale(1.1, where="everywhere"), "where"),
+        (lambda: Guidance(-0.5), "gamma"),
+        (lambda: Guidance(math.nan), "gamma"),
+        (lambda: Steps(0), "steps"),
+        (lambda: Steps(10, solver="rk45"), "solver"),
+        (lambda: Chain(()), "specs"),
+        (lambda: Chain((Temperature(1.0), 3)), "specs"),
+    ],
+)
+def test_invalid_specs_raise_naming_the_parameter(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_error_message_states_the_accepted_range():
+    with pytest.raises(ValueError, match=r"\(0, inf\)"):
+        Temperature(0.0)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        TopP(2.0)
+
+
+@given(st.floats(0.01, 10.0))
+def test_temperature_conventions_convert_both_ways(tau):
+    T = std_to_density_temperature(tau)
+    assert T == pytest.approx(tau**2, rel=1e-12)
+    assert density_to_std_temperature(T) == pytest.approx(tau, rel=1e-12)
+    assert Temperature(tau, "std").sharpening() == Temperature(T, "density").sharpening()
+
+
+@pytest.mark.parametrize(
+    "spec, vocab, label",
+    [
+        (Temperature(0.5), None, Sharpening.MODE_SEEKING),
+        (Temperature(1.0), None, Sharpening.NEUTRAL),
+        (Temperature(1.6), None, Sharpening.DIVERSITY_SEEKING),
+        (Temperature(0.8, "std"), None, Sharpening.MODE_SEEKING),
+        (TopK(5), 10, Sharpening.MODE_SEEKING),
+        (TopK(10), 10, Sharpening.NEUTRAL),
+        (TopK(5), None, Sharpening.MODE_SEEKING),
+        (TopP(0.9), None, Sharpening.MODE_SEEKING),
+        (TopP(1.0), None, Sharpening.NEUTRAL),
+        (ScoreScale(1.1), None, Sharpening.MODE_SEEKING),
+        (ScoreScale(0.9), None, Sharpening.DIVERSITY_SEEKING),
+        (Guidance(1.0), None, Sharpening.NEUTRAL),
+        (Guidance(3.0), None, Sharpening.MODE_SEEKING),
+        (Steps(None), None, Sharpening.NEUTRAL),
+        (Steps(20, "ddim"), None, Sharpening.MODE_SEEKING),
+        (Chain((Temperature(0.7), TopK(3))), 10, Sharpening.MODE_SEEKING),
+        (Chain((Temperature(1.0), TopP(1.0))), 10, Sharpening.NEUTRAL),
+        (Chain((Temperature(1.5), TopK(3))), 10, Sharpening.MIXED),
+    ],
+)
+def test_sharpening_labels(spec, vocab, label):
+    assert spec.sharpening(vocab) is label
+
+
+def test_labels_that_rest_on_assumptions_say_so():
+    assert "A-MONO" in Steps(10).assumption
+    assert Temperature(0.5).assumption is None
+
+
+probs_strategy = st.lists(st.floats(0.01, 1.0), min_size=2, max_size=12).map(
+    lambda w: torch.tensor(w, dtype=torch.float64) / sum(w)
+)
+
+
+@given(probs_strategy)
+def test_neutral_truncations_equal_plain_sampling(probs):
+    logits = torch.log(probs)
+    plain = torch.softmax(logits, -1)
+    V = probs.shape[0]
+    for spec in (TopK(V), TopK(V + 3), TopP(1.0), Temperature(1.0), None):
+        assert torch.allclose(torch.softmax(categorical_logits(logits, spec), -1), plain, atol=1e-15)
+
+
+@given(probs_strategy, st.integers(1, 12))
+def test_top_k_keeps_the_k_most_probable(probs, k):
+    q = torch.softmax(categorical_logits(torch.log(probs), TopK(k)), -1)
+    kept = q > 0
+    assert int(kept.sum()) >= min(k, probs.shape[0])  # ties at the threshold are all kept
+    assert float(probs[kept].min()) >= float(probs[~kept].max()) if bool((~kept).any()) else True
+    # renormalised restriction of p
+    assert torch.allclose(q[kept], probs[kept] / probs[kept].sum(), atol=1e-12)
+
+
+@given(probs_strategy, st.floats(0.05, 1.0))
+def test_top_p_matches_a_brute_force_nucleus(probs, p):
+    q = torch.softmax(categorical_logits(torch.log(probs), TopP(p)), -1)
+    # brute force: walk tokens in decreasing probability until the kept mass reaches p
+    order = sorted(range(probs.shape[0]), key=lambda i: -float(probs[i]))
+    kept, mass = set(), 0.0
+    for i in order:
+        if mass >= p:
+            break
+        kept.add(i)
+        mass += float(probs[i])
+    assert {i for i in range(probs.shape[0]) if q[i] > 0} == kept
+    assert float(q.sum()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_density_temperature_on_logits_is_a_power_of_p():
+    p = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
+    q = torch.softmax(categorical_logits(torch.log(p), Temperature(0.5)), -1)
+    assert torch.allclose(q, p**2 / (p**2).sum(), atol=1e-15)
+
+
+def test_non_categorical_spec_on_logits_raises():
+    with pytest.raises(ValueError, match="ScoreScale"):
+        categorical_logits(torch.zeros(3), ScoreScale(1.1))
+
+
+def test_to_dict_round_trips_fields():
+    d = Temperature(0.7, "std").to_dict()
+    assert d == {"kind": "Temperature", "value": 0.7, "convention": "std"}
+    assert Chain((TopK(3), TopP(0.9))).to_dict()["specs"][1]["p"] == 0.9

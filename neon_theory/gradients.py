@@ -8,6 +8,10 @@ batch-means standard error here and the jackknife errors in :mod:`alignment`.
 ``paired_population_gradients`` estimates r_d and r_s with the *same* loss noise for the
 i-th real and the i-th synthetic chunk (common random numbers, DESIGN.md §5).
 
+Loss noise is drawn chunk by chunk from ``noise_generator``, so for noise-carrying losses
+the estimate is a reproducible function of (seed, n, n_batches, chunk_size); keep those
+fixed across a sweep for common random numbers.
+
 A *source* is one of:
 
 * a :class:`~neon_theory.contracts.Target` (anything with ``sample(n, generator)``),
@@ -258,20 +262,28 @@ class _LossModule(nn.Module):
         return self._model.per_example_loss(x, noise)
 
 
-def per_sample_gradients(model, x: Tensor, noise: Noise = None, *, method: str = "vmap") -> Tensor:
+def per_sample_gradients(model, x: Tensor, noise: Noise = None, *, method: str = "auto") -> Tensor:
     """∇_θ ℓ_θ(x_i) for every row.
 
     Args:
         x (Tensor): shape (n, ...).
         noise: loss noise with leading dimension n, or ``None``.
-        method (str): ``"vmap"`` (torch.func, fast) or ``"loop"`` (one backward per example;
-            for losses that ``vmap`` cannot trace).
+        method (str): ``"vmap"`` (torch.func, fast), ``"loop"`` (one backward per example)
+            or ``"auto"`` (vmap, falling back to the loop for losses that vmap cannot trace,
+            e.g. with data-dependent input checks).
 
     Returns:
         Tensor: shape (n, p), float64.
     """
     check_model(model)
-    check_choice("method", method, ("vmap", "loop"))
+    check_choice("method", method, ("vmap", "loop", "auto"))
+    if method == "auto":
+        try:
+            return per_sample_gradients(model, x, noise, method="vmap")
+        except RuntimeError as e:
+            if "vmap" not in str(e):
+                raise
+            return per_sample_gradients(model, x, noise, method="loop")
     check_tensor("x", x, finite=False)
     named = trainable_named_parameters(model.module)
     params = [p for _, p in named]
@@ -327,7 +339,7 @@ def gradient_second_moment(
     generator: torch.Generator | None = None,
     noise_generator: torch.Generator | None = None,
     chunk_size: int = 1024,
-    method: str = "vmap",
+    method: str = "auto",
     progress: bool = False,
 ) -> SecondMoment:
     """Stream E[g gᵀ] (or its diagonal) of per-example gradients g = ∇ℓ_θ(x).

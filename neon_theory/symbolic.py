@@ -3,7 +3,8 @@
 * :func:`one_d_alignment` — data N(0, 1), model N(0, v), sampler N(0, τ²v), NLL loss,
   gradients in the variance coordinate v: r_d, r_s, s = r_d r_s (P = 1).
 * :func:`warmup_gamma` — E[∇_Σ L_pop(μ̂, Σ̂)] = −γ Σ*⁻¹ for the Gaussian MLE from n draws,
-  derived from the Wishart moments (DESIGN.md §3, App. B.1).
+  derived from the Wishart moments (DESIGN.md §3, App. B.1).  The second inverse moment
+  printed in DESIGN.md is wrong for D ≥ 2; see :func:`wishart_inverse_moments`.
 """
 
 from __future__ import annotations
@@ -41,15 +42,34 @@ def one_d_alignment() -> OneDAlignment:
     return OneDAlignment(v, tau, r_d, r_s, sp.factor(r_d * r_s))
 
 
-def warmup_gamma() -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
+def wishart_inverse_moments(n, D) -> tuple[sp.Expr, sp.Expr]:
+    """Coefficients (a, b) with E[Σ̂⁻¹] = a Σ*⁻¹ and E[Σ̂⁻¹ Σ* Σ̂⁻¹] = b Σ*⁻¹ for the MLE Σ̂ from n draws.
+
+    n Σ̂ ~ Wishart_D(Σ*, k) with k = n − 1 degrees of freedom, and for W ~ W_D(I, k)
+    E[W⁻¹] = I/(k−D−1), E[W⁻²] = (k−1) I / ((k−D)(k−D−1)(k−D−3))  (needs k > D + 3).
+    DESIGN.md §3 prints b = n²/((n−D−2)(n−D−4)), which equals this only for D = 1.
+    """
+    k = n - 1
+    a = n / (k - D - 1)
+    b = n**2 * (k - 1) / ((k - D) * (k - D - 1) * (k - D - 3))
+    return sp.simplify(a), sp.simplify(b)
+
+
+def warmup_gamma(design: bool = False) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
     """γ(n, D) with E[∇_Σ L_pop(μ̂, Σ̂)] = −γ Σ*⁻¹; returns (γ, n, D).
 
-    Uses E[Σ̂⁻¹] = n/(n−D−2) Σ*⁻¹, E[Σ̂⁻¹Σ*Σ̂⁻¹] = n²/((n−D−2)(n−D−4)) Σ*⁻¹ (Wishart, n > D+4),
-    μ̂ independent of Σ̂ with E[(μ̂−μ*)(μ̂−μ*)ᵀ] = Σ*/n, and
-    ∇_Σ L_pop = ½(Σ̂⁻¹ − Σ̂⁻¹(Σ* + (μ̂−μ*)(μ̂−μ*)ᵀ)Σ̂⁻¹).
+    Uses the Wishart moments of :func:`wishart_inverse_moments` (or, with ``design=True``,
+    the moments as printed in DESIGN.md §3), μ̂ independent of Σ̂ with
+    E[(μ̂−μ*)(μ̂−μ*)ᵀ] = Σ*/n, and ∇_Σ L_pop = ½(Σ̂⁻¹ − Σ̂⁻¹(Σ* + (μ̂−μ*)(μ̂−μ*)ᵀ)Σ̂⁻¹).
+
+    The correct result is γ = n(D+2)(2n−D−3) / (2(n−D−1)(n−D−2)(n−D−4)) ≈ (D+2)/n;
+    the printed one, n(D+5)/(2(n−D−2)(n−D−4)) ≈ (D+5)/(2n), agrees only at D = 1.
+    Both are positive for n > D + 4, so E[ΔL_pop] < 0 survives the correction.
     """
     n, D = sp.symbols("n D", positive=True)
-    e_inv = n / (n - D - 2)
-    e_sandwich = n**2 / ((n - D - 2) * (n - D - 4))
-    coeff = sp.Rational(1, 2) * (e_inv - (1 + 1 / n) * e_sandwich)  # E[∇_Σ] = coeff · Σ*⁻¹
+    if design:
+        a, b = n / (n - D - 2), n**2 / ((n - D - 2) * (n - D - 4))
+    else:
+        a, b = wishart_inverse_moments(n, D)
+    coeff = sp.Rational(1, 2) * (a - (1 + 1 / n) * b)  # E[∇_Σ] = coeff · Σ*⁻¹
     return sp.factor(sp.simplify(-coeff)), n, D

@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+from helpers import F64, random_spd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neon_theory.metrics import (
+    frechet_distance_from_samples,
+    gaussian_cross_entropy,
+    gaussian_frechet_distance,
+    gaussian_kl,
+    sample_moments,
+    sqrtm_psd,
+)
+from neon_theory.rng import generator
+
+
+def gaussian(seed: int, d: int):
+    g = generator(seed)
+    return torch.randn(d, generator=g, dtype=F64), random_spd(d, g)
+
+
+def rotation(seed: int, d: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(d, d, generator=generator(seed), dtype=F64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+@given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(1, 5))
+def test_fd_is_symmetric_nonnegative_and_rotation_translation_invariant(a, b, d):
+    m1, c1 = gaussian(a, d)
+    m2, c2 = gaussian(b + 20_000, d)
+    fd = gaussian_frechet_distance(m1, c1, m2, c2)
+    assert fd >= 0
+    assert fd == pytest.approx(gaussian_frechet_distance(m2, c2, m1, c1), rel=1e-9, abs=1e-12)
+    R, t = rotation(a + b, d), torch.randn(d, generator=generator(b), dtype=F64)
+    fd_rt = gaussian_frechet_distance(R @ m1 + t, R @ c1 @ R.T, R @ m2 + t, R @ c2 @ R.T)
+    assert fd_rt == pytest.approx(fd, rel=1e-8, abs=1e-10)
+
+
+@given(st.integers(0, 10_000), st.integers(1, 5))
+def test_fd_is_zero_iff_equal(a, d):
+    m, c = gaussian(a, d)
+    assert gaussian_frechet_distance(m, c, m, c) == pytest.approx(0, abs=1e-10)
+    assert gaussian_frechet_distance(m, c, m + 1e-3, c) > 0
+    assert gaussian_frechet_distance(m, c, m, c * 1.01) > 0
+
+
+@given(st.floats(-3, 3), st.floats(-3, 3), st.floats(0.1, 4), st.floats(0.1, 4))
+def test_fd_in_one_dimension_is_the_closed_form(m1, m2, s1, s2):
+    t = lambda v: torch.tensor(v, dtype=F64)  # noqa: E731
+    fd = gaussian_frechet_distance(t([m1]), t([[s1**2]]), t([m2]), t([[s2**2]]))
+    assert fd == pytest.approx((m1 - m2) ** 2 + (s1 - s2) ** 2, rel=1e-9, abs=1e-12)
+
+
+def test_fd_commuting_covariances_closed_form_and_sqrtm_is_real():
+    c1 = torch.diag(torch.tensor([1.0, 4.0, 9.0], dtype=F64))
+    c2 = torch.diag(torch.tensor([4.0, 1.0, 0.0], dtype=F64))  # PSD, singular
+    z = torch.zeros(3, dtype=F64)
+    assert gaussian_frechet_distance(z, c1, z, c2) == pytest.approx((1 - 2) ** 2 + (2 - 1) ** 2 + 3**2)
+    r = sqrtm_psd(random_spd(4, generator(0)))
+    assert r.dtype == F64 and torch.allclose(r, r.T)
+
+
+def test_fd_from_samples_converges_to_the_exact_value():
+    m, c = gaussian(1, 2)
+    x = m + torch.randn(200_000, 2, generator=generator(2), dtype=F64) @ torch.linalg.cholesky(c).T
+    assert frechet_distance_from_samples(x, m, c) < 1e-3
+    mean, cov = sample_moments(x)
+    assert torch.allclose(mean, m, atol=0.02)
+
+
+def test_cross_entropy_and_kl_against_monte_carlo_within_k_se():
+    mp, cp = gaussian(3, 2)
+    mq, cq = gaussian(4, 2)
+    n = 200_000
+    x = mp + torch.randn(n, 2, generator=generator(5), dtype=F64) @ torch.linalg.cholesky(cp).T
+
+    def logpdf(x, m, c):
+        L = torch.linalg.cholesky(c)
+        z = torch.linalg.solve_triangular(L, (x - m).T, upper=False)
+        return -0.5 * (z**2).sum(0) - torch.log(torch.diagonal(L)).sum() - math.log(2 * math.pi)
+
+    nll = -logpdf(x, mq, cq)
+    se = float(nll.std() / math.sqrt(n))
+    assert abs(float(nll.mean()) - gaussian_cross_entropy(mp, cp, mq, cq)) <= 6 * se
+    kl = logpdf(x, mp, cp) - logpdf(x, mq, cq)
+    assert abs(float(kl.mean()) - gaussian_kl(mp, cp, mq, cq)) <= 6 * float(kl.std() / math.sqrt(n))
+    assert gaussian_kl(mp, cp, mp, cp) == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: gaussian_frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(3)), "dimension"),
+        (lambda: gaussian_frechet_distance(torch.zeros(2), -torch.eye(2), torch.zeros(2), torch.eye(2)), "semi-definite"),
+        (lambda: gaussian_frechet_distance(torch.zeros(2), torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.zeros(2), torch.eye(2)), "symmetric"),
+        (lambda: gaussian_frechet_distance(torch.tensor([math.nan, 0.0]), torch.eye(2), torch.zeros(2), torch.eye(2)), "finite"),
+        (lambda: gaussian_cross_entropy(torch.zeros(2), torch.eye(2), torch.zeros(2), torch.zeros(2, 2)), "positive definite"),
+        (lambda: sample_moments(torch.zeros(1, 2)), "number of samples"),
+    ],
+)
+def test_metrics_validate(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,206 @@
+import math
+
+import pytest
+import torch
+from helpers import F64, mlp_denoiser
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from neon_theory.neon import (
+    MergePolicy,
+    brent_best_w,
+    merge,
+    merge_modules,
+    predicted_w_star,
+    self_train,
+    w_sweep,
+)
+from neon_theory.params import parameter_vector, state_vector
+from neon_theory.rng import generator
+from neon_theory.samplers import Temperature
+from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities, population_nll
+
+finite = st.floats(-5, 5)
+
+
+def state(seed: int, extra_buffer=True):
+    g = generator(seed)
+    sd = {"w": torch.randn(3, 2, generator=g), "b": torch.randn(2, generator=g, dtype=F64)}
+    if extra_buffer:
+        sd["steps"] = torch.tensor(seed, dtype=torch.long)
+    return sd
+
+
+@given(st.integers(0, 100), st.integers(0, 100))
+def test_merge_at_zero_is_the_base(a, b):
+    out = merge(state(a), state(b), 0.0)
+    for k, v in state(a).items():
+        assert torch.equal(out[k], v)
+
+
+@given(st.integers(0, 100), st.integers(0, 100), finite, finite, st.floats(0, 1))
+def test_merge_is_affine_in_w(a, b, w1, w2, lam):
+    base, other = state(a), state(b)
+    m1, m2 = merge(base, other, w1), merge(base, other, w2)
+    mix = merge(base, other, lam * w1 + (1 - lam) * w2)
+    for k in ("w", "b"):
+        assert torch.allclose(mix[k], lam * m1[k] + (1 - lam) * m2[k], atol=1e-4 if mix[k].dtype == torch.float32 else 1e-12)
+    assert torch.equal(mix["steps"], base["steps"])  # non-float buffer copied from base
+
+
+@given(st.integers(0, 100), finite)
+def test_merge_of_a_model_with_itself_is_itself(a, w):
+    out = merge(state(a), state(a), w)
+    for k, v in state(a).items():
+        assert torch.equal(out[k], v)
+
+
+def test_merge_special_values_and_formula():
+    base, other = state(1), state(2)
+    assert torch.allclose(merge(base, other, -1.0)["b"], other["b"])  # w = −1 is θ_s
+    assert torch.allclose(merge(base, other, 0.5)["b"], 1.5 * base["b"] - 0.5 * other["b"])
+    assert merge(base, other, 0.5)["w"].dtype == torch.float32
+
+
+def test_half_precision_merge_does_not_overflow():
+    big = torch.full((4,), 60000.0, dtype=torch.float16)
+    out = merge({"p": big}, {"p": big - 16}, 1.0)["p"]  # (1+w)θ_r alone would overflow fp16
+    assert bool(torch.isfinite(out).all()) and out.dtype == torch.float16
+
+
+def test_nonfinite_policies():
+    base = {"p": torch.tensor([1.0, math.inf, 3.0])}
+    other = {"p": torch.tensor([2.0, 2.0, math.nan])}
+    with pytest.raises(ValueError, match="non-finite"):
+        merge(base, other, 1.0)
+    masked = merge(base, other, 1.0, policy=MergePolicy(nonfinite="mask"))["p"]
+    assert masked[0] == 0.0 and masked[1] == math.inf and masked[2] == 3.0
+    assert torch.equal(merge(base, other, 1.0, policy=MergePolicy(nonfinite="skip"))["p"], base["p"])
+    plain = merge(base, other, 1.0, policy=MergePolicy(nonfinite="propagate"))["p"]
+    assert plain[0] == 0.0 and math.isnan(plain[2])
+
+
+def test_buffer_policies_on_real_module_state_dicts():
+    class Net(nn.Module):
+        def __init__(self, shift):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.register_buffer("mask", torch.tensor([0.0, -math.inf]) + shift)
+            self.register_buffer("count", torch.tensor(int(shift)))
+
+    torch.manual_seed(0)
+    a, b = Net(0.0), Net(1.0)
+    out = merge_modules(a, b, 0.7)
+    assert torch.equal(out["mask"], a.mask) and torch.equal(out["count"], a.count)
+    expected = a.lin.weight - 0.7 * (b.lin.weight - a.lin.weight)
+    assert torch.allclose(out["lin.weight"], expected)
+    with pytest.raises(ValueError, match="buffer 'mask'"):
+        merge_modules(a, b, 0.7, policy=MergePolicy(buffers="raise"))
+    merged_float_buffers = merge_modules(a, b, 0.7, policy=MergePolicy(buffers="merge", nonfinite="mask"))
+    assert merged_float_buffers["mask"][0] == pytest.approx(-0.7)
+    c = Net(0.0)
+    c.load_state_dict(out)  # round trip into a real module
+    assert torch.equal(c.lin.bias, out["lin.bias"])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: merge({"a": torch.ones(2)}, {"b": torch.ones(2)}, 1.0), "same keys"),
+        (lambda: merge({"a": torch.ones(2)}, {"a": torch.ones(3)}, 1.0), "shape"),
+        (lambda: merge({"a": torch.ones(2)}, {"a": torch.ones(2)}, math.nan), "w"),
+        (lambda: merge({"a": torch.ones(2)}, {"a": torch.ones(2)}, 1.0, policy="mask"), "MergePolicy"),
+        (lambda: MergePolicy(nonfinite="ignore"), "nonfinite"),
+        (lambda: MergePolicy(buffers="keep"), "buffers"),
+        (lambda: predicted_w_star(-1.0, 0.0, 0.1), "z"),
+        (lambda: predicted_w_star(-1.0, 1.0, -0.1), "alpha"),
+    ],
+)
+def test_merge_and_w_star_validate(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def gaussian_setup():
+    cov = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=F64)
+    target = GaussianTarget(torch.zeros(2, dtype=F64), cov)
+    model = GaussianModel(torch.tensor([0.05, -0.05], dtype=F64), 0.8 * cov)
+    return target, model
+
+
+def test_self_train_sgd_step_is_a_gradient_step_and_leaves_the_base_untouched():
+    target, model = gaussian_setup()
+    before = parameter_vector(model.module)
+    S = model.sample(5000, Temperature(0.7), generator(0, "S"))
+    res = self_train(model, S, steps=1, lr=0.01, optimizer="sgd", generator=generator(1))
+    assert torch.equal(parameter_vector(model.module), before)
+    m, c = S.mean(0), (S - S.mean(0)).T @ (S - S.mean(0)) / S.shape[0]
+    expected = before - 0.01 * model.exact_gradient(m, c)
+    assert torch.allclose(state_vector(model.module, res.state_dict), expected, atol=1e-12)
+    assert res.alpha == pytest.approx(0.01)
+
+
+def test_self_train_lowers_the_synthetic_loss_and_keeps_snapshots():
+    model = mlp_denoiser()
+    S = torch.randn(256, 2, generator=generator(0, "S"), dtype=F64)
+    res = self_train(model, S, steps=60, lr=1e-2, batch_size=64, generator=generator(1), snapshot_steps=(10, 60))
+    assert sorted(res.snapshots) == [10, 60]
+    assert float(res.losses[-10:].mean()) < float(res.losses[:10].mean())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(steps=0, lr=0.1), "steps"),
+        (dict(steps=1, lr=0.0), "lr"),
+        (dict(steps=1, lr=0.1, batch_size=10_000), "batch_size"),
+        (dict(steps=1, lr=0.1, optimizer="lbfgs"), "optimizer"),
+        (dict(steps=5, lr=0.1, snapshot_steps=(7,)), "snapshot"),
+    ],
+)
+def test_self_train_validates(kwargs, match):
+    _, model = gaussian_setup()
+    with pytest.raises(ValueError, match=match):
+        self_train(model, torch.zeros(10, 2, dtype=F64), generator=generator(0), **kwargs)
+
+
+def test_brent_finds_the_grid_minimum_and_agrees_with_first_order_prediction_near_the_truth():
+    """w*·α = −s/z is independent of α; the quadratic proxy is accurate when the model error is small."""
+    target, _ = gaussian_setup()
+    model = GaussianModel(torch.tensor([0.01, -0.01], dtype=F64), 0.97 * target.cov)
+    o = exact_quantities(target, model, Temperature(0.7))
+    alpha = 0.01
+    theta_s = dict(model.module.state_dict())
+    step = {k: v for k, v in zip(("mean", "log_diag", "offdiag"), torch.split(alpha * o.r_s, [2, 2, 1]))}
+    theta_s = {k: (theta_s[k] - step[k]) if k in step else theta_s[k] for k in theta_s}
+
+    def metric(m, g):
+        return population_nll(target, m)
+
+    best = brent_best_w(model, theta_s, metric, bracket=(-50, 50), xtol=1e-6)
+    sweep = w_sweep(model, theta_s, torch.linspace(-50, 50, 201).tolist(), metric)
+    assert abs(best.w - sweep.best_w) <= 0.5 + 1e-9  # grid spacing
+    assert best.value <= sweep.best_value + 1e-12
+    s = float(o.r_d @ o.r_s)
+    z = float(o.r_s @ o.H_hat @ o.r_s)
+    assert best.w == pytest.approx(predicted_w_star(s, z, alpha), rel=0.05)
+    assert best.gain > 0 and not best.at_boundary
+
+
+def test_w_sweep_uses_common_random_numbers():
+    _, model = gaussian_setup()
+    draws = []
+
+    def metric(m, g):
+        draws.append(torch.rand(1, generator=g).item())
+        return 0.0
+
+    w_sweep(model, model.module.state_dict(), [-1.0, 0.0, 2.0], metric, eval_seed=3)
+    assert len(set(draws)) == 1
+    with pytest.raises(ValueError, match="ws"):
+        w_sweep(model, model.module.state_dict(), [], metric)
+    with pytest.raises(ValueError, match="non-finite"):
+        w_sweep(model, model.module.state_dict(), [0.0], lambda m, g: math.nan)
+    with pytest.raises(ValueError, match="bracket"):
+        brent_best_w(model, model.module.state_dict(), metric, bracket=(1.0, -1.0))

@@ -175,7 +175,7 @@ def paired_population_gradients(
     Args:
         model: a :class:`GenerativeModel`.
         sources (dict): name → source (see module docstring).  All must give the same n.
-        n (int | None): examples per source (default: the size of finite sources).
+        n (int | None): examples per source (default: the size of the first finite source).
         generator: data draws for sampling-law sources (one stream per source is split
             off by drawing seeds from it, so sources do not share data randomness).
         noise_generator: loss noise (required when the model draws noise).
@@ -188,6 +188,11 @@ def paired_population_gradients(
     check_model(model)
     if not isinstance(sources, dict) or not sources:
         raise ValueError("sources must be a non-empty dict name -> source")
+    if n is None:  # sampling laws take their n from the finite sources, if any
+        finite = [_source_size(s, None) for s in sources.values() if isinstance(s, (Tensor, WeightedSupport))]
+        if len(set(finite)) > 1:
+            raise ValueError(f"all sources must give the same n; the finite sources have sizes {finite}")
+        n = finite[0] if finite else None
     sizes = {k: _source_size(s, n) for k, s in sources.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"all sources must give the same n; got {sizes}")

@@ -1,0 +1,85 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neon_theory.cli import main
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_align_exact_json(capsys):
+    code, out, _ = run(["align", "--json", "--sampler", "temperature=0.7", "--model-scale", "0.8"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    # Σ_r = 0.8 Σ*: r_d ∥ r_s, so the P-cosine is exactly −1 for a sharpening sampler, in any P
+    assert d["s"] < 0 and d["cosine"] == pytest.approx(-1, abs=1e-9)
+    assert d["w_star"] > 0 and d["verdict"] == "anti-aligned"
+    assert d["theory"]["m"] > 0 and d["mode"] == "exact"
+
+
+def test_align_monte_carlo_agrees_with_exact(capsys):
+    args = ["align", "--json", "--preconditioner", "natural", "--sampler", "std-temperature=0.8", "--model-mean", "0.1,0"]
+    _, exact_out, _ = run(args, capsys)
+    _, mc_out, _ = run(args + ["--mc", "40000", "--batches", "20", "--seed", "3"], capsys)
+    exact, mc = json.loads(exact_out), json.loads(mc_out)
+    assert abs(mc["s"] - exact["s"]) <= 6 * mc["s_se"]
+    assert mc["s_se"] > 0 and exact["s_se"] == 0
+
+
+def test_align_human_readable(capsys):
+    code, out, _ = run(["align", "--dim", "1", "--data-cov", "1", "--model-cov", "1.05", "--sampler", "std-temperature=0.7"], capsys)
+    assert code == 0 and "s        = +" in out and "aligned" in out
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["align", "--sampler", "temperature=0"], "temperature"),
+        (["align", "--sampler", "temperature=nan"], "temperature"),
+        (["align", "--sampler", "topk=3"], "--sampler"),
+        (["align", "--data-cov", "1,2;3"], "--data-cov"),
+        (["align", "--data-cov", "1,2;2,1"], "positive definite"),
+        (["align", "--dim", "3", "--data-mean", "0,0"], "--data-mean"),
+        (["align", "--dim", "0"], "--dim"),
+        (["align", "--model-mean", "a,b"], "--model-mean"),
+        (["align", "--model-scale", "-1"], "--model-scale"),
+        (["align", "--alpha", "0"], "--alpha"),
+        (["align", "--mc", "10"], "--mc"),
+        (["align", "--seed", "-1"], "--seed"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_2(argv, needle, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_console_script_exit_status_is_2_on_bad_input():
+    proc = subprocess.run(
+        [sys.executable, "-m", "neon_theory.cli", "align", "--sampler", "temperature=-1"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("neon-theory: error:")
+    proc = subprocess.run([sys.executable, "-m", "neon_theory.cli", "align", "--preconditioner", "adamw"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--preconditioner" in proc.stderr
+
+
+def test_demo_shows_the_expected_signs_and_writes_the_figure(tmp_path, capsys):
+    code, out, _ = run(["demo", "--json", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    d = json.loads(out)
+    rows = d["rows"]
+    for r in rows:
+        if r["sampler"] == "mode-seeking":
+            if r["base"] == "under-dispersed":
+                assert r["s"] < 0 and r["best_w"] > 0 and r["verdict"] == "Neon helps"
+            else:
+                assert r["s"] > 0 and r["best_w"] < 0 and r["verdict"] == "self-training helps"
+        if r["sampler"] != "neutral":
+            assert r["w_star"] * r["best_w"] > 0  # predicted and empirical w agree in sign
+    assert (tmp_path / "demo.png").stat().st_size > 10_000 and (tmp_path / "demo.pdf").exists()

@@ -180,7 +180,8 @@ def paired_population_gradients(
             off by drawing seeds from it, so sources do not share data randomness).
         noise_generator: loss noise (required when the model draws noise).
         n_batches (int): batches for the standard error, in [2, n] (default 32; 1 if exact).
-        chunk_size (int): examples per forward pass (default 4096).
+        chunk_size (int): examples per forward pass (default 4096); a chunk never spans two
+            batches, so the effective chunk is at most n / n_batches.
 
     Returns:
         dict name → :class:`GradientEstimate`.

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import check_model
-from .params import trainable_named_parameters
+from .params import parameter_vector, trainable_named_parameters
 
 NONFINITE_POLICIES = ("raise", "mask", "skip", "propagate")
 BUFFER_POLICIES = ("copy_base", "merge", "raise")
@@ -136,6 +136,8 @@ class SelfTrainResult:
         losses (Tensor): shape (steps,), the minibatch loss before each step.
         snapshots (dict): step → state dict for each requested snapshot step.
         lr, steps, batch_size, optimizer: the recipe.
+        trajectory (Tensor | None): shape (steps + 1, p), float64, θ after each step
+            (row 0 = θ_r), when requested with ``record_trajectory=True``.
     """
 
     state_dict: dict
@@ -145,6 +147,7 @@ class SelfTrainResult:
     steps: int
     batch_size: int
     optimizer: str
+    trajectory: Tensor | None = None
 
     @property
     def alpha(self) -> float:
@@ -164,6 +167,7 @@ def self_train(
     noise_generator: torch.Generator | None = None,
     snapshot_steps=(),
     adam_betas: tuple[float, float] = (0.9, 0.999),
+    record_trajectory: bool = False,
     progress: bool = False,
 ) -> SelfTrainResult:
     """Fine-tune a copy of ``model`` on the synthetic set S; the model itself is untouched.
@@ -178,6 +182,7 @@ def self_train(
         generator: minibatch indices (and loss noise if ``noise_generator`` is None).
         noise_generator: loss noise for diffusion/flow models.
         snapshot_steps: steps after which θ is also recorded (e.g. (50, 250)).
+        record_trajectory (bool): keep the flat θ after every step (small models only).
     """
     check_model(model)
     check_tensor("data", data, finite=False)
@@ -200,6 +205,7 @@ def self_train(
     )
     losses = torch.empty(steps, dtype=torch.float64)
     snapshots = {}
+    trajectory = [parameter_vector(work.module)] if record_trajectory else None
     for t in tqdm(range(1, steps + 1), disable=not progress, desc="self-train"):
         x = data if B == n_s else data[torch.randperm(n_s, generator=generator)[:B]]
         loss = work.per_example_loss(x, work.draw_noise(B, noise_gen)).mean()
@@ -211,7 +217,18 @@ def self_train(
         losses[t - 1] = float(loss.detach())
         if t in snaps:
             snapshots[t] = copy.deepcopy(work.module.state_dict())
-    return SelfTrainResult(copy.deepcopy(work.module.state_dict()), losses, snapshots, lr, steps, B, optimizer)
+        if trajectory is not None:
+            trajectory.append(parameter_vector(work.module))
+    return SelfTrainResult(
+        copy.deepcopy(work.module.state_dict()),
+        losses,
+        snapshots,
+        lr,
+        steps,
+        B,
+        optimizer,
+        None if trajectory is None else torch.stack(trajectory),
+    )
 
 
 @dataclass(frozen=True)

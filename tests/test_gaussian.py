@@ -301,3 +301,11 @@ def test_gaussian_rejects_non_temperature_samplers_and_bad_inputs():
         GaussianModel.fit_mle(torch.zeros(2, 3, dtype=F64))
     with pytest.raises(ValueError, match="dimensions differ"):
         exact_quantities(GaussianTarget(torch.zeros(3, dtype=F64), torch.eye(3, dtype=F64)), model)
+
+
+@given(d=st.integers(1, 3), seed=st.integers(0, 10_000), tau=st.sampled_from([None, 1.0]))
+def test_neutral_temperature_gives_zero_synthetic_gradient_for_the_gaussian(d, seed, tau):
+    """E_{p_θ}[∇ℓ_θ] = 0 for the NLL: the score has mean zero under the model's own law."""
+    target, model = case(seed, d)
+    sampler = None if tau is None else Temperature(tau, "std")
+    assert float(exact_quantities(target, model, sampler).r_s.abs().max()) < 1e-12

@@ -144,8 +144,13 @@ def test_self_train_sgd_step_is_a_gradient_step_and_leaves_the_base_untouched():
 def test_self_train_lowers_the_synthetic_loss_and_keeps_snapshots():
     model = mlp_denoiser()
     S = torch.randn(256, 2, generator=generator(0, "S"), dtype=F64)
-    res = self_train(model, S, steps=60, lr=1e-2, batch_size=64, generator=generator(1), snapshot_steps=(10, 60))
+    res = self_train(
+        model, S, steps=60, lr=1e-2, batch_size=64, generator=generator(1), snapshot_steps=(10, 60), record_trajectory=True
+    )
     assert sorted(res.snapshots) == [10, 60]
+    assert res.trajectory.shape == (61, sum(p.numel() for p in model.module.parameters()))
+    assert torch.equal(res.trajectory[0], parameter_vector(model.module))
+    assert torch.allclose(res.trajectory[10], torch.cat([v.reshape(-1) for v in res.snapshots[10].values()]).double())
     assert float(res.losses[-10:].mean()) < float(res.losses[:10].mean())
 
 

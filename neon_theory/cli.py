@@ -221,17 +221,22 @@ def main(argv=None) -> int:
         print(f"neon-theory: error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result, indent=2, default=_json_default))
+        print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
     return 0
 
 
-def _json_default(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    if hasattr(o, "item"):
-        return o.item()
+def _jsonable(o):
+    """Strict JSON: NaN/inf become null, tuples lists, tensors and numpy scalars numbers."""
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if hasattr(o, "item") and getattr(o, "ndim", 0) == 0:
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if o is None or isinstance(o, (bool, int, str)):
+        return o
     return str(o)
 
 

@@ -138,14 +138,30 @@ def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int
     return [(a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
 
 
-def _chunk_grad(model, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
-    """Sum over the chunk of weight·∇ℓ (weight 1 when uniform), flat float64."""
+def _weighted_loss_sum(model, x: Tensor, noise: Noise, weights: Tensor | None) -> Tensor:
+    """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar."""
     loss = model.per_example_loss(x, noise)
     if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
         raise ValueError(f"per_example_loss must return shape ({x.shape[0]},); got {tuple(loss.shape)}")
-    total = loss.sum() if weights is None else (loss * weights.to(loss.dtype)).sum()
-    gs = torch.autograd.grad(total, params, allow_unused=True)
+    return loss.sum() if weights is None else (loss * weights.to(loss.dtype)).sum()
+
+
+def _chunk_grad(model, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
+    """Sum over the chunk of weight·∇ℓ, flat float64."""
+    gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, weights), params, allow_unused=True)
     return flatten(gs, params)
+
+
+def _stream(model, source, n, chunk_size, generator, noise_generator, *, desc: str = "", progress: bool = False):
+    """Validate, then yield (x, noise, weights | None, weight sum) chunk by chunk."""
+    check_model(model)
+    size = _source_size(source, n)
+    cs = check_int("chunk_size", chunk_size, lo=1)
+    if not isinstance(source, (Tensor, WeightedSupport)):
+        check_generator("generator", generator)
+    for a, z in tqdm(_chunk_bounds(0, size, cs), disable=not progress, desc=desc):
+        x, w = _take(source, a, z, generator)
+        yield x, _draw_noise(model, z - a, noise_generator), w, (z - a) if w is None else float(w.sum())
 
 
 def _defaults(n: int, n_batches: int | None, chunk_size: int | None, exact: bool) -> tuple[int, int]:
@@ -353,22 +369,17 @@ def gradient_second_moment(
     With the data law as source and an NLL loss this is the empirical Fisher; with
     :class:`ModelLaw` it is a Monte Carlo estimate of the true Fisher.
     """
-    check_model(model)
-    size = _source_size(source, n)
-    cs = check_int("chunk_size", chunk_size, lo=1)
-    if not isinstance(source, (Tensor, WeightedSupport)):
-        check_generator("generator", generator)
-    p = num_parameters(model.module)
+    p = num_parameters(check_model(model).module)
     acc = torch.zeros(p if diagonal else (p, p), dtype=torch.float64)
     mean = torch.zeros(p, dtype=torch.float64)
-    total_w = 0.0
-    for a, z in tqdm(_chunk_bounds(0, size, cs), disable=not progress, desc="second moment"):
-        x, w = _take(source, a, z, generator)
-        g = per_sample_gradients(model, x, _draw_noise(model, z - a, noise_generator), method=method)
-        w = torch.ones(z - a, dtype=torch.float64) if w is None else w
+    total_w, size = 0.0, 0
+    for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator, desc="second moment", progress=progress):
+        g = per_sample_gradients(model, x, noise, method=method)
+        w = torch.ones(x.shape[0], dtype=torch.float64) if w is None else w
         acc += (w[:, None] * g * g).sum(0) if diagonal else (w[:, None] * g).T @ g
         mean += (w[:, None] * g).sum(0)
-        total_w += float(w.sum())
+        total_w += wsum
+        size += x.shape[0]
     return SecondMoment(acc / total_w, mean / total_w, size, diagonal)
 
 
@@ -382,29 +393,16 @@ def population_hessian(
     chunk_size: int = 4096,
 ) -> Tensor:
     """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64.  For small models (p up to a few thousand)."""
-    check_model(model)
-    size = _source_size(source, n)
-    cs = check_int("chunk_size", chunk_size, lo=1)
-    if not isinstance(source, (Tensor, WeightedSupport)):
-        check_generator("generator", generator)
-    named = trainable_named_parameters(model.module)
-    params = [p for _, p in named]
+    params = [p for _, p in trainable_named_parameters(check_model(model).module)]
     p_dim = num_parameters(model.module)
     H = torch.zeros(p_dim, p_dim, dtype=torch.float64)
     total_w = 0.0
-    for a, z in _chunk_bounds(0, size, cs):
-        x, w = _take(source, a, z, generator)
-        noise = _draw_noise(model, z - a, noise_generator)
-        loss = model.per_example_loss(x, noise)
-        total = loss.sum() if w is None else (loss * w.to(loss.dtype)).sum()
-        grads = torch.autograd.grad(total, params, create_graph=True, allow_unused=True)
+    for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
+        grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
         g_graph = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(grads, params)])
-        for i in range(p_dim):
-            if not g_graph.requires_grad:
-                break
-            row = torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True)
-            H[i] += flatten(row, params)
-        total_w += (z - a) if w is None else float(w.sum())
+        for i in range(p_dim if g_graph.requires_grad else 0):
+            H[i] += flatten(torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True), params)
+        total_w += wsum
     H /= total_w
     return 0.5 * (H + H.T)
 
@@ -420,28 +418,16 @@ def hessian_vector_product(
     chunk_size: int = 4096,
 ) -> Tensor:
     """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64."""
-    check_model(model)
-    size = _source_size(source, n)
-    if not isinstance(source, (Tensor, WeightedSupport)):
-        check_generator("generator", generator)
-    named = trainable_named_parameters(model.module)
-    params = [p for _, p in named]
+    params = [p for _, p in trainable_named_parameters(check_model(model).module)]
     check_tensor("vector", vector, shape=(num_parameters(model.module),))
     out = torch.zeros(vector.shape[0], dtype=torch.float64)
     total_w = 0.0
-    for a, z in _chunk_bounds(0, size, check_int("chunk_size", chunk_size, lo=1)):
-        x, w = _take(source, a, z, generator)
-        loss = model.per_example_loss(x, _draw_noise(model, z - a, noise_generator))
-        total = loss.sum() if w is None else (loss * w.to(loss.dtype)).sum()
-        gs = torch.autograd.grad(total, params, create_graph=True, allow_unused=True)
-        dot = sum(
-            (gi * vi.to(gi.dtype)).sum()
-            for gi, vi in zip(gs, _split(vector, params))
-            if gi is not None
-        )
+    for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
+        gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
+        dot = sum((gi * vi.to(gi.dtype)).sum() for gi, vi in zip(gs, _split(vector, params)) if gi is not None)
         if isinstance(dot, Tensor) and dot.requires_grad:
             out += flatten(torch.autograd.grad(dot, params, allow_unused=True), params)
-        total_w += (z - a) if w is None else float(w.sum())
+        total_w += wsum
     return out / total_w
 
 

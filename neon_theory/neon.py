@@ -357,3 +357,14 @@ def predicted_w_star(s: float, z: float, alpha: float) -> float:
     z = check_real("z", z, 0.0, math.inf, lo_open=True)
     alpha = check_real("alpha", alpha, 0.0, math.inf, lo_open=True)
     return -s / (alpha * z)
+
+
+def fit(model, data: Tensor, **kwargs) -> SelfTrainResult:
+    """Train ``model`` in place on ``data`` (e.g. the base model on real data).
+
+    Same arguments and optimiser loop as :func:`self_train`, whose result is loaded into
+    ``model.module``.
+    """
+    result = self_train(model, data, **kwargs)
+    model.module.load_state_dict(result.state_dict)
+    return result

@@ -31,6 +31,9 @@ from torch import Tensor
 from ._validation import check_choice, check_int, check_real
 
 
+SOLVERS = ("euler", "heun", "midpoint", "ddim", "ddpm")
+
+
 class Sharpening(str, enum.Enum):
     """Direction in which a sampler tilts the model's law."""
 
@@ -194,6 +197,8 @@ class Steps(SamplerSpec):
     Args:
         n (int | None): steps in [1, inf); ``None`` means the exact (continuous-time) law.
         solver (str): ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ddim"`` or ``"ddpm"``.
+        eta (float): DDIM stochasticity in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like);
+            used by ``"ddim"`` only.
 
     Finite steps reweight the terminal law by exp(h/2·C̄(x₀)); that is mode-seeking only
     under the unverified assumption A-MONO, which ``assumption`` records.
@@ -201,12 +206,14 @@ class Steps(SamplerSpec):
 
     n: int | None
     solver: str = "euler"
+    eta: float = 0.0
     assumption: str | None = field(default="A-MONO (unverified)", init=False)
 
     def __post_init__(self):
         if self.n is not None:
             check_int("n (solver steps)", self.n, lo=1)
-        check_choice("solver", self.solver, ("euler", "heun", "midpoint", "ddim", "ddpm"))
+        check_choice("solver", self.solver, SOLVERS)
+        object.__setattr__(self, "eta", check_real("eta", self.eta, 0.0, 1.0))
 
     def sharpening(self, vocab_size: int | None = None) -> Sharpening:
         return Sharpening.NEUTRAL if self.n is None else Sharpening.MODE_SEEKING

@@ -1,0 +1,91 @@
+"""Shared pieces of the conditional MLP generators (diffusion and flow matching).
+
+Conditional data are one tensor of shape (n, D + 1) whose last column is the integer
+class label; the network sees a one-hot label with an extra "null" slot (index C) used for
+unconditional predictions and classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+
+
+class TimeMLP(nn.Module):
+    """MLP on (x, time[, one-hot class with a null slot]) → ℝ^D.
+
+    The default is the official diffusion toy: Linear(D+1→32), 4×[Linear(32,32)+ReLU],
+    Linear(32→D).
+    """
+
+    def __init__(self, dim: int = 2, hidden: int = 32, depth: int = 4, num_classes: int = 0):
+        super().__init__()
+        self.dim = check_int("dim", dim, lo=1)
+        self.num_classes = check_int("num_classes", num_classes, lo=0)
+        check_int("hidden", hidden, lo=1)
+        check_int("depth", depth, lo=0)
+        in_dim = dim + 1 + (num_classes + 1 if num_classes else 0)
+        layers: list[nn.Module] = [nn.Linear(in_dim, hidden)]
+        for _ in range(depth):
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+        layers.append(nn.Linear(hidden, dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, time_input: Tensor, labels: Tensor | None = None) -> Tensor:
+        """x (Tensor): (n, D); time_input: (n, 1); labels: (n,) long with −1 = null class."""
+        parts = [x, time_input]
+        if self.num_classes:
+            idx = torch.where(labels < 0, torch.full_like(labels, self.num_classes), labels)
+            parts.append(nn.functional.one_hot(idx, self.num_classes + 1).to(x.dtype))
+        return self.net(torch.cat(parts, -1))
+
+
+class ConditionalGenerator:
+    """Mixin: data layout, label dropout and label sampling for a :class:`TimeMLP` generator."""
+
+    module: TimeMLP
+
+    def _init_conditional(self, module: TimeMLP, p_uncond: float, class_probs: Tensor | None) -> None:
+        if not isinstance(module, TimeMLP):
+            raise ValueError(f"module must be a TimeMLP; got {type(module).__name__}")
+        self.module = module
+        self.dim, self.num_classes = module.dim, module.num_classes
+        self.p_uncond = check_real("p_uncond", p_uncond, 0.0, 1.0, hi_open=True)
+        if self.num_classes:
+            cp = torch.full((self.num_classes,), 1.0 / self.num_classes) if class_probs is None else class_probs
+            check_tensor("class_probs", cp, shape=(self.num_classes,))
+            self.class_probs = cp.double() / cp.double().sum()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Values (n, D) in the module dtype and labels (n,) (``None`` if unconditional)."""
+        check_tensor("x", x, shape=(None, self.dim + (1 if self.num_classes else 0)))
+        if not self.num_classes:
+            return x.to(self.dtype), None
+        return x[:, : self.dim].to(self.dtype), x[:, self.dim].round().long()
+
+    def label_drop(self, n: int, generator: torch.Generator) -> tuple:
+        """The label-dropout part of the loss noise (empty for unconditional models)."""
+        return (torch.rand(n, generator=generator) < self.p_uncond,) if self.num_classes else ()
+
+    @staticmethod
+    def dropped(labels: Tensor | None, noise) -> Tensor | None:
+        """Labels with the dropped ones set to the null class −1 (noise[-1] is the drop mask)."""
+        if labels is None:
+            return None
+        return torch.where(noise[-1], torch.full_like(labels, -1), labels)
+
+    def sample_labels(self, n: int, generator: torch.Generator) -> Tensor | None:
+        if not self.num_classes:
+            return None
+        check_int("n", n, lo=1)
+        return torch.multinomial(self.class_probs, n, replacement=True, generator=check_generator("generator", generator))
+
+    @staticmethod
+    def attach(x: Tensor, labels: Tensor | None) -> Tensor:
+        return x if labels is None else torch.cat([x, labels[:, None].to(x.dtype)], -1)

@@ -1,0 +1,99 @@
+"""The official continuous AR toy: p(x₁) p(x₂ | x₁) with Gaussian conditionals.
+
+x₁ ~ N(μ₁, σ₁²) with free (μ₁, log σ₁); (μ₂, log σ₂) = MLP(x₁) with MLP(1→64→64→2) and
+log σ clamped to [−6, 3].  Loss = NLL (exact log-density available).
+
+Temperature: both conventions are accepted through :class:`~neon_theory.samplers.Temperature`.
+Sampling multiplies each conditional std by τ_σ (the official toy's convention); a density
+temperature T is applied to each Gaussian conditional as τ_σ = √T.  Note that per-step
+tempering of the conditionals is *not* the same as tempering the joint law p(x₁, x₂)^{1/T}
+unless μ₂ and σ₂ do not depend on x₁.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory.samplers import Chain, SamplerSpec, Temperature, as_spec
+
+
+def std_scale_of(sampler: SamplerSpec | None) -> float:
+    """The factor on conditional stds (τ_σ = √T for a density temperature)."""
+    spec = as_spec(sampler)
+    specs = spec.specs if isinstance(spec, Chain) else (spec,)
+    scale = 1.0
+    for s in specs:
+        if not isinstance(s, Temperature):
+            raise ValueError(f"the continuous AR model supports Temperature samplers only; got {type(s).__name__}")
+        scale *= s.std_scale
+    return scale
+
+
+class ARGaussianNet(nn.Module):
+    def __init__(self, hidden: int = 64, min_log_std: float = -6.0, max_log_std: float = 3.0):
+        super().__init__()
+        check_int("hidden", hidden, lo=1)
+        self.min_log_std = check_real("min_log_std", min_log_std)
+        self.max_log_std = check_real("max_log_std", max_log_std)
+        if not self.min_log_std < self.max_log_std:
+            raise ValueError("min_log_std must be below max_log_std")
+        self.mu1 = nn.Parameter(torch.zeros(1))
+        self.log_std1 = nn.Parameter(torch.zeros(1))
+        self.head2 = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def conditionals(self, x1: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(μ₁, log σ₁, μ₂(x₁), log σ₂(x₁)), each of shape (n,)."""
+        n = x1.shape[0]
+        ls1 = self.log_std1.clamp(self.min_log_std, self.max_log_std).expand(n)
+        mu2, ls2 = self.head2(x1[:, None]).unbind(-1)
+        return self.mu1.expand(n), ls1, mu2, ls2.clamp(self.min_log_std, self.max_log_std)
+
+
+def _gauss_nll(x: Tensor, mu: Tensor, log_std: Tensor) -> Tensor:
+    return 0.5 * (((x - mu) / log_std.exp()) ** 2 + 2 * log_std + math.log(2 * math.pi))
+
+
+class ARGaussianModel:
+    """The official AR toy on the GenerativeModel contract.
+
+    Args:
+        module (ARGaussianNet | None): default a fresh float32 net with 64 hidden units.
+    """
+
+    def __init__(self, module: ARGaussianNet | None = None):
+        self.module = ARGaussianNet() if module is None else module
+        if not isinstance(self.module, ARGaussianNet):
+            raise ValueError(f"module must be an ARGaussianNet; got {type(self.module).__name__}")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.module.mu1.dtype
+
+    def draw_noise(self, n: int, generator: torch.Generator):
+        return None
+
+    def per_example_loss(self, x: Tensor, noise=None) -> Tensor:
+        """NLL, shape (n,). x (Tensor): shape (n, 2)."""
+        check_tensor("x", x, shape=(None, 2), finite=False)
+        x = x.to(self.dtype)
+        mu1, ls1, mu2, ls2 = self.module.conditionals(x[:, 0])
+        return _gauss_nll(x[:, 0], mu1, ls1) + _gauss_nll(x[:, 1], mu2, ls2)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        return -self.per_example_loss(x)
+
+    @torch.no_grad()
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        """n draws, shape (n, 2), each conditional std multiplied by τ_σ."""
+        check_int("n", n, lo=1)
+        check_generator("generator", generator)
+        tau = std_scale_of(sampler)
+        z = torch.randn(n, 2, generator=generator, dtype=self.dtype)
+        mu1, ls1, _, _ = self.module.conditionals(torch.zeros(n, dtype=self.dtype))
+        x1 = mu1 + tau * ls1.exp() * z[:, 0]
+        _, _, mu2, ls2 = self.module.conditionals(x1)
+        return torch.stack([x1, mu2 + tau * ls2.exp() * z[:, 1]], -1)

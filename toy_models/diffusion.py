@@ -1,0 +1,284 @@
+"""MLP diffusion (ε-prediction) on the GenerativeModel contract, and an exact-score twin.
+
+Training: x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε with t uniform on {0..T−1}; loss = mean over
+dimensions of (ε̂(x_t, t/(T−1)) − ε)².  The loss noise (t, ε[, label drop]) is drawn by
+``draw_noise`` so real and synthetic gradients can share it.
+
+Sampling (one code path for the MLP and for the exact GMM score):
+
+* ``Steps(n, "ddim", eta)`` — DDIM(η) on n grid points; the last step returns x̂₀
+  (η = 1 is ancestral DDPM sampling on that grid; ``"ddpm"`` is a synonym for η = 1).
+* ``Steps(n, "euler" | "heun" | "midpoint")`` — the probability-flow ODE in EDM form,
+  y = x/√ᾱ, σ = √((1−ᾱ)/ᾱ), dy/dσ = ε̂, on an EDM ρ = 7 grid of n noise levels, ending
+  with x̂₀ = y − σ ε̂ (a uniform grid in t makes the first σ-step so large that Heun and
+  midpoint diverge).
+* ``ScoreScale(ζ, where)`` — the score −ε̂/√(1−ᾱ) is multiplied by ζ; ``where="x0"``
+  (the official toy) scales it only inside x̂₀ and keeps the unscaled ε̂ in the direction
+  term, ``where="update"`` scales both.  For the ODE solvers the two coincide.
+* ``Guidance(γ)`` — classifier-free guidance ε̂_u + γ(ε̂_c − ε̂_u) for class-conditional
+  models (γ = 1 is the conditional model).
+
+Grids: ``grid="subsample"`` places the n points evenly on the training index 0..T−1;
+``grid="own"`` builds a fresh schedule of length n (the official toy's "cosine schedule
+of length 20"), with network time input i/(n−1).
+
+Conditional data are stored as one tensor of shape (n, D + 1) whose last column is the
+integer class label.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from neon_theory._validation import check_choice, check_generator, check_int, check_real
+from neon_theory.samplers import Chain, Guidance, SamplerSpec, ScoreScale, Steps, as_spec
+
+from ._conditional import ConditionalGenerator, TimeMLP
+from .gmm import GMM
+
+
+class Schedule:
+    """ᾱ_t on the grid t = 0..T−1, with linear interpolation of log ᾱ between grid points.
+
+    Args:
+        kind (str): ``"cosine"`` or ``"linear"`` (β from beta_start to beta_end).
+        T (int): number of steps, in [2, inf).
+
+    The cosine schedule follows the official toy: ᾱ_t = f(t)/f(0) for t = 0..T−1 with
+    f(t) = cos²((t/T + s)/(1 + s)·π/2), so ᾱ_0 = 1 (no noise at t = 0) and no β clipping.
+    """
+
+    def __init__(self, kind: str = "cosine", T: int = 1000, *, s: float = 0.008, beta_start: float = 1e-4, beta_end: float = 0.02):
+        self.kind = check_choice("kind", kind, ("cosine", "linear"))
+        self.T = check_int("T", T, lo=2)
+        if kind == "cosine":
+            s = check_real("s", s, 0.0, math.inf)
+            f = torch.cos(((torch.arange(T, dtype=torch.float64) / T) + s) / (1 + s) * math.pi / 2) ** 2
+            self.alpha_bar = f / f[0]
+        else:
+            b0 = check_real("beta_start", beta_start, 0.0, 1.0, lo_open=True, hi_open=True)
+            b1 = check_real("beta_end", beta_end, 0.0, 1.0, lo_open=True, hi_open=True)
+            self.alpha_bar = torch.cumprod(1 - torch.linspace(b0, b1, T, dtype=torch.float64), 0)
+
+    def at(self, u) -> Tensor:
+        """ᾱ at fractional indices u in [0, T−1] (tensor or float)."""
+        u = torch.as_tensor(u, dtype=torch.float64).clamp(0, self.T - 1)
+        lo = u.floor().long().clamp(max=self.T - 2)
+        frac = u - lo
+        log_ab = torch.log(self.alpha_bar)
+        return torch.exp((1 - frac) * log_ab[lo] + frac * log_ab[lo + 1])
+
+    def index_of(self, alpha_bar) -> Tensor:
+        """The fractional index u with ``at(u) = alpha_bar`` (inverse of :meth:`at`)."""
+        target = -torch.log(torch.as_tensor(alpha_bar, dtype=torch.float64))
+        grid = -torch.log(self.alpha_bar)  # increasing in u
+        hi = torch.searchsorted(grid, target.clamp(float(grid[0]), float(grid[-1]))).clamp(1, self.T - 1)
+        lo = hi - 1
+        frac = (target - grid[lo]) / (grid[hi] - grid[lo]).clamp_min(1e-300)
+        return (lo + frac.clamp(0, 1)).to(torch.float64)
+
+    def time_input(self, u) -> Tensor:
+        """The network's time input u/(T−1)."""
+        return torch.as_tensor(u, dtype=torch.float64) / (self.T - 1)
+
+
+def parse_diffusion_sampler(sampler: SamplerSpec | None) -> tuple[Steps | None, ScoreScale | None, Guidance | None]:
+    """Split a spec into its Steps, ScoreScale and Guidance parts (temperature etc. are rejected)."""
+    spec = as_spec(sampler)
+    specs = spec.specs if isinstance(spec, Chain) else (spec,)
+    steps = zeta = gamma = None
+    for s in specs:
+        if isinstance(s, Steps):
+            steps = s
+        elif isinstance(s, ScoreScale):
+            zeta = s
+        elif isinstance(s, Guidance):
+            gamma = s
+        elif not s.is_neutral():
+            raise ValueError(f"diffusion sampling supports Steps, ScoreScale and Guidance; got {type(s).__name__}")
+    return steps, zeta, gamma
+
+
+class DiffusionSampler:
+    """Samplers shared by the MLP and the exact-score model; subclasses provide ``eps``."""
+
+    dim: int
+    num_classes: int
+    schedule: Schedule
+    grid: str
+
+    def eps(self, x: Tensor, alpha_bar: float, time_input: float, labels: Tensor | None) -> Tensor:
+        """ε̂(x) at one noise level. x (Tensor): shape (n, D); labels: (n,) with −1 = unconditional."""
+        raise NotImplementedError
+
+    def _grid(self, n_steps: int) -> tuple[Schedule, Tensor]:
+        """(schedule, u) with u decreasing from the noisiest grid point to index 0."""
+        if self.grid == "own":
+            sched = Schedule(self.schedule.kind, max(n_steps, 2))
+            return sched, torch.arange(n_steps - 1, -1, -1, dtype=torch.float64) * (sched.T - 1) / max(n_steps - 1, 1)
+        return self.schedule, torch.linspace(self.schedule.T - 1, 0, n_steps, dtype=torch.float64)
+
+    @torch.no_grad()
+    def sample_x(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None, dtype=torch.float64) -> Tensor:
+        """n draws in data space, shape (n, D).  ``labels`` (n,) are the classes for guidance."""
+        check_int("n", n, lo=1)
+        check_generator("generator", generator)
+        steps, zeta, guidance = parse_diffusion_sampler(sampler)
+        if steps is None or steps.n is None:
+            steps = Steps(self.schedule.T, "ddim", eta=1.0)
+        if guidance is not None and labels is None:
+            raise ValueError("Guidance needs a class-conditional model")
+        z = zeta.zeta if zeta is not None else 1.0
+        where = zeta.where if zeta is not None else "x0"
+        gamma = guidance.gamma if guidance is not None else None
+
+        def eps_fn(x, ab, ti):
+            if labels is None:
+                return self.eps(x, ab, ti, None)
+            e_c = self.eps(x, ab, ti, labels)
+            if gamma is None:
+                return e_c
+            e_u = self.eps(x, ab, ti, torch.full_like(labels, -1))
+            return e_u + gamma * (e_c - e_u)
+
+        x = torch.randn(n, self.dim, generator=generator, dtype=dtype)
+        if steps.solver in ("ddim", "ddpm"):
+            eta = 1.0 if steps.solver == "ddpm" else steps.eta
+            sched, u = self._grid(steps.n)
+            return _ddim(eps_fn, x, sched, u, eta, z, where, generator)
+        return _ode(eps_fn, x, self.schedule, steps.n, steps.solver, z)
+
+
+def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where: str, generator) -> Tensor:
+    abs_ = sched.at(u)
+    for i in range(len(u)):
+        ab = float(abs_[i])
+        e = eps_fn(x, ab, float(sched.time_input(u[i])))
+        x0 = (x - math.sqrt(1 - ab) * zeta * e) / math.sqrt(ab)
+        if i == len(u) - 1:
+            return x0
+        ab_prev = float(abs_[i + 1])
+        sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab)) * math.sqrt(max(1 - ab / ab_prev, 0.0))
+        direction = e if where == "x0" else zeta * e
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) if sigma > 0 else 0.0
+        x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * direction + sigma * noise
+    return x
+
+
+def karras_sigmas(sigma_max: float, sigma_min: float, n: int, rho: float = 7.0) -> Tensor:
+    """n noise levels from sigma_max down to sigma_min, spaced uniformly in σ^{1/ρ} (EDM)."""
+    i = torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
+    return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+
+
+def _ode(eps_fn, x, sched: Schedule, n: int, solver: str, zeta: float) -> Tensor:
+    """Probability-flow ODE dy/dσ = ζ ε̂ with y = x/√ᾱ on an EDM (ρ = 7) σ-grid, then x̂₀ = y − σ ε̂.
+
+    The grid runs from the schedule's largest σ to its smallest positive σ; the final
+    x̂₀ readout is the step to σ = 0.  n counts grid points (network evaluations for Euler).
+    """
+    sig = torch.sqrt((1 - sched.alpha_bar) / sched.alpha_bar)
+    positive = sig[sig > 0]
+    sigmas = karras_sigmas(float(sig.max()), float(positive.min()), n)
+
+    def d(y, sigma):
+        ab = 1.0 / (1.0 + float(sigma) ** 2)
+        u = sched.index_of(ab)
+        return zeta * eps_fn(math.sqrt(ab) * y, ab, float(sched.time_input(u)))
+
+    y = x * math.sqrt(1.0 + float(sigmas[0]) ** 2)  # x_T ~ N(0, I) at ᾱ = 1/(1 + σ_max²)
+    for i in range(n - 1):
+        s0, s1 = float(sigmas[i]), float(sigmas[i + 1])
+        d0 = d(y, s0)
+        if solver == "euler":
+            y = y + (s1 - s0) * d0
+        elif solver == "heun":
+            d1 = d(y + (s1 - s0) * d0, s1)
+            y = y + (s1 - s0) * 0.5 * (d0 + d1)
+        else:  # midpoint
+            sm = math.sqrt(s0 * s1)
+            y = y + (s1 - s0) * d(y + (sm - s0) * d0, sm)
+    s_last = float(sigmas[-1])
+    return y - s_last * d(y, s_last)
+
+
+EpsMLP = TimeMLP  # the ε-predictor is the shared time-conditioned MLP
+
+
+class DiffusionModel(ConditionalGenerator, DiffusionSampler):
+    """MLP diffusion on the GenerativeModel contract.
+
+    Args:
+        module (TimeMLP): the ε-predictor (holds θ).
+        schedule (Schedule): the training schedule.
+        grid (str): DDIM sampling grid, ``"subsample"`` or ``"own"`` (see module docstring).
+        p_uncond (float): label-drop probability in [0, 1) for conditional training.
+        class_probs (Tensor | None): shape (num_classes,), law of the labels attached to samples
+            (default uniform).
+    """
+
+    def __init__(self, module: TimeMLP, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1, class_probs: Tensor | None = None):
+        self._init_conditional(module, p_uncond, class_probs)
+        self.schedule = Schedule() if schedule is None else schedule
+        self.grid = check_choice("grid", grid, ("subsample", "own"))
+
+    def draw_noise(self, n: int, generator: torch.Generator):
+        """(t index (n,), ε (n, D)[, label-drop mask (n,)])."""
+        check_int("n", n, lo=1)
+        check_generator("generator", generator)
+        t = torch.randint(0, self.schedule.T, (n,), generator=generator)
+        eps = torch.randn(n, self.dim, generator=generator, dtype=self.dtype)
+        return (t, eps) + self.label_drop(n, generator)
+
+    def per_example_loss(self, x: Tensor, noise) -> Tensor:
+        """Mean over dimensions of (ε̂ − ε)², shape (n,)."""
+        x0, labels = self.split(x)
+        t, eps = noise[0], noise[1]
+        ab = self.schedule.alpha_bar.to(self.dtype)[t][:, None]
+        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+        time_input = (t.to(self.dtype) / (self.schedule.T - 1))[:, None]
+        return ((self.module(xt, time_input, self.dropped(labels, noise)) - eps) ** 2).mean(-1)
+
+    def eps(self, x, alpha_bar, time_input, labels):
+        ti = torch.full((x.shape[0], 1), time_input, dtype=self.dtype)
+        return self.module(x.to(self.dtype), ti, labels).to(x.dtype)
+
+    @torch.no_grad()
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        """n draws, shape (n, D) (or (n, D + 1) with the label column for conditional models)."""
+        labels = self.sample_labels(n, generator)
+        return self.attach(self.sample_x(n, sampler, generator, labels, dtype=self.dtype), labels)
+
+
+class ExactScoreDiffusion(DiffusionSampler):
+    """The same samplers driven by the exact score of a GMM target (no learned parameters).
+
+    ε̂(x) = −√(1−ᾱ) ∇ log p_ᾱ(x), with p_ᾱ the VP-noised mixture (class-conditional when
+    labels are given).  Isolates solver and guidance bias from learning error.
+    """
+
+    def __init__(self, target: GMM, schedule: Schedule | None = None, *, grid: str = "subsample"):
+        if not isinstance(target, GMM):
+            raise ValueError(f"target must be a GMM; got {type(target).__name__}")
+        self.target = target
+        self.schedule = Schedule() if schedule is None else schedule
+        self.grid = check_choice("grid", grid, ("subsample", "own"))
+        self.dim, self.num_classes = target.dim, target.num_classes
+
+    def eps(self, x, alpha_bar, time_input, labels):
+        noised = self.target.noised_vp(alpha_bar)
+        if labels is None:
+            return -math.sqrt(1 - alpha_bar) * noised.score(x)
+        out = torch.empty_like(x, dtype=torch.float64)
+        for c in labels.unique().tolist():
+            mask = labels == c
+            law = noised if c < 0 else noised.condition(int(c))
+            out[mask] = -math.sqrt(1 - alpha_bar) * law.score(x[mask])
+        return out
+
+    @torch.no_grad()
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
+        return self.sample_x(n, sampler, generator, labels)

@@ -368,3 +368,86 @@ def fit(model, data: Tensor, **kwargs) -> SelfTrainResult:
     result = self_train(model, data, **kwargs)
     model.module.load_state_dict(result.state_dict)
     return result
+
+
+@dataclass(frozen=True)
+class NeonRun:
+    """Everything one pass of Algorithm 1 produced (see :func:`neon_loop`).
+
+    Attributes:
+        synthetic (Tensor): S, shape (n_s, ...).
+        self_trained (SelfTrainResult): θ_s and its trajectory.
+        alignment: the :class:`~neon_theory.alignment.AlignmentReport` at θ_r.
+        sweep (WSweep | None): metric along the w grid.
+        best (BestW | None): Brent search result.
+    """
+
+    synthetic: Tensor
+    self_trained: SelfTrainResult
+    alignment: object
+    sweep: WSweep | None
+    best: BestW | None
+
+
+def neon_loop(
+    model,
+    real,
+    sampler,
+    *,
+    metric: Callable,
+    n_synthetic: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    optimizer: str = "adam",
+    batch_size: int | None = None,
+    n_gradient: int = 10_000,
+    n_batches: int = 20,
+    preconditioner=None,
+    hessian: Callable | Tensor | None = None,
+    ws=None,
+    bracket: tuple[float, float] | None = None,
+) -> NeonRun:
+    """Algorithm 1 end to end on any :class:`GenerativeModel`: sample S, self-train, align, sweep w.
+
+    Args:
+        model: θ_r (left unchanged).
+        real: the real-data source (a Target or a tensor) for r_d.
+        sampler: the inference sampler κ.
+        metric: ``metric(model, generator) -> float``, lower is better.
+        n_synthetic, steps, lr, optimizer, batch_size: |S| and the fine-tuning recipe.
+        seed: master seed; named streams "S", "train", "grad-data", "grad-noise", "eval".
+        n_gradient, n_batches: sizes for the population gradients (common random numbers;
+            r_s is estimated on fresh draws from q, i.e. the population synthetic gradient).
+        preconditioner: a Preconditioner (default identity).
+        hessian: Ĥ at θ_r as a matrix or v ↦ Ĥ v, for z and w* (optional).
+        ws: w grid for a sweep (optional); bracket: (lo, hi) for Brent (optional).
+    """
+    from .alignment import alignment
+    from .gradients import ModelLaw, paired_population_gradients
+    from .preconditioners import Preconditioner, identity
+    from .rng import generator
+
+    check_model(model)
+    P = identity() if preconditioner is None else preconditioner
+    if not isinstance(P, Preconditioner):
+        raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(P).__name__}")
+    S = model.sample(check_int("n_synthetic", n_synthetic, lo=1), sampler, generator(seed, "S"))
+    st = self_train(
+        model, S, steps=steps, lr=lr, optimizer=optimizer, batch_size=batch_size,
+        generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
+    )
+    n_real = real.shape[0] if isinstance(real, Tensor) else n_gradient
+    est = paired_population_gradients(
+        model,
+        {"real": real, "synthetic": ModelLaw(model, sampler)},
+        min(n_real, n_gradient),
+        generator=generator(seed, "grad-data"),
+        noise_generator=generator(seed, "grad-noise"),
+        n_batches=n_batches,
+    )
+    report = alignment(est["real"], est["synthetic"], P, alpha=st.alpha, hessian=hessian)
+    eval_seed = generator(seed, "eval").initial_seed() % (2**62)
+    sweep = None if ws is None else w_sweep(model, st.state_dict, ws, metric, eval_seed=eval_seed)
+    best = None if bracket is None else brent_best_w(model, st.state_dict, metric, bracket=bracket, eval_seed=eval_seed)
+    return NeonRun(S, st, report, sweep, best)

@@ -1,0 +1,295 @@
+"""The neural toy families on the engine's contract: training, sampling, samplers, the Neon loop."""
+
+import math
+
+import pytest
+import torch
+from helpers import F64
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neon_theory.contracts import GenerativeModel
+from neon_theory.gradients import ModelLaw, paired_population_gradients, per_sample_gradients, population_gradient
+from neon_theory.metrics import frechet_distance_from_samples, sample_moments
+from neon_theory.neon import fit, merge, neon_loop
+from neon_theory.rng import generator
+from neon_theory.samplers import Chain, Guidance, ScoreScale, Steps, Temperature, TopK, TopP
+from toy_models._conditional import TimeMLP
+from toy_models.autoregressive import ARGaussianModel
+from toy_models.diffusion import DiffusionModel, ExactScoreDiffusion, Schedule
+from toy_models.flow import FlowModel
+from toy_models.gmm import official_gaussian, two_class
+from toy_models.tokens import MarkovChainTarget, MLPAR, TabularAR, all_sequences
+
+K_SE = 6
+TARGET = official_gaussian()
+
+
+def real_data(n: int, seed: int = 0) -> torch.Tensor:
+    return TARGET.sample(n, generator(seed, "real")).float()
+
+
+@pytest.fixture(scope="module")
+def diffusion():
+    torch.manual_seed(0)
+    model = DiffusionModel(TimeMLP(2), grid="own")
+    res = fit(model, real_data(1000), steps=600, lr=2e-3, generator=generator(0, "fit"))
+    return model, res
+
+
+@pytest.fixture(scope="module")
+def flow():
+    torch.manual_seed(0)
+    model = FlowModel(TimeMLP(2, hidden=64, depth=3))
+    res = fit(model, real_data(1000), steps=600, lr=2e-3, generator=generator(0, "fit"))
+    return model, res
+
+
+@pytest.fixture(scope="module")
+def autoregressive():
+    torch.manual_seed(0)
+    model = ARGaussianModel()
+    res = fit(model, real_data(1000), steps=600, lr=5e-3, generator=generator(0, "fit"))
+    return model, res
+
+
+FAMILIES = ["diffusion", "flow", "autoregressive"]
+SAMPLERS = {
+    "diffusion": Steps(100, "ddim", eta=1.0),
+    "flow": Steps(50, "heun"),
+    "autoregressive": None,
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_training_lowers_the_loss(family, request):
+    _, res = request.getfixturevalue(family)
+    assert float(res.losses[-50:].mean()) < float(res.losses[:10].mean()) - 0.1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_trained_sample_moments_match_within_k_se_of_the_training_set(family, request):
+    """The model is asked to be as close to the truth as its 1000 training points are, up to 6 SE."""
+    model, _ = request.getfixturevalue(family)
+    assert isinstance(model, GenerativeModel)
+    x = model.sample(20_000, SAMPLERS[family], generator(1, "eval")).double()
+    mean, cov = sample_moments(x)
+    n_train = 1000
+    se_mean = torch.sqrt(torch.diagonal(TARGET.cov()) / n_train)
+    se_var = torch.diagonal(TARGET.cov()) * math.sqrt(2 / n_train)
+    assert bool(((mean - TARGET.mean()).abs() <= K_SE * se_mean).all()), mean
+    assert bool(((torch.diagonal(cov) - torch.diagonal(TARGET.cov())).abs() <= K_SE * se_var).all()), cov
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_per_sample_gradients_and_common_random_numbers_work_on_every_family(family, request):
+    model, _ = request.getfixturevalue(family)
+    x = real_data(64, seed=3)
+    noise = model.draw_noise(64, generator(0, "n"))
+    g = per_sample_gradients(model, x, noise)
+    assert g.shape[0] == 64 and bool(torch.isfinite(g).all())
+    est = paired_population_gradients(
+        model, {"d": x, "s": x.clone()}, noise_generator=generator(0, "n"), n_batches=4
+    )
+    assert torch.equal(est["d"].mean, est["s"].mean)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_merge_round_trips_real_state_dicts(family, request):
+    model, _ = request.getfixturevalue(family)
+    base = model.module.state_dict()
+    other = {k: v + 0.01 for k, v in base.items()}
+    there = merge(base, other, 0.7)
+    back = merge(there, base, -1.0)  # w = −1 returns the "other" argument: the base
+    for k in base:
+        assert torch.allclose(back[k], base[k], atol=1e-6)
+    model.module.load_state_dict(merge(base, other, 0.0))
+    for k, v in model.module.state_dict().items():
+        assert torch.equal(v, base[k])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_full_neon_loop_runs_on_every_family(family, request):
+    model, _ = request.getfixturevalue(family)
+    sampler = {"diffusion": Chain((Steps(20, "ddim"), ScoreScale(1.1))), "flow": Steps(10, "euler"), "autoregressive": Temperature(0.7, "std")}[family]
+
+    def metric(m, g):
+        return frechet_distance_from_samples(m.sample(4000, SAMPLERS[family], g).double(), TARGET.mean(), TARGET.cov())
+
+    run = neon_loop(
+        model, TARGET, sampler, metric=metric, n_synthetic=512, steps=10, lr=1e-4, seed=0,
+        n_gradient=2000, n_batches=10, ws=[-1.0, 0.0, 1.0], bracket=(-1.0, 1.0),
+    )
+    assert run.synthetic.shape[0] == 512
+    assert run.sweep.values.shape == (3,) and math.isfinite(run.best.w)
+    assert -1 <= run.alignment.cosine <= 1 and run.alignment.s_se > 0
+    # w = 0 in the sweep is the base model evaluated with the same noise as the Brent base value
+    assert run.sweep.values[1] == pytest.approx(run.best.base_value)
+
+
+# ---- diffusion samplers with the exact score ---------------------------------------------
+
+
+def test_schedule_conventions_and_inverse():
+    s = Schedule("cosine", 1000)
+    assert float(s.alpha_bar[0]) == 1.0 and bool((s.alpha_bar[1:] < s.alpha_bar[:-1]).all())
+    u = torch.tensor([0.5, 3.3, 500.7, 998.0], dtype=F64)
+    assert torch.allclose(s.index_of(s.at(u)), u, atol=1e-8)
+    lin = Schedule("linear", 100)
+    assert float(lin.alpha_bar[0]) == pytest.approx(1 - 1e-4)
+    with pytest.raises(ValueError, match="kind"):
+        Schedule("sigmoid")
+    with pytest.raises(ValueError, match="T"):
+        Schedule("cosine", 1)
+
+
+def test_neutral_diffusion_specs_change_nothing():
+    exact = ExactScoreDiffusion(two_class(), grid="own")
+    labels = torch.arange(200) % 2
+    a = exact.sample(200, Steps(20, "ddim"), generator(0), labels=labels)
+    b = exact.sample(200, Chain((Steps(20, "ddim"), ScoreScale(1.0), Guidance(1.0))), generator(0), labels=labels)
+    assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_score_scale_placement_matters_for_ddim_only():
+    exact = ExactScoreDiffusion(TARGET, grid="own")
+    x0 = exact.sample(500, Chain((Steps(20, "ddim"), ScoreScale(1.1, "x0"))), generator(0))
+    up = exact.sample(500, Chain((Steps(20, "ddim"), ScoreScale(1.1, "update"))), generator(0))
+    assert not torch.allclose(x0, up)
+    ode_x0 = exact.sample(500, Chain((Steps(20, "euler"), ScoreScale(1.1, "x0"))), generator(0))
+    ode_up = exact.sample(500, Chain((Steps(20, "euler"), ScoreScale(1.1, "update"))), generator(0))
+    assert torch.allclose(ode_x0, ode_up)
+
+
+@pytest.mark.parametrize("zeta, sharper", [(1.1, True), (0.9, False)])
+def test_score_scale_above_one_sharpens(zeta, sharper):
+    exact = ExactScoreDiffusion(TARGET, grid="own")
+    base = torch.trace(torch.cov(exact.sample(20_000, Steps(20, "ddim"), generator(0)).T))
+    scaled = torch.trace(torch.cov(exact.sample(20_000, Chain((Steps(20, "ddim"), ScoreScale(zeta))), generator(0)).T))
+    assert bool(scaled < base) is sharper
+
+
+def test_many_step_samplers_recover_the_target():
+    exact = ExactScoreDiffusion(TARGET)
+    for spec in (Steps(200, "ddim", eta=1.0), Steps(60, "heun")):
+        x = exact.sample(40_000, spec, generator(2))
+        assert frechet_distance_from_samples(x, TARGET.mean(), TARGET.cov()) < 0.01
+
+
+def test_guidance_above_one_separates_the_classes_more():
+    exact = ExactScoreDiffusion(two_class(), grid="own")
+    labels = torch.arange(20_000) % 2
+    sign = 2.0 * labels - 1
+    spread = {}
+    for gamma in (1.0, 3.0):
+        x = exact.sample(20_000, Chain((Steps(50, "ddim"), Guidance(gamma))), generator(3), labels=labels)
+        spread[gamma] = float((sign * x[:, 0]).mean())
+    assert spread[3.0] > spread[1.0] + 0.1
+
+
+def test_diffusion_and_flow_validate_samplers():
+    model = DiffusionModel(TimeMLP(2))
+    with pytest.raises(ValueError, match="Temperature"):
+        model.sample(10, Temperature(0.5), generator(0))
+    with pytest.raises(ValueError, match="Guidance"):
+        model.sample(10, Guidance(2.0), generator(0))
+    with pytest.raises(ValueError, match="grid"):
+        DiffusionModel(TimeMLP(2), grid="log")
+    with pytest.raises(ValueError, match="TimeMLP"):
+        DiffusionModel(torch.nn.Linear(2, 2))
+    fm = FlowModel(TimeMLP(2))
+    with pytest.raises(ValueError, match="solver"):
+        fm.sample(10, Steps(5, "ddim"), generator(0))
+    with pytest.raises(ValueError, match="x"):
+        model.per_example_loss(torch.zeros(3, 5), model.draw_noise(3, generator(0)))
+
+
+def test_conditional_flow_guidance_at_one_equals_conditional_sampling():
+    torch.manual_seed(0)
+    fm = FlowModel(TimeMLP(2, num_classes=2))
+    a = fm.sample(100, Steps(5, "midpoint"), generator(0))
+    b = fm.sample(100, Chain((Steps(5, "midpoint"), Guidance(1.0))), generator(0))
+    assert a.shape == (100, 3) and torch.allclose(a, b, atol=1e-6)
+    x = two_class().sample_with_labels(64, generator(1))
+    data = torch.cat([x[0], x[1][:, None].double()], -1).float()
+    assert fm.per_example_loss(data, fm.draw_noise(64, generator(2))).shape == (64,)
+
+
+# ---- continuous AR ----------------------------------------------------------------------
+
+
+def test_ar_loss_is_the_exact_gaussian_nll():
+    model = ARGaussianModel()
+    x = real_data(50)
+    mu1, ls1, mu2, ls2 = model.module.conditionals(x[:, 0])
+    ref = -(torch.distributions.Normal(mu1, ls1.exp()).log_prob(x[:, 0]) + torch.distributions.Normal(mu2, ls2.exp()).log_prob(x[:, 1]))
+    assert torch.allclose(model.per_example_loss(x), ref, atol=1e-5)
+
+
+@given(st.floats(0.3, 2.0))
+def test_ar_temperature_conventions_agree(tau):
+    model = ARGaussianModel()
+    a = model.sample(100, Temperature(tau, "std"), generator(0))
+    b = model.sample(100, Temperature(tau**2, "density"), generator(0))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_ar_std_temperature_scales_the_first_coordinate_within_k_se(autoregressive):
+    model, _ = autoregressive
+    n, tau = 50_000, 0.6
+    x1 = model.sample(n, Temperature(tau, "std"), generator(4))[:, 0].double()
+    sigma1 = float(model.module.log_std1.detach().exp())
+    se = tau * sigma1 * math.sqrt(2 / n)
+    assert abs(float(x1.std()) - tau * sigma1) <= K_SE * se
+
+
+def test_ar_neutral_sampler_synthetic_gradient_is_zero_within_k_se(autoregressive):
+    model, _ = autoregressive
+    est = population_gradient(model, ModelLaw(model, None), 40_000, generator=generator(5), n_batches=20)
+    assert bool((est.mean.abs() <= K_SE * est.se + 1e-9).all())
+
+
+# ---- discrete tokens: enumeration ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return MarkovChainTarget.random(3, 3, generator(0, "chain"))
+
+
+def test_tabular_truth_is_in_the_family(chain):
+    star = TabularAR.from_log_prob(chain.log_prob, 3, 3)
+    seqs = all_sequences(3, 3)
+    assert torch.allclose(star.log_prob(seqs), chain.log_prob(seqs), atol=1e-12)
+    assert float(population_gradient(star, chain.support()).mean.abs().max()) < 1e-12
+    assert float(chain.support().weights.sum()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("make", [lambda: TabularAR(3, 3), lambda: MLPAR(3, 3, hidden=8)])
+def test_token_neutral_samplers_are_exactly_neutral(make):
+    torch.manual_seed(0)
+    model = make()
+    for spec in (None, Temperature(1.0), TopK(3), TopP(1.0)):
+        assert float(population_gradient(model, model.support(spec)).mean.abs().max()) < 1e-12
+    assert torch.allclose(model.support(TopK(3)).weights, model.support(None).weights)
+
+
+@pytest.mark.parametrize("spec", [Temperature(0.6), TopK(2), TopP(0.7), Chain((Temperature(1.4), TopK(2)))])
+def test_token_enumeration_agrees_with_monte_carlo(chain, spec):
+    torch.manual_seed(1)
+    model = MLPAR(3, 3, hidden=8)
+    est = paired_population_gradients(
+        model, {"d": chain, "s": ModelLaw(model, spec)}, 20_000, generator=generator(6, "tok"), n_batches=20
+    )
+    exact_d = population_gradient(model, chain.support()).mean
+    exact_s = population_gradient(model, model.support(spec)).mean
+    assert bool(((est["d"].mean - exact_d).abs() <= K_SE * est["d"].se + 1e-12).all())
+    assert bool(((est["s"].mean - exact_s).abs() <= K_SE * est["s"].se + 1e-12).all())
+
+
+def test_token_model_training_lowers_the_loss(chain):
+    torch.manual_seed(2)
+    model = MLPAR(3, 3, hidden=16)
+    data = chain.sample(2000, generator(7))
+    res = fit(model, data, steps=200, lr=1e-2, generator=generator(8))
+    assert float(res.losses[-20:].mean()) < float(res.losses[:20].mean()) - 0.1

@@ -185,6 +185,69 @@ def cmd_demo(args) -> dict:
     return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' or '0,2,5' → list of seeds."""
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"--seeds must look like '0-4' or '0,2,5'; got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise CLIError(f"--seeds must name seeds in [0, inf); got {text!r}")
+    return seeds
+
+
+def cmd_toys(args) -> dict:
+    """Run the official toys per seed, caching each seed's tables as CSV, then summarise."""
+    import pandas as pd
+
+    from toy_models import official
+
+    seeds = parse_seeds(args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runners = {
+        "diffusion": (official.DiffusionToyConfig.preset(args.preset), official.run_diffusion_toy, ["zeta", "ft_steps"], "zeta"),
+        "ar": (official.ARToyConfig.preset(args.preset), official.run_ar_toy, ["tau", "ft_epochs"], "tau"),
+    }
+    which = list(runners) if args.which == "both" else [args.which]
+    summary = {}
+    for name in which:
+        cfg, run, keys, sharp = runners[name]
+        tables = {"best_w": [], "cosine": []}
+        for seed in seeds:
+            paths = {t: out / f"{name}_{args.preset}_{t}_seed{seed}.csv" for t in tables}
+            if not all(p.exists() for p in paths.values()):
+                res = run(cfg, seed, progress=not args.json)
+                for t, p in paths.items():
+                    tmp = p.with_suffix(".tmp")
+                    getattr(res, t).to_csv(tmp, index=False)
+                    tmp.replace(p)  # atomic: a killed run never leaves a half-written table
+            for t, p in paths.items():
+                tables[t].append(pd.read_csv(p))
+        best = pd.concat(tables["best_w"], ignore_index=True)
+        cos = pd.concat(tables["cosine"], ignore_index=True)
+        agg = lambda df, by, col: df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index()  # noqa: E731
+        summary[name] = {
+            "best_w": agg(best, keys, "best_w").to_dict(orient="records"),
+            "best_log10_fd": agg(best.assign(l=lambda d: d.best_fd.apply(math.log10)), keys, "l").to_dict(orient="records"),
+            "base_log10_fd": agg(best.assign(l=lambda d: d.base_fd.apply(math.log10)), keys, "l").to_dict(orient="records"),
+            "cosine": agg(cos, [sharp], "cosine").to_dict(orient="records"),
+            "published": {k: (str(v) if not isinstance(v, (int, float, str)) else v) for k, v in official.PUBLISHED[name].items()},
+        }
+        if not args.json:
+            print(f"== {name} toy, preset {args.preset}, seeds {seeds} (mean ± SE over seeds)")
+            for r in summary[name]["best_w"]:
+                print(f"  best w  {dict((k, r[k]) for k in keys)}: {r['mean']:+.3f} ± {r['sem']:.3f}  (n={r['count']})")
+            for r in summary[name]["cosine"]:
+                print(f"  cosine  {sharp}={r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
+            print(f"  published: {official.PUBLISHED[name]}")
+    return {"preset": args.preset, "seeds": seeds, "summary": summary}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neon-theory", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -208,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_align)
+    t = sub.add_parser("toys", help="reproduce the official diffusion and AR toys over seeds")
+    t.add_argument("--preset", choices=("smoke", "paper"), default="smoke")
+    t.add_argument("--which", choices=("diffusion", "ar", "both"), default="both")
+    t.add_argument("--seeds", default="0-4", help="e.g. '0-4' or '0,3'")
+    t.add_argument("--out", default="results/official", help="folder for per-seed CSV tables (reused if present)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_toys)
     return p
 
 

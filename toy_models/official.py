@@ -1,0 +1,255 @@
+"""The two official toys of the Neon paper (DESIGN.md §4), reproduced with seeds and error bars.
+
+Both run on the engine only (sampling, :func:`self_train`, :func:`merge`, Brent search,
+:func:`paired_population_gradients`, :func:`adam_minibatch`, :func:`alignment`).
+
+What the official notebook actually does, and what is reproduced here:
+
+* **Diffusion.** Cosine schedule ᾱ_t = f(t)/f(0) (so ᾱ_0 = 1), T = 1000 for training;
+  sampling uses a fresh cosine schedule of length 20 with network time input t/19.  The
+  notebook asks for DDIM with η = 1, but its σ_t formula uses 1 − α_t/ᾱ_t (instead of
+  1 − ᾱ_t/ᾱ_{t−1}), which is ≤ 0 and clamped to 0: the sampler it ran is *deterministic*
+  DDIM.  The ``paper`` preset therefore uses η = 0 (``eta`` is a config field).  ζ
+  multiplies the score inside x̂₀ only.
+* **AR.** p(x₁)p(x₂|x₁), std temperature τ (σ → τσ), fine-tuned with Adam at batch 2048;
+  the notebook walks the minibatches in order each epoch, here they are drawn at random
+  without replacement (same number of steps: epochs × ⌈n_s/2048⌉).
+
+The best w is found by bounded Brent search on the FD (common evaluation noise across w),
+not by the notebook's dense grid; ``w_grid`` optionally adds the grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from neon_theory._validation import check_choice, check_int
+from neon_theory.alignment import alignment
+from neon_theory.gradients import paired_population_gradients
+from neon_theory.metrics import frechet_distance_from_samples
+from neon_theory.neon import brent_best_w, fit, self_train, w_sweep
+from neon_theory.preconditioners import adam_minibatch
+from neon_theory.rng import child_seed, generator
+from neon_theory.samplers import Chain, ScoreScale, Steps, Temperature
+
+from ._conditional import TimeMLP
+from .autoregressive import ARGaussianModel
+from .diffusion import DiffusionModel, Schedule
+from .gmm import official_gaussian
+
+PUBLISHED = {
+    "diffusion": {
+        "base_log10_fd": -0.80,
+        "best_w": {(1.1, 50): 1.2, (1.1, 250): 0.28, (0.9, 50): -1.1, (0.9, 250): -0.28},
+        "best_log10_fd": {1.1: -1.47, 0.9: -1.28},
+        "cosine": "≈ +0.1 below ζ ≈ 0.98, −0.17…−0.34 above (negative already at ζ = 1)",
+    },
+    "ar": {
+        "base_fd": 0.099,
+        "best_w": {(0.5, 50): 0.2, (0.5, 250): 0.1, (1.6, 50): -0.25, (1.6, 250): -0.175},
+        "cosine": "≈ −0.5 for every τ < 1, ≈ +0.5 for every τ > 1",
+    },
+}
+
+
+@dataclass(frozen=True)
+class DiffusionToyConfig:
+    """Settings of the diffusion toy (``paper`` = the official sizes)."""
+
+    n_base: int = 1000
+    base_steps: int = 10_000
+    base_lr: float = 1e-4
+    sample_steps: int = 20
+    eta: float = 0.0
+    zetas: tuple = (0.9, 1.1)
+    n_synthetic: int = 1000
+    ft_lr: float = 1e-5
+    ft_steps: tuple = (50, 250)
+    bracket: tuple = (-3.0, 3.0)
+    xtol: float = 0.01
+    w_grid: tuple | None = None
+    n_eval: int = 1_000_000
+    cos_zetas: tuple = tuple(np.round(np.linspace(0.8, 1.2, 46), 6).tolist())
+    n_pop: int = 100_000
+    noise_draws: int = 16
+    grad_batch: int = 2048
+    n_batches: int = 32
+
+    @classmethod
+    def preset(cls, name: str) -> "DiffusionToyConfig":
+        check_choice("preset", name, ("paper", "smoke"))
+        if name == "paper":
+            return cls()
+        return cls(
+            base_steps=800, base_lr=2e-3, n_synthetic=500, ft_lr=1e-4, ft_steps=(10, 50), n_eval=20_000,
+            cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, n_batches=8, xtol=0.05,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ARToyConfig:
+    """Settings of the AR toy (``paper`` = the official sizes)."""
+
+    n_base: int = 100
+    base_steps: int = 1000
+    base_lr: float = 5e-4
+    taus: tuple = (0.5, 1.6)
+    n_synthetic: int = 100_000
+    ft_lr: float = 1e-4
+    ft_batch: int = 2048
+    ft_epochs: tuple = (50, 250)
+    bracket: tuple = (-1.5, 1.5)
+    xtol: float = 0.005
+    w_grid: tuple | None = None
+    n_eval: int = 50_000
+    cos_taus: tuple = tuple(np.round(np.linspace(0.6, 1.4, 41), 6).tolist())
+    n_pop: int = 100_000
+    grad_batch: int = 2048
+    n_batches: int = 32
+
+    @classmethod
+    def preset(cls, name: str) -> "ARToyConfig":
+        check_choice("preset", name, ("paper", "smoke"))
+        if name == "paper":
+            return cls()
+        return cls(n_synthetic=4096, ft_epochs=(5, 20), n_eval=20_000, cos_taus=(0.7, 1.0, 1.3), n_pop=8192, n_batches=8, xtol=0.02)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fd_metric(sampler, n_eval: int):
+    target = official_gaussian()
+
+    def metric(model, g):
+        x = model.sample(n_eval, sampler, g).double()
+        if not bool(torch.isfinite(x).all()):
+            return 1e6  # a diverged merge: worse than anything finite
+        return frechet_distance_from_samples(x, target.mean(), target.cov())
+
+    return metric
+
+
+def _best_w_rows(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) -> list[dict]:
+    eval_seed = child_seed(seed, eval_name)
+    best = brent_best_w(model, theta_s, metric, bracket=cfg.bracket, xtol=cfg.xtol, eval_seed=eval_seed)
+    row = dict(label, seed=seed, best_w=best.w, best_fd=best.value, base_fd=best.base_value, at_boundary=best.at_boundary, n_evals=best.n_evals)
+    rows = [row]
+    if cfg.w_grid is not None:
+        sweep = w_sweep(model, theta_s, cfg.w_grid, metric, eval_seed=eval_seed)
+        row["grid_best_w"] = sweep.best_w
+    return rows
+
+
+def _cosine_rows(model, real, synthetic_of, values, cfg, seed, P, name: str, progress: bool) -> list[dict]:
+    """P-cosine with CRN: the same loss-noise stream for the real set and every synthetic set."""
+    noise_seed = child_seed(seed, "cos-noise")
+    real_est = paired_population_gradients(
+        model, {"real": real}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
+    )["real"]
+    rows = []
+    for v in tqdm(values, disable=not progress, desc=f"cosine vs {name}"):
+        syn = synthetic_of(v)
+        syn_est = paired_population_gradients(
+            model, {"syn": syn}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
+        )["syn"]
+        rep = alignment(real_est, syn_est, P)
+        rows.append({name: v, "seed": seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se})
+    return rows
+
+
+@dataclass(frozen=True)
+class ToyResult:
+    """Tidy tables of one toy run: ``best_w`` (one row per sharpness × budget) and ``cosine``."""
+
+    best_w: pd.DataFrame
+    cosine: pd.DataFrame
+    config: dict = field(default_factory=dict)
+
+
+def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
+    """One seed of the diffusion toy: train θ_r, then best w per (ζ, steps) and the P-cosine vs ζ."""
+    check_int("seed", seed, lo=0)
+    target = official_gaussian()
+    torch.manual_seed(child_seed(seed, "init"))
+    model = DiffusionModel(TimeMLP(2), Schedule("cosine", 1000), grid="own")
+    real = target.sample(cfg.n_base, generator(seed, "real")).float()
+    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"), progress=progress)
+
+    steps_spec = Steps(cfg.sample_steps, "ddim", eta=cfg.eta)
+    metric = _fd_metric(steps_spec, cfg.n_eval)
+    rows = []
+    for zeta in tqdm(cfg.zetas, disable=not progress, desc="best w vs zeta"):
+        sampler = Chain((steps_spec, ScoreScale(zeta, "x0")))
+        S = model.sample(cfg.n_synthetic, sampler, generator(seed, f"S/{zeta}"))
+        st = self_train(
+            model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps
+        )
+        for k in cfg.ft_steps:
+            rows += _best_w_rows(model, st.snapshots[k], metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}")
+
+    pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
+    P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"), noise_generator=generator(seed, "adam-noise"))
+    real_rep = pop.repeat(cfg.noise_draws, 1)
+
+    def synthetic_of(zeta):
+        S = model.sample(cfg.n_pop, Chain((steps_spec, ScoreScale(zeta, "x0"))), generator(seed, f"cos-S/{zeta}"))
+        return S.repeat(cfg.noise_draws, 1)
+
+    cos = _cosine_rows(model, real_rep, synthetic_of, cfg.cos_zetas, cfg, seed, P, "zeta", progress)
+    return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
+
+
+def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
+    """One seed of the AR toy: train θ_r, then best w per (τ, epochs) and the P-cosine vs τ."""
+    check_int("seed", seed, lo=0)
+    target = official_gaussian()
+    torch.manual_seed(child_seed(seed, "init"))
+    model = ARGaussianModel()
+    real = target.sample(cfg.n_base, generator(seed, "real")).float()
+    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"), progress=progress)
+
+    metric = _fd_metric(Temperature(1.0, "std"), cfg.n_eval)
+    steps_per_epoch = math.ceil(cfg.n_synthetic / cfg.ft_batch)
+    rows = []
+    for tau in tqdm(cfg.taus, disable=not progress, desc="best w vs tau"):
+        S = model.sample(cfg.n_synthetic, Temperature(tau, "std"), generator(seed, f"S/{tau}"))
+        snaps = tuple(e * steps_per_epoch for e in cfg.ft_epochs)
+        st = self_train(
+            model, S, steps=max(snaps), lr=cfg.ft_lr, batch_size=min(cfg.ft_batch, cfg.n_synthetic),
+            generator=generator(seed, f"ft/{tau}"), snapshot_steps=snaps,
+        )
+        for e, k in zip(cfg.ft_epochs, snaps):
+            rows += _best_w_rows(model, st.snapshots[k], metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}")
+
+    pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
+    P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"))
+
+    def synthetic_of(tau):
+        return model.sample(cfg.n_pop, Temperature(tau, "std"), generator(seed, f"cos-S/{tau}"))
+
+    cos = _cosine_rows(model, pop, synthetic_of, cfg.cos_taus, cfg, seed, P, "tau", progress)
+    return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
+
+
+def summarize(results: list[ToyResult], by: list[str], value: str, table: str = "best_w") -> pd.DataFrame:
+    """Mean, SE over seeds and count for ``value`` grouped by ``by``."""
+    df = pd.concat([getattr(r, table) for r in results], ignore_index=True)
+    g = df.groupby(by)[value]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    out["se"] = out["std"] / np.sqrt(out["count"].clip(lower=1))
+    return out.drop(columns="std")
+
+
+def with_overrides(cfg, **kwargs):
+    """A copy of a config with fields replaced (validated by the dataclass)."""
+    return replace(cfg, **kwargs)

@@ -177,7 +177,9 @@ def self_train(
         data (Tensor): S, shape (n_s, ...).
         steps (int): optimiser steps in [1, inf).
         lr (float): learning rate in (0, inf).
-        batch_size (int | None): minibatch size in [1, n_s]; ``None`` = full batch.
+        batch_size (int | None): minibatch size in [1, n_s]; ``None`` = full batch.  Minibatches
+            are consecutive slices of a random permutation (an epoch), reshuffled when fewer
+            than batch_size examples remain.
         optimizer (str): ``"adam"`` or ``"sgd"``.
         generator: minibatch indices (and loss noise if ``noise_generator`` is None).
         noise_generator: loss noise for diffusion/flow models.
@@ -206,8 +208,15 @@ def self_train(
     losses = torch.empty(steps, dtype=torch.float64)
     snapshots = {}
     trajectory = [parameter_vector(work.module)] if record_trajectory else None
+    order, cursor = None, n_s
     for t in tqdm(range(1, steps + 1), disable=not progress, desc="self-train"):
-        x = data if B == n_s else data[torch.randperm(n_s, generator=generator)[:B]]
+        if B == n_s:
+            x = data
+        else:  # epochs: walk a fresh permutation in slices of B, reshuffling when it runs out
+            if cursor + B > n_s:
+                order, cursor = torch.randperm(n_s, generator=generator), 0
+            x = data[order[cursor : cursor + B]]
+            cursor += B
         loss = work.per_example_loss(x, work.draw_noise(B, noise_gen)).mean()
         if not bool(torch.isfinite(loss)):
             raise ValueError(f"self-training loss became non-finite at step {t}; lower lr (got {lr:g})")

@@ -293,3 +293,33 @@ def test_token_model_training_lowers_the_loss(chain):
     data = chain.sample(2000, generator(7))
     res = fit(model, data, steps=200, lr=1e-2, generator=generator(8))
     assert float(res.losses[-20:].mean()) < float(res.losses[:20].mean()) - 0.1
+
+
+# ---- sampler bias vs step count (exact score) --------------------------------------------
+
+from toy_models.diffusion import bias_order, solver_bias  # noqa: E402
+
+
+def test_first_order_solvers_shrink_the_law_with_bias_of_order_h():
+    exact = ExactScoreDiffusion(TARGET)
+    specs = {"ddim": lambda k: Steps(k, "ddim", eta=0.0), "heun": lambda k: Steps(k, "heun")}
+    table = solver_bias(exact, specs, [5, 10, 20, 40], n=60_000, seed=0)
+    ddim = table[table.solver == "ddim"]
+    assert bool((ddim.trace_shift < -K_SE * ddim.trace_se).all())  # mode-seeking at every step count
+    assert 0.7 < bias_order(table, "ddim") < 1.3  # O(h)
+    heun = table[(table.solver == "heun") & (table.steps <= 20)]
+    # Heun is second order and, on this target, *diversity*-seeking at few steps
+    assert bool((heun.trace_shift > K_SE * heun.trace_se).all())
+    assert bias_order(table[table.steps <= 20], "heun") > 1.5
+
+
+def test_guided_sampler_bias_shrinks_with_steps():
+    exact = ExactScoreDiffusion(two_class())
+    labels = torch.arange(20_000) % 2
+    guided = lambda k: Chain((Steps(k, "ddim", eta=0.0), Guidance(3.0)))  # noqa: E731
+    # reference: a long second-order run with the same noise stream
+    x_ref = exact.sample(20_000, Chain((Steps(100, "heun"), Guidance(3.0))), generator(1, "solver-bias"), labels=labels)
+    table = solver_bias(exact, {"ddim": guided}, [5, 10, 20], n=20_000, seed=1, reference=sample_moments(x_ref), labels=labels)
+    shifts = table.trace_shift.abs().to_numpy()
+    assert shifts[0] > shifts[1] > shifts[2]
+    assert bias_order(table, "ddim") > 0.7  # at least first order (pre-asymptotic slope ≈ 1.5 here)

@@ -95,3 +95,32 @@ def gaussian_kl(mean_p: Tensor, cov_p: Tensor, mean_q: Tensor, cov_q: Tensor) ->
     """KL(N(p) ‖ N(q)) in nats (both covariances positive definite)."""
     _moments("p", mean_p, cov_p, psd_ok=False)
     return max(gaussian_cross_entropy(mean_p, cov_p, mean_q, cov_q) - gaussian_entropy(cov_p), 0.0)
+
+
+def bures_wasserstein(mean1: Tensor, cov1: Tensor, mean2: Tensor, cov2: Tensor) -> float:
+    """W₂ between two Gaussians by POT's Bures–Wasserstein formula (= √FD; an independent implementation)."""
+    import ot
+
+    m1, c1 = _moments("first", mean1, cov1)
+    m2, c2 = _moments("second", mean2, cov2)
+    if m1.shape != m2.shape:
+        raise ValueError("the two Gaussians must have the same dimension")
+    return float(ot.gaussian.bures_wasserstein_distance(m1.numpy(), m2.numpy(), c1.numpy(), c2.numpy()))
+
+
+def wasserstein2_empirical(x: Tensor, y: Tensor) -> float:
+    """Exact W₂ between two empirical laws with uniform weights (POT's network simplex, O(n³)).
+
+    Args:
+        x (Tensor): shape (n, D); y (Tensor): shape (m, D).  Keep n, m ≲ 5000.
+    """
+    import ot
+
+    check_tensor("x", x, ndim=2)
+    check_tensor("y", y, ndim=2)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same dimension; got {x.shape[1]} and {y.shape[1]}")
+    a = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64).numpy()
+    b = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=torch.float64).numpy()
+    cost = ot.dist(x.double().numpy(), y.double().numpy())  # squared Euclidean
+    return math.sqrt(max(float(ot.emd2(a, b, cost, numItermax=1_000_000)), 0.0))

@@ -460,3 +460,35 @@ def neon_loop(
     sweep = None if ws is None else w_sweep(model, st.state_dict, ws, metric, eval_seed=eval_seed)
     best = None if bracket is None else brent_best_w(model, st.state_dict, metric, bracket=bracket, eval_seed=eval_seed)
     return NeonRun(S, st, report, sweep, best)
+
+
+def plane_state(base: Mapping[str, Tensor], theta_s: Mapping[str, Tensor], theta_o: Mapping[str, Tensor], w_s: float, w_o: float, *, parameter_names=None, policy: MergePolicy = MergePolicy()) -> dict:
+    """θ_r + w_s(θ_r − θ_s) + w_o(θ_o − θ_r): the Neon direction and a second direction (paper Fig. 2)."""
+    w_o = check_real("w_o", w_o)
+    neon = merge(base, theta_s, w_s, policy=policy, parameter_names=parameter_names)
+    other = merge(base, theta_o, -w_o, policy=policy, parameter_names=parameter_names)  # θ_r + w_o(θ_o − θ_r)
+    names = None if parameter_names is None else set(parameter_names)
+    out = {}
+    for k, v in neon.items():
+        is_param = v.is_floating_point() and (names is None or k in names)
+        out[k] = v + (other[k] - base[k].to(v.dtype)) if is_param else v
+    return out
+
+
+def plane_sweep(model, theta_s, theta_o, w_s_values, w_o_values, metric: Callable, *, eval_seed: int = 0, progress: bool = False):
+    """``metric`` on the grid of :func:`plane_state` (common evaluation noise); a tidy DataFrame."""
+    import pandas as pd
+
+    check_model(model)
+    check_int("eval_seed", eval_seed, lo=0)
+    if not callable(metric):
+        raise ValueError("metric must be callable as metric(model, generator) -> float")
+    work = copy.deepcopy(model)
+    base = model.module.state_dict()
+    names = [k for k, _ in model.module.named_parameters()]
+    rows = []
+    grid = [(a, b) for a in np.asarray(w_s_values, float) for b in np.asarray(w_o_values, float)]
+    for a, b in tqdm(grid, disable=not progress, desc="plane"):
+        work.module.load_state_dict(plane_state(base, theta_s, theta_o, a, b, parameter_names=names))
+        rows.append({"w_s": a, "w_o": b, "value": float(metric(work, torch.Generator().manual_seed(eval_seed)))})
+    return pd.DataFrame(rows)

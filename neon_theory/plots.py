@@ -64,3 +64,24 @@ def metric_vs_w(curves: pd.DataFrame, *, metric: str, hue: str, marks: dict | No
     ax.set_ylabel(metric)
     ax.legend(fontsize=7)
     return ax
+
+
+def plane_heatmap(grid: pd.DataFrame, *, value: str = "log10_w2", ax=None, title: str | None = None):
+    """Heat map of ``value`` over (w_s, w_o), averaged over seeds if several; marks the base and the minimum."""
+    for col in ("w_s", "w_o", value):
+        if col not in grid.columns:
+            raise ValueError(f"grid has no column {col!r}; columns are {list(grid.columns)}")
+    table = grid.groupby(["w_o", "w_s"])[value].mean().unstack("w_s").sort_index()
+    ax = ax or plt.subplots(figsize=(5.5, 4.5))[1]
+    extent = [table.columns.min(), table.columns.max(), table.index.min(), table.index.max()]
+    im = ax.imshow(table.to_numpy(), origin="lower", aspect="auto", extent=extent, cmap="viridis")
+    plt.colorbar(im, ax=ax, label=value)
+    ax.plot(0, 0, "w+", ms=12, mew=2, label="base θ_r")
+    ws, wo = table.stack().idxmin()[::-1]
+    ax.plot(ws, wo, "r*", ms=12, label=f"min ({ws:.2g}, {wo:.2g})")
+    ax.set_xlabel("w_s (Neon direction θ_r − θ_s)")
+    ax.set_ylabel("w_o (more-real-data direction θ_o − θ_r)")
+    ax.legend(fontsize=7, loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neon_theory.metrics import (
+    bures_wasserstein,
+    wasserstein2_empirical,
     frechet_distance_from_samples,
     gaussian_cross_entropy,
     gaussian_frechet_distance,
@@ -104,3 +106,19 @@ def test_cross_entropy_and_kl_against_monte_carlo_within_k_se():
 def test_metrics_validate(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(st.integers(0, 10_000), st.integers(1, 4))
+def test_pot_bures_wasserstein_is_the_square_root_of_our_fd(a, d):
+    m1, c1 = gaussian(a, d)
+    m2, c2 = gaussian(a + 50_000, d)
+    assert bures_wasserstein(m1, c1, m2, c2) ** 2 == pytest.approx(gaussian_frechet_distance(m1, c1, m2, c2), rel=1e-6, abs=1e-9)
+
+
+def test_empirical_w2_of_a_shift_and_of_identical_samples():
+    x = torch.randn(300, 2, generator=generator(0), dtype=F64)
+    assert wasserstein2_empirical(x, x) == pytest.approx(0.0, abs=1e-6)  # √ of round-off
+    shift = torch.tensor([3.0, 4.0], dtype=F64)
+    assert wasserstein2_empirical(x, x + shift) == pytest.approx(5.0, rel=1e-9)  # a translation is optimal
+    with pytest.raises(ValueError, match="dimension"):
+        wasserstein2_empirical(x, torch.zeros(3, 3))

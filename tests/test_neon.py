@@ -209,3 +209,19 @@ def test_w_sweep_uses_common_random_numbers():
         w_sweep(model, model.module.state_dict(), [0.0], lambda m, g: math.nan)
     with pytest.raises(ValueError, match="bracket"):
         brent_best_w(model, model.module.state_dict(), metric, bracket=(1.0, -1.0))
+
+
+@given(st.integers(0, 100), st.integers(0, 100), st.integers(0, 100), finite, finite)
+def test_plane_state_axes_and_linearity(a, b, c, ws, wo):
+    from neon_theory.neon import plane_state
+
+    base, ts, to = state(a), state(b), state(c)
+    on_neon_axis = plane_state(base, ts, to, ws, 0.0)
+    on_real_axis = plane_state(base, ts, to, 0.0, wo)
+    both = plane_state(base, ts, to, ws, wo)
+    for k in ("w", "b"):
+        tol = 1e-4 if base[k].dtype == torch.float32 else 1e-10
+        assert torch.allclose(on_neon_axis[k], merge(base, ts, ws)[k], atol=tol)
+        assert torch.allclose(on_real_axis[k], base[k] + wo * (to[k] - base[k]), atol=tol)
+        assert torch.allclose(both[k], on_neon_axis[k] + on_real_axis[k] - base[k], atol=tol)
+    assert torch.equal(both["steps"], base["steps"])

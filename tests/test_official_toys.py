@@ -75,3 +75,14 @@ def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
             assert np.isfinite(r.best_w[["best_w", "best_fd", "base_fd"]].to_numpy()).all()
             assert ((r.cosine.cosine >= -1) & (r.cosine.cosine <= 1)).all()
             assert (r.best_w.best_fd <= r.best_w.base_fd + 1e-12).all()  # Brent never does worse than w = 0
+
+
+def test_fig2_plane_smoke_grid_and_summary():
+    from toy_models.official import PlaneConfig, plane_summary, run_plane
+
+    cfg = PlaneConfig.preset("smoke")
+    df = run_plane(cfg, 0)
+    assert len(df) == len(cfg.w_s) * len(cfg.w_o) and np.isfinite(df.log10_w2).all()
+    s = plane_summary(df)
+    assert s["neon_axis_best"] <= s["base"] and s["real_axis_best"] <= s["base"]  # both axes contain the base
+    assert s["plane_best"] <= min(s["neon_axis_best"], s["real_axis_best"])

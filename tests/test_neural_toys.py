@@ -323,3 +323,50 @@ def test_guided_sampler_bias_shrinks_with_steps():
     shifts = table.trace_shift.abs().to_numpy()
     assert shifts[0] > shifts[1] > shifts[2]
     assert bias_order(table, "ddim") > 0.7  # at least first order (pre-asymptotic slope ≈ 1.5 here)
+
+
+def test_exact_token_theory_near_the_truth(chain):
+    """Tabular family, natural gradient at θ*: m = M = 1, and the sufficient condition implies s < 0."""
+    from neon_theory.gradients import population_hessian
+    from neon_theory.preconditioners import exact_inverse
+    from toy_models.tokens import exact_token_alignment
+
+    star = TabularAR.from_log_prob(chain.log_prob, 3, 3)
+    model = TabularAR(3, 3)
+    with torch.no_grad():  # slightly too sharp: logits scaled up by 3%
+        model.module.logits_free.copy_(1.03 * star.module.logits_free)
+    P = exact_inverse(population_hessian(star, chain.support()))
+    rep = exact_token_alignment(chain, model, Temperature(0.7), P)
+    th = rep.theory
+    assert th.m == pytest.approx(1, abs=1e-8) and th.M == pytest.approx(1, abs=1e-8)
+    assert rep.exact and rep.s_se == 0
+    assert th.sufficient_condition and rep.s < 0
+    assert th.s_first_order <= th.bound_corrected + 1e-12
+    # the token analogue of the over-dispersed counterexample: too-diffuse logits, sharpening sampler
+    with torch.no_grad():
+        model.module.logits_free.copy_(0.97 * star.module.logits_free)
+    diffuse = exact_token_alignment(chain, model, Temperature(0.7), P)
+    assert diffuse.s > 0 and diffuse.theory.cos_phi > 0
+    with pytest.raises(ValueError, match="TabularAR"):
+        exact_token_alignment(chain, MLPAR(3, 3), None, P)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "tokens"])
+def test_full_neon_loop_on_the_exact_families(family, chain):
+    from toy_models.gaussian import GaussianModel, GaussianTarget, population_nll
+    from toy_models.tokens import exact_kl
+
+    if family == "gaussian":
+        target = GaussianTarget(torch.zeros(2, dtype=F64), TARGET.cov())
+        model = GaussianModel(torch.zeros(2, dtype=F64), 0.8 * TARGET.cov())
+        metric, sampler, real = (lambda m, g: population_nll(target, m)), Temperature(0.7), target
+    else:
+        torch.manual_seed(3)
+        model = MLPAR(3, 3, hidden=8)
+        fit(model, chain.sample(500, generator(9)), steps=100, lr=1e-2, generator=generator(10))
+        metric, sampler, real = (lambda m, g: exact_kl(chain, m)), TopK(2), chain
+    run = neon_loop(model, real, sampler, metric=metric, n_synthetic=2000, steps=20, lr=1e-2, seed=1,
+                    n_gradient=4000, n_batches=10, ws=[-0.5, 0.0, 0.5], bracket=(-2.0, 2.0))
+    assert run.sweep.values[1] == pytest.approx(run.best.base_value)
+    assert run.best.value <= run.best.base_value + 1e-12
+    assert -1 <= run.alignment.cosine <= 1

@@ -234,3 +234,43 @@ def entropy_bits(support: WeightedSupport) -> float:
     w = support.weights[support.weights > 0]
     return float(-(w * torch.log2(w)).sum())
 
+
+
+def exact_kl(target: MarkovChainTarget, model: TokenAR) -> float:
+    """KL(p_data ‖ p_θ) over all sequences, exactly (nats)."""
+    support = target.support()
+    with torch.no_grad():
+        return float((support.weights * (torch.log(support.weights) - model.log_prob(support.points).double())).sum())
+
+
+def exact_token_alignment(target: MarkovChainTarget, model: TabularAR, sampler: SamplerSpec | None, P):
+    """The exact :class:`AlignmentReport`, with Theorem 1 quantities, for a tabular model.
+
+    θ* is the tabular member equal to the target; r_d, r_s, b, Δ, H_d and Ĥ are finite sums
+    over all V^L sequences.
+    """
+    from neon_theory.alignment import alignment, theory_quantities
+    from neon_theory.gradients import population_gradient, population_hessian
+    from neon_theory.params import parameter_vector
+
+    if not isinstance(model, TabularAR):
+        raise ValueError(f"model must be a TabularAR (θ* must be in the family); got {type(model).__name__}")
+    if (model.vocab_size, model.length) != (target.vocab_size, target.length):
+        raise ValueError("model and target must share vocab_size and length")
+    star = TabularAR.from_log_prob(target.log_prob, target.vocab_size, target.length)
+    q = model.support(sampler)
+    H_d = population_hessian(star, target.support())
+    theory = theory_quantities(
+        parameter_vector(model.module) - parameter_vector(star.module),
+        H_d,
+        population_gradient(star, q).mean,
+        population_hessian(star, q) - H_d,
+        P,
+    )
+    return alignment(
+        population_gradient(model, target.support()),
+        population_gradient(model, q),
+        P,
+        hessian=population_hessian(model, target.support()),
+        theory=theory,
+    )

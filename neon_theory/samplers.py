@@ -288,3 +288,17 @@ def categorical_logits(logits: Tensor, sampler: SamplerSpec | None) -> Tensor:
         else:
             raise ValueError(f"sampler {type(s).__name__} does not apply to categorical logits")
     return out
+
+
+def total_temperature(sampler: SamplerSpec | None, family: str = "this model") -> float:
+    """The density temperature T of a spec made only of Temperatures (``None`` → 1; a chain multiplies).
+
+    Raises ``ValueError`` naming ``family`` for any other spec (e.g. top-k on a Gaussian).
+    """
+    spec = as_spec(sampler)
+    T = 1.0
+    for s in spec.specs if isinstance(spec, Chain) else (spec,):
+        if not isinstance(s, Temperature):
+            raise ValueError(f"{family} supports Temperature samplers only; got {type(s).__name__}")
+        T *= s.density_power
+    return T

@@ -18,19 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
-from neon_theory.samplers import Chain, SamplerSpec, Temperature, as_spec
+from neon_theory.samplers import SamplerSpec, total_temperature
 
 
 def std_scale_of(sampler: SamplerSpec | None) -> float:
     """The factor on conditional stds (τ_σ = √T for a density temperature)."""
-    spec = as_spec(sampler)
-    specs = spec.specs if isinstance(spec, Chain) else (spec,)
-    scale = 1.0
-    for s in specs:
-        if not isinstance(s, Temperature):
-            raise ValueError(f"the continuous AR model supports Temperature samplers only; got {type(s).__name__}")
-        scale *= s.std_scale
-    return scale
+    return math.sqrt(total_temperature(sampler, "the continuous AR model"))
 
 
 class ARGaussianNet(nn.Module):

@@ -29,7 +29,7 @@ from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, 
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
 from neon_theory.params import flatten, parameter_vector
 from neon_theory.preconditioners import Preconditioner
-from neon_theory.samplers import Chain, SamplerSpec, Temperature, as_spec
+from neon_theory.samplers import SamplerSpec, total_temperature
 
 DTYPE = torch.float64
 
@@ -182,14 +182,7 @@ class GaussianModel:
 
 def temperature_of(sampler: SamplerSpec | None) -> float:
     """The density temperature T of a Gaussian-compatible sampler (``None`` → 1)."""
-    spec = as_spec(sampler)
-    specs = spec.specs if isinstance(spec, Chain) else (spec,)
-    T = 1.0
-    for s in specs:
-        if not isinstance(s, Temperature):
-            raise ValueError(f"the Gaussian family supports Temperature samplers only; got {type(s).__name__}")
-        T *= s.density_power
-    return T
+    return total_temperature(sampler, "the Gaussian family")
 
 
 class GaussianTarget:

@@ -86,3 +86,16 @@ def test_fig2_plane_smoke_grid_and_summary():
     s = plane_summary(df)
     assert s["neon_axis_best"] <= s["base"] and s["real_axis_best"] <= s["base"]  # both axes contain the base
     assert s["plane_best"] <= min(s["neon_axis_best"], s["real_axis_best"])
+
+
+def test_presets_are_validated_and_reduced_only_shrinks_evaluation():
+    from toy_models.official import PlaneConfig
+
+    paper, reduced = DiffusionToyConfig.preset("paper"), DiffusionToyConfig.preset("reduced")
+    assert reduced.n_eval < paper.n_eval
+    assert {k: v for k, v in reduced.to_dict().items() if k != "n_eval"} == {k: v for k, v in paper.to_dict().items() if k != "n_eval"}
+    for cls in (DiffusionToyConfig, ARToyConfig, PlaneConfig):
+        with pytest.raises(ValueError, match="preset"):
+            cls.preset("huge")
+    with pytest.raises(ValueError, match="w2"):
+        PlaneConfig(w2="sliced")

@@ -11,7 +11,7 @@ from .gradients import (
     population_gradient,
     population_hessian,
 )
-from .neon import MergePolicy, brent_best_w, merge, predicted_w_star, self_train, w_sweep
+from .neon import MergePolicy, brent_best_w, fit, merge, neon_loop, plane_state, plane_sweep, predicted_w_star, self_train, w_sweep
 from .samplers import Chain, Guidance, ScoreScale, Sharpening, Steps, Temperature, TopK, TopP
 
 __version__ = "0.1.0"
@@ -36,9 +36,13 @@ __all__ = [
     "WeightedSupport",
     "alignment",
     "brent_best_w",
+    "fit",
     "merge",
+    "neon_loop",
     "paired_population_gradients",
     "per_sample_gradients",
+    "plane_state",
+    "plane_sweep",
     "population_gradient",
     "population_hessian",
     "predicted_w_star",

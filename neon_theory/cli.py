@@ -238,6 +238,13 @@ def cmd_toys(args) -> dict:
             "cosine": agg(cos, [sharp], "cosine").to_dict(orient="records"),
             "published": {k: (str(v) if not isinstance(v, (int, float, str)) else v) for k, v in official.PUBLISHED[name].items()},
         }
+        from . import plots
+
+        band = cos.groupby(sharp).cosine.agg(["mean", "sem"]).reset_index().rename(columns={"mean": "cosine", "sem": "cosine_se"})
+        band["toy"] = name
+        ax = plots.alignment_vs_sharpness(band.fillna(0.0), x=sharp, y="cosine", hue="toy")
+        ax.set_title(f"P-cosine vs {sharp}, {name} toy ({args.preset}, {len(seeds)} seeds, ±1.96 SE)")
+        summary[name]["figures"] = [str(p) for p in plots.save(ax.figure, Path(args.figures) / f"official_{name}_{args.preset}_cosine")]
         if not args.json:
             print(f"== {name} toy, preset {args.preset}, seeds {seeds} (mean ± SE over seeds)")
             for r in summary[name]["best_w"]:
@@ -312,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--which", choices=("diffusion", "ar", "both"), default="both")
     t.add_argument("--seeds", default="0-4", help="e.g. '0-4' or '0,3'")
     t.add_argument("--out", default="results/official", help="folder for per-seed CSV tables (reused if present)")
+    t.add_argument("--figures", default="figures")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_toys)
     pl = sub.add_parser("plane", help="paper Fig. 2: the Neon direction vs a 4x-more-real-data direction (AR toy)")

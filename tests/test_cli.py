@@ -86,14 +86,14 @@ def test_demo_shows_the_expected_signs_and_writes_the_figure(tmp_path, capsys):
 
 
 def test_toys_and_plane_commands_cache_per_seed_tables(tmp_path, capsys):
-    code, out, _ = run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--json"], capsys)
-    assert code == 0
+    code, out, _ = run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path / "fig"), "--json"], capsys)
+    assert code == 0 and (tmp_path / "fig" / "official_ar_smoke_cosine.png").exists()
     d = json.loads(out)
     assert d["summary"]["ar"]["best_w"][0]["count"] == 1
-    cached = sorted(p.name for p in tmp_path.iterdir())
+    cached = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv")
     assert cached == ["ar_smoke_best_w_seed0.csv", "ar_smoke_cosine_seed0.csv"]
     before = (tmp_path / cached[0]).stat().st_mtime_ns
-    run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--json"], capsys)
+    run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path / "fig"), "--json"], capsys)
     assert (tmp_path / cached[0]).stat().st_mtime_ns == before  # reused, not recomputed
     code, out, _ = run(["plane", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path), "--json"], capsys)
     assert code == 0 and (tmp_path / "fig2_plane_smoke.png").exists()

@@ -206,7 +206,11 @@ def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = Fa
             rows += _best_w_rows(model, st.snapshots[k], metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}")
 
     pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
-    P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"), noise_generator=generator(seed, "adam-noise"))
+    # as the notebook: the EMA runs over noise_draws passes of minibatches of the population set
+    P = adam_minibatch(
+        model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.noise_draws * cfg.n_pop // cfg.grad_batch),
+        generator=generator(seed, "adam"), noise_generator=generator(seed, "adam-noise"),
+    )
     real_rep = pop.repeat(cfg.noise_draws, 1)
 
     def synthetic_of(zeta):

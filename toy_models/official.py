@@ -147,15 +147,14 @@ def _fd_metric(sampler, n_eval: int):
     return metric
 
 
-def _best_w_rows(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) -> list[dict]:
+def _best_w_row(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) -> dict:
+    """Brent's best w (and optionally the grid's), with common evaluation noise across w."""
     eval_seed = child_seed(seed, eval_name)
     best = brent_best_w(model, theta_s, metric, bracket=cfg.bracket, xtol=cfg.xtol, eval_seed=eval_seed)
     row = dict(label, seed=seed, best_w=best.w, best_fd=best.value, base_fd=best.base_value, at_boundary=best.at_boundary, n_evals=best.n_evals)
-    rows = [row]
     if cfg.w_grid is not None:
-        sweep = w_sweep(model, theta_s, cfg.w_grid, metric, eval_seed=eval_seed)
-        row["grid_best_w"] = sweep.best_w
-    return rows
+        row["grid_best_w"] = w_sweep(model, theta_s, cfg.w_grid, metric, eval_seed=eval_seed).best_w
+    return row
 
 
 def _cosine_rows(model, real, synthetic_of, values, cfg, seed, P, name: str, progress: bool) -> list[dict]:
@@ -203,7 +202,7 @@ def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = Fa
             model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps
         )
         for k in cfg.ft_steps:
-            rows += _best_w_rows(model, st.snapshots[k], metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}")
+            rows.append(_best_w_row(model, st.snapshots[k], metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}"))
 
     pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
     # as the notebook: the EMA runs over noise_draws passes of minibatches of the population set
@@ -241,7 +240,7 @@ def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyRes
             generator=generator(seed, f"ft/{tau}"), snapshot_steps=snaps,
         )
         for e, k in zip(cfg.ft_epochs, snaps):
-            rows += _best_w_rows(model, st.snapshots[k], metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}")
+            rows.append(_best_w_row(model, st.snapshots[k], metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}"))
 
     pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
     P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"))

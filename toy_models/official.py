@@ -252,15 +252,6 @@ def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyRes
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 
-def summarize(results: list[ToyResult], by: list[str], value: str, table: str = "best_w") -> pd.DataFrame:
-    """Mean, SE over seeds and count for ``value`` grouped by ``by``."""
-    df = pd.concat([getattr(r, table) for r in results], ignore_index=True)
-    g = df.groupby(by)[value]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    out["se"] = out["std"] / np.sqrt(out["count"].clip(lower=1))
-    return out.drop(columns="std")
-
-
 def with_overrides(cfg, **kwargs):
     """A copy of a config with fields replaced (validated by the dataclass)."""
     return replace(cfg, **kwargs)

@@ -1,0 +1,84 @@
+"""Configs as frozen dataclasses that round-trip through YAML/JSON, and their content hashes.
+
+Loading uses ``yaml.safe_load`` only.  Unknown fields are rejected with a message naming the
+field and the accepted ones; nested dataclass fields are rebuilt recursively; YAML lists
+become tuples where the dataclass default is a tuple (so configs stay hashable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+
+import yaml
+
+
+def config_to_dict(cfg) -> dict:
+    """A plain, JSON-safe dict of a (possibly nested) dataclass config."""
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise ValueError(f"cfg must be a dataclass instance; got {type(cfg).__name__}")
+    return _plain(dataclasses.asdict(cfg))
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+def config_from_dict(cls, data: dict):
+    """Build ``cls`` from a dict, rejecting unknown fields by name."""
+    if not dataclasses.is_dataclass(cls):
+        raise ValueError(f"cls must be a dataclass type; got {cls!r}")
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} config must be a mapping; got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} for {cls.__name__}; accepted fields are {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kind = hints.get(name)
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            kwargs[name] = config_from_dict(kind, value)
+        else:
+            kwargs[name] = _tupled(value)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # e.g. a field of the wrong kind reaching a comparison
+        raise ValueError(f"invalid {cls.__name__} config: {e}") from None
+
+
+def _tupled(v):
+    """YAML lists → tuples, also inside mappings (configs stay hashable and compare equal)."""
+    if isinstance(v, list):
+        return tuple(_tupled(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _tupled(x) for k, x in v.items()}
+    return v
+
+
+def to_yaml(cfg) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=True)
+
+
+def from_yaml(cls, text: str):
+    """Parse YAML text (safe loader only) into ``cls``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"config is not valid YAML: {e}") from None
+    return config_from_dict(cls, data or {})
+
+
+def config_hash(cfg, code_version: str = "") -> str:
+    """SHA-256 of the canonical JSON of the config (and a code version), hex."""
+    payload = json.dumps({"config": config_to_dict(cfg), "type": type(cfg).__name__, "code": code_version}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

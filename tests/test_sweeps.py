@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+import toy_models.experiments  # noqa: F401  (registers the toy experiments)
 from neon_theory.sweeps import EXPERIMENTS, ResultStore, SweepSpec, experiment, job_key, run_sweep
 
 

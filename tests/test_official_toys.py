@@ -34,28 +34,24 @@ def best_w(runs, key: str, value: float, budget_key: str, budget: int) -> list[f
     return out
 
 
-@pytest.mark.parametrize("zeta", [0.9, 1.1])
-def test_diffusion_best_w_has_the_published_sign_over_seeds(diffusion_runs, zeta):
-    cfg = DiffusionToyConfig.preset("smoke")
-    published_sign = math.copysign(1, PUBLISHED["diffusion"]["best_w"][(zeta, 50)])
+@pytest.mark.parametrize(
+    "toy, runs_fixture, key, value, budget_key, budgets",
+    [
+        ("diffusion", "diffusion_runs", "zeta", 0.9, "ft_steps", DiffusionToyConfig.preset("smoke").ft_steps),
+        ("diffusion", "diffusion_runs", "zeta", 1.1, "ft_steps", DiffusionToyConfig.preset("smoke").ft_steps),
+        ("ar", "ar_runs", "tau", 0.5, "ft_epochs", ARToyConfig.preset("smoke").ft_epochs),
+        ("ar", "ar_runs", "tau", 1.6, "ft_epochs", ARToyConfig.preset("smoke").ft_epochs),
+    ],
+)
+def test_best_w_has_the_published_sign_over_seeds(request, toy, runs_fixture, key, value, budget_key, budgets):
+    runs = request.getfixturevalue(runs_fixture)
+    published_sign = math.copysign(1, PUBLISHED[toy]["best_w"][(value, 50)])
     means = []
-    for k in cfg.ft_steps:
-        mean, t = t_stat(best_w(diffusion_runs, "zeta", zeta, "ft_steps", k))
+    for k in budgets:
+        mean, t = t_stat(best_w(runs, key, value, budget_key, k))
         assert math.copysign(1, mean) == published_sign and abs(t) > T_MIN, (k, mean, t)
         means.append(abs(mean))
     assert means[1] < means[0]  # a longer fine-tune needs a smaller |w| (w* ∝ 1/α)
-
-
-@pytest.mark.parametrize("tau", [0.5, 1.6])
-def test_ar_best_w_has_the_published_sign_over_seeds(ar_runs, tau):
-    cfg = ARToyConfig.preset("smoke")
-    published_sign = math.copysign(1, PUBLISHED["ar"]["best_w"][(tau, 50)])
-    means = []
-    for e in cfg.ft_epochs:
-        mean, t = t_stat(best_w(ar_runs, "tau", tau, "ft_epochs", e))
-        assert math.copysign(1, mean) == published_sign and abs(t) > T_MIN, (e, mean, t)
-        means.append(abs(mean))
-    assert means[1] < means[0]
 
 
 def test_ar_cosine_is_negative_for_a_sharpening_temperature_in_every_seed(ar_runs):

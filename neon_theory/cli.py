@@ -291,6 +291,54 @@ def cmd_plane(args) -> dict:
     return {"summary": summary, "per_seed": per_seed, "figures": [str(p) for p in written]}
 
 
+def cmd_sweep(args) -> dict:
+    """Run a sweep file with the local executor; records are cached in --store."""
+    import toy_models.experiments  # noqa: F401  (registers the toy experiments)
+
+    from .config import from_yaml
+    from .sweeps import ResultStore, SweepSpec, run_sweep
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"sweep file {str(path)!r} does not exist")
+    spec = from_yaml(SweepSpec, path.read_text())
+    spec.validate()  # an unknown experiment is rejected before any work starts
+    if args.workers < 1:
+        raise CLIError(f"--workers must be an integer in [1, inf); got {args.workers}")
+    df = run_sweep(spec, ResultStore(args.store), workers=args.workers, progress=not args.json)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    if not args.json:
+        print(f"{len(df)} records ({int((df.status == 'ok').sum())} ok, {int((df.status != 'ok').sum())} failed) -> {out}")
+    return {"records": len(df), "ok": int((df.status == "ok").sum()), "csv": str(out)}
+
+
+def cmd_results(args) -> dict:
+    """Summarise a sweep's CSV: mean ± SE over seeds of every numeric result, per parameter setting."""
+    import pandas as pd
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"results file {str(path)!r} does not exist")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise CLIError(f"results file {str(path)!r} is not a readable CSV: {e}") from None
+    if not {"seed", "status"} <= set(df.columns):
+        raise CLIError(f"results file {str(path)!r} lacks the 'seed' and 'status' columns of a sweep")
+    ok = df[df.status == "ok"]
+    params = [c for c in df.columns if c not in ("seed", "status", "error") and c in ok and not pd.api.types.is_float_dtype(ok[c])]
+    values = [c for c in ok.select_dtypes("number").columns if c not in params and c != "seed"]
+    summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
+    if not args.json:
+        with pd.option_context("display.width", 160, "display.max_columns", 30):
+            print(summary.round(4).to_string())
+        if len(ok) < len(df):
+            print(f"{len(df) - len(ok)} failed record(s) left out")
+    return {"summary": json.loads(summary.to_json())}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neon-theory", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -329,6 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--figures", default="figures")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plane)
+    sw = sub.add_parser("sweep", help="run a sweep file (YAML) with the local executor, resumably")
+    sw.add_argument("file")
+    sw.add_argument("--workers", type=int, default=1)
+    sw.add_argument("--store", default="results/store", help="folder of cached per-job records")
+    sw.add_argument("--out", default="results/sweep.csv", help="CSV of every record")
+    sw.add_argument("--json", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+    rs = sub.add_parser("results", help="summarise a sweep CSV (mean ± SE over seeds)")
+    rs.add_argument("file")
+    rs.add_argument("--json", action="store_true")
+    rs.set_defaults(func=cmd_results)
     return p
 
 

@@ -99,3 +99,21 @@ def test_toys_and_plane_commands_cache_per_seed_tables(tmp_path, capsys):
     assert code == 0 and (tmp_path / "fig2_plane_smoke.png").exists()
     code, _, err = run(["toys", "--seeds", "a-b"], capsys)
     assert code == 2 and "--seeds" in err
+
+
+def test_sweep_and_results_commands(tmp_path, capsys):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("experiment: gaussian-demo-cell\ngrid: {T: [0.7, 1.25]}\nseeds: [0, 1]\nfixed: {base: under-dispersed}\n")
+    code, out, _ = run(["sweep", str(sweep), "--store", str(tmp_path / "store"), "--out", str(tmp_path / "r.csv"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["ok"] == 4
+    code, out, _ = run(["results", str(tmp_path / "r.csv")], capsys)
+    assert code == 0 and "best_w" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("experiment: gaussian-demo-cell\ngrid: {T: [0.7]}\nseedz: [0]\n")
+    code, _, err = run(["sweep", str(bad), "--store", str(tmp_path / "store")], capsys)
+    assert code == 2 and "seedz" in err
+    bad.write_text("experiment: nope\n")
+    code, _, err = run(["sweep", str(bad), "--store", str(tmp_path / "store")], capsys)
+    assert code == 2 and "not registered" in err
+    code, _, err = run(["results", str(tmp_path / "missing.csv")], capsys)
+    assert code == 2 and "does not exist" in err

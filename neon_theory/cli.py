@@ -293,11 +293,12 @@ def cmd_plane(args) -> dict:
 
 def cmd_sweep(args) -> dict:
     """Run a sweep file with the local executor; records are cached in --store."""
-    import toy_models.experiments  # noqa: F401  (registers the toy experiments)
+    import importlib
 
     from .config import from_yaml
     from .sweeps import ResultStore, SweepSpec, run_sweep
 
+    importlib.import_module("toy_models.experiments")  # registers the toy experiments
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"sweep file {str(path)!r} does not exist")
@@ -328,8 +329,8 @@ def cmd_results(args) -> dict:
     if not {"seed", "status"} <= set(df.columns):
         raise CLIError(f"results file {str(path)!r} lacks the 'seed' and 'status' columns of a sweep")
     ok = df[df.status == "ok"]
-    params = [c for c in df.columns if c not in ("seed", "status", "error") and c in ok and not pd.api.types.is_float_dtype(ok[c])]
-    values = [c for c in ok.select_dtypes("number").columns if c not in params and c != "seed"]
+    params = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
+    values = [c for c in ok.select_dtypes("number").columns if c.startswith("result.")]
     summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
     if not args.json:
         with pd.option_context("display.width", 160, "display.max_columns", 30):

@@ -164,7 +164,7 @@ def _run_job(experiment_name: str, params: dict, seed: int, key: str) -> dict:
 def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int = 1, progress: bool = True) -> pd.DataFrame:
     """Run the missing or failed jobs of ``spec`` and return every record as a tidy DataFrame.
 
-    Columns: the parameters, ``seed``, ``status``, ``error`` and one column per result field.
+    Columns: the parameters, ``seed``, ``status``, ``error`` and ``result.<field>`` per result field.
     """
     if not isinstance(spec, SweepSpec):
         raise ValueError(f"spec must be a SweepSpec; got {type(spec).__name__}")
@@ -188,12 +188,12 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int = 1, progress
 
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    """Flatten records into one row each (params, seed, status, error, results)."""
+    """Flatten records into one row each: the params, seed, status, error and ``result.<field>`` columns."""
     rows = []
     for r in records:
         if r is None:
             continue
         row = dict(r["params"], seed=r["seed"], status=r["status"], error=r.get("error"))
-        row.update(r.get("result") or {})
+        row.update({f"result.{k}": v for k, v in (r.get("result") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)

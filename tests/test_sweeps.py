@@ -2,8 +2,12 @@ import json
 
 import pytest
 
-import toy_models.experiments  # noqa: F401  (registers the toy experiments)
+import importlib
+
 from neon_theory.sweeps import EXPERIMENTS, ResultStore, SweepSpec, experiment, job_key, run_sweep
+
+
+importlib.import_module("toy_models.experiments")  # registers the toy experiments
 
 
 @experiment("test-square")
@@ -25,9 +29,9 @@ def test_grid_expands_params_times_seeds():
 def test_results_are_cached_and_identical_for_any_number_of_workers(tmp_path):
     a = run_sweep(SPEC, ResultStore(tmp_path / "a"), workers=1, progress=False)
     b = run_sweep(SPEC, ResultStore(tmp_path / "b"), workers=2, progress=False)
-    cols = ["x", "seed", "y"]
+    cols = ["x", "seed", "result.y"]
     assert a[cols].sort_values(cols).reset_index(drop=True).equals(b[cols].sort_values(cols).reset_index(drop=True))
-    assert set(a.y) == {0, 1, 4, 10, 11, 14}
+    assert set(a["result.y"]) == {0, 1, 4, 10, 11, 14}
     store = ResultStore(tmp_path / "a")
     path = store.path(job_key("test-square", {"x": 1}, 0))
     before = path.stat().st_mtime_ns
@@ -46,7 +50,7 @@ def test_corrupt_or_truncated_records_are_recomputed(tmp_path):
     other.write_text(json.dumps(record))
     assert store.get(job_key("test-square", {"x": 2}, 10)) is None
     df = run_sweep(SPEC, store, progress=False)
-    assert sorted(df.y) == [0, 1, 4, 10, 11, 14]
+    assert sorted(df["result.y"]) == [0, 1, 4, 10, 11, 14]
 
 
 def test_a_failing_config_records_its_error_and_only_it_is_retried(tmp_path):
@@ -55,7 +59,7 @@ def test_a_failing_config_records_its_error_and_only_it_is_retried(tmp_path):
     df = run_sweep(spec, store, progress=False)
     bad = df[df.x == -1].iloc[0]
     assert bad.status == "error" and "x must be >= 0" in bad.error
-    assert df[df.x == 3].iloc[0].y == 9
+    assert df[df.x == 3].iloc[0]["result.y"] == 9
     ok_path = store.path(job_key("test-square", {"x": 3}, 0))
     before = ok_path.stat().st_mtime_ns
     run_sweep(spec, store, progress=False)
@@ -86,4 +90,4 @@ def test_gaussian_demo_cell_experiment_matches_the_demo(tmp_path):
     spec = SweepSpec("gaussian-demo-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed", "factors": [0.85, 0.75]})
     df = run_sweep(spec, ResultStore(tmp_path), progress=False)
     row = df.iloc[0]
-    assert row.status == "ok" and row.s < 0 and row.best_w > 0
+    assert row.status == "ok" and row["result.s"] < 0 and row["result.best_w"] > 0

@@ -1,8 +1,7 @@
+import importlib
 import json
 
 import pytest
-
-import importlib
 
 from neon_theory.sweeps import EXPERIMENTS, ResultStore, SweepSpec, experiment, job_key, run_sweep
 

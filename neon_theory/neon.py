@@ -117,16 +117,6 @@ def merge_modules(base: nn.Module, other: nn.Module, w: float, *, policy: MergeP
     return merge(base.state_dict(), other.state_dict(), w, policy=policy, parameter_names=names)
 
 
-def merged_copy(model, theta_s: Mapping[str, Tensor], w: float, *, policy: MergePolicy = MergePolicy()):
-    """A deep copy of ``model`` whose module holds θ_r − w(θ_s − θ_r)."""
-    check_model(model)
-    names = [k for k, _ in model.module.named_parameters()]
-    state = merge(model.module.state_dict(), theta_s, w, policy=policy, parameter_names=names)
-    new = copy.deepcopy(model)
-    new.module.load_state_dict(state)
-    return new
-
-
 @dataclass(frozen=True)
 class SelfTrainResult:
     """Output of :func:`self_train`.

@@ -205,9 +205,6 @@ def _ode(eps_fn, x, sched: Schedule, n: int, solver: str, zeta: float) -> Tensor
     return y - s_last * d(y, s_last)
 
 
-EpsMLP = TimeMLP  # the ε-predictor is the shared time-conditioned MLP
-
-
 class DiffusionModel(ConditionalGenerator, DiffusionSampler):
     """MLP diffusion on the GenerativeModel contract.
 

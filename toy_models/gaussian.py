@@ -279,7 +279,11 @@ def exact_alignment(
     alpha: float | None = None,
 ) -> AlignmentReport:
     """The exact :class:`AlignmentReport` (with Theorem 1 quantities) for the Gaussian family."""
-    o = exact_quantities(target, model, sampler)
+    return oracle_alignment(exact_quantities(target, model, sampler), P, alpha=alpha)
+
+
+def oracle_alignment(o: GaussianOracle, P: Preconditioner, *, alpha: float | None = None) -> AlignmentReport:
+    """The :class:`AlignmentReport` of precomputed exact quantities (see :func:`exact_alignment`)."""
     th: TheoryQuantities = theory_quantities(o.eps, o.H_d, o.b, o.Delta, P)
     return alignment(o.r_d, o.r_s, P, alpha=alpha, hessian=o.H_hat, theory=th)
 

@@ -23,7 +23,7 @@ from neon_theory.params import state_vector
 from neon_theory.rng import generator
 from neon_theory.samplers import Temperature
 
-from .gaussian import GaussianModel, GaussianTarget, exact_alignment, exact_quantities, population_nll
+from .gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
 
 
 @dataclass(frozen=True)
@@ -107,10 +107,10 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.Dat
     jobs = [(b, T) for b in config.bases for T in config.temperatures]
     for base_name, T in tqdm(jobs, disable=not progress, desc="demo"):
         model, st = self_trained(config, target, base_name, T)
-        rep = exact_alignment(target, model, Temperature(T), identity(), alpha=config.alpha)
+        o = exact_quantities(target, model, Temperature(T))
+        rep = oracle_alignment(o, identity(), alpha=config.alpha)
         # App. B.10 plug-in from the realised displacement d = (θ_s − θ_r)/α
         d = (state_vector(model.module, st.state_dict) - model.theta()) / config.alpha
-        o = exact_quantities(target, model, Temperature(T))
         s_hat, z_hat = float(o.r_d @ -d), float(d @ o.H_hat @ d)
         best = brent_best_w(model, st.state_dict, metric, bracket=config.bracket)
         rows.append(

@@ -22,7 +22,7 @@ not by the notebook's dense grid; ``w_grid`` optionally adds the grid.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -250,11 +250,6 @@ def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyRes
 
     cos = _cosine_rows(model, pop, synthetic_of, cfg.cos_taus, cfg, seed, P, "tau", progress)
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
-
-
-def with_overrides(cfg, **kwargs):
-    """A copy of a config with fields replaced (validated by the dataclass)."""
-    return replace(cfg, **kwargs)
 
 
 @dataclass(frozen=True)

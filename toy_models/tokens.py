@@ -229,13 +229,6 @@ class MLPAR(TokenAR):
         return self.module(torch.stack(feats, 1))
 
 
-def entropy_bits(support: WeightedSupport) -> float:
-    """Shannon entropy of a law over sequences, in bits."""
-    w = support.weights[support.weights > 0]
-    return float(-(w * torch.log2(w)).sum())
-
-
-
 def exact_kl(target: MarkovChainTarget, model: TokenAR) -> float:
     """KL(p_data ‖ p_θ) over all sequences, exactly (nats)."""
     support = target.support()

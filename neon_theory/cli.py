@@ -1,4 +1,4 @@
-"""Command-line interface: ``neon-theory demo`` and ``neon-theory align``.
+"""Command-line interface: ``neon-theory demo|align|toys|plane|sweep|results|figures``.
 
 Bad input prints one line ``neon-theory: error: ...`` and exits with status 2.
 """
@@ -291,45 +291,58 @@ def cmd_plane(args) -> dict:
     return {"summary": summary, "per_seed": per_seed, "figures": [str(p) for p in written]}
 
 
+def _executor(args):
+    from .sweeps import make_executor
+
+    if args.workers < 1:
+        raise CLIError(f"--workers must be an integer in [1, inf); got {args.workers}")
+    options = {}
+    if args.executor == "ray":
+        options["address"] = args.ray_address
+    elif args.executor == "slurm":
+        options.update(folder=args.slurm_folder, cluster=args.slurm_cluster)
+        if args.slurm_partition:
+            options["slurm_partition"] = args.slurm_partition
+    return make_executor(args.executor, args.workers, **options)
+
+
 def cmd_sweep(args) -> dict:
-    """Run a sweep file with the local executor; records are cached in --store."""
+    """Run a sweep file with the chosen executor; records are cached in --store, the table written to --out."""
     import importlib
 
     from .config import from_yaml
-    from .sweeps import ResultStore, SweepSpec, run_sweep
+    from .sweeps import ResultStore, SweepSpec, run_sweep, save_table
 
     importlib.import_module("toy_models.experiments")  # registers the toy experiments
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"sweep file {str(path)!r} does not exist")
     spec = from_yaml(SweepSpec, path.read_text())
-    spec.validate()  # an unknown experiment is rejected before any work starts
-    if args.workers < 1:
-        raise CLIError(f"--workers must be an integer in [1, inf); got {args.workers}")
-    df = run_sweep(spec, ResultStore(args.store), workers=args.workers, progress=not args.json)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    jobs = spec.validate()  # every job's config is built (and rejected, naming the field) before any work
+    executor = _executor(args)
+    try:
+        df = run_sweep(spec, ResultStore(args.store), executor=executor, progress=not args.json)
+    finally:
+        executor.close()
+    written = save_table(df, args.out, csv=args.csv)
+    n_ok = int((df.status == "ok").sum())
     if not args.json:
-        print(f"{len(df)} records ({int((df.status == 'ok').sum())} ok, {int((df.status != 'ok').sum())} failed) -> {out}")
-    return {"records": len(df), "ok": int((df.status == "ok").sum()), "csv": str(out)}
+        print(f"{len(jobs)} jobs: {n_ok} ok, {len(df) - n_ok} failed -> " + ", ".join(map(str, written)))
+    return {"records": len(df), "ok": n_ok, "tables": [str(p) for p in written]}
 
 
 def cmd_results(args) -> dict:
-    """Summarise a sweep's CSV: mean ± SE over seeds of every numeric result, per parameter setting."""
+    """Summarise a sweep table (parquet or CSV): mean ± SE over seeds of every numeric result, per setting."""
     import pandas as pd
 
-    path = Path(args.file)
-    if not path.is_file():
-        raise CLIError(f"results file {str(path)!r} does not exist")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise CLIError(f"results file {str(path)!r} is not a readable CSV: {e}") from None
+    from .sweeps import load_table
+
+    df = load_table(args.file)
     if not {"seed", "status"} <= set(df.columns):
-        raise CLIError(f"results file {str(path)!r} lacks the 'seed' and 'status' columns of a sweep")
+        raise CLIError(f"results file {args.file!r} lacks the 'seed' and 'status' columns of a sweep")
     ok = df[df.status == "ok"]
-    params = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
+    hashable = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
+    params = [c for c in hashable if ok[c].map(lambda v: isinstance(v, (str, int, float, bool)) or v is None).all() and ok[c].nunique(dropna=False) > 1]
     values = [c for c in ok.select_dtypes("number").columns if c.startswith("result.")]
     summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
     if not args.json:
@@ -338,6 +351,41 @@ def cmd_results(args) -> dict:
         if len(ok) < len(df):
             print(f"{len(df) - len(ok)} failed record(s) left out")
     return {"summary": json.loads(summary.to_json())}
+
+
+def cmd_figures(args) -> dict:
+    """Run (or load from the cache) the sweeps of one or every figure and draw it."""
+    from toy_models.figures import FIGURES, figure_specs, make_figure
+
+    names = list(FIGURES) if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in FIGURES:
+        raise CLIError(f"figure must be 'all' or one of {list(FIGURES)}; got {args.name!r}")
+    for name in names:  # reject any bad sweep before any work
+        for spec in figure_specs(name, args.preset).values():
+            spec.validate()
+    executor = _executor(args)
+    out = {}
+    try:
+        for name in names:
+            result = make_figure(name, args.preset, store=args.store, out=args.out, executor=executor, progress=not args.json)
+            out[name] = [str(p) for p in result["paths"]]
+            if not args.json:
+                print(f"{name}: {FIGURES[name].description} -> {out[name][0]}")
+    finally:
+        executor.close()
+    return {"figures": out}
+
+
+def _add_executor_options(p) -> None:
+    from .sweeps import EXECUTORS
+
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="local process pool, Ray, or SLURM via submitit")
+    p.add_argument("--workers", type=int, default=1, help="parallel jobs (local pool size, Ray CPUs, SLURM array parallelism)")
+    p.add_argument("--store", default="results/store", help="folder of cached per-job records (resumable)")
+    p.add_argument("--ray-address", default=None, help="a running Ray cluster (e.g. 'auto'); default: start a local one")
+    p.add_argument("--slurm-folder", default="results/submitit", help="submitit's log and pickle folder")
+    p.add_argument("--slurm-cluster", choices=("slurm", "local"), default="slurm", help="'local' runs the submitit path without SLURM")
+    p.add_argument("--slurm-partition", default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,17 +426,24 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--figures", default="figures")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plane)
-    sw = sub.add_parser("sweep", help="run a sweep file (YAML) with the local executor, resumably")
+    sw = sub.add_parser("sweep", help="run a sweep file (YAML), resumably, with a local, Ray or SLURM executor")
     sw.add_argument("file")
-    sw.add_argument("--workers", type=int, default=1)
-    sw.add_argument("--store", default="results/store", help="folder of cached per-job records")
-    sw.add_argument("--out", default="results/sweep.csv", help="CSV of every record")
+    _add_executor_options(sw)
+    sw.add_argument("--out", default="results/sweep.parquet", help="table of every record (.parquet or .csv)")
+    sw.add_argument("--csv", default=None, help="also export the table as this CSV file")
     sw.add_argument("--json", action="store_true")
     sw.set_defaults(func=cmd_sweep)
-    rs = sub.add_parser("results", help="summarise a sweep CSV (mean ± SE over seeds)")
+    rs = sub.add_parser("results", help="summarise a sweep table (parquet or CSV): mean ± SE over seeds")
     rs.add_argument("file")
     rs.add_argument("--json", action="store_true")
     rs.set_defaults(func=cmd_results)
+    fg = sub.add_parser("figures", help="run the sweeps of a figure (or 'all') and draw it to --out")
+    fg.add_argument("name", help="a figure name or 'all'")
+    fg.add_argument("--preset", choices=("smoke", "paper"), default="smoke")
+    fg.add_argument("--out", default="figures")
+    _add_executor_options(fg)
+    fg.add_argument("--json", action="store_true")
+    fg.set_defaults(func=cmd_figures)
     return p
 
 

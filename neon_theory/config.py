@@ -74,7 +74,9 @@ def from_yaml(cls, text: str):
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ValueError(f"config is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ValueError(f"config is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
     return config_from_dict(cls, data or {})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -85,3 +86,145 @@ def plane_heatmap(grid: pd.DataFrame, *, value: str = "log10_w2", ax=None, title
     if title:
         ax.set_title(title)
     return ax
+
+
+# ---- figures drawn from sweep tables (records_frame columns: params, seed, result.<field>) ----
+
+
+def _need(df: pd.DataFrame, cols, name: str = "table") -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
+
+
+def seed_bands(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None) -> pd.DataFrame:
+    """Mean of ``y`` over seeds per (hue, x), with its SE over seeds.
+
+    With one seed per group the SE over seeds is undefined; the within-record SE column
+    ``{y}_se`` is used if present (else 0, e.g. for exact values).
+
+    Returns:
+        DataFrame: columns hue (if given), x, ``mean``, ``se``, ``n_seeds``.
+    """
+    keys = [hue, x] if hue else [x]
+    _need(df, keys + [y])
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    g = ok.groupby(keys, sort=True)
+    out = g[y].agg(mean="mean", sd="std", n_seeds="count").reset_index()
+    out["se"] = out["sd"] / out["n_seeds"].clip(lower=1) ** 0.5
+    if f"{y}_se" in ok:
+        within = g[f"{y}_se"].mean().reset_index(drop=True)
+        out.loc[out["n_seeds"] < 2, "se"] = within[out["n_seeds"] < 2]
+    out["se"] = out["se"].fillna(0.0)
+    return out.drop(columns="sd")
+
+
+def band_plot(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ax=None, z: float = 1.96, label: str | None = None, logx: bool = False, marker: str = "o"):
+    """``y`` vs ``x`` (mean over seeds) with a ±z·SE band, one line per ``hue``."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    bands = seed_bands(df, x=x, y=y, hue=hue)
+    groups = bands.groupby(hue, sort=False) if hue else [(label or y, bands)]
+    for name, g in groups:
+        (line,) = ax.plot(g[x], g["mean"], marker=marker, ms=3, label=f"{hue}={name}" if hue else str(name).removeprefix("result."))
+        ax.fill_between(g[x].astype(float), g["mean"] - z * g["se"], g["mean"] + z * g["se"], alpha=0.2, color=line.get_color())
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(x.removeprefix("result."))
+    ax.set_ylabel(y.removeprefix("result."))
+    return ax
+
+
+def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> pd.DataFrame:
+    """One row per (record, w) from list-valued ``w_col`` and ``values`` columns; adds column ``w``."""
+    _need(df, [w_col, *values])
+    ok = df[df["status"] == "ok"].copy() if "status" in df else df.copy()
+    ok[w_col] = ok[w_col].map(list)
+    for v in values:
+        ok[v] = ok[v].map(list)
+    long = ok.explode([w_col, *values], ignore_index=True)
+    long["w"] = long[w_col].astype(float)
+    for v in values:
+        long[v] = long[v].astype(float)
+    return long
+
+
+def _zero_lines(ax, x: float | None = None):
+    ax.axhline(0, color="k", lw=0.7)
+    if x is not None:
+        ax.axvline(x, color="grey", ls=":", lw=0.8)
+
+
+def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None):
+    """The P-cosine vs sharpness, one panel per family: ``panels`` maps a title to (table, x column, hue column)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.3), squeeze=False)
+    for ax, (title, (df, x, hue)) in zip(axes[0], panels.items()):
+        band_plot(df, x=x, y="result.cosine", hue=hue, ax=ax)
+        _zero_lines(ax, (neutral or {}).get(title))
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("P-cosine")
+        ax.legend(fontsize=6)
+    fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean ± 1.96 SE over seeds)", fontsize=9)
+    return fig
+
+
+def metric_vs_w_figure(df: pd.DataFrame, *, metric: str, by: list[str], predicted: str | None = None, best: str | None = None):
+    """``metric`` (a list column aligned with ``w_values``) vs w, one panel per ``by`` setting,
+    with the predicted w* and Brent's best w (means over seeds) marked."""
+    long = explode_w(df, [metric])
+    settings = long.groupby(by, sort=True)
+    fig, axes = plt.subplots(1, settings.ngroups, figsize=(3.4 * settings.ngroups, 3.2), squeeze=False)
+    for ax, (key, g) in zip(axes[0], settings):
+        band_plot(g, x="w", y=metric, ax=ax, marker=".")
+        rec = df[(df[by] == pd.Series(key if isinstance(key, tuple) else (key,), index=by)).all(axis=1)]
+        for col, style, name in ((predicted, "--", "predicted w*"), (best, ":", "best w (Brent)")):
+            if col and col in rec and rec[col].notna().any():
+                ax.axvline(float(rec[col].mean()), color="C3" if style == "--" else "C2", ls=style, label=f"{name} {rec[col].mean():+.2f}")
+        ax.axvline(0, color="k", lw=0.7)
+        ax.set_title(", ".join(f"{b}={v}" for b, v in zip(by, key if isinstance(key, tuple) else (key,))), fontsize=8)
+        ax.legend(fontsize=6)
+    return fig
+
+
+def panels(*specs, title: str | None = None):
+    """Band plots side by side.  Each panel is a dict of :func:`band_plot` keyword arguments
+    (``df``, ``x``, ``y``, ``hue``, …, plus ``zero`` and ``ylabel``) or a list of them drawn on one axis."""
+    fig, axes = plt.subplots(1, len(specs), figsize=(4.2 * len(specs), 3.3), squeeze=False)
+    for ax, layers in zip(axes[0], specs):
+        for spec in layers if isinstance(layers, list) else [layers]:
+            spec = dict(spec)
+            zero, ylabel, title_ = spec.pop("zero", None), spec.pop("ylabel", None), spec.pop("title", None)
+            band_plot(spec.pop("df"), ax=ax, **spec)
+            if zero is not None:
+                _zero_lines(ax, None if zero is True else zero)
+            if ylabel:
+                ax.set_ylabel(ylabel)
+            if title_:
+                ax.set_title(title_, fontsize=8)
+        ax.legend(fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def precision_recall_vs_w(df: pd.DataFrame, *, by: str):
+    """Precision and recall (list columns aligned with ``w_values``) vs w, one line per ``by`` value."""
+    long = explode_w(df, ["result.precision_at_w", "result.recall_at_w"])
+    return panels(
+        dict(df=long, x="w", y="result.precision_at_w", hue=by, marker=".", ylabel="precision", zero=0.0),
+        dict(df=long, x="w", y="result.recall_at_w", hue=by, marker=".", ylabel="recall", zero=0.0),
+        title="prdc precision and recall of θ_Neon(w) samples (k = 5; mean ± 1.96 SE over seeds)",
+    )
+
+
+def plane_from_records(df: pd.DataFrame):
+    """The Fig. 2 plane (mean over seeds) from records with list columns result.w_s, result.w_o, result.log10_w2."""
+    cols = ["result.w_s", "result.w_o", "result.log10_w2"]
+    _need(df, cols)
+    ok = df[df["status"] == "ok"]
+    grid = pd.concat(
+        [pd.DataFrame({"w_s": list(r[cols[0]]), "w_o": list(r[cols[1]]), "log10_w2": list(r[cols[2]]), "seed": r["seed"]}) for _, r in ok.iterrows()],
+        ignore_index=True,
+    )
+    ax = plane_heatmap(grid, title=f"log10 W2 to the truth (AR toy), mean of {ok.seed.nunique()} seed(s)")
+    return ax.figure

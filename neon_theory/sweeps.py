@@ -1,49 +1,117 @@
-"""Sweeps: a grid of configs × seeds, run by a pure ``run(params, seed) -> record``, cached on disk.
+"""Sweeps: a grid of configs × seeds, each job a pure ``run(config, seed) -> record``, cached on disk.
 
-* An *experiment* is a registered pure function ``f(params: dict, seed: int) -> dict`` of
-  JSON-safe scalars (see :func:`experiment`).
+* An *experiment* is a registered pure function ``run(config, seed) -> dict`` of JSON-safe
+  values, with an optional frozen-dataclass config type (see :func:`experiment`).  Sweep
+  parameters are that dataclass's fields, so a misspelt or out-of-range field is rejected —
+  naming the field — before any job runs (:meth:`SweepSpec.validate`).
 * A :class:`SweepSpec` names the experiment, the fixed parameters, the grid of swept
-  parameters and the seeds; it round-trips through YAML.
-* A :class:`ResultStore` keeps one JSON record per (experiment, params, seed, code version),
-  keyed by a content hash and written atomically (temp file + rename).  Every record carries
-  a checksum; a corrupt or truncated file is detected, discarded and recomputed.
-* :func:`run_sweep` runs what is missing — in this process (``workers=1``) or in a local
-  process pool — and returns a tidy DataFrame.  Each job depends only on its own params and
-  seed, so results are identical for any number of workers.  A failing job records its
+  parameters (sharpness τ/ζ/k/p/γ/steps, |S|, budget, w, …) and the seeds; it round-trips
+  through YAML.
+* A :class:`ResultStore` keeps one JSON record per job, keyed by a hash of the experiment,
+  the full config (defaults included), the seed and the code version (a hash of the
+  package sources, :func:`code_version`).  Records are written atomically (temp file +
+  rename) and checksummed; a corrupt or truncated file is detected, discarded and recomputed.
+  A killed sweep therefore loses no finished record, and a re-run recomputes none of them.
+* :func:`run_sweep` runs what is missing or failed through an :class:`Executor` — in this
+  process, a local process pool (:class:`LocalExecutor`), Ray (:class:`RayExecutor`) or
+  SLURM through submitit (:class:`SubmititExecutor`) — and returns a tidy DataFrame
+  (:func:`records_frame`; save it with :func:`save_table` as parquet and/or CSV).  Each job
+  depends only on its own config and seed and runs with a fixed number of torch threads, so
+  records are identical for any executor and number of workers.  A failing job records its
   error and the rest finish; a re-run retries only the failed ones.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
+import functools
 import hashlib
+import importlib
 import json
 import os
 import tempfile
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._validation import check_int
+from ._validation import check_choice, check_int
 from .config import config_from_dict, config_to_dict
 
-CODE_VERSION = "0.1.0"
-EXPERIMENTS: dict[str, Callable[[dict, int], dict]] = {}
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: ``run(config, seed) -> dict``; ``config`` is a dataclass type or None (plain dict)."""
+
+    name: str
+    run: Callable
+    config: type | None
+    module: str
+
+    def build(self, params: dict):
+        """The config object for ``params`` (a ValueError names a bad field)."""
+        if self.config is None:
+            return dict(params)
+        return config_from_dict(self.config, dict(params))
+
+    def canonical(self, params: dict) -> dict:
+        """The params with every default filled in (what the cache key hashes)."""
+        if self.config is None:
+            return dict(params)
+        return config_to_dict(self.build(params))
 
 
-def experiment(name: str):
-    """Register ``f(params, seed) -> dict`` under ``name`` (a decorator)."""
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def experiment(name: str, config: type | None = None):
+    """Register ``run(config, seed) -> dict`` under ``name`` (a decorator).
+
+    Args:
+        name (str): the name a sweep file uses.
+        config (type | None): a frozen dataclass; each job's params are built into it (unknown
+            fields and invalid values raise ``ValueError``).  ``None`` passes a plain dict.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("experiment name must be a non-empty string")
+    if config is not None and not dataclasses.is_dataclass(config):
+        raise ValueError(f"config must be a dataclass type or None; got {config!r}")
 
     def register(f):
-        EXPERIMENTS[name] = f
+        EXPERIMENTS[name] = Experiment(name, f, config, f.__module__)
         return f
 
     return register
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment {name!r} is not registered; known: {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+@functools.cache
+def code_version() -> str:
+    """``<package version>+<12 hex of a SHA-256 over the sources of neon_theory and toy_models>``.
+
+    Any edit to the code changes the cache key, so a stale record is never reused.
+    """
+    from . import __version__
+
+    h = hashlib.sha256()
+    for package in ("neon_theory", "toy_models"):
+        root = Path(importlib.import_module(package).__file__).parent
+        for p in sorted(root.rglob("*.py")):
+            h.update(str(p.relative_to(root.parent)).encode())
+            h.update(p.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -52,32 +120,36 @@ class SweepSpec:
 
     Attributes:
         experiment (str): a registered experiment name.
-        grid (dict): parameter → list of values (the swept sharpness, |S|, budget, w, …).
+        grid (dict): parameter → non-empty list of values.
         seeds (tuple): seeds in [0, inf).
         fixed (dict): parameters shared by every job.
+        threads (int): torch threads per job (results depend on it; default 1).
     """
 
     experiment: str
     grid: dict = field(default_factory=dict)
     seeds: tuple = (0,)
     fixed: dict = field(default_factory=dict)
+    threads: int = 1
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
             raise ValueError("experiment must be a non-empty string")
-        if not isinstance(self.grid, dict) or not all(isinstance(v, (list, tuple)) and len(v) > 0 for v in self.grid.values()):
+        if not isinstance(self.grid, dict):
             raise ValueError("grid must map each parameter to a non-empty list of values")
+        for k, v in self.grid.items():
+            if not isinstance(v, (list, tuple)) or len(v) == 0:
+                raise ValueError(f"grid.{k} must be a non-empty list of values; got {v!r}")
         if not isinstance(self.fixed, dict):
             raise ValueError("fixed must be a mapping of parameter -> value")
         object.__setattr__(self, "grid", {k: tuple(v) for k, v in self.grid.items()})
-        object.__setattr__(self, "seeds", tuple(self.seeds) if isinstance(self.seeds, (list, tuple)) else self.seeds)
         overlap = sorted(set(self.grid) & set(self.fixed))
         if overlap:
             raise ValueError(f"parameters {overlap} appear in both grid and fixed")
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
             raise ValueError("seeds must be a non-empty list of integers")
-        for s in self.seeds:
-            check_int("seed", s, lo=0)
+        object.__setattr__(self, "seeds", tuple(check_int("seed", s, lo=0) for s in self.seeds))
+        check_int("threads", self.threads, lo=1)
 
     def jobs(self) -> list[tuple[dict, int]]:
         """Every (params, seed), in a fixed order."""
@@ -85,10 +157,22 @@ class SweepSpec:
         combos = product(*(self.grid[k] for k in names)) if names else [()]
         return [({**self.fixed, **dict(zip(names, c))}, int(s)) for c in combos for s in self.seeds]
 
-    def validate(self) -> None:
-        """Reject an unknown experiment before any work starts."""
-        if self.experiment not in EXPERIMENTS:
-            raise ValueError(f"experiment {self.experiment!r} is not registered; known: {sorted(EXPERIMENTS)}")
+    def validate(self) -> list[tuple[dict, int, str]]:
+        """Build every job's config before any work starts; returns (canonical params, seed, key).
+
+        Raises:
+            ValueError: an unknown experiment, or a job whose params are not a valid config
+                (the message names the field and the job).
+        """
+        exp = get_experiment(self.experiment)
+        out = []
+        for params, seed in self.jobs():
+            try:
+                canonical = exp.canonical(params)
+            except ValueError as e:
+                raise ValueError(f"sweep job {params}: {e}") from None
+            out.append((canonical, seed, job_key(self.experiment, canonical, seed)))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepSpec":
@@ -98,8 +182,10 @@ class SweepSpec:
         return config_to_dict(self)
 
 
-def job_key(experiment_name: str, params: dict, seed: int, code_version: str = CODE_VERSION) -> str:
-    payload = json.dumps({"e": experiment_name, "p": params, "s": seed, "v": code_version}, sort_keys=True, default=str)
+def job_key(experiment_name: str, params: dict, seed: int, version: str | None = None) -> str:
+    """The cache key: SHA-256 of (experiment, canonical params, seed, code version)."""
+    version = code_version() if version is None else version
+    payload = json.dumps({"e": experiment_name, "p": params, "s": seed, "v": version}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -113,6 +199,8 @@ class ResultStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"store must be a folder; {str(self.root)!r} is a file")
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
@@ -128,9 +216,13 @@ class ResultStore:
             if not isinstance(record, dict) or record.get("checksum") != _checksum(record) or record.get("key") != key:
                 raise ValueError("checksum mismatch")
             return record
-        except (ValueError, OSError):
+        except (ValueError, OSError, UnicodeDecodeError):
             p.unlink(missing_ok=True)
             return None
+
+    def keys(self) -> list[str]:
+        """Keys of the record files present (in-flight temp files excluded; contents not checked)."""
+        return sorted(p.stem for p in self.root.glob("*/*.json") if not p.name.startswith(".tmp-"))
 
     def put(self, record: dict) -> None:
         record = dict(record)
@@ -140,7 +232,7 @@ class ResultStore:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump(record, f, sort_keys=True, default=str)
+                json.dump(record, f, sort_keys=True, default=str, allow_nan=True)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, p)  # atomic on POSIX: readers see the old file or the new one
@@ -149,45 +241,212 @@ class ResultStore:
             raise
 
 
-def _run_job(experiment_name: str, params: dict, seed: int, key: str) -> dict:
-    record = {"key": key, "experiment": experiment_name, "params": params, "seed": seed, "code_version": CODE_VERSION}
+@dataclass(frozen=True)
+class Job:
+    """One unit of work, picklable by every executor (the experiment is looked up by module + name)."""
+
+    experiment: str
+    module: str
+    params: dict
+    seed: int
+    key: str
+    threads: int = 1
+
+
+def run_job(job: Job) -> dict:
+    """Run one job and return its record (never raises for an error inside the experiment)."""
+    import torch
+
+    importlib.import_module(job.module)  # registers the experiment in a fresh worker
+    record = {"key": job.key, "experiment": job.experiment, "params": job.params, "seed": job.seed, "code_version": code_version()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    start = time.perf_counter()
     try:
-        result = EXPERIMENTS[experiment_name](dict(params), seed)
+        exp = get_experiment(job.experiment)
+        result = exp.run(exp.build(job.params), job.seed)
         if not isinstance(result, dict):
-            raise ValueError(f"experiment {experiment_name!r} must return a dict; got {type(result).__name__}")
-        record.update(status="ok", result=result, error=None)
+            raise ValueError(f"experiment {job.experiment!r} must return a dict; got {type(result).__name__}")
+        record.update(status="ok", result=json.loads(json.dumps(result, default=_json_default)), error=None)
     except Exception as e:  # one failing config must not stop the sweep
         record.update(status="error", result=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=5))
+    finally:
+        torch.set_num_threads(threads)
+    record["seconds"] = time.perf_counter() - start
     return record
 
 
-def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int = 1, progress: bool = True) -> pd.DataFrame:
+def _require(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"the {module} executor needs {module}: pip install 'neon-theory[cluster]'") from None
+
+
+def _json_default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"result value of type {type(o).__name__} is not JSON-serialisable")
+
+
+class Executor(abc.ABC):
+    """Runs jobs and yields their records as they complete (in any order)."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def map(self, jobs: list[Job]) -> Iterator[dict]: ...
+
+    def close(self) -> None:
+        """Release what the executor started (default: nothing)."""
+
+
+class LocalExecutor(Executor):
+    """In this process (``workers=1``) or in a local process pool."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        self.workers = check_int("workers", workers, lo=1)
+
+    def map(self, jobs):
+        if self.workers == 1:
+            for job in jobs:
+                yield run_job(job)
+            return
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            for f in as_completed([pool.submit(run_job, j) for j in jobs]):
+                yield f.result()
+
+
+class RayExecutor(Executor):
+    """Ray tasks, one CPU each.  Starts a local Ray instance (``num_cpus=workers``) unless
+    ``address`` names a running cluster (e.g. ``"auto"``) or Ray is already initialised."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        ray = _require("ray")
+
+        self.workers = None if workers is None else check_int("workers", workers, lo=1)
+        self._started = False
+        if not ray.is_initialized():
+            kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            if address is None:
+                kwargs["num_cpus"] = self.workers or os.cpu_count()
+            ray.init(address=address, **kwargs)
+            self._started = True
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
+
+    def map(self, jobs):
+        import ray
+
+        pending = [self._remote.remote(j) for j in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+
+    def close(self):
+        import ray
+
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+class SubmititExecutor(Executor):
+    """SLURM through submitit: one array job, one task per job.
+
+    ``cluster="slurm"`` submits to SLURM (``slurm_*`` keyword arguments go to
+    ``update_parameters``); ``cluster="local"`` runs the same path in local subprocesses
+    (what the tests use); ``None`` lets submitit pick.
+    """
+
+    name = "slurm"
+
+    def __init__(self, folder: str | os.PathLike = "results/submitit", cluster: str | None = "slurm", workers: int | None = None, poll_s: float = 1.0, **parameters):
+        submitit = _require("submitit")
+        if cluster is not None:
+            check_choice("cluster", cluster, ("slurm", "local", "debug"))
+        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        if workers is not None:
+            parameters.setdefault("slurm_array_parallelism", check_int("workers", workers, lo=1))
+        if cluster == "local":
+            parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
+        parameters.setdefault("timeout_min", 60)
+        self.executor.update_parameters(**parameters)
+        self.poll_s = poll_s
+
+    def map(self, jobs):
+        from submitit.helpers import as_completed as submitit_completed
+
+        if not jobs:
+            return
+        handles = self.executor.map_array(run_job, jobs)
+        for h in submitit_completed(handles, poll_frequency=self.poll_s):
+            yield h.result()
+
+
+EXECUTORS = ("local", "ray", "slurm")
+
+
+def make_executor(kind: str, workers: int = 1, **options) -> Executor:
+    """``local`` | ``ray`` | ``slurm`` (submitit) with ``workers`` parallel jobs."""
+    check_choice("executor", kind, EXECUTORS)
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(workers, address=options.get("address"))
+    return SubmititExecutor(workers=workers, **options)
+
+
+def run_sweep(
+    spec: SweepSpec,
+    store: ResultStore,
+    *,
+    workers: int = 1,
+    executor: Executor | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Run the missing or failed jobs of ``spec`` and return every record as a tidy DataFrame.
 
-    Columns: the parameters, ``seed``, ``status``, ``error`` and ``result.<field>`` per result field.
+    Every job is validated first (:meth:`SweepSpec.validate`); each finished record is written
+    to ``store`` as soon as it arrives.  ``executor`` defaults to ``LocalExecutor(workers)``.
+
+    Returns:
+        DataFrame: one row per job, columns: the parameters, ``seed``, ``status``, ``error``
+        and ``result.<field>`` per result field (see :func:`records_frame`).
     """
     if not isinstance(spec, SweepSpec):
         raise ValueError(f"spec must be a SweepSpec; got {type(spec).__name__}")
-    spec.validate()
-    workers = check_int("workers", workers, lo=1)
-    jobs = [(p, s, job_key(spec.experiment, p, s)) for p, s in spec.jobs()]
-    todo = [(p, s, k) for p, s, k in jobs if (r := store.get(k)) is None or r["status"] != "ok"]
-    bar = tqdm(total=len(todo), disable=not progress, desc=f"sweep {spec.experiment}", unit="job")
-    if workers == 1:
-        for p, s, k in todo:
-            store.put(_run_job(spec.experiment, p, s, k))
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_job, spec.experiment, p, s, k) for p, s, k in todo]
-            for f in as_completed(futures):
-                store.put(f.result())
+    if not isinstance(store, ResultStore):
+        raise ValueError(f"store must be a ResultStore; got {type(store).__name__}")
+    planned = spec.validate()
+    exp = get_experiment(spec.experiment)
+    own = executor is None
+    executor = LocalExecutor(workers) if own else executor
+    todo = [
+        Job(spec.experiment, exp.module, p, s, k, spec.threads)
+        for p, s, k in planned
+        if (r := store.get(k)) is None or r["status"] != "ok"
+    ]
+    failed = 0
+    with tqdm(total=len(todo), disable=not progress or not todo, desc=f"sweep {spec.experiment} [{executor.name}]", unit="job") as bar:
+        try:
+            for record in executor.map(todo):
+                store.put(record)
+                failed += record["status"] != "ok"
+                bar.set_postfix(failed=failed, refresh=False)
                 bar.update()
-    bar.close()
-    return records_frame([store.get(k) for _, _, k in jobs])
+        finally:
+            if own:
+                executor.close()
+    return records_frame([store.get(k) for _, _, k in planned])
 
 
-def records_frame(records: list[dict]) -> pd.DataFrame:
+def records_frame(records: Iterable[dict | None]) -> pd.DataFrame:
     """Flatten records into one row each: the params, seed, status, error and ``result.<field>`` columns."""
     rows = []
     for r in records:
@@ -197,3 +456,35 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
         row.update({f"result.{k}": v for k, v in (r.get("result") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def save_table(df: pd.DataFrame, path: str | os.PathLike, *, csv: str | os.PathLike | None = None) -> list[Path]:
+    """Write ``df`` as parquet (``.parquet``) or CSV (``.csv``) at ``path``, plus an optional CSV export.
+
+    Written atomically.  List-valued cells are kept as lists in parquet and JSON-encoded in CSV.
+    """
+    out = []
+    for target in [path] + ([csv] if csv is not None else []):
+        target = Path(target)
+        check_choice("table suffix", target.suffix, (".parquet", ".csv"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+        if target.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v).to_csv(tmp, index=False)
+        os.replace(tmp, target)
+        out.append(target)
+    return out
+
+
+def load_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`save_table` (parquet or CSV); a clear ValueError if unreadable."""
+    path = Path(path)
+    check_choice("table suffix", path.suffix, (".parquet", ".csv"))
+    if not path.is_file():
+        raise ValueError(f"results file {str(path)!r} does not exist")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as e:  # pyarrow and pandas raise many kinds for a corrupt file
+        raise ValueError(f"results file {str(path)!r} is not a readable {path.suffix[1:]} table: {type(e).__name__}: {e}") from None

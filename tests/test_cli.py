@@ -103,17 +103,39 @@ def test_toys_and_plane_commands_cache_per_seed_tables(tmp_path, capsys):
 
 def test_sweep_and_results_commands(tmp_path, capsys):
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("experiment: gaussian-demo-cell\ngrid: {T: [0.7, 1.25]}\nseeds: [0, 1]\nfixed: {base: under-dispersed}\n")
-    code, out, _ = run(["sweep", str(sweep), "--store", str(tmp_path / "store"), "--out", str(tmp_path / "r.csv"), "--json"], capsys)
+    sweep.write_text("experiment: gaussian-cell\ngrid: {T: [0.7, 1.25]}\nseeds: [0, 1]\nfixed: {base: under-dispersed, n_synthetic: 2000}\n")
+    args = ["--store", str(tmp_path / "store"), "--out", str(tmp_path / "r.parquet"), "--csv", str(tmp_path / "r.csv"), "--json"]
+    code, out, _ = run(["sweep", str(sweep), *args], capsys)
     assert code == 0 and json.loads(out)["ok"] == 4
-    code, out, _ = run(["results", str(tmp_path / "r.csv")], capsys)
-    assert code == 0 and "best_w" in out
+    for table in ("r.parquet", "r.csv"):
+        code, out, _ = run(["results", str(tmp_path / table)], capsys)
+        assert code == 0 and "best_w" in out and "0.7" in out
     bad = tmp_path / "bad.yaml"
-    bad.write_text("experiment: gaussian-demo-cell\ngrid: {T: [0.7]}\nseedz: [0]\n")
-    code, _, err = run(["sweep", str(bad), "--store", str(tmp_path / "store")], capsys)
-    assert code == 2 and "seedz" in err
-    bad.write_text("experiment: nope\n")
-    code, _, err = run(["sweep", str(bad), "--store", str(tmp_path / "store")], capsys)
-    assert code == 2 and "not registered" in err
+    for text, expected in [
+        ("experiment: gaussian-cell\ngrid: {T: [0.7]}\nseedz: [0]\n", "seedz"),
+        ("experiment: nope\n", "not registered"),
+        ("experiment: gaussian-cell\ngrid: {T: [0.7, -1]}\n", "T must lie in"),
+        ("experiment: gaussian-cell\nfixed: {bsae: over-dispersed}\n", "bsae"),
+        ("experiment: [unclosed\n", "YAML"),
+    ]:
+        bad.write_text(text)
+        code, _, err = run(["sweep", str(bad), "--store", str(tmp_path / "store2")], capsys)
+        assert code == 2 and expected in err and err.count("\n") == 1
+    assert not (tmp_path / "store2").exists() or not ResultStoreKeys(tmp_path / "store2")
     code, _, err = run(["results", str(tmp_path / "missing.csv")], capsys)
     assert code == 2 and "does not exist" in err
+    code, _, err = run(["sweep", str(sweep), "--workers", "0", "--store", str(tmp_path / "store")], capsys)
+    assert code == 2 and "--workers" in err
+
+
+def ResultStoreKeys(path):
+    from neon_theory.sweeps import ResultStore
+
+    return ResultStore(path).keys()
+
+
+def test_figures_command_writes_a_figure_and_rejects_unknown_names(tmp_path, capsys):
+    code, out, _ = run(["figures", "over-dispersed", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0 and (tmp_path / "over-dispersed_smoke.png").exists() and (tmp_path / "over-dispersed_smoke.pdf").exists()
+    code, _, err = run(["figures", "nope"], capsys)
+    assert code == 2 and "figure must be" in err

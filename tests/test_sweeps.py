@@ -1,55 +1,102 @@
-import importlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 
-from neon_theory.sweeps import EXPERIMENTS, ResultStore, SweepSpec, experiment, job_key, run_sweep
+from neon_theory._validation import check_real
+from neon_theory.sweeps import (
+    EXPERIMENTS,
+    LocalExecutor,
+    ResultStore,
+    SweepSpec,
+    code_version,
+    experiment,
+    job_key,
+    load_table,
+    run_sweep,
+    save_table,
+)
+
+import toy_models.experiments  # noqa: F401  (registers the toy experiments)
+
+CALLS: list = []
 
 
-importlib.import_module("toy_models.experiments")  # registers the toy experiments
+@dataclass(frozen=True)
+class SquareConfig:
+    x: float = 0.0
+    fail_below: float = 0.0
+
+    def __post_init__(self):
+        check_real("x", self.x, -100, 100)
 
 
-@experiment("test-square")
-def _square(params, seed):
-    if params["x"] < 0:
-        raise ValueError("x must be >= 0")
-    return {"y": params["x"] ** 2 + seed}
+@experiment("test-square", config=SquareConfig)
+def _square(cfg: SquareConfig, seed: int):
+    CALLS.append((cfg.x, seed))
+    if cfg.x < cfg.fail_below:
+        raise ValueError("x is below fail_below")
+    return {"y": cfg.x**2 + seed, "ys": [cfg.x, seed]}
 
 
 SPEC = SweepSpec("test-square", grid={"x": [0, 1, 2]}, seeds=(0, 10))
+COLS = ["x", "seed", "result.y"]
 
 
-def test_grid_expands_params_times_seeds():
+def _sorted(df, cols=COLS):
+    return df[cols].sort_values(cols[:2]).reset_index(drop=True)
+
+
+def test_grid_expands_params_times_seeds_and_round_trips_yaml():
+    from neon_theory.config import from_yaml, to_yaml
+
     jobs = SPEC.jobs()
     assert len(jobs) == 6 and jobs[0] == ({"x": 0}, 0)
-    assert SweepSpec.from_dict(SPEC.to_dict()) == SPEC
+    assert from_yaml(SweepSpec, to_yaml(SPEC)) == SPEC
+    planned = SPEC.validate()
+    assert planned[0][0] == {"x": 0, "fail_below": 0.0}  # defaults are part of the key
+
+
+def test_the_cache_key_covers_config_seed_and_code_version():
+    base = job_key("e", {"x": 1}, 0, "v1")
+    assert len({base, job_key("e", {"x": 2}, 0, "v1"), job_key("e", {"x": 1}, 1, "v1"), job_key("e", {"x": 1}, 0, "v2")}) == 4
+    assert code_version().startswith("0.1.0+") and len(code_version()) == len("0.1.0+") + 12
 
 
 def test_results_are_cached_and_identical_for_any_number_of_workers(tmp_path):
     a = run_sweep(SPEC, ResultStore(tmp_path / "a"), workers=1, progress=False)
     b = run_sweep(SPEC, ResultStore(tmp_path / "b"), workers=2, progress=False)
-    cols = ["x", "seed", "result.y"]
-    assert a[cols].sort_values(cols).reset_index(drop=True).equals(b[cols].sort_values(cols).reset_index(drop=True))
+    assert _sorted(a).equals(_sorted(b))
     assert set(a["result.y"]) == {0, 1, 4, 10, 11, 14}
     store = ResultStore(tmp_path / "a")
-    path = store.path(job_key("test-square", {"x": 1}, 0))
+    path = store.path(job_key("test-square", {"x": 1, "fail_below": 0.0}, 0))
     before = path.stat().st_mtime_ns
+    CALLS.clear()
     run_sweep(SPEC, store, progress=False)
-    assert path.stat().st_mtime_ns == before  # a finished record is never recomputed
+    assert path.stat().st_mtime_ns == before and CALLS == []  # a finished record is never recomputed
 
 
 def test_corrupt_or_truncated_records_are_recomputed(tmp_path):
     store = ResultStore(tmp_path)
     run_sweep(SPEC, store, progress=False)
-    path = store.path(job_key("test-square", {"x": 2}, 10))
+    path = store.path(job_key("test-square", {"x": 2, "fail_below": 0.0}, 10))
     path.write_text(path.read_text()[:20])  # truncated
-    other = store.path(job_key("test-square", {"x": 1}, 0))
+    other = store.path(job_key("test-square", {"x": 1, "fail_below": 0.0}, 0))
     record = json.loads(other.read_text())
     record["result"]["y"] = 999  # tampered: the checksum no longer matches
     other.write_text(json.dumps(record))
-    assert store.get(job_key("test-square", {"x": 2}, 10)) is None
+    assert store.get(job_key("test-square", {"x": 2, "fail_below": 0.0}, 10)) is None
+    CALLS.clear()
     df = run_sweep(SPEC, store, progress=False)
     assert sorted(df["result.y"]) == [0, 1, 4, 10, 11, 14]
+    assert sorted(CALLS) == [(1, 0), (2, 10)]
 
 
 def test_a_failing_config_records_its_error_and_only_it_is_retried(tmp_path):
@@ -57,36 +104,157 @@ def test_a_failing_config_records_its_error_and_only_it_is_retried(tmp_path):
     store = ResultStore(tmp_path)
     df = run_sweep(spec, store, progress=False)
     bad = df[df.x == -1].iloc[0]
-    assert bad.status == "error" and "x must be >= 0" in bad.error
+    assert bad.status == "error" and "below fail_below" in bad.error
     assert df[df.x == 3].iloc[0]["result.y"] == 9
-    ok_path = store.path(job_key("test-square", {"x": 3}, 0))
-    before = ok_path.stat().st_mtime_ns
+    CALLS.clear()
     run_sweep(spec, store, progress=False)
-    assert ok_path.stat().st_mtime_ns == before
+    assert CALLS == [(-1, 0)]
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         (dict(experiment=""), "experiment"),
-        (dict(experiment="x", grid={"a": []}), "grid"),
+        (dict(experiment="x", grid={"a": []}), "grid.a"),
         (dict(experiment="x", seeds=(-1,)), "seed"),
         (dict(experiment="x", grid={"a": [1]}, fixed={"a": 2}), "both"),
+        (dict(experiment="x", threads=0), "threads"),
     ],
 )
-def test_invalid_sweeps_are_rejected_before_any_work(kwargs, match):
+def test_invalid_sweep_specs_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SweepSpec(**kwargs)
 
 
-def test_unknown_experiment_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="not registered"):
-        run_sweep(SweepSpec("no-such"), ResultStore(tmp_path), progress=False)
-    assert "gaussian-demo-cell" in EXPERIMENTS
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (SweepSpec("no-such"), "not registered"),
+        (SweepSpec("test-square", grid={"x": [1, 1000]}), r"x must lie in \[-100, 100\]"),  # the second job is invalid
+        (SweepSpec("test-square", grid={"z": [1]}), r"unknown field.*'z'"),
+    ],
+)
+def test_an_invalid_sweep_is_rejected_before_any_work(tmp_path, spec, match):
+    CALLS.clear()
+    with pytest.raises(ValueError, match=match):
+        run_sweep(spec, ResultStore(tmp_path), progress=False)
+    assert CALLS == [] and not any(tmp_path.rglob("*.json"))
 
 
-def test_gaussian_demo_cell_experiment_matches_the_demo(tmp_path):
-    spec = SweepSpec("gaussian-demo-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed", "factors": [0.85, 0.75]})
-    df = run_sweep(spec, ResultStore(tmp_path), progress=False)
-    row = df.iloc[0]
-    assert row.status == "ok" and row["result.s"] < 0 and row["result.best_w"] > 0
+def test_tables_round_trip_through_parquet_and_csv(tmp_path):
+    df = run_sweep(SPEC, ResultStore(tmp_path / "s"), progress=False)
+    pq, csv = save_table(df, tmp_path / "t.parquet", csv=tmp_path / "t.csv")
+    back = load_table(pq)
+    assert _sorted(back).equals(_sorted(df)) and list(back["result.ys"].iloc[0]) == list(df["result.ys"].iloc[0])
+    assert _sorted(load_table(csv)).equals(_sorted(df))
+    pq.write_bytes(pq.read_bytes()[:50])  # truncated
+    with pytest.raises(ValueError, match="not a readable parquet"):
+        load_table(pq)
+    with pytest.raises(ValueError, match="table suffix"):
+        save_table(df, tmp_path / "t.xlsx")
+
+
+def test_the_gaussian_cell_matches_the_demo(tmp_path):
+    from toy_models.gaussian_demo import DemoConfig, run_demo
+
+    spec = SweepSpec("gaussian-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed"})
+    row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
+    demo = run_demo(DemoConfig(temperatures=(0.7,), bases={"under-dispersed": (0.85, 0.75)}), progress=False).iloc[0]
+    assert row.status == "ok"
+    assert row["result.s"] == pytest.approx(demo.s, rel=1e-12) and row["result.best_w"] == pytest.approx(demo.best_w, rel=1e-9)
+
+
+# ---- executors: Ray and submitit give the records of the local executor -------------------
+
+TAU_SWEEP = SweepSpec("ar-cell", grid={"tau": [0.5, 1.6]}, seeds=(0, 1), fixed={"preset": "smoke", "cosine": False})
+TAU_COLS = ["tau", "seed", "result.best_w", "result.best_fd", "result.base_fd"]
+
+
+@pytest.fixture(scope="module")
+def local_tau_records(tmp_path_factory):
+    return _sorted(run_sweep(TAU_SWEEP, ResultStore(tmp_path_factory.mktemp("local")), progress=False), TAU_COLS)
+
+
+def test_a_smoke_tau_sweep_on_ray_equals_the_local_one(tmp_path, local_tau_records):
+    pytest.importorskip("ray")
+    from neon_theory.sweeps import RayExecutor
+
+    executor = RayExecutor(workers=2)  # starts (and then stops) a local Ray instance
+    try:
+        df = run_sweep(TAU_SWEEP, ResultStore(tmp_path), executor=executor, progress=False)
+    finally:
+        executor.close()
+    assert (df.status == "ok").all()
+    assert _sorted(df, TAU_COLS).equals(local_tau_records)  # bit-identical records
+
+
+def test_the_submitit_path_equals_the_local_one(tmp_path):
+    pytest.importorskip("submitit")
+    from neon_theory.sweeps import SubmititExecutor
+
+    spec = SweepSpec("warmup-cell", grid={"dim": [1, 3]}, seeds=(0,), fixed={"draws": 200})
+    cols = ["dim", "seed", "result.improvement_rate", "result.mean_delta"]
+    local = run_sweep(spec, ResultStore(tmp_path / "local"), progress=False)
+    executor = SubmititExecutor(folder=tmp_path / "submitit", cluster="local", poll_s=0.2)
+    remote = run_sweep(spec, ResultStore(tmp_path / "submitit-store"), executor=executor, progress=False)
+    assert (remote.status == "ok").all() and _sorted(remote, cols).equals(_sorted(local, cols))
+
+
+# ---- SIGKILL half-way: a re-run loses nothing and recomputes nothing -----------------------
+
+SLOW_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from neon_theory.sweeps import ResultStore, SweepSpec, experiment, run_sweep
+
+    @experiment("slow-square")
+    def slow(params, seed):
+        with open(sys.argv[2], "a") as log:
+            log.write(f"{params['x']}\\n")
+        time.sleep(0.25)
+        return {"y": params["x"] ** 2}
+
+    run_sweep(SweepSpec("slow-square", grid={"x": list(range(12))}), ResultStore(sys.argv[1]), progress=False)
+    """
+)
+
+
+def test_a_sweep_killed_half_way_resumes_without_recomputation(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    store, log = tmp_path / "store", tmp_path / "log.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(store), str(log)], env=env)
+    deadline = time.time() + 120
+    while (len(ResultStore(store).keys()) if store.exists() else 0) < 4 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {ResultStore(store).get(k)["params"]["x"] for k in ResultStore(store).keys()}
+    assert 4 <= len(finished) < 12, "the sweep must be killed half-way"
+    started_before = log.read_text().split()
+    log.write_text("")
+    subprocess.run([sys.executable, str(script), str(store), str(log)], env=env, check=True, timeout=120)
+    recomputed = {int(x) for x in log.read_text().split()}
+    assert recomputed.isdisjoint(finished)  # no finished record is recomputed
+    assert recomputed | finished == set(range(12)) and len(log.read_text().split()) == 12 - len(finished)
+    assert len(started_before) >= len(finished)
+    records = [ResultStore(store).get(k) for k in ResultStore(store).keys()]
+    assert sorted(r["result"]["y"] for r in records) == [x * x for x in range(12)]
+
+
+def test_registered_experiments_are_documented():
+    for name in ("gaussian-cell", "warmup-cell", "token-cell", "ar-cell", "diffusion-cell", "plane-cell"):
+        exp = EXPERIMENTS[name]
+        assert exp.config is not None and exp.config.__doc__
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        LocalExecutor(0)
+
+
+def test_records_frame_has_tidy_columns(tmp_path):
+    df = run_sweep(SweepSpec("test-square", grid={"x": [1]}), ResultStore(tmp_path), progress=False)
+    assert {"x", "fail_below", "seed", "status", "error", "result.y"} <= set(df.columns)
+    assert isinstance(df, pd.DataFrame) and df.iloc[0].status == "ok"

@@ -1,22 +1,351 @@
-"""Experiments registered with the sweep engine (importing this module registers them)."""
+"""Experiments registered with the sweep engine (importing this module registers them).
+
+Each is a pure ``run(config, seed) -> dict`` with a frozen, validated config dataclass whose
+fields are what a sweep file may set or sweep.  Expensive shared state (a trained base
+model, its preconditioner) is memoised per process by (preset, seed): a cached value is a
+deterministic function of its key, so caching never changes a record.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import math
+from dataclasses import dataclass
+
+import torch
+
+from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.rng import child_seed, generator
+from neon_theory.samplers import Temperature, TopK, TopP
 from neon_theory.sweeps import experiment
 
+from . import official
 
-@experiment("gaussian-demo-cell")
-def gaussian_demo_cell(params: dict, seed: int) -> dict:
-    """One cell of the Gaussian demo: exact s, cosine, w* and Brent's best w for (base, T)."""
-    from toy_models.gaussian_demo import DemoConfig, run_demo
+POSITIVE = (0.0, math.inf)
 
-    cfg = DemoConfig(
-        temperatures=(float(params["T"]),),
-        bases={params.get("base", "under-dispersed"): tuple(params.get("factors", (0.85, 0.75)))},
-        n_synthetic=int(params.get("n_synthetic", 20000)),
-        lr=float(params.get("lr", 0.02)),
-        steps=int(params.get("steps", 10)),
-        seed=seed,
-    )
-    row = run_demo(cfg, progress=False).iloc[0].to_dict()
-    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items() if k not in ("base", "T")}
+
+def _finite_or_none(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _check_ws(name: str, ws) -> tuple:
+    if not isinstance(ws, (list, tuple)):
+        raise ValueError(f"{name} must be a list of finite numbers; got {ws!r}")
+    return tuple(check_real(name, w) for w in ws)
+
+
+# ---- exact Gaussian ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GaussianCell:
+    """One cell of the Gaussian demo: exact s, cosine, w*, and Brent's best w of the NLL.
+
+    Attributes:
+        T (float): density temperature in (0, inf).
+        base (str): ``under-dispersed`` or ``over-dispersed`` (the demo's two base models).
+        n_synthetic (int): |S| in [2, inf).
+        steps (int): SGD steps (the budget; α = lr × steps), in [1, inf).
+        lr (float): in (0, inf).
+        w_values (tuple): w at which to also report the NLL (for curves).
+    """
+
+    T: float = 0.5
+    base: str = "under-dispersed"
+    n_synthetic: int = 20000
+    steps: int = 10
+    lr: float = 0.02
+    w_values: tuple = ()
+
+    def __post_init__(self):
+        check_real("T", self.T, *POSITIVE, lo_open=True)
+        check_choice("base", self.base, ("under-dispersed", "over-dispersed"))
+        check_int("n_synthetic", self.n_synthetic, lo=2)
+        check_int("steps", self.steps, lo=1)
+        check_real("lr", self.lr, *POSITIVE, lo_open=True)
+        _check_ws("w_values", self.w_values)
+
+
+@experiment("gaussian-cell", config=GaussianCell)
+def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
+    from neon_theory.neon import w_sweep
+
+    from .gaussian import population_nll
+    from .gaussian_demo import DemoConfig, demo_target, run_demo, self_trained
+
+    demo = DemoConfig(temperatures=(cfg.T,), bases={cfg.base: DemoConfig().bases[cfg.base]}, n_synthetic=cfg.n_synthetic, lr=cfg.lr, steps=cfg.steps, seed=seed)
+    row = run_demo(demo, progress=False).iloc[0].to_dict()
+    out = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in row.items() if k not in ("base", "T")}
+    out["alpha"] = demo.alpha
+    if cfg.w_values:
+        target = demo_target(demo)
+        model, st = self_trained(demo, target, cfg.base, cfg.T)
+        out["nll_at_w"] = list(w_sweep(model, st.state_dict, cfg.w_values, lambda m, g: population_nll(target, m)).values)
+    return out
+
+
+# ---- Gaussian warm-up (App. B.1) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarmupCell:
+    """Monte Carlo over training draws of the warm-up ΔL_pop along Σ̂ + aΣ̂⁻¹.
+
+    Attributes:
+        dim (int): D in [1, inf).
+        n (int): training-set size in [D + 1, inf).
+        a (float): the step a = ½(1 − τ²)wη whose per-draw improvement rate is reported.
+        a_values (tuple): a grid for the loss curve (mean ΔL ± SE per a).
+        draws (int): training draws in [2, inf).
+    """
+
+    dim: int = 2
+    n: int = 20
+    a: float = 0.02
+    a_values: tuple = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
+    draws: int = 2000
+
+    def __post_init__(self):
+        check_int("dim", self.dim, lo=1)
+        check_int("n", self.n, lo=self.dim + 1)
+        check_real("a", self.a, 0.0, math.inf)
+        _check_ws("a_values", self.a_values)
+        for v in self.a_values:
+            check_real("a_values", v, 0.0, math.inf)
+        check_int("draws", self.draws, lo=2)
+
+
+@experiment("warmup-cell", config=WarmupCell)
+def warmup_cell(cfg: WarmupCell, seed: int) -> dict:
+    from .warmup import warmup_loss_change
+
+    delta = warmup_loss_change(cfg.dim, cfg.n, (cfg.a, *cfg.a_values), cfg.draws, generator(seed, "warmup"))
+    at_a, curve = delta[:, 0], delta[:, 1:]
+    rate = float((at_a < 0).double().mean())
+    return {
+        "improvement_rate": rate,
+        "improvement_rate_se": math.sqrt(rate * (1 - rate) / cfg.draws),
+        "mean_delta": float(at_a.mean()),
+        "mean_delta_se": float(at_a.std() / math.sqrt(cfg.draws)),
+        "curve_mean": curve.mean(0).tolist(),
+        "curve_se": (curve.std(0) / math.sqrt(cfg.draws)).tolist() if curve.shape[1] else [],
+    }
+
+
+# ---- discrete tokens, exact enumeration --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenCell:
+    """Exact alignment of a tabular token AR model fitted to n_base sequences of a random Markov chain.
+
+    θ_r is the smoothed maximum-likelihood table (counts + ½), so it varies with the seed;
+    the chain is fixed by ``chain_seed``.  Every expectation is an exact sum over V^L sequences.
+
+    Attributes:
+        knob (str): ``temperature``, ``top_k`` or ``top_p``.
+        value (float): T in (0, inf), k in [1, V] or p in (0, 1].
+        vocab_size, length (int): V in [2, 6], L in [1, 4].
+        n_base (int): real sequences in [1, inf).
+        preconditioner (str): ``identity`` or ``natural`` (inverse exact Hessian at θ_r).
+        chain_seed (int): seed of the random chain.
+    """
+
+    knob: str = "temperature"
+    value: float = 0.7
+    vocab_size: int = 3
+    length: int = 3
+    n_base: int = 200
+    preconditioner: str = "natural"
+    chain_seed: int = 0
+
+    def __post_init__(self):
+        check_choice("knob", self.knob, ("temperature", "top_k", "top_p"))
+        check_int("vocab_size", self.vocab_size, lo=2, hi=6)
+        check_int("length", self.length, lo=1, hi=4)
+        if self.knob == "temperature":
+            check_real("value", self.value, *POSITIVE, lo_open=True)
+        elif self.knob == "top_k":
+            check_int("value", self.value, lo=1, hi=self.vocab_size)
+        else:
+            check_real("value", self.value, 0.0, 1.0, lo_open=True)
+        check_int("n_base", self.n_base, lo=1)
+        check_choice("preconditioner", self.preconditioner, ("identity", "natural"))
+        check_int("chain_seed", self.chain_seed, lo=0)
+
+    def sampler(self):
+        return {"temperature": Temperature, "top_k": TopK, "top_p": TopP}[self.knob](self.value)
+
+
+@experiment("token-cell", config=TokenCell)
+def token_cell(cfg: TokenCell, seed: int) -> dict:
+    from neon_theory.gradients import population_hessian
+    from neon_theory.preconditioners import exact_inverse, identity
+
+    from .tokens import MarkovChainTarget, TabularAR, all_sequences, exact_kl, exact_token_alignment
+
+    chain = MarkovChainTarget.random(cfg.vocab_size, cfg.length, generator(cfg.chain_seed, "chain"))
+    seqs = all_sequences(cfg.vocab_size, cfg.length)
+    x = chain.sample(cfg.n_base, generator(seed, "real"))
+    index = (x * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)
+    counts = torch.bincount(index, minlength=seqs.shape[0]).double() + 0.5
+    log_p = torch.log(counts / counts.sum())
+    model = TabularAR.from_log_prob(lambda s: log_p[(s * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)], cfg.vocab_size, cfg.length)
+    P = identity() if cfg.preconditioner == "identity" else exact_inverse(population_hessian(model, model.support()))
+    rep = exact_token_alignment(chain, model, cfg.sampler(), P)
+    return {"s": rep.s, "cosine": _finite_or_none(rep.cosine), "kl_base": exact_kl(chain, model), "sharpening": cfg.sampler().sharpening().value}
+
+
+# ---- the official AR and diffusion toys --------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _ar_base(preset: str, seed: int):
+    return official.ar_base(official.ARToyConfig.preset(preset), seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _ar_theta_s(preset: str, seed: int, tau: float, n_synthetic: int | None):
+    return official.ar_finetune(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, tau, n_synthetic)
+
+
+@dataclass(frozen=True)
+class ARCell:
+    """The official AR toy at one (τ, budget, |S|) for one seed.
+
+    Attributes:
+        preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes of :class:`~toy_models.official.ARToyConfig`).
+        tau (float): std temperature in (0, inf).
+        ft_epochs (int | None): fine-tuning epochs (the budget); None = the preset's first.
+        n_synthetic (int | None): |S|; None = the preset's.
+        cosine (bool): also measure the P-cosine (Adam P, CRN) at τ.
+        best_w (bool): also run Brent on the FD.
+        w_values (tuple): w at which to report FD, precision and recall.
+        n_pr (int): samples per side for precision/recall (prdc, k = 5).
+    """
+
+    preset: str = "smoke"
+    tau: float = 0.5
+    ft_epochs: int | None = None
+    n_synthetic: int | None = None
+    cosine: bool = True
+    best_w: bool = True
+    w_values: tuple = ()
+    n_pr: int = 2000
+
+    def __post_init__(self):
+        check_choice("preset", self.preset, official.PRESETS)
+        check_real("tau", self.tau, *POSITIVE, lo_open=True)
+        if self.ft_epochs is not None:
+            check_int("ft_epochs", self.ft_epochs, lo=1)
+        if self.n_synthetic is not None:
+            check_int("n_synthetic", self.n_synthetic, lo=2)
+        _check_ws("w_values", self.w_values)
+        check_int("n_pr", self.n_pr, lo=10)
+
+
+def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
+    """A metric for :func:`w_sweep`: returns the FD on ``n_eval`` samples and logs prdc precision
+    and recall (k = 5) of the first ``n_pr`` of the same samples against fixed truth samples."""
+    from prdc import compute_prdc
+
+    from neon_theory.metrics import frechet_distance_from_samples
+
+    from .gmm import official_gaussian
+
+    target = official_gaussian()
+    real = target.sample(n_pr, generator(seed, "pr-real")).numpy()
+
+    def metric(model, g):
+        x = model.sample(max(toy.n_eval, n_pr), Temperature(1.0, "std"), g).double()
+        if not bool(torch.isfinite(x).all()):
+            log.append((math.nan, math.nan))
+            return 1e6
+        with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
+            m = compute_prdc(real_features=real, fake_features=x[:n_pr].numpy(), nearest_k=5)
+        log.append((float(m["precision"]), float(m["recall"])))
+        return frechet_distance_from_samples(x[: toy.n_eval], target.mean(), target.cov())
+
+    return metric
+
+
+@experiment("ar-cell", config=ARCell)
+def ar_cell(cfg: ARCell, seed: int) -> dict:
+    from neon_theory.neon import brent_best_w, w_sweep
+
+    toy = official.ARToyConfig.preset(cfg.preset)
+    epochs = toy.ft_epochs[0] if cfg.ft_epochs is None else cfg.ft_epochs
+    if epochs not in toy.ft_epochs:
+        toy = official.ARToyConfig(**{**toy.to_dict(), "ft_epochs": (epochs,)})
+        theta_s = official.ar_finetune(_ar_base(cfg.preset, seed), toy, seed, cfg.tau, cfg.n_synthetic)[epochs]
+    else:
+        theta_s = _ar_theta_s(cfg.preset, seed, cfg.tau, cfg.n_synthetic)[epochs]
+    model = _ar_base(cfg.preset, seed)
+    n_s = toy.n_synthetic if cfg.n_synthetic is None else cfg.n_synthetic
+    out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
+    metric = official.ar_fd_metric(toy)
+    eval_seed = child_seed(seed, f"eval/{cfg.tau}/{epochs}")
+    if cfg.cosine:
+        row = official.ar_cosines(model, toy, seed, (cfg.tau,))[0]
+        out.update(cosine=row["cosine"], cosine_se=row["cosine_se"], s=row["s"], s_se=row["s_se"])
+    if cfg.best_w:
+        best = brent_best_w(model, theta_s, metric, bracket=toy.bracket, xtol=toy.xtol, eval_seed=eval_seed)
+        out.update(best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+    if cfg.w_values:
+        log: list = []
+        pr_metric = _fd_and_precision_recall(toy, cfg.n_pr, seed, log)
+        out["fd_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, pr_metric, eval_seed=eval_seed).values)
+        out["precision_at_w"] = [p for p, _ in log]
+        out["recall_at_w"] = [r for _, r in log]
+    return {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _diffusion_base(preset: str, seed: int):
+    return official.diffusion_base(official.DiffusionToyConfig.preset(preset), seed)
+
+
+@dataclass(frozen=True)
+class DiffusionCell:
+    """The P-cosine of the official diffusion toy at one score scale ζ (ζ > 1 mode-seeking).
+
+    Attributes:
+        preset (str): ``smoke`` | ``reduced`` | ``paper``.
+        zeta (float): in (0, inf).
+    """
+
+    preset: str = "smoke"
+    zeta: float = 1.1
+
+    def __post_init__(self):
+        check_choice("preset", self.preset, official.PRESETS)
+        check_real("zeta", self.zeta, *POSITIVE, lo_open=True)
+
+
+@experiment("diffusion-cell", config=DiffusionCell)
+def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
+    toy = official.DiffusionToyConfig.preset(cfg.preset)
+    row = official.diffusion_cosines(_diffusion_base(cfg.preset, seed), toy, seed, (cfg.zeta,))[0]
+    return {k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}
+
+
+# ---- paper Fig. 2 ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaneCell:
+    """The Fig. 2 plane (AR toy) for one seed at a preset of :class:`~toy_models.official.PlaneConfig`."""
+
+    preset: str = "smoke"
+
+    def __post_init__(self):
+        check_choice("preset", self.preset, official.PRESETS)
+
+
+@experiment("plane-cell", config=PlaneCell)
+def plane_cell(cfg: PlaneCell, seed: int) -> dict:
+    df = official.run_plane(official.PlaneConfig.preset(cfg.preset), seed)
+    return {"w_s": df.w_s.tolist(), "w_o": df.w_o.tolist(), "log10_w2": df.log10_w2.tolist(), **official.plane_summary(df)}

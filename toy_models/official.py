@@ -157,14 +157,14 @@ def _best_w_row(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) 
     return row
 
 
-def _cosine_rows(model, real, synthetic_of, values, cfg, seed, P, name: str, progress: bool) -> list[dict]:
+def _cosine_rows(model, real, synthetic_of, values, cfg, seed, P, name: str) -> list[dict]:
     """P-cosine with CRN: the same loss-noise stream for the real set and every synthetic set."""
     noise_seed = child_seed(seed, "cos-noise")
     real_est = paired_population_gradients(
         model, {"real": real}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
     )["real"]
     rows = []
-    for v in tqdm(values, disable=not progress, desc=f"cosine vs {name}"):
+    for v in values:
         syn = synthetic_of(v)
         syn_est = paired_population_gradients(
             model, {"syn": syn}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
@@ -183,72 +183,98 @@ class ToyResult:
     config: dict = field(default_factory=dict)
 
 
-def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
-    """One seed of the diffusion toy: train θ_r, then best w per (ζ, steps) and the P-cosine vs ζ."""
+def diffusion_base(cfg: DiffusionToyConfig, seed: int) -> DiffusionModel:
+    """θ_r of the diffusion toy for one seed: the official MLP trained on n_base real samples."""
     check_int("seed", seed, lo=0)
-    target = official_gaussian()
     torch.manual_seed(child_seed(seed, "init"))
     model = DiffusionModel(TimeMLP(2), Schedule("cosine", 1000), grid="own")
-    real = target.sample(cfg.n_base, generator(seed, "real")).float()
-    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"), progress=progress)
+    real = official_gaussian().sample(cfg.n_base, generator(seed, "real")).float()
+    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"))
+    return model
 
-    steps_spec = Steps(cfg.sample_steps, "ddim", eta=cfg.eta)
-    metric = _fd_metric(steps_spec, cfg.n_eval)
-    rows = []
-    for zeta in tqdm(cfg.zetas, disable=not progress, desc="best w vs zeta"):
-        sampler = Chain((steps_spec, ScoreScale(zeta, "x0")))
-        S = model.sample(cfg.n_synthetic, sampler, generator(seed, f"S/{zeta}"))
-        st = self_train(
-            model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps
-        )
-        for k in cfg.ft_steps:
-            rows.append(_best_w_row(model, st.snapshots[k], metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}"))
 
-    pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
-    # as the notebook: the EMA runs over noise_draws passes of minibatches of the population set
+def diffusion_sampler(cfg: DiffusionToyConfig, zeta: float) -> Chain:
+    return Chain((Steps(cfg.sample_steps, "ddim", eta=cfg.eta), ScoreScale(zeta, "x0")))
+
+
+def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -> dict:
+    """θ_s after each budget in ``cfg.ft_steps`` (one run, snapshots), S drawn at score scale ζ."""
+    S = model.sample(cfg.n_synthetic, diffusion_sampler(cfg, zeta), generator(seed, f"S/{zeta}"))
+    st = self_train(model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps)
+    return dict(st.snapshots)
+
+
+def diffusion_cosines(model, cfg: DiffusionToyConfig, seed: int, zetas) -> list[dict]:
+    """P-cosine (Adam P, CRN) for each ζ, as the notebook: the EMA runs over noise_draws passes of the population set."""
+    pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
     P = adam_minibatch(
         model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.noise_draws * cfg.n_pop // cfg.grad_batch),
         generator=generator(seed, "adam"), noise_generator=generator(seed, "adam-noise"),
     )
-    real_rep = pop.repeat(cfg.noise_draws, 1)
 
     def synthetic_of(zeta):
-        S = model.sample(cfg.n_pop, Chain((steps_spec, ScoreScale(zeta, "x0"))), generator(seed, f"cos-S/{zeta}"))
+        S = model.sample(cfg.n_pop, diffusion_sampler(cfg, zeta), generator(seed, f"cos-S/{zeta}"))
         return S.repeat(cfg.noise_draws, 1)
 
-    cos = _cosine_rows(model, real_rep, synthetic_of, cfg.cos_zetas, cfg, seed, P, "zeta", progress)
+    return _cosine_rows(model, pop.repeat(cfg.noise_draws, 1), synthetic_of, zetas, cfg, seed, P, "zeta")
+
+
+def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
+    """One seed of the diffusion toy: train θ_r, then best w per (ζ, steps) and the P-cosine vs ζ."""
+    model = diffusion_base(cfg, seed)
+    metric = _fd_metric(Steps(cfg.sample_steps, "ddim", eta=cfg.eta), cfg.n_eval)
+    rows = []
+    for zeta in tqdm(cfg.zetas, disable=not progress, desc="best w vs zeta"):
+        for k, theta_s in diffusion_finetune(model, cfg, seed, zeta).items():
+            rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}"))
+    cos = diffusion_cosines(model, cfg, seed, cfg.cos_zetas)
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 
-def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
-    """One seed of the AR toy: train θ_r, then best w per (τ, epochs) and the P-cosine vs τ."""
+def ar_base(cfg: ARToyConfig, seed: int) -> ARGaussianModel:
+    """θ_r of the AR toy for one seed: trained on n_base real samples."""
     check_int("seed", seed, lo=0)
-    target = official_gaussian()
     torch.manual_seed(child_seed(seed, "init"))
     model = ARGaussianModel()
-    real = target.sample(cfg.n_base, generator(seed, "real")).float()
-    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"), progress=progress)
+    real = official_gaussian().sample(cfg.n_base, generator(seed, "real")).float()
+    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"))
+    return model
 
-    metric = _fd_metric(Temperature(1.0, "std"), cfg.n_eval)
-    steps_per_epoch = math.ceil(cfg.n_synthetic / cfg.ft_batch)
-    rows = []
-    for tau in tqdm(cfg.taus, disable=not progress, desc="best w vs tau"):
-        S = model.sample(cfg.n_synthetic, Temperature(tau, "std"), generator(seed, f"S/{tau}"))
-        snaps = tuple(e * steps_per_epoch for e in cfg.ft_epochs)
-        st = self_train(
-            model, S, steps=max(snaps), lr=cfg.ft_lr, batch_size=min(cfg.ft_batch, cfg.n_synthetic),
-            generator=generator(seed, f"ft/{tau}"), snapshot_steps=snaps,
-        )
-        for e, k in zip(cfg.ft_epochs, snaps):
-            rows.append(_best_w_row(model, st.snapshots[k], metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}"))
 
-    pop = target.sample(cfg.n_pop, generator(seed, "pop")).float()
+def ar_finetune(model, cfg: ARToyConfig, seed: int, tau: float, n_synthetic: int | None = None) -> dict:
+    """θ_s after each budget in ``cfg.ft_epochs`` (epochs → state), S of size n_synthetic drawn at std temperature τ."""
+    n = cfg.n_synthetic if n_synthetic is None else check_int("n_synthetic", n_synthetic, lo=2)
+    steps_per_epoch = math.ceil(n / cfg.ft_batch)
+    S = model.sample(n, Temperature(tau, "std"), generator(seed, f"S/{tau}" if n == cfg.n_synthetic else f"S/{tau}/{n}"))
+    snaps = tuple(e * steps_per_epoch for e in cfg.ft_epochs)
+    st = self_train(model, S, steps=max(snaps), lr=cfg.ft_lr, batch_size=min(cfg.ft_batch, n), generator=generator(seed, f"ft/{tau}"), snapshot_steps=snaps)
+    return {e: st.snapshots[k] for e, k in zip(cfg.ft_epochs, snaps)}
+
+
+def ar_cosines(model, cfg: ARToyConfig, seed: int, taus) -> list[dict]:
+    """P-cosine (Adam P over one pass of the population set, CRN) for each τ."""
+    pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
     P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"))
 
     def synthetic_of(tau):
         return model.sample(cfg.n_pop, Temperature(tau, "std"), generator(seed, f"cos-S/{tau}"))
 
-    cos = _cosine_rows(model, pop, synthetic_of, cfg.cos_taus, cfg, seed, P, "tau", progress)
+    return _cosine_rows(model, pop, synthetic_of, taus, cfg, seed, P, "tau")
+
+
+def ar_fd_metric(cfg: ARToyConfig):
+    return _fd_metric(Temperature(1.0, "std"), cfg.n_eval)
+
+
+def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
+    """One seed of the AR toy: train θ_r, then best w per (τ, epochs) and the P-cosine vs τ."""
+    model = ar_base(cfg, seed)
+    metric = ar_fd_metric(cfg)
+    rows = []
+    for tau in tqdm(cfg.taus, disable=not progress, desc="best w vs tau"):
+        for e, theta_s in ar_finetune(model, cfg, seed, tau).items():
+            rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}"))
+    cos = ar_cosines(model, cfg, seed, cfg.cos_taus)
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 
@@ -306,13 +332,10 @@ def run_plane(cfg: PlaneConfig, seed: int, *, progress: bool = False) -> pd.Data
     """The Fig. 2 grid for one seed: columns w_s, w_o, value (= W₂), log10_w2, seed."""
     from neon_theory.neon import plane_sweep
 
-    check_int("seed", seed, lo=0)
     target = official_gaussian()
     a = cfg.ar
-    torch.manual_seed(child_seed(seed, "init"))
-    model = ARGaussianModel()
+    model = ar_base(a, seed)
     real = target.sample(a.n_base, generator(seed, "real")).float()
-    fit(model, real, steps=a.base_steps, lr=a.base_lr, generator=generator(seed, "base"))
     steps = cfg.ft_epochs * math.ceil(a.n_synthetic / a.ft_batch)
     S = model.sample(a.n_synthetic, Temperature(cfg.tau, "std"), generator(seed, "plane-S"))
     theta_s = self_train(model, S, steps=steps, lr=a.ft_lr, batch_size=min(a.ft_batch, a.n_synthetic), generator=generator(seed, "plane-ft-s")).state_dict

@@ -43,11 +43,39 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def sweep_throughput(workers_list=(1, 2)) -> None:
+    """Configs per minute of the smoke grids of the cosine figure (Gaussian T × base × seeds, AR τ × seeds)
+    with 1 vs N local workers, each run on a fresh store (nothing cached)."""
+    import tempfile
+
+    from neon_theory.sweeps import ResultStore, run_sweep
+    from toy_models.experiments import clear_caches
+    from toy_models.figures import ar_cosine_spec, gaussian_temperature_spec
+
+    specs = [gaussian_temperature_spec("smoke"), ar_cosine_spec("smoke")]
+    n_jobs = sum(len(s.jobs()) for s in specs)
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports and first-call costs
+        run_sweep(specs[0], ResultStore(tmp), progress=False)
+    for workers in workers_list:
+        clear_caches()  # forked workers must not inherit trained base models
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            for i, spec in enumerate(specs):
+                run_sweep(spec, ResultStore(f"{tmp}/{i}"), workers=workers, progress=False)
+            rates[workers] = n_jobs / (time.perf_counter() - t0) * 60
+    print(f"sweep throughput, smoke grids ({n_jobs} configs, 1 torch thread per job, fresh cache)")
+    for workers, rate in rates.items():
+        print(f"  {workers} worker(s): {rate:7.1f} configs/min   speed-up vs 1 worker: {rate / rates[workers_list[0]]:.2f}x")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--n", type=int, default=512, help="examples for per-sample gradients")
+    p.add_argument("--workers", type=int, default=2, help="the N of the 1-vs-N sweep throughput")
     args = p.parse_args(argv)
+    sweep_throughput((1, args.workers))
     model = mlp_model()
     x = torch.randn(args.n, 2, generator=generator(0, "x"))
     noise = model.draw_noise(args.n, generator(0, "n"))

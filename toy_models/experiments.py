@@ -332,6 +332,12 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
     return {k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}
 
 
+def clear_caches() -> None:
+    """Drop the memoised base models (e.g. before timing, so every run starts cold)."""
+    for cached in (_ar_base, _ar_theta_s, _diffusion_base):
+        cached.cache_clear()
+
+
 # ---- paper Fig. 2 ------------------------------------------------------------------------
 
 

@@ -139,3 +139,19 @@ def test_figures_command_writes_a_figure_and_rejects_unknown_names(tmp_path, cap
     assert code == 0 and (tmp_path / "over-dispersed_smoke.png").exists() and (tmp_path / "over-dispersed_smoke.pdf").exists()
     code, _, err = run(["figures", "nope"], capsys)
     assert code == 2 and "figure must be" in err
+
+
+def test_a_smoke_tau_sweep_gives_identical_records_with_the_local_and_ray_executors(tmp_path, capsys):
+    pytest.importorskip("ray")
+    import pandas as pd
+
+    sweep = tmp_path / "tau.yaml"
+    sweep.write_text("experiment: ar-cell\ngrid: {tau: [0.5, 1.6]}\nseeds: [0, 1]\nfixed: {preset: smoke, cosine: false}\n")
+    tables = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / f"{executor}.parquet"
+        code, _, err = run(["sweep", str(sweep), "--executor", executor, "--workers", "2", "--store", str(tmp_path / executor), "--out", str(out), "--json"], capsys)
+        assert code == 0, err
+        tables[executor] = pd.read_parquet(out).drop(columns=["error"]).sort_values(["tau", "seed"]).reset_index(drop=True)
+    assert (tables["ray"].status == "ok").all() and len(tables["ray"]) == 4
+    pd.testing.assert_frame_equal(tables["local"], tables["ray"])  # bit-identical records

@@ -164,29 +164,7 @@ def test_the_gaussian_cell_matches_the_demo(tmp_path):
     assert row["result.s"] == pytest.approx(demo.s, rel=1e-12) and row["result.best_w"] == pytest.approx(demo.best_w, rel=1e-9)
 
 
-# ---- executors: Ray and submitit give the records of the local executor -------------------
-
-TAU_SWEEP = SweepSpec("ar-cell", grid={"tau": [0.5, 1.6]}, seeds=(0, 1), fixed={"preset": "smoke", "cosine": False})
-TAU_COLS = ["tau", "seed", "result.best_w", "result.best_fd", "result.base_fd"]
-
-
-@pytest.fixture(scope="module")
-def local_tau_records(tmp_path_factory):
-    return _sorted(run_sweep(TAU_SWEEP, ResultStore(tmp_path_factory.mktemp("local")), progress=False), TAU_COLS)
-
-
-def test_a_smoke_tau_sweep_on_ray_equals_the_local_one(tmp_path, local_tau_records):
-    pytest.importorskip("ray")
-    from neon_theory.sweeps import RayExecutor
-
-    executor = RayExecutor(workers=2)  # starts (and then stops) a local Ray instance
-    try:
-        df = run_sweep(TAU_SWEEP, ResultStore(tmp_path), executor=executor, progress=False)
-    finally:
-        executor.close()
-    assert (df.status == "ok").all()
-    assert _sorted(df, TAU_COLS).equals(local_tau_records)  # bit-identical records
-
+# ---- executors: submitit gives the records of the local executor (Ray: tests/test_cli.py) --
 
 def test_the_submitit_path_equals_the_local_one(tmp_path):
     pytest.importorskip("submitit")

@@ -212,6 +212,11 @@ def _ar_theta_s(preset: str, seed: int, tau: float, n_synthetic: int | None):
     return official.ar_finetune(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, tau, n_synthetic)
 
 
+@functools.lru_cache(maxsize=8)
+def _ar_probe(preset: str, seed: int):
+    return official.ar_cosine_probe(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed)
+
+
 @dataclass(frozen=True)
 class ARCell:
     """The official AR toy at one (τ, budget, |S|) for one seed.
@@ -289,7 +294,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     metric = official.ar_fd_metric(toy)
     eval_seed = child_seed(seed, f"eval/{cfg.tau}/{epochs}")
     if cfg.cosine:
-        row = official.ar_cosines(model, toy, seed, (cfg.tau,))[0]
+        row = _ar_probe(cfg.preset, seed).rows((cfg.tau,))[0]
         out.update(cosine=row["cosine"], cosine_se=row["cosine_se"], s=row["s"], s_se=row["s_se"])
     if cfg.best_w:
         best = brent_best_w(model, theta_s, metric, bracket=toy.bracket, xtol=toy.xtol, eval_seed=eval_seed)
@@ -306,6 +311,11 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
 @functools.lru_cache(maxsize=4)
 def _diffusion_base(preset: str, seed: int):
     return official.diffusion_base(official.DiffusionToyConfig.preset(preset), seed)
+
+
+@functools.lru_cache(maxsize=4)
+def _diffusion_probe(preset: str, seed: int):
+    return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed)
 
 
 @dataclass(frozen=True)
@@ -327,14 +337,13 @@ class DiffusionCell:
 
 @experiment("diffusion-cell", config=DiffusionCell)
 def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
-    toy = official.DiffusionToyConfig.preset(cfg.preset)
-    row = official.diffusion_cosines(_diffusion_base(cfg.preset, seed), toy, seed, (cfg.zeta,))[0]
+    row = _diffusion_probe(cfg.preset, seed).rows((cfg.zeta,))[0]
     return {k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}
 
 
 def clear_caches() -> None:
     """Drop the memoised base models (e.g. before timing, so every run starts cold)."""
-    for cached in (_ar_base, _ar_theta_s, _diffusion_base):
+    for cached in (_ar_base, _ar_theta_s, _ar_probe, _diffusion_base, _diffusion_probe):
         cached.cache_clear()
 
 

@@ -157,21 +157,27 @@ def _best_w_row(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) 
     return row
 
 
-def _cosine_rows(model, real, synthetic_of, values, cfg, seed, P, name: str) -> list[dict]:
-    """P-cosine with CRN: the same loss-noise stream for the real set and every synthetic set."""
-    noise_seed = child_seed(seed, "cos-noise")
-    real_est = paired_population_gradients(
-        model, {"real": real}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
-    )["real"]
-    rows = []
-    for v in values:
-        syn = synthetic_of(v)
-        syn_est = paired_population_gradients(
-            model, {"syn": syn}, noise_generator=torch.Generator().manual_seed(noise_seed), n_batches=cfg.n_batches, chunk_size=cfg.grad_batch
-        )["syn"]
-        rep = alignment(real_est, syn_est, P)
-        rows.append({name: v, "seed": seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se})
-    return rows
+class CosineProbe:
+    """The P-cosine at any sharpness value for one (model, seed), with CRN: the real-data
+    gradient estimate and P are computed once, and every synthetic set is evaluated on the
+    same loss-noise stream as the real set."""
+
+    def __init__(self, model, real: torch.Tensor, synthetic_of, cfg, seed: int, P, name: str):
+        self.model, self.synthetic_of, self.cfg, self.seed, self.P, self.name = model, synthetic_of, cfg, seed, P, name
+        self.noise_seed = child_seed(seed, "cos-noise")
+        self.real_est = self._estimate(real)
+
+    def _estimate(self, x):
+        return paired_population_gradients(
+            self.model, {"x": x}, noise_generator=torch.Generator().manual_seed(self.noise_seed), n_batches=self.cfg.n_batches, chunk_size=self.cfg.grad_batch
+        )["x"]
+
+    def rows(self, values) -> list[dict]:
+        out = []
+        for v in values:
+            rep = alignment(self.real_est, self._estimate(self.synthetic_of(v)), self.P)
+            out.append({self.name: v, "seed": self.seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se})
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,8 @@ def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -
     return dict(st.snapshots)
 
 
-def diffusion_cosines(model, cfg: DiffusionToyConfig, seed: int, zetas) -> list[dict]:
-    """P-cosine (Adam P, CRN) for each ζ, as the notebook: the EMA runs over noise_draws passes of the population set."""
+def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int) -> CosineProbe:
+    """P-cosine (Adam P, CRN) vs ζ, as the notebook: the EMA runs over noise_draws passes of the population set."""
     pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
     P = adam_minibatch(
         model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.noise_draws * cfg.n_pop // cfg.grad_batch),
@@ -216,7 +222,7 @@ def diffusion_cosines(model, cfg: DiffusionToyConfig, seed: int, zetas) -> list[
         S = model.sample(cfg.n_pop, diffusion_sampler(cfg, zeta), generator(seed, f"cos-S/{zeta}"))
         return S.repeat(cfg.noise_draws, 1)
 
-    return _cosine_rows(model, pop.repeat(cfg.noise_draws, 1), synthetic_of, zetas, cfg, seed, P, "zeta")
+    return CosineProbe(model, pop.repeat(cfg.noise_draws, 1), synthetic_of, cfg, seed, P, "zeta")
 
 
 def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
@@ -227,7 +233,7 @@ def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = Fa
     for zeta in tqdm(cfg.zetas, disable=not progress, desc="best w vs zeta"):
         for k, theta_s in diffusion_finetune(model, cfg, seed, zeta).items():
             rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}"))
-    cos = diffusion_cosines(model, cfg, seed, cfg.cos_zetas)
+    cos = diffusion_cosine_probe(model, cfg, seed).rows(cfg.cos_zetas)
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 
@@ -251,15 +257,15 @@ def ar_finetune(model, cfg: ARToyConfig, seed: int, tau: float, n_synthetic: int
     return {e: st.snapshots[k] for e, k in zip(cfg.ft_epochs, snaps)}
 
 
-def ar_cosines(model, cfg: ARToyConfig, seed: int, taus) -> list[dict]:
-    """P-cosine (Adam P over one pass of the population set, CRN) for each τ."""
+def ar_cosine_probe(model, cfg: ARToyConfig, seed: int) -> CosineProbe:
+    """P-cosine (Adam P over one pass of the population set, CRN) vs τ."""
     pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
     P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"))
 
     def synthetic_of(tau):
         return model.sample(cfg.n_pop, Temperature(tau, "std"), generator(seed, f"cos-S/{tau}"))
 
-    return _cosine_rows(model, pop, synthetic_of, taus, cfg, seed, P, "tau")
+    return CosineProbe(model, pop, synthetic_of, cfg, seed, P, "tau")
 
 
 def ar_fd_metric(cfg: ARToyConfig):
@@ -274,7 +280,7 @@ def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyRes
     for tau in tqdm(cfg.taus, disable=not progress, desc="best w vs tau"):
         for e, theta_s in ar_finetune(model, cfg, seed, tau).items():
             rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}"))
-    cos = ar_cosines(model, cfg, seed, cfg.cos_taus)
+    cos = ar_cosine_probe(model, cfg, seed).rows(cfg.cos_taus)
     return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 

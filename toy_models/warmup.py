@@ -33,6 +33,11 @@ def warmup_loss_change(dim: int, n: int, a_values, draws: int, generator: torch.
     check_int("draws", draws, lo=1)
     check_generator("generator", generator)
     a = torch.tensor([check_real("a", v) for v in a_values], dtype=torch.float64)
+    chunk = max(1, 2_000_000 // (n * dim))  # bounded memory: draws are generated chunk by chunk, in order
+    return torch.cat([_loss_change(min(chunk, draws - i), n, dim, a, generator) for i in range(0, draws, chunk)])
+
+
+def _loss_change(draws: int, n: int, dim: int, a: Tensor, generator: torch.Generator) -> Tensor:
     x = torch.randn(draws, n, dim, generator=generator, dtype=torch.float64)
     mu = x.mean(1)
     centred = x - mu[:, None, :]

@@ -97,11 +97,16 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
+# Modules that only present results: editing them does not change any record.
+PRESENTATION_MODULES = frozenset({"neon_theory/plots.py", "neon_theory/cli.py", "toy_models/figures.py"})
+
+
 @functools.cache
 def code_version() -> str:
     """``<package version>+<12 hex of a SHA-256 over the sources of neon_theory and toy_models>``.
 
-    Any edit to the code changes the cache key, so a stale record is never reused.
+    Any edit to code that computes records changes the cache key, so a stale record is never
+    reused; the presentation-only modules (:data:`PRESENTATION_MODULES`) are left out.
     """
     from . import __version__
 
@@ -109,6 +114,8 @@ def code_version() -> str:
     for package in ("neon_theory", "toy_models"):
         root = Path(importlib.import_module(package).__file__).parent
         for p in sorted(root.rglob("*.py")):
+            if p.relative_to(root.parent).as_posix() in PRESENTATION_MODULES:
+                continue
             h.update(str(p.relative_to(root.parent)).encode())
             h.update(p.read_bytes())
     return f"{__version__}+{h.hexdigest()[:12]}"

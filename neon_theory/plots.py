@@ -155,16 +155,21 @@ def _zero_lines(ax, x: float | None = None):
         ax.axvline(x, color="grey", ls=":", lw=0.8)
 
 
-def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None):
-    """The P-cosine vs sharpness, one panel per family: ``panels`` maps a title to (table, x column, hue column)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.3), squeeze=False)
-    for ax, (title, (df, x, hue)) in zip(axes[0], panels.items()):
+def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None, ncols: int = 4):
+    """The P-cosine vs sharpness, one panel per family and sampler: ``panels`` maps a title to
+    (table, x column, hue column); ``neutral`` maps a title to the x of the neutral sampler."""
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.2 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (title, (df, x, hue)) in zip(axes.flat, panels.items()):
         band_plot(df, x=x, y="result.cosine", hue=hue, ax=ax)
         _zero_lines(ax, (neutral or {}).get(title))
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("P-cosine")
         ax.legend(fontsize=6)
     fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean ± 1.96 SE over seeds)", fontsize=9)
+    fig.tight_layout()
     return fig
 
 

@@ -221,10 +221,36 @@ def test_a_sweep_killed_half_way_resumes_without_recomputation(tmp_path):
     assert sorted(r["result"]["y"] for r in records) == [x * x for x in range(12)]
 
 
-def test_registered_experiments_are_documented():
-    for name in ("gaussian-cell", "warmup-cell", "token-cell", "ar-cell", "diffusion-cell", "plane-cell"):
-        exp = EXPERIMENTS[name]
-        assert exp.config is not None and exp.config.__doc__
+TOY_EXPERIMENTS = ("gaussian-cell", "warmup-cell", "token-cell", "ar-cell", "diffusion-cell", "flow-cell", "plane-cell")
+
+
+@pytest.mark.parametrize("name", TOY_EXPERIMENTS)
+def test_toy_experiment_configs_are_documented_and_round_trip_through_yaml(name):
+    from neon_theory.config import from_yaml, to_yaml
+
+    cls = EXPERIMENTS[name].config
+    assert cls is not None and cls.__doc__
+    assert from_yaml(cls, to_yaml(cls())) == cls()
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("gaussian-cell", {"T": 0}, "T"),
+        ("gaussian-cell", {"base": "flat"}, "base"),
+        ("warmup-cell", {"dim": 5, "n": 5}, "n"),
+        ("token-cell", {"knob": "top_k", "value": 9}, "value"),
+        ("token-cell", {"knob": "top_p", "value": 1.5}, "value"),
+        ("ar-cell", {"preset": "huge"}, "preset"),
+        ("ar-cell", {"w_values": "0,1"}, "w_values"),
+        ("diffusion-cell", {"zeta": -1}, "zeta"),
+        ("flow-cell", {"knob": "steps", "value": 0}, "value"),
+        ("plane-cell", {"preset": "x"}, "preset"),
+    ],
+)
+def test_invalid_toy_experiment_params_are_rejected_by_name(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        EXPERIMENTS[name].build(params)
 
 
 def test_workers_must_be_positive():

@@ -31,6 +31,11 @@ def _finite_or_none(v):
     return v if math.isfinite(v) else None
 
 
+def _clean(record: dict) -> dict:
+    """Non-finite floats → None (records are strict JSON)."""
+    return {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in record.items()}
+
+
 def _check_ws(name: str, ws) -> tuple:
     if not isinstance(ws, (list, tuple)):
         raise ValueError(f"{name} must be a list of finite numbers; got {ws!r}")
@@ -78,7 +83,7 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
 
     demo = DemoConfig(temperatures=(cfg.T,), bases={cfg.base: DemoConfig().bases[cfg.base]}, n_synthetic=cfg.n_synthetic, lr=cfg.lr, steps=cfg.steps, seed=seed)
     row = run_demo(demo, progress=False).iloc[0].to_dict()
-    out = {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in row.items() if k not in ("base", "T")}
+    out = _clean({k: v for k, v in row.items() if k not in ("base", "T")})
     out["alpha"] = demo.alpha
     if cfg.w_values:
         target = demo_target(demo)
@@ -283,19 +288,21 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
 
     toy = official.ARToyConfig.preset(cfg.preset)
     epochs = toy.ft_epochs[0] if cfg.ft_epochs is None else cfg.ft_epochs
-    if epochs not in toy.ft_epochs:
-        toy = official.ARToyConfig(**{**toy.to_dict(), "ft_epochs": (epochs,)})
-        theta_s = official.ar_finetune(_ar_base(cfg.preset, seed), toy, seed, cfg.tau, cfg.n_synthetic)[epochs]
-    else:
-        theta_s = _ar_theta_s(cfg.preset, seed, cfg.tau, cfg.n_synthetic)[epochs]
     model = _ar_base(cfg.preset, seed)
     n_s = toy.n_synthetic if cfg.n_synthetic is None else cfg.n_synthetic
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
-    metric = official.ar_fd_metric(toy)
-    eval_seed = child_seed(seed, f"eval/{cfg.tau}/{epochs}")
     if cfg.cosine:
         row = _ar_probe(cfg.preset, seed).rows((cfg.tau,))[0]
         out.update(cosine=row["cosine"], cosine_se=row["cosine_se"], s=row["s"], s_se=row["s_se"])
+    if not (cfg.best_w or cfg.w_values):
+        return _clean(out)
+    if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells
+        theta_s = _ar_theta_s(cfg.preset, seed, cfg.tau, cfg.n_synthetic)[epochs]
+    else:
+        toy = official.ARToyConfig(**{**toy.to_dict(), "ft_epochs": (epochs,)})
+        theta_s = official.ar_finetune(model, toy, seed, cfg.tau, cfg.n_synthetic)[epochs]
+    metric = official.ar_fd_metric(toy)
+    eval_seed = child_seed(seed, f"eval/{cfg.tau}/{epochs}")
     if cfg.best_w:
         best = brent_best_w(model, theta_s, metric, bracket=toy.bracket, xtol=toy.xtol, eval_seed=eval_seed)
         out.update(best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
@@ -305,7 +312,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
         out["fd_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, pr_metric, eval_seed=eval_seed).values)
         out["precision_at_w"] = [p for p, _ in log]
         out["recall_at_w"] = [r for _, r in log]
-    return {k: (_finite_or_none(v) if isinstance(v, float) else v) for k, v in out.items()}
+    return _clean(out)
 
 
 @functools.lru_cache(maxsize=4)
@@ -341,9 +348,90 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
     return {k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}
 
 
+# ---- class-conditional flow matching: guidance γ and Euler steps -------------------------
+
+FLOW_PRESETS = {
+    "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, n_pop=4000, n_batches=8, grad_batch=2048),
+    "paper": dict(n_base=20000, base_steps=4000, base_lr=1e-3, n_pop=50000, n_batches=32, grad_batch=4096),
+}
+
+
+@dataclass(frozen=True)
+class FlowCell:
+    """The P-cosine (Adam P, CRN) of a class-conditional flow-matching MLP on the two-class
+    GMM, at one guidance scale γ or one number of Euler steps.
+
+    Attributes:
+        preset (str): ``smoke`` | ``paper`` (sizes in ``FLOW_PRESETS``).
+        knob (str): ``guidance`` (γ > 1 mode-seeking; ``steps`` fixed) or ``steps`` (Euler steps; γ = 1).
+        value (float): γ in [0, inf) or a number of steps in [1, inf).
+        steps (int): Euler steps when the knob is ``guidance``.
+    """
+
+    preset: str = "smoke"
+    knob: str = "guidance"
+    value: float = 2.0
+    steps: int = 20
+
+    def __post_init__(self):
+        check_choice("preset", self.preset, tuple(FLOW_PRESETS))
+        check_choice("knob", self.knob, ("guidance", "steps"))
+        if self.knob == "guidance":
+            check_real("value", self.value, 0.0, math.inf)
+        else:
+            check_int("value", self.value, lo=1)
+        check_int("steps", self.steps, lo=1)
+
+    def sampler(self):
+        from neon_theory.samplers import Chain, Guidance, Steps
+
+        if self.knob == "guidance":
+            return Chain((Steps(self.steps, "euler"), Guidance(self.value)))
+        return Chain((Steps(int(self.value), "euler"), Guidance(1.0)))
+
+
+@functools.lru_cache(maxsize=4)
+def _flow_probe(preset: str, seed: int):
+    from types import SimpleNamespace
+
+    from neon_theory.neon import fit
+    from neon_theory.preconditioners import adam_minibatch
+
+    from ._conditional import TimeMLP
+    from .flow import FlowModel
+    from .gmm import two_class
+
+    size = SimpleNamespace(**FLOW_PRESETS[preset])
+    target = two_class()
+
+    def labelled(n, name):
+        x, y = target.sample_with_labels(n, generator(seed, name))
+        return torch.cat([x, y[:, None].to(x.dtype)], -1).float()
+
+    torch.manual_seed(child_seed(seed, "flow-init"))
+    model = FlowModel(TimeMLP(2, hidden=64, depth=3, num_classes=2))
+    fit(model, labelled(size.n_base, "flow-real"), steps=size.base_steps, lr=size.base_lr, generator=generator(seed, "flow-base"))
+    pop = labelled(size.n_pop, "flow-pop")
+    P = adam_minibatch(
+        model, pop, batch_size=size.grad_batch, steps=max(1, size.n_pop // size.grad_batch),
+        generator=generator(seed, "flow-adam"), noise_generator=generator(seed, "flow-adam-noise"),
+    )
+
+    def synthetic_of(cell: FlowCell):
+        return model.sample(size.n_pop, cell.sampler(), generator(seed, f"flow-S/{cell.knob}/{cell.value}"))
+
+    return official.CosineProbe(model, pop, synthetic_of, size, seed, P, "cell")
+
+
+@experiment("flow-cell", config=FlowCell)
+def flow_cell(cfg: FlowCell, seed: int) -> dict:
+    row = _flow_probe(cfg.preset, seed).rows((cfg,))[0]
+    return {"sharpening": cfg.sampler().sharpening().value, **{k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}}
+
+
 def clear_caches() -> None:
     """Drop the memoised base models (e.g. before timing, so every run starts cold)."""
-    for cached in (_ar_base, _ar_theta_s, _ar_probe, _diffusion_base, _diffusion_probe):
+    for cached in (_ar_base, _ar_theta_s, _ar_probe, _diffusion_base, _diffusion_probe, _flow_probe):
         cached.cache_clear()
 
 

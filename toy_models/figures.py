@@ -76,6 +76,13 @@ def diffusion_cosine_spec(preset: str) -> SweepSpec:
     return SweepSpec("diffusion-cell", grid={"zeta": zetas}, seeds=_seeds(preset), fixed={"preset": _toy(preset)})
 
 
+def flow_specs(preset: str) -> dict:
+    return {
+        "guidance": SweepSpec("flow-cell", grid={"value": _grid((0.5, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), preset)}, seeds=_seeds(preset), fixed={"preset": preset, "knob": "guidance"}),
+        "steps": SweepSpec("flow-cell", grid={"value": _grid((2, 5, 20), (1, 2, 3, 5, 10, 20, 50), preset)}, seeds=_seeds(preset), fixed={"preset": preset, "knob": "steps"}),
+    }
+
+
 def gaussian_w_spec(preset: str) -> SweepSpec:
     ws = _round(np.linspace(-4, 5, 10 if preset == "smoke" else 37))
     return SweepSpec("gaussian-cell", grid={"T": [0.5, 1.6], "base": ["under-dispersed", "over-dispersed"]}, seeds=_seeds(preset), fixed={"w_values": ws, "n_synthetic": 2000 if preset == "smoke" else 20000})
@@ -135,8 +142,10 @@ def _draw_cosine(f: dict):
             "tokens (exact), top-p": (tok[2], "value", "preconditioner"),
             "AR toy (Adam P), std temperature τ": (f["ar"], "tau", None),
             "diffusion toy (Adam P), score scale ζ": (f["diffusion"], "zeta", None),
+            "flow, two-class GMM (Adam P), guidance γ": (f["flow/guidance"], "value", None),
+            "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (f["flow/steps"], "value", None),
         },
-        neutral={"Gaussian (exact, P = I), temperature T": 1.0, "tokens (exact), temperature T": 1.0, "AR toy (Adam P), std temperature τ": 1.0, "diffusion toy (Adam P), score scale ζ": 1.0},
+        neutral={"flow, two-class GMM (Adam P), guidance γ": 1.0, "Gaussian (exact, P = I), temperature T": 1.0, "tokens (exact), temperature T": 1.0, "AR toy (Adam P), std temperature τ": 1.0, "diffusion toy (Adam P), score scale ζ": 1.0},
     )
 
 
@@ -201,7 +210,8 @@ class Figure:
 FIGURES: dict[str, Figure] = {
     "cosine-vs-sharpness": Figure(
         "P-cosine vs sampler sharpness for every family and sampler, CI bands over seeds",
-        {"gaussian": gaussian_temperature_spec, **{f"tokens/{k}": (lambda p, k=k: token_specs(p)[k]) for k in ("temperature", "top_k", "top_p")}, "ar": ar_cosine_spec, "diffusion": diffusion_cosine_spec},
+        {"gaussian": gaussian_temperature_spec, **{f"tokens/{k}": (lambda p, k=k: token_specs(p)[k]) for k in ("temperature", "top_k", "top_p")}, "ar": ar_cosine_spec, "diffusion": diffusion_cosine_spec,
+         **{f"flow/{k}": (lambda p, k=k: flow_specs(p)[k]) for k in ("guidance", "steps")}},
         _draw_cosine,
     ),
     "metric-vs-w": Figure("population NLL vs w with the predicted w* and Brent's best w marked (Gaussian)", {"gaussian": gaussian_w_spec}, _draw_metric_vs_w),

@@ -97,38 +97,47 @@ def _need(df: pd.DataFrame, cols, name: str = "table") -> None:
         raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
 
 
-def seed_bands(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None) -> pd.DataFrame:
-    """Mean of ``y`` over seeds per (hue, x), with its SE over seeds.
+def seed_bands(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, level: float = 0.95) -> pd.DataFrame:
+    """Mean of ``y`` over seeds per (hue, x), its SE over seeds and the half-width of a
+    ``level`` t-interval (n − 1 degrees of freedom, so 2 seeds give wide, honest bands).
 
-    With one seed per group the SE over seeds is undefined; the within-record SE column
-    ``{y}_se`` is used if present (else 0, e.g. for exact values).
+    With one seed per group there is no spread over seeds: the within-record SE column
+    ``{y}_se`` is used with a normal quantile if present (else 0, e.g. for exact values).
 
     Returns:
-        DataFrame: columns hue (if given), x, ``mean``, ``se``, ``n_seeds``.
+        DataFrame: columns hue (if given), x, ``mean``, ``se``, ``half``, ``n_seeds``.
     """
+    from scipy import stats
+
     keys = [hue, x] if hue else [x]
     _need(df, keys + [y])
     ok = df[df["status"] == "ok"] if "status" in df else df
     g = ok.groupby(keys, sort=True)
     out = g[y].agg(mean="mean", sd="std", n_seeds="count").reset_index()
     out["se"] = out["sd"] / out["n_seeds"].clip(lower=1) ** 0.5
+    q = stats.t.ppf(0.5 + level / 2, (out["n_seeds"] - 1).clip(lower=1))
+    out["half"] = q * out["se"]
+    single = out["n_seeds"] < 2
     if f"{y}_se" in ok:
         within = g[f"{y}_se"].mean().reset_index(drop=True)
-        out.loc[out["n_seeds"] < 2, "se"] = within[out["n_seeds"] < 2]
-    out["se"] = out["se"].fillna(0.0)
+        out.loc[single, "se"] = within[single]
+        out.loc[single, "half"] = stats.norm.ppf(0.5 + level / 2) * within[single]
+    out[["se", "half"]] = out[["se", "half"]].fillna(0.0)
     return out.drop(columns="sd")
 
 
-def band_plot(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ax=None, z: float = 1.96, label: str | None = None, logx: bool = False, marker: str = "o"):
-    """``y`` vs ``x`` (mean over seeds) with a ±z·SE band, one line per ``hue``."""
+def band_plot(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ax=None, label: str | None = None, logx: bool = False, marker: str = "o"):
+    """``y`` vs ``x`` (mean over seeds) with a 95% t-band over seeds (:func:`seed_bands`), one line per ``hue``."""
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     bands = seed_bands(df, x=x, y=y, hue=hue)
     groups = bands.groupby(hue, sort=False) if hue else [(label or y, bands)]
     for name, g in groups:
         (line,) = ax.plot(g[x], g["mean"], marker=marker, ms=3, label=f"{hue}={name}" if hue else str(name).removeprefix("result."))
-        ax.fill_between(g[x].astype(float), g["mean"] - z * g["se"], g["mean"] + z * g["se"], alpha=0.2, color=line.get_color())
-    if logx:
+        ax.fill_between(g[x].astype(float), g["mean"] - g["half"], g["mean"] + g["half"], alpha=0.2, color=line.get_color())
+    if logx:  # ticks at the swept values, in plain numbers
         ax.set_xscale("log")
+        ax.set_xticks(sorted(bands[x].astype(float).unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(x.removeprefix("result."))
     ax.set_ylabel(y.removeprefix("result."))
@@ -167,8 +176,9 @@ def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, ne
         _zero_lines(ax, (neutral or {}).get(title))
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("P-cosine")
+        ax.set_ylim(-1.05, 1.05)
         ax.legend(fontsize=6)
-    fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean ± 1.96 SE over seeds)", fontsize=9)
+    fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -218,7 +228,7 @@ def precision_recall_vs_w(df: pd.DataFrame, *, by: str):
     return panels(
         dict(df=long, x="w", y="result.precision_at_w", hue=by, marker=".", ylabel="precision", zero=0.0),
         dict(df=long, x="w", y="result.recall_at_w", hue=by, marker=".", ylabel="recall", zero=0.0),
-        title="prdc precision and recall of θ_Neon(w) samples (k = 5; mean ± 1.96 SE over seeds)",
+        title="prdc precision and recall of θ_Neon(w) samples (k = 5; mean over seeds, 95% t-band)",
     )
 
 

@@ -311,21 +311,32 @@ class Executor(abc.ABC):
 
 
 class LocalExecutor(Executor):
-    """In this process (``workers=1``) or in a local process pool."""
+    """In this process (``workers=1``) or in a local process pool.
+
+    The pool lives until :meth:`close`, so the per-process memo of experiments (a trained base
+    model shared by many cells) survives across the sweeps run through one executor.
+    """
 
     name = "local"
 
     def __init__(self, workers: int = 1):
         self.workers = check_int("workers", workers, lo=1)
+        self._pool: ProcessPoolExecutor | None = None
 
     def map(self, jobs):
         if self.workers == 1:
             for job in jobs:
                 yield run_job(job)
             return
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
-            for f in as_completed([pool.submit(run_job, j) for j in jobs]):
-                yield f.result()
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        for f in as_completed([self._pool.submit(run_job, j) for j in jobs]):
+            yield f.result()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class RayExecutor(Executor):

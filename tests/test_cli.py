@@ -134,9 +134,22 @@ def ResultStoreKeys(path):
     return ResultStore(path).keys()
 
 
-def test_figures_command_writes_a_figure_and_rejects_unknown_names(tmp_path, capsys):
-    code, out, _ = run(["figures", "over-dispersed", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
-    assert code == 0 and (tmp_path / "over-dispersed_smoke.png").exists() and (tmp_path / "over-dispersed_smoke.pdf").exists()
+def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
+    from toy_models.figures import FIGURES
+
+    code, out, err = run(["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
+    assert code == 0, err
+    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 8
+    for name in FIGURES:
+        for ext in ("png", "pdf"):
+            assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000
+    # a second call redraws from the cache: no record file is rewritten
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")}
+    assert run(["figures", "all", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)[0] == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")} == stamps
+
+
+def test_figures_command_rejects_unknown_names(capsys):
     code, _, err = run(["figures", "nope"], capsys)
     assert code == 2 and "figure must be" in err
 

@@ -147,8 +147,10 @@ def warmup_cell(cfg: WarmupCell, seed: int) -> dict:
 class TokenCell:
     """Exact alignment of a tabular token AR model fitted to n_base sequences of a random Markov chain.
 
-    θ_r is the smoothed maximum-likelihood table (counts + ½), so it varies with the seed;
-    the chain is fixed by ``chain_seed``.  Every expectation is an exact sum over V^L sequences.
+    θ_r is the smoothed maximum-likelihood table (sequence counts + ``smoothing``), so it varies
+    with the seed; the chain is fixed by ``chain_seed``.  Every expectation is an exact sum
+    over V^L sequences.  Heavier smoothing makes θ_r more diffuse, which flips the sign of s
+    for a sharpening sampler (the sign law of the Gaussian family).
 
     Attributes:
         knob (str): ``temperature``, ``top_k`` or ``top_p``.
@@ -157,6 +159,7 @@ class TokenCell:
         n_base (int): real sequences in [1, inf).
         preconditioner (str): ``identity`` or ``natural`` (inverse exact Hessian at θ_r).
         chain_seed (int): seed of the random chain.
+        smoothing (float): pseudo-count per sequence in (0, inf) (½ = Jeffreys/Krichevsky–Trofimov).
     """
 
     knob: str = "temperature"
@@ -166,9 +169,11 @@ class TokenCell:
     n_base: int = 200
     preconditioner: str = "natural"
     chain_seed: int = 0
+    smoothing: float = 0.5
 
     def __post_init__(self):
         check_choice("knob", self.knob, ("temperature", "top_k", "top_p"))
+        check_real("smoothing", self.smoothing, *POSITIVE, lo_open=True)
         check_int("vocab_size", self.vocab_size, lo=2, hi=6)
         check_int("length", self.length, lo=1, hi=4)
         if self.knob == "temperature":
@@ -196,7 +201,7 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
     seqs = all_sequences(cfg.vocab_size, cfg.length)
     x = chain.sample(cfg.n_base, generator(seed, "real"))
     index = (x * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)
-    counts = torch.bincount(index, minlength=seqs.shape[0]).double() + 0.5
+    counts = torch.bincount(index, minlength=seqs.shape[0]).double() + cfg.smoothing
     log_p = torch.log(counts / counts.sum())
     model = TabularAR.from_log_prob(lambda s: log_p[(s * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)], cfg.vocab_size, cfg.length)
     P = identity() if cfg.preconditioner == "identity" else exact_inverse(population_hessian(model, model.support()))
@@ -351,8 +356,8 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
 # ---- class-conditional flow matching: guidance γ and Euler steps -------------------------
 
 FLOW_PRESETS = {
-    "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, n_pop=4000, n_batches=8, grad_batch=2048),
-    "paper": dict(n_base=20000, base_steps=4000, base_lr=1e-3, n_pop=50000, n_batches=32, grad_batch=4096),
+    "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, base_batch=None, n_pop=4000, n_batches=8, grad_batch=2048),
+    "paper": dict(n_base=20000, base_steps=3000, base_lr=1e-3, base_batch=2048, n_pop=50000, n_batches=32, grad_batch=4096),
 }
 
 
@@ -410,7 +415,7 @@ def _flow_probe(preset: str, seed: int):
 
     torch.manual_seed(child_seed(seed, "flow-init"))
     model = FlowModel(TimeMLP(2, hidden=64, depth=3, num_classes=2))
-    fit(model, labelled(size.n_base, "flow-real"), steps=size.base_steps, lr=size.base_lr, generator=generator(seed, "flow-base"))
+    fit(model, labelled(size.n_base, "flow-real"), steps=size.base_steps, lr=size.base_lr, batch_size=size.base_batch, generator=generator(seed, "flow-base"))
     pop = labelled(size.n_pop, "flow-pop")
     P = adam_minibatch(
         model, pop, batch_size=size.grad_batch, steps=max(1, size.n_pop // size.grad_batch),

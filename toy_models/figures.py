@@ -160,7 +160,7 @@ def _draw_budget(f: dict):
     return plots.panels(
         [dict(df=g, x="result.alpha", y="result.best_w", label="best w (Brent)", logx=True), dict(df=g, x="result.alpha", y="result.w_star", label="predicted w* = −s/(αz)", logx=True, zero=True, ylabel="w", title="Gaussian, T = 0.5, SGD (α = lr × steps)")],
         dict(df=f["ar"], x="ft_epochs", y="result.best_w", hue="tau", logx=True, zero=True, ylabel="best w", title="AR toy, Adam"),
-        title="best w vs fine-tuning budget (mean ± 1.96 SE over seeds)",
+        title="best w vs fine-tuning budget (mean over seeds, 95% t-band)",
     )
 
 
@@ -168,14 +168,15 @@ def _draw_size(f: dict):
     return plots.panels(
         dict(df=f["gaussian"], x="n_synthetic", y="result.gain", logx=True, zero=True, ylabel="gain in NLL at the best w", title="Gaussian, T = 0.5"),
         dict(df=f["ar"], x="n_synthetic", y="result.gain", hue="tau", logx=True, zero=True, ylabel="gain in FD at the best w", title="AR toy"),
-        title="gain of Neon at its best w vs |S| (mean ± 1.96 SE over seeds)",
+        title="gain of Neon at its best w vs |S| (mean over seeds, 95% t-band)",
     )
 
 
 def _draw_warmup(f: dict):
-    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values")
+    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values").rename(columns={"w": "a"})
+    curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
     return plots.panels(
-        dict(df=curve, x="w", y="result.curve_mean", hue="dim", zero=True, ylabel="mean ΔL_pop over draws", title="loss along Σ̂ + aΣ̂⁻¹ (x = a), n = 30"),
+        dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, ylabel="mean ΔL_pop over draws / D", title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),
         dict(df=f["rate"], x="n", y="result.improvement_rate", hue="dim", logx=True, ylabel="P(ΔL_pop < 0) per draw", title="per-draw improvement rate at a = 0.02"),
         title="Gaussian warm-up (App. B.1): E[ΔL] < 0, yet a single draw often gets worse in low D",
     )

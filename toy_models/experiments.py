@@ -3,7 +3,9 @@
 Each is a pure ``run(config, seed) -> dict`` with a frozen, validated config dataclass whose
 fields are what a sweep file may set or sweep.  Expensive shared state (a trained base
 model, its preconditioner) is memoised per process by (preset, seed): a cached value is a
-deterministic function of its key, so caching never changes a record.
+deterministic function of its key, so caching never changes a record.  The memo holds 16
+keys: sweeps cycle through the seeds, and an LRU smaller than the seed count would miss
+on every job.
 """
 
 from __future__ import annotations
@@ -212,7 +214,7 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
 # ---- the official AR and diffusion toys --------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _ar_base(preset: str, seed: int):
     return official.ar_base(official.ARToyConfig.preset(preset), seed)
 
@@ -222,7 +224,7 @@ def _ar_theta_s(preset: str, seed: int, tau: float, n_synthetic: int | None):
     return official.ar_finetune(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, tau, n_synthetic)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=16)
 def _ar_probe(preset: str, seed: int):
     return official.ar_cosine_probe(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed)
 
@@ -320,12 +322,12 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     return _clean(out)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _diffusion_base(preset: str, seed: int):
     return official.diffusion_base(official.DiffusionToyConfig.preset(preset), seed)
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _diffusion_probe(preset: str, seed: int):
     return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed)
 
@@ -395,7 +397,7 @@ class FlowCell:
         return Chain((Steps(int(self.value), "euler"), Guidance(1.0)))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=16)
 def _flow_probe(preset: str, seed: int):
     from types import SimpleNamespace
 

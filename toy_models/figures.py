@@ -137,15 +137,15 @@ def _draw_cosine(f: dict):
     return plots.cosine_panels(
         {
             "Gaussian (exact, P = I), temperature T": (f["gaussian"], "T", "base"),
-            "tokens (exact), temperature T": (tok[0], "value", "preconditioner"),
-            "tokens (exact), top-k": (tok[1], "value", "preconditioner"),
-            "tokens (exact), top-p": (tok[2], "value", "preconditioner"),
+            "tokens (exact, add-½ MLE base), temperature T": (tok[0], "value", "preconditioner"),
+            "tokens (exact, add-½ MLE base), top-k": (tok[1], "value", "preconditioner"),
+            "tokens (exact, add-½ MLE base), top-p": (tok[2], "value", "preconditioner"),
             "AR toy (Adam P), std temperature τ": (f["ar"], "tau", None),
             "diffusion toy (Adam P), score scale ζ": (f["diffusion"], "zeta", None),
             "flow, two-class GMM (Adam P), guidance γ": (f["flow/guidance"], "value", None),
             "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (f["flow/steps"], "value", None),
         },
-        neutral={"flow, two-class GMM (Adam P), guidance γ": 1.0, "Gaussian (exact, P = I), temperature T": 1.0, "tokens (exact), temperature T": 1.0, "AR toy (Adam P), std temperature τ": 1.0, "diffusion toy (Adam P), score scale ζ": 1.0},
+        neutral={"flow, two-class GMM (Adam P), guidance γ": 1.0, "Gaussian (exact, P = I), temperature T": 1.0, "tokens (exact, add-½ MLE base), temperature T": 1.0, "AR toy (Adam P), std temperature τ": 1.0, "diffusion toy (Adam P), score scale ζ": 1.0},
     )
 
 
@@ -173,7 +173,7 @@ def _draw_size(f: dict):
 
 
 def _draw_warmup(f: dict):
-    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values").rename(columns={"w": "a"})
+    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values").drop(columns="a").rename(columns={"w": "a"})
     curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
     return plots.panels(
         dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, ylabel="mean ΔL_pop over draws / D", title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),

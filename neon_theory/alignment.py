@@ -3,22 +3,42 @@
 Uncertainty comes from a delete-one-batch jackknife over the batch means of the two
 gradient estimates (which share batches when estimated with common random numbers).
 The jackknife also removes the O(1/n) bias of the plug-in ŝ = r̂_dᵀ P r̂_s, which is
-*not* zero under common random numbers: E[ŝ] = s + tr(P Cov(r̂_d, r̂_s)).  The
-preconditioner and the Hessian are treated as fixed (not resampled).
+*not* zero under common random numbers: E[ŝ] = s + tr(P Cov(r̂_d, r̂_s)), of either sign.
+A preconditioner estimated block by block on the same rows as the gradients
+(:class:`~neon_theory.preconditioners.BlockDiagonal` with as many blocks as the gradients
+have batches) is deleted block by block with them, so its estimation noise is in the SEs;
+any other preconditioner, and the Hessian, are treated as fixed (not resampled).
 
 Theorem 1 (DESIGN.md §3) is evaluated where θ* is known, in two forms:
 
 * ``bound_printed`` — the bound as printed, with φ the H_d-geometry angle;
-* ``bound_corrected`` — the first-order bound with the sign of b as Lemma B.3 gives it
+* ``bound_corrected_first_order`` — the bound with the sign of b as Lemma B.3 gives it
   and the angle φ_K measured in K = H_d^{1/2} P H_d^{1/2} geometry:
-  s ≤ M(1+η₁)‖ε‖²_H − m η₀ ‖ε‖_H [−cos φ_K]₊ + M η₀ ‖ε‖_H [cos φ_K]₊.
+  s₁ ≤ M(1+η₁)‖ε‖²_H − m η₀ ‖ε‖_H [−cos φ_K]₊ + M η₀ ‖ε‖_H [cos φ_K]₊.
   For P ∝ H_d⁻¹ (natural gradient) K ∝ I and the two coincide when cos φ ≤ 0.
+
+Both are **first-order** statements: they bound s₁ = ⟨H_d ε, P (H_d ε + b + Δ ε)⟩, the
+Lemma B.3 expansion of s, not s itself.  What s₁ drops is the Taylor remainder of r_d and
+r_s around θ*, which is O(η₀‖ε‖²) + O(‖ε‖³) (the O(‖ε‖²) error of r_d multiplies b,
+which does not vanish), *not* the O(‖ε‖³) of the printed theorem.
+
+The sufficient condition is first order too: ``sufficient_condition_first_order``
+(cos φ_K < 0 and ‖ε‖_H < m η₀ (−cos φ_K) / (M (1+η₁)), exactly the condition that the
+corrected bound is negative) implies s₁ < 0, not s < 0.  Inside the radius the dropped
+remainder can exceed |s₁|: exact counterexamples with s > 0 exist under the natural
+gradient (Gaussian, T = 5, ‖ε‖_H at 0.9 of the radius; categorical, T = 0.33, at 0.68
+of it; tests/test_theorem1.py).  As ε → 0 along a fixed direction with ⟨H_d ε, P b⟩ ≠ 0, s/s₁ → 1.  The paper's
+condition, with the H_d-geometry angle φ, is kept as ``sufficient_condition_printed``;
+it is not even a first-order statement unless K ∝ I (P ∝ H_d⁻¹): for other P, cos φ < 0
+does not imply ⟨H_d^{1/2} ε, K H_d^{-1/2} b⟩ < 0, and the printed condition can hold with
+s₁ > 0 and s > 0 at arbitrarily small ε (e.g. plain gradient P = I, T = 0.5).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -28,10 +48,32 @@ from torch import Tensor
 
 from ._validation import check_real, check_tensor
 from .gradients import GradientEstimate, as_estimate
-from .preconditioners import Preconditioner, matrix_power_sym
+from .preconditioners import BlockDiagonal, Preconditioner, matrix_power_sym
 
 
 _ZERO_TOL = 1e-12
+
+DOMINANT_SHARE = 0.5
+"""Default ``dominant_share``: a P-cosine is flagged degenerate when one coordinate carries more
+than this share of ‖r_d‖²_P or ‖r_s‖²_P."""
+
+
+class DegenerateCosineWarning(UserWarning):
+    """One parameter coordinate carries most of a P-norm: the P-cosine measures that coordinate
+    (often a preconditioner entry near 1/eps from a unit that the P estimate never saw)."""
+
+
+def coordinate_shares(r: Tensor, P: Preconditioner) -> Tensor:
+    """Each coordinate's share of ‖r‖²_P: |r_i (P r)_i| / Σ_j r_j (P r)_j, shape (p,).
+
+    For a diagonal P the shares are nonnegative and sum to 1; for a dense P the terms
+    r_i (P r)_i can have either sign and their absolute values are divided by ‖r‖²_P.
+    A zero vector has all shares 0.
+    """
+    r = check_tensor("r", r, ndim=1).double()
+    terms = r * P.apply(r)
+    total = float(terms.sum())
+    return terms.abs() / total if total > 0 else torch.zeros_like(terms)
 
 
 @dataclass(frozen=True)
@@ -45,10 +87,18 @@ class TheoryQuantities:
         m, M: extreme eigenvalues of K = H_d^{1/2} P H_d^{1/2}.
         cos_phi: cosine between H_d^{1/2} ε and H_d^{-1/2} b (sign = sign of εᵀb).
         cos_phi_K: the same angle measured after K^{1/2}.
-        s_first_order: ⟨H_d ε, P (H_d ε + b + Δ ε)⟩, the Lemma B.3 expansion of s.
-        bound_printed, bound_corrected: Theorem 1's right-hand side (see module docstring).
-        sufficient_radius: m η₀ (−cos φ) / (M (1+η₁)), or 0 when cos φ ≥ 0.
-        sufficient_condition: cos φ < 0 and ‖ε‖_H < sufficient_radius (Theorem 1 ⇒ s < 0).
+        s_first_order: s₁ = ⟨H_d ε, P (H_d ε + b + Δ ε)⟩, the Lemma B.3 expansion of s;
+            s − s₁ = O(η₀‖ε‖²) + O(‖ε‖³) (the Taylor remainders of r_d and r_s are dropped).
+        bound_printed: Theorem 1's right-hand side as printed (H_d-geometry angle φ).
+        bound_corrected_first_order: the corrected right-hand side (angle φ_K, see module
+            docstring); an upper bound on s₁, not on s.
+        sufficient_radius_first_order: m η₀ [−cos φ_K]₊ / (M (1+η₁)).
+        sufficient_condition_first_order: cos φ_K < 0 and ‖ε‖_H < sufficient_radius_first_order,
+            i.e. bound_corrected_first_order < 0; implies s₁ < 0 (hence s < 0 only to first
+            order: higher-order terms are dropped).
+        sufficient_radius_printed: m η₀ [−cos φ]₊ / (M (1+η₁)), the paper's radius.
+        sufficient_condition_printed: cos φ < 0 and ‖ε‖_H < sufficient_radius_printed, the paper's
+            condition; a valid first-order statement only when K ∝ I (P ∝ H_d⁻¹).
     """
 
     eps_norm_H: float
@@ -60,9 +110,11 @@ class TheoryQuantities:
     cos_phi_K: float
     s_first_order: float
     bound_printed: float
-    bound_corrected: float
-    sufficient_radius: float
-    sufficient_condition: bool
+    bound_corrected_first_order: float
+    sufficient_radius_first_order: float
+    sufficient_condition_first_order: bool
+    sufficient_radius_printed: float
+    sufficient_condition_printed: bool
 
 
 def _cos(a: Tensor, b: Tensor) -> float:
@@ -101,9 +153,12 @@ def theory_quantities(eps: Tensor, H_d: Tensor, b: Tensor, Delta: Tensor, P: Pre
     quad = M * (1 + eta1) * eps_H**2
     printed = quad - m * eta0 * eps_H * max(-cos_phi, 0.0)
     corrected = quad - m * eta0 * eps_H * max(-cos_phi_K, 0.0) + M * eta0 * eps_H * max(cos_phi_K, 0.0)
+    radius_K = m * eta0 * max(-cos_phi_K, 0.0) / (M * (1 + eta1))
     radius = m * eta0 * max(-cos_phi, 0.0) / (M * (1 + eta1))
     return TheoryQuantities(
-        eps_H, eta0, eta1, m, M, cos_phi, cos_phi_K, s1, printed, corrected, radius, bool(cos_phi < 0 and eps_H < radius)
+        eps_H, eta0, eta1, m, M, cos_phi, cos_phi_K, s1, printed, corrected,
+        radius_K, bool(cos_phi_K < 0 and eps_H < radius_K),
+        radius, bool(cos_phi < 0 and eps_H < radius),
     )
 
 
@@ -119,6 +174,11 @@ class AlignmentReport:
         z: r_sᵀ Pᵀ Ĥ P r_s (``None`` without a Hessian).
         w_star: −s / (α z) (``None`` without α and a Hessian, or when z ≤ 0).
         theory: :class:`TheoryQuantities` when θ* is known.
+        max_share_d, max_share_s: the largest single coordinate's share of ‖r̂_d‖²_P and of
+            ‖r̂_s‖²_P (see :func:`coordinate_shares`).
+        dominant_share: the threshold above which the report is ``degenerate``.
+        degenerate: one coordinate carries more than ``dominant_share`` of either P-norm, so
+            s and the cosine are, in effect, one coordinate's; tables and figures carry this flag.
     """
 
     s: float
@@ -143,6 +203,14 @@ class AlignmentReport:
     w_star_ci: tuple[float, float] | None = None
     theory: TheoryQuantities | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    max_share_d: float = 0.0
+    max_share_s: float = 0.0
+    dominant_share: float = DOMINANT_SHARE
+
+    @property
+    def degenerate(self) -> bool:
+        """One coordinate carries more than ``dominant_share`` of ‖r_d‖²_P or ‖r_s‖²_P."""
+        return max(self.max_share_d, self.max_share_s) > self.dominant_share
 
     @property
     def verdict(self) -> str:
@@ -157,6 +225,7 @@ class AlignmentReport:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["verdict"] = self.verdict
+        d["degenerate"] = self.degenerate
         return d
 
     def to_json(self, **kwargs) -> str:
@@ -194,6 +263,7 @@ def alignment(
     hessian: Tensor | Callable[[Tensor], Tensor] | None = None,
     theory: TheoryQuantities | None = None,
     level: float = 0.95,
+    dominant_share: float = DOMINANT_SHARE,
 ) -> AlignmentReport:
     """Alignment report for r_d, r_s under preconditioner P.
 
@@ -205,10 +275,15 @@ def alignment(
         hessian: Ĥ = ∇²R_data(θ_r) as a (p, p) tensor or a function v ↦ Ĥ v.
         theory: optional :class:`TheoryQuantities` to attach.
         level (float): interval coverage in (0, 1).
+        dominant_share (float): in (0, 1]; the report is ``degenerate`` when one coordinate
+            carries more than this share of ‖r̂_d‖²_P or ‖r̂_s‖²_P.  An *estimated* degenerate
+            report also emits one :class:`DegenerateCosineWarning` (an exact one does not:
+            there the share is a property of the model, not an artefact of the estimate).
     """
     if not isinstance(P, Preconditioner):
         raise ValueError(f"P must be a Preconditioner; got {type(P).__name__}")
     level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    dominant_share = check_real("dominant_share", dominant_share, 0.0, 1.0, lo_open=True)
     gd, gs = as_estimate(r_d), as_estimate(r_s)
     if gd.mean.shape != gs.mean.shape:
         raise ValueError(f"r_d and r_s must have the same shape; got {tuple(gd.mean.shape)} and {tuple(gs.mean.shape)}")
@@ -229,6 +304,12 @@ def alignment(
     D = torch.cat([gd.mean[None], _loo(gd, nb) if nb > 1 else gd.mean[None][:0]])
     S = torch.cat([gs.mean[None], _loo(gs, nb) if nb > 1 else gs.mean[None][:0]])
     PD, PS = P.apply(D), P.apply(S)
+    if isinstance(P, BlockDiagonal) and nb > 1:
+        if P.n_blocks == nb:  # resample P with the gradient batches: its noise enters the SEs
+            P_loo = P.delete_one()
+            PD, PS = torch.cat([PD[:1], D[1:].double() * P_loo]), torch.cat([PS[:1], S[1:].double() * P_loo])
+        else:
+            notes.append(f"P has {P.n_blocks} blocks but the gradients {nb} batches: P is treated as fixed in the jackknife")
     s_all = (D * PS).sum(-1)
     nd, ns = (D * PD).sum(-1).clamp_min(0).sqrt(), (S * PS).sum(-1).clamp_min(0).sqrt()
     # a gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero
@@ -271,6 +352,23 @@ def alignment(
             else:
                 w_all = -s_all / (alpha * z_all)
                 w_star, w_se, w_ci = _jackknife(float(w_all[0]), w_all[1:], nb, q)
+    share_d = float(coordinate_shares(gd.mean, P).max())
+    share_s = float(coordinate_shares(gs.mean, P).max())
+    if max(share_d, share_s) > dominant_share:
+        worst = int(coordinate_shares(gd.mean if share_d >= share_s else gs.mean, P).argmax())
+        message = (
+            f"degenerate P-cosine: coordinate {worst} carries {max(share_d, share_s):.0%} of "
+            f"‖r_{'d' if share_d >= share_s else 's'}‖²_P (threshold {dominant_share:.0%}); "
+            "s and the cosine measure that one coordinate"
+        )
+        notes.append(message)
+        if not exact:
+            warnings.warn(
+                "degenerate P-cosine: one coordinate carries most of ‖r_d‖²_P or ‖r_s‖²_P "
+                "(see AlignmentReport.notes and max_share_d / max_share_s)",
+                DegenerateCosineWarning,
+                stacklevel=2,
+            )
     return AlignmentReport(
         s=s,
         s_plugin=float(s_all[0]),
@@ -294,4 +392,7 @@ def alignment(
         w_star_ci=w_ci,
         theory=theory,
         notes=tuple(notes),
+        max_share_d=share_d,
+        max_share_s=share_s,
+        dominant_share=dominant_share,
     )

@@ -22,6 +22,36 @@ class CLIError(ValueError):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error format: one line ``neon-theory: error: ...``, status 2."""
+
+    def error(self, message):
+        self.exit(2, f"neon-theory: error: {message}\n")
+
+
+def _seed(text: str) -> int:
+    """argparse type for --seed: an integer in [0, inf)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, inf); got {text!r}")
+    return v
+
+
+def _folder(option: str, path: str) -> Path:
+    """Create the output folder now, so a bad path fails before any work (one line, status 2)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CLIError(f"{option} must be a folder (existing or creatable); got the file {path!r}")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"{option} must be a folder (existing or creatable); cannot create {path!r}: {e.strerror}") from None
+    return p
+
+
 def parse_vector(text: str, option: str) -> torch.Tensor:
     """'0.1,-0.2' → tensor of shape (D,)."""
     try:
@@ -139,7 +169,7 @@ def cmd_align(args) -> dict:
         print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
         th = rep.theory
         print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
-        print(f"           Thm 1 bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected:+.4g}; sufficient condition: {th.sufficient_condition}")
+        print(f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}")
         for note in rep.notes:
             print(f"  note: {note}")
     return out
@@ -152,6 +182,7 @@ def cmd_demo(args) -> dict:
 
     from . import plots
 
+    _folder("--out", args.out)
     cfg = DemoConfig(seed=args.seed)
     table = run_demo(cfg, progress=not args.json)
     ws = [i / 10 for i in range(-40, 61)]
@@ -196,7 +227,7 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         raise CLIError(f"--seeds must look like '0-4' or '0,2,5'; got {text!r}") from None
     if not seeds or min(seeds) < 0:
-        raise CLIError(f"--seeds must name seeds in [0, inf); got {text!r}")
+        raise CLIError(f"--seeds must name at least one seed in [0, inf) ('lo-hi' with lo <= hi, or 'a,b,c'); got {text!r}")
     return seeds
 
 
@@ -207,8 +238,8 @@ def cmd_toys(args) -> dict:
     from toy_models import official
 
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder("--out", args.out)
+    _folder("--figures", args.figures)
     runners = {
         "diffusion": (official.DiffusionToyConfig.preset(args.preset), official.run_diffusion_toy, ["zeta", "ft_steps"], "zeta"),
         "ar": (official.ARToyConfig.preset(args.preset), official.run_ar_toy, ["tau", "ft_epochs"], "tau"),
@@ -264,8 +295,8 @@ def cmd_plane(args) -> dict:
     from . import plots
 
     seeds = parse_seeds(args.seeds)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder("--out", args.out)
+    _folder("--figures", args.figures)
     cfg = official.PlaneConfig.preset(args.preset)
     frames = []
     for seed in seeds:
@@ -338,13 +369,21 @@ def cmd_results(args) -> dict:
     from .sweeps import load_table
 
     df = load_table(args.file)
-    if not {"seed", "status"} <= set(df.columns):
-        raise CLIError(f"results file {args.file!r} lacks the 'seed' and 'status' columns of a sweep")
+    missing = sorted({"seed", "status"} - set(df.columns))
+    if missing:
+        raise CLIError(f"results file {args.file!r} must be a sweep table with 'seed' and 'status' columns; missing {missing}")
     ok = df[df.status == "ok"]
     hashable = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
     params = [c for c in hashable if ok[c].map(lambda v: isinstance(v, (str, int, float, bool)) or v is None).all() and ok[c].nunique(dropna=False) > 1]
     values = [c for c in ok.select_dtypes("number").columns if c.startswith("result.")]
     summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
+    flags = [c for c in ok.columns if c.startswith("result.") and ok[c].dtype == bool]  # e.g. result.degenerate
+    if flags and params:  # a flag is counted, not averaged: how many seeds raised it
+        counts = ok.groupby(params)[flags].sum()
+        counts.columns = pd.MultiIndex.from_tuples([(c, "n_true") for c in flags])
+        summary = summary.join(counts)
+    elif flags:
+        summary = pd.concat([summary, pd.DataFrame([ok[flags].sum()], index=["n_true"])])
     if not args.json:
         with pd.option_context("display.width", 160, "display.max_columns", 30):
             print(summary.round(4).to_string())
@@ -389,10 +428,10 @@ def _add_executor_options(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="neon-theory", description=__doc__)
+    p = _Parser(prog="neon-theory", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="the Neon loop on the exact Gaussian family: table + figure")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--out", default="figures", help="folder for the figure (default: figures)")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
@@ -408,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps, for w*")
     a.add_argument("--mc", type=int, default=0, help="Monte Carlo sample size (0 = exact)")
     a.add_argument("--batches", type=int, default=32, help="batches for standard errors (with --mc)")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=_seed, default=0)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_align)
     t = sub.add_parser("toys", help="reproduce the official diffusion and AR toys over seeds")
@@ -448,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the help or its one-line error
+        return e.code if isinstance(e.code, int) else 2
     try:
         if getattr(args, "seed", 0) < 0:
             raise CLIError(f"--seed must be an integer in [0, inf); got {args.seed}")

@@ -134,6 +134,17 @@ def _batch_bounds(n: int, n_batches: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
+def _check_edges(edges, n: int) -> list[tuple[int, int]]:
+    """Validate explicit batch edges 0 = e_0 < e_1 < … < e_k = n; returns [(e_i, e_{i+1})]."""
+    try:
+        e = [int(v) for v in edges]
+    except (TypeError, ValueError):
+        raise ValueError(f"batch_edges must be a sequence of integers from 0 to n={n}") from None
+    if len(e) < 3 or e[0] != 0 or e[-1] != n or any(b <= a for a, b in zip(e[:-1], e[1:])):
+        raise ValueError(f"batch_edges must increase strictly from 0 to n={n} with at least 2 batches; got {e[:5]}{'…' if len(e) > 5 else ''}")
+    return list(zip(e[:-1], e[1:]))
+
+
 def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
 
@@ -181,6 +192,7 @@ def paired_population_gradients(
     noise_generator: torch.Generator | None = None,
     n_batches: int | None = None,
     chunk_size: int | None = None,
+    batch_edges=None,
     progress: bool = False,
 ) -> dict[str, GradientEstimate]:
     """Population gradients for several sources with common random numbers.
@@ -198,6 +210,10 @@ def paired_population_gradients(
         n_batches (int): batches for the standard error, in [2, n] (default 32; 1 if exact).
         chunk_size (int): examples per forward pass (default 4096); a chunk never spans two
             batches, so the effective chunk is at most n / n_batches.
+        batch_edges: optional explicit batch boundaries, strictly increasing integers from 0 to n
+            (so ``len(batch_edges) − 1`` batches, in [2, n]), instead of ``n_batches`` equal ones;
+            e.g. :attr:`~neon_theory.preconditioners.BlockDiagonal.row_edges`, so that the
+            batches coincide with the blocks of a preconditioner estimated on the same rows.
 
     Returns:
         dict name → :class:`GradientEstimate`.
@@ -215,6 +231,11 @@ def paired_population_gradients(
         raise ValueError(f"all sources must give the same n; got {sizes}")
     n_eff = next(iter(sizes.values()))
     exact = all(isinstance(s, WeightedSupport) for s in sources.values())
+    if batch_edges is not None:
+        bounds = _check_edges(batch_edges, n_eff)
+        if n_batches is not None and n_batches != len(bounds):
+            raise ValueError(f"n_batches={n_batches} disagrees with batch_edges ({len(bounds)} batches); give one of them")
+        n_batches = len(bounds)
     nb, cs = _defaults(n_eff, n_batches, chunk_size, exact)
     needs_data_rng = any(not isinstance(s, (Tensor, WeightedSupport)) for s in sources.values())
     if needs_data_rng:
@@ -229,7 +250,7 @@ def paired_population_gradients(
             data_gens[k] = g
     params = [p for _, p in trainable_named_parameters(model.module)]
     p_dim = num_parameters(model.module)
-    bounds = _batch_bounds(n_eff, nb)
+    bounds = _batch_bounds(n_eff, nb) if batch_edges is None or exact else bounds
     batch_means = {k: torch.zeros(len(bounds), p_dim, dtype=torch.float64) for k in sources}
     batch_w = {k: torch.zeros(len(bounds), dtype=torch.float64) for k in sources}
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")

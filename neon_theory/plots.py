@@ -164,6 +164,17 @@ def _zero_lines(ax, x: float | None = None):
         ax.axvline(x, color="grey", ls=":", lw=0.8)
 
 
+def _mark_degenerate(ax, df: pd.DataFrame, x: str) -> None:
+    """Cross out the per-seed cosines flagged degenerate (one coordinate carries most of a P-norm)."""
+    if "result.degenerate" not in df:
+        return
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    bad = ok[ok["result.degenerate"].fillna(False).astype(bool)]
+    if len(bad):
+        ax.scatter(bad[x].astype(float), bad["result.cosine"].astype(float), marker="x", color="red", s=18, zorder=5,
+                   label=f"degenerate: {len(bad)} of {len(ok)} cells")
+
+
 def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None, ncols: int = 4):
     """The P-cosine vs sharpness, one panel per family and sampler: ``panels`` maps a title to
     (table, x column, hue column); ``neutral`` maps a title to the x of the neutral sampler."""
@@ -173,6 +184,7 @@ def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, ne
         ax.set_visible(False)
     for ax, (title, (df, x, hue)) in zip(axes.flat, panels.items()):
         band_plot(df, x=x, y="result.cosine", hue=hue, ax=ax)
+        _mark_degenerate(ax, df, x)
         _zero_lines(ax, (neutral or {}).get(title))
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("P-cosine")

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import check_model
-from .gradients import _chunk_grad, _draw_noise, _source_size, _take, gradient_second_moment
+from .gradients import WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment
 from .params import num_parameters, trainable_named_parameters
 
 
@@ -123,6 +123,46 @@ class Diagonal(Preconditioner):
 
 
 @dataclass(frozen=True, eq=False)
+class BlockDiagonal(Diagonal):
+    """An estimated Adam-minibatch P = diag(1/(√v̂ + eps)) that keeps v̂ block by block.
+
+    v̂ = Σ_t c_t g_t² / Σ_t c_t with Adam's EMA weights c_t = (1−β₂)β₂^{T−t}; the minibatches
+    are grouped into blocks of whole minibatches (rows ``row_edges[j]`` to ``row_edges[j+1]``
+    of the source), and ``block_sums[j]`` = Σ_{t in block j} c_t g_t², ``block_weights[j]`` =
+    Σ_{t in block j} c_t.  :meth:`delete_one` gives P without each block, so a delete-one-batch
+    jackknife over gradient batches on the *same* rows (``batch_edges=row_edges``) also sees
+    the estimation noise of P (see :func:`neon_theory.alignment.alignment`).
+
+    Attributes:
+        block_sums (Tensor): shape (k, p), float64.
+        block_weights (Tensor): shape (k,), float64, positive.
+        row_edges (tuple): k + 1 row indices, 0 to N.
+        eps (float): the eps of P.
+    """
+
+    block_sums: Tensor | None = None
+    block_weights: Tensor | None = None
+    row_edges: tuple = ()
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        super().__post_init__()
+        k = check_tensor("block_weights", self.block_weights, ndim=1).shape[0]
+        check_tensor("block_sums", self.block_sums, shape=(k, self.dim))
+        if len(self.row_edges) != k + 1:
+            raise ValueError(f"row_edges must hold k + 1 = {k + 1} row indices; got {len(self.row_edges)}")
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.block_weights.shape[0])
+
+    def delete_one(self) -> Tensor:
+        """The diagonal of P with block j deleted, for every j: shape (k, p), float64."""
+        v = (self.block_sums.sum(0) - self.block_sums) / (self.block_weights.sum() - self.block_weights)[:, None]
+        return 1.0 / (v.clamp_min(0).sqrt() + self.eps)
+
+
+@dataclass(frozen=True, eq=False)
 class Dense(Preconditioner):
     """P given as a dense symmetric positive-definite matrix, shape (p, p)."""
 
@@ -150,7 +190,10 @@ def adam_minibatch(
     source,
     *,
     batch_size: int,
-    steps: int,
+    steps: int | None = None,
+    passes: int = 1,
+    shuffle: bool = True,
+    blocks: int | None = None,
     beta2: float = 0.999,
     eps: float = 1e-8,
     generator: torch.Generator | None = None,
@@ -160,38 +203,101 @@ def adam_minibatch(
     """The official toy's Adam-minibatch preconditioner at fixed θ.
 
     v_t = β₂ v_{t−1} + (1−β₂) g_t², v̂ = v_T / (1 − β₂^T), P = diag(1/(√v̂ + eps)), where
-    g_t is the mean gradient of minibatch t of ``batch_size`` examples.  With a finite
-    tensor source, minibatches are drawn uniformly with replacement using ``generator``.
+    g_t is the mean gradient of minibatch t.
+
+    A finite ``Tensor`` source of N rows is walked **without replacement**, as the official
+    notebook does: each of ``passes`` passes visits every row exactly once, in ⌈N/B⌉
+    minibatches (the last one partial), over a fresh permutation drawn from ``generator``
+    (``shuffle=True``) or in order (``shuffle=False``).  Drawing with replacement would miss
+    about 1/e of the rows per pass; a unit whose gradient lives on a few missed tail rows
+    would then get v̂ = 0 and P = 1/eps, and that one coordinate would swamp any P-norm.
+    With a sampling-law source (``sample(n, generator)``), ``steps`` fresh minibatches of B
+    draws are used instead.
+
+    With ``blocks = k``, the minibatches are fixed row ranges [tB, (t+1)B) of the source (its
+    rows are taken to be i.i.d. draws, so their order is already random; ``shuffle`` then
+    permutes the order of the minibatches in each pass), grouped into k blocks of whole
+    minibatches, and a :class:`BlockDiagonal` is returned whose ``row_edges`` are the batch
+    edges to use for the gradients on the same rows.  That lets the jackknife of
+    :func:`~neon_theory.alignment.alignment` resample P together with the gradients.
 
     Args:
         batch_size (int): B in [1, inf); P depends on it (E[g_B²] = ḡ² + σ²/B).
-        steps (int): T in [1, inf), the number of minibatches.
+        steps (int | None): for a sampling-law source only, the number of minibatches in [1, inf).
+        passes (int): for a Tensor source only, passes over the set in [1, inf) (e.g. one per
+            loss-noise draw).
+        shuffle (bool): permute the rows in each pass (``generator`` required) or walk in order.
+        blocks (int | None): for a Tensor source, k in [2, ⌈N/B⌉]: keep v̂ per block (see above).
         beta2 (float): in [0, 1).
         eps (float): in (0, inf).
     """
     check_model(model)
     B = check_int("batch_size", batch_size, lo=1)
-    T = check_int("steps", steps, lo=1)
+    passes = check_int("passes", passes, lo=1)
     beta2 = check_real("beta2", beta2, 0.0, 1.0, hi_open=True)
     eps = check_real("eps", eps, 0.0, math.inf, lo_open=True)
-    check_generator("generator", generator)
     if isinstance(source, Tensor):
-        size = source.shape[0]
+        if steps is not None:
+            raise ValueError("steps applies to a sampling-law source; a Tensor source is walked in passes (set passes in [1, inf))")
+        size = check_tensor("source", source, finite=False).shape[0] if source.ndim else 0
+        if size < 1:
+            raise ValueError("source must hold at least one row")
+        if shuffle:
+            check_generator("generator", generator)
+        if blocks is not None:
+            return _adam_blocks(model, source, B, passes, shuffle, blocks, beta2, eps, generator, noise_generator, progress)
+        orders = (torch.randperm(size, generator=generator) if shuffle else torch.arange(size) for _ in range(passes))
+        batches = (source[order[a:z]] for order in orders for a, z in _chunk_bounds(0, size, B))
+        T = passes * math.ceil(size / B)
+    elif blocks is not None:
+        raise ValueError("blocks needs a Tensor source (fixed rows to group into blocks)")
+    elif isinstance(source, WeightedSupport):
+        raise ValueError("adam_minibatch needs a Tensor or a sampling-law source; a WeightedSupport has no minibatches")
     else:
         _source_size(source, B)
+        if steps is None:
+            raise ValueError("steps (the number of minibatches, in [1, inf)) is required for a sampling-law source")
+        T = check_int("steps", steps, lo=1)
+        check_generator("generator", generator)
+        batches = (source.sample(B, generator) for _ in range(T))
     params = [p for _, p in trainable_named_parameters(model.module)]
     v = torch.zeros(num_parameters(model.module), dtype=torch.float64)
-    for _ in tqdm(range(T), disable=not progress, desc="adam second moment"):
-        if isinstance(source, Tensor):
-            idx = torch.randint(0, size, (B,), generator=generator)
-            x, w = source[idx], None
-        else:
-            x, w = _take(source, 0, B, generator)
-        g = _chunk_grad(model, x, _draw_noise(model, B, noise_generator), None if w is None else w / w.sum(), params)
-        g = g / B if w is None else g
-        v = beta2 * v + (1 - beta2) * g * g
+    for x in tqdm(batches, total=T, disable=not progress, desc="adam second moment"):
+        g = _chunk_grad(model, x, _draw_noise(model, x.shape[0], noise_generator), None, params) / x.shape[0]
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
     v_hat = v / (1 - beta2**T)
     return Diagonal(1.0 / (v_hat.sqrt() + eps), f"adam-minibatch(B={B})")
+
+
+def _adam_blocks(model, source, B, passes, shuffle, blocks, beta2, eps, generator, noise_generator, progress) -> BlockDiagonal:
+    """:func:`adam_minibatch` with fixed minibatches grouped into blocks (see its docstring)."""
+    size = source.shape[0]
+    n_mb = math.ceil(size / B)
+    if n_mb < 2:
+        raise ValueError(f"blocks needs at least 2 minibatches: N={size} rows at batch_size={B} give 1; use batch_size in [1, {max(size // 2, 1)}]")
+    k = check_int("blocks", blocks, lo=2, hi=n_mb)
+    groups = _batch_bounds(n_mb, k)
+    block_of = torch.empty(n_mb, dtype=torch.long)
+    for j, (a, z) in enumerate(groups):
+        block_of[a:z] = j
+    params = [p for _, p in trainable_named_parameters(model.module)]
+    sums = torch.zeros(k, num_parameters(model.module), dtype=torch.float64)
+    weights = torch.zeros(k, dtype=torch.float64)
+    T = passes * n_mb
+    with tqdm(total=T, disable=not progress, desc="adam second moment") as bar:
+        for _ in range(passes):
+            for t in (torch.randperm(n_mb, generator=generator) if shuffle else torch.arange(n_mb)).tolist():
+                x = source[t * B : (t + 1) * B]
+                g = _chunk_grad(model, x, _draw_noise(model, x.shape[0], noise_generator), None, params) / x.shape[0]
+                sums.mul_(beta2)  # every earlier step's weight decays by β₂: c_t = (1−β₂)β₂^{T−t}
+                weights.mul_(beta2)
+                j = int(block_of[t])
+                sums[j].addcmul_(g, g, value=1 - beta2)
+                weights[j] += 1 - beta2
+                bar.update()
+    v_hat = sums.sum(0) / weights.sum()  # Σ_t c_t = 1 − β₂^T: Adam's bias correction
+    edges = tuple(min(a * B, size) for a, _ in groups) + (size,)
+    return BlockDiagonal(1.0 / (v_hat.sqrt() + eps), f"adam-minibatch(B={B})", block_sums=sums, block_weights=weights, row_edges=edges, eps=eps)
 
 
 def second_moment_diag(model, source, n: int | None = None, *, eps: float = 1e-8, **kwargs) -> Diagonal:

@@ -31,3 +31,37 @@ def mlp_denoiser(dim: int = 2, hidden: int = 8, seed: int = 0) -> ModelAdapter:
         return torch.randn(n, dim, generator=g, dtype=F64)
 
     return ModelAdapter(net, loss_fn=loss_fn, sample_fn=sample_fn, noise_fn=noise_fn)
+
+
+def hand_sampler_law(probs, spec):
+    """One categorical step's sampling law q, computed by hand in numpy (never through
+    ``categorical_logits``): temperature raises p to 1/T, top-k keeps the k largest after a
+    numpy sort (callers avoid ties), top-p walks tokens in decreasing p until the kept mass
+    reaches p; each stage renormalises.  Returns a float64 array of shape (V,)."""
+    import numpy as np
+
+    from neon_theory.samplers import Chain, Temperature, TopK, TopP
+
+    p = np.asarray(probs, dtype=np.float64)
+    p = p / p.sum()
+    specs = () if spec is None else spec.specs if isinstance(spec, Chain) else (spec,)
+    for s in specs:
+        order = np.argsort(-p, kind="stable")
+        keep = np.zeros(p.shape[0], dtype=bool)
+        if isinstance(s, Temperature):
+            p = p ** (1.0 / s.density_power)
+            keep[:] = True
+        elif isinstance(s, TopK):
+            keep[order[: s.k]] = True
+        elif isinstance(s, TopP):
+            mass = 0.0
+            for i in order:
+                if mass >= s.p:
+                    break
+                keep[i] = True
+                mass += p[i]
+        else:
+            raise ValueError(f"hand_sampler_law does not know {type(s).__name__}")
+        p = np.where(keep, p, 0.0)
+        p = p / p.sum()
+    return p

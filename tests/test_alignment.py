@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 from helpers import F64, random_spd
+from scipy import stats
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,8 +24,11 @@ def test_p_cosine_is_bounded_and_invariant_to_scaling_P(a, b, seed, c):
     P = Dense(random_spd(3, generator(seed)))
     r1 = alignment(a, b, P)
     r2 = alignment(a, b, P.scaled(c))
-    assert -1 <= r1.cosine <= 1
-    assert r2.cosine == pytest.approx(r1.cosine, abs=1e-9)
+    # the P-cosine by hand: aᵀMb / (√(aᵀMa) √(bᵀMb)); Cauchy–Schwarz puts it in [−1, 1]
+    M = P.matrix()
+    by_hand = float(a @ M @ b) / math.sqrt(float(a @ M @ a) * float(b @ M @ b))
+    assert r1.cosine == pytest.approx(by_hand, rel=0, abs=1e-12)
+    assert r2.cosine == pytest.approx(r1.cosine, rel=0, abs=1e-9)
     assert r2.s == pytest.approx(c * r1.s, rel=1e-9, abs=1e-12)
     assert r1.s == pytest.approx(float(a @ P.matrix() @ b), rel=1e-12, abs=1e-12)
 
@@ -37,11 +41,12 @@ def test_exact_inputs_have_zero_error_bars_and_closed_form_w_star():
     rep = alignment(rd, rs, P, alpha=0.1, hessian=H)
     s = float(rd @ (P.diag * rs))
     u = P.diag * rs
-    assert rep.s == pytest.approx(s) and rep.s_se == 0 and rep.exact
-    assert rep.z == pytest.approx(float(u @ H @ u))
-    assert rep.w_star == pytest.approx(-s / (0.1 * float(u @ H @ u)))
+    # exact inputs: float64 arithmetic on O(1) numbers, equal to a few ulps
+    assert rep.s == pytest.approx(s, rel=1e-14, abs=1e-15) and rep.s_se == 0 and rep.exact
+    assert rep.z == pytest.approx(float(u @ H @ u), rel=1e-14, abs=1e-15)
+    assert rep.w_star == pytest.approx(-s / (0.1 * float(u @ H @ u)), rel=1e-14, abs=1e-15)
     rep_fn = alignment(rd, rs, P, alpha=0.1, hessian=lambda v: H @ v)
-    assert rep_fn.w_star == pytest.approx(rep.w_star)
+    assert rep_fn.w_star == pytest.approx(rep.w_star, rel=1e-14, abs=1e-15)
     assert rep.to_dict()["verdict"] == rep.verdict == "anti-aligned"
     assert '"s"' in rep.to_json()
 
@@ -85,7 +90,12 @@ def test_estimated_alignment_covers_the_exact_value():
     rep = alignment(est["d"], est["s"], P)
     assert abs(rep.s - exact.s) <= 6 * rep.s_se
     assert abs(rep.cosine - exact.cosine) <= 6 * rep.cosine_se
-    assert rep.s_ci[0] < rep.s < rep.s_ci[1]
+    # the interval is s ± t_{0.975, 39} · SE (40 batches), and a 99% interval is wider by t_{0.995}/t_{0.975}
+    q = stats.t.ppf(0.975, 39)
+    assert rep.s_ci == pytest.approx((rep.s - q * rep.s_se, rep.s + q * rep.s_se), rel=1e-12, abs=0)
+    wide = alignment(est["d"], est["s"], P, level=0.99)
+    q99 = stats.t.ppf(0.995, 39)
+    assert wide.s_ci == pytest.approx((rep.s - q99 * rep.s_se, rep.s + q99 * rep.s_se), rel=1e-12, abs=0)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ def test_align_exact_json(capsys):
     assert code == 0
     d = json.loads(out)
     # Σ_r = 0.8 Σ*: r_d ∥ r_s, so the P-cosine is exactly −1 for a sharpening sampler, in any P
-    assert d["s"] < 0 and d["cosine"] == pytest.approx(-1, abs=1e-9)
+    assert d["s"] < 0 and d["cosine"] == pytest.approx(-1, rel=0, abs=1e-9)
     assert d["w_star"] > 0 and d["verdict"] == "anti-aligned"
     assert d["theory"]["m"] > 0 and d["mode"] == "exact"
 
@@ -58,6 +58,58 @@ def test_bad_input_prints_one_line_and_exits_2(argv, needle, capsys):
     code, out, err = run(argv, capsys)
     assert code == 2
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["demo", "--seed", "-1"], ["--seed", "[0, inf)"]),
+        (["demo", "--seed", "x"], ["--seed", "[0, inf)"]),
+        (["demo", "--out", "{file}"], ["--out", "folder"]),
+        (["demo", "--out", "{file}/sub"], ["--out", "folder"]),
+        (["demo", "--colour"], ["--colour"]),
+        (["toys", "--which", "gan"], ["--which", "'diffusion', 'ar', 'both'"]),
+        (["toys", "--preset", "huge"], ["--preset", "'smoke', 'reduced', 'paper'"]),
+        (["toys", "--which", "ar", "--seeds", "3-1"], ["--seeds", "[0, inf)"]),
+        (["toys", "--which", "ar", "--seeds", "0", "--out", "{file}"], ["--out", "folder"]),
+        (["plane", "--preset", "huge"], ["--preset", "'smoke', 'reduced', 'paper'"]),
+        (["plane", "--seeds", "0-x"], ["--seeds", "'0-4' or '0,2,5'"]),
+        (["plane", "--seeds", "4-2"], ["--seeds", "[0, inf)"]),
+        (["plane", "--seeds", "0", "--figures", "{file}"], ["--figures", "folder"]),
+        (["results", "{dir}/table.txt"], ["table suffix", "'.parquet', '.csv'"]),
+        ([], ["command"]),
+    ],
+)
+def test_demo_toys_plane_bad_input_prints_one_line_and_exits_2(argv, needles, tmp_path, capsys):
+    """Every bad input is rejected before any work: one line naming the option and what it accepts."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    argv = [a.format(file=afile, dir=tmp_path) for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("neon-theory: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing was written
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("drop", [["seed"], ["status"], ["seed", "status"]])
+def test_results_on_a_table_without_seed_or_status_exits_2(suffix, drop, tmp_path, capsys):
+    import pandas as pd
+
+    df = pd.DataFrame({"T": [0.7, 0.7], "seed": [0, 1], "status": ["ok", "ok"], "result.s": [-0.1, -0.2]}).drop(columns=drop)
+    path = tmp_path / f"t.{suffix}"
+    df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path)
+    code, out, err = run(["results", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "results file" in err and "'seed' and 'status' columns" in err and f"missing {sorted(drop)}" in err
+    # the same table with both columns is accepted
+    full = pd.DataFrame({"T": [0.7, 0.7], "seed": [0, 1], "status": ["ok", "ok"], "result.s": [-0.1, -0.2]})
+    full.to_csv(path, index=False) if suffix == "csv" else full.to_parquet(path)
+    code, out, _ = run(["results", str(path)], capsys)
+    assert code == 0 and "result.s" in out
 
 
 def test_console_script_exit_status_is_2_on_bad_input():

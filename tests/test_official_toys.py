@@ -69,7 +69,11 @@ def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
         for r in runs:
             assert len(r.best_w) == n_rows and len(r.cosine) == n_cos
             assert np.isfinite(r.best_w[["best_w", "best_fd", "base_fd"]].to_numpy()).all()
-            assert ((r.cosine.cosine >= -1) & (r.cosine.cosine <= 1)).all()
+            # a clamp keeps the cosine in [−1, 1] whatever happens; estimated cosines must be strictly
+            # inside, finite, with a positive jackknife SE (a saturated ±1 would flag a broken norm)
+            cos = r.cosine.cosine.to_numpy()
+            assert np.isfinite(cos).all() and (np.abs(cos) < 1).all(), cos
+            assert (r.cosine.cosine_se > 0).all()
             assert (r.best_w.best_fd <= r.best_w.base_fd + 1e-12).all()  # Brent never does worse than w = 0
 
 
@@ -95,3 +99,21 @@ def test_presets_are_validated_and_reduced_only_shrinks_evaluation():
             cls.preset("huge")
     with pytest.raises(ValueError, match="w2"):
         PlaneConfig(w2="sliced")
+
+
+def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
+    """Batch means must hold disjoint samples: copies of one sample spread over batches (``repeat``)
+    would make the batch means share their data, and the SE would miss the sampling variance."""
+    from dataclasses import replace
+
+    import torch
+
+    from toy_models.official import diffusion_base, diffusion_cosine_probe
+
+    cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=5, n_pop=64, noise_draws=4, n_batches=8, grad_batch=8)
+    probe = diffusion_cosine_probe(diffusion_base(cfg, 0), cfg, 0)
+    S = probe.synthetic_of(1.1)
+    assert S.shape == (64 * 4, 2)
+    copies = S.view(64, 4, 2)
+    assert torch.equal(copies, copies[:, :1].expand(-1, 4, -1))  # rows 4i..4i+3 are one sample
+    assert probe.real_est.n == 256 and probe.real_est.n_batches == 8  # 32 rows = 8 whole samples per batch

@@ -18,16 +18,17 @@ def test_seed_bands_match_scipy_t_intervals():
     bands = plots.seed_bands(_frame(data), x="T", y="result.s").set_index("T")
     for x, vs in data.items():
         lo, hi = stats.t.interval(0.95, len(vs) - 1, loc=np.mean(vs), scale=stats.sem(vs))
-        assert bands.loc[x, "mean"] == pytest.approx(np.mean(vs))
-        assert bands.loc[x, "mean"] - bands.loc[x, "half"] == pytest.approx(lo)
-        assert bands.loc[x, "mean"] + bands.loc[x, "half"] == pytest.approx(hi)
+        # float64 arithmetic on O(1) numbers: equal to a few ulps
+        assert bands.loc[x, "mean"] == pytest.approx(np.mean(vs), rel=1e-12, abs=1e-12)
+        assert bands.loc[x, "mean"] - bands.loc[x, "half"] == pytest.approx(lo, rel=1e-12, abs=1e-12)
+        assert bands.loc[x, "mean"] + bands.loc[x, "half"] == pytest.approx(hi, rel=1e-12, abs=1e-12)
         assert bands.loc[x, "n_seeds"] == len(vs)
 
 
 def test_a_single_seed_uses_the_within_record_se():
     df = _frame({1.0: [0.3]}).assign(**{"result.s_se": [0.1]})
     band = plots.seed_bands(df, x="T", y="result.s").iloc[0]
-    assert band.se == pytest.approx(0.1) and band.half == pytest.approx(stats.norm.ppf(0.975) * 0.1)
+    assert band.se == pytest.approx(0.1, rel=1e-12, abs=0) and band.half == pytest.approx(stats.norm.ppf(0.975) * 0.1, rel=1e-12, abs=0)
 
 
 def test_failed_records_are_left_out_of_the_bands():

@@ -22,51 +22,58 @@ def test_identity_diagonal_dense_apply_and_inner():
     v = torch.tensor([[1.0, -2.0, 3.0]], dtype=F64)
     d = torch.tensor([0.5, 2.0, 1.0], dtype=F64)
     assert torch.equal(identity().apply(v), v)
-    assert torch.allclose(Diagonal(d).apply(v), v * d)
+    assert torch.allclose(Diagonal(d).apply(v), v * d, rtol=0, atol=1e-15)
     M = random_spd(3, generator(0))
-    assert torch.allclose(Dense(M).apply(v), v @ M)
-    assert float(Dense(M).inner(v[0], v[0])) == pytest.approx(float(v[0] @ M @ v[0]))
-    assert torch.allclose(Diagonal(d).scaled(3.0).matrix(), 3 * torch.diag(d))
+    assert torch.allclose(Dense(M).apply(v), v @ M, rtol=0, atol=1e-14)
+    assert float(Dense(M).inner(v[0], v[0])) == pytest.approx(float(v[0] @ M @ v[0]), rel=1e-14, abs=1e-14)
+    assert torch.allclose(Diagonal(d).scaled(3.0).matrix(), 3 * torch.diag(d), rtol=0, atol=1e-15)
 
 
 def test_exact_inverse_inverts_and_rejects_indefinite_matrices():
     M = random_spd(4, generator(1))
-    assert torch.allclose(exact_inverse(M).matrix() @ M, torch.eye(4, dtype=F64), atol=1e-10)
+    assert torch.allclose(exact_inverse(M).matrix() @ M, torch.eye(4, dtype=F64), rtol=0, atol=1e-10)
     with pytest.raises(ValueError, match="damping"):
         exact_inverse(torch.diag(torch.tensor([1.0, 0.0], dtype=F64)))
     assert torch.allclose(
         exact_inverse(torch.diag(torch.tensor([1.0, 0.0], dtype=F64)), damping=1.0).matrix(),
         torch.diag(torch.tensor([0.5, 1.0], dtype=F64)),
+        rtol=0,
+        atol=1e-15,
     )
 
 
 def test_adam_minibatch_matches_a_direct_adam_second_moment_ema():
-    """Independent re-derivation with the batches drawn the same way."""
+    """Independent re-derivation: two passes, each over a fresh permutation, ⌈500/16⌉ = 32
+    minibatches per pass with a partial last one (500 = 31·16 + 4)."""
     model = CategoricalModel(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64))
     x = CategoricalTarget(torch.tensor([0.25] * 4, dtype=F64)).sample(500, generator(0, "x"))
-    P = adam_minibatch(model, x, batch_size=16, steps=25, beta2=0.9, eps=1e-8, generator=generator(1, "b"))
+    P = adam_minibatch(model, x, batch_size=16, passes=2, beta2=0.9, eps=1e-8, generator=generator(1, "b"))
     g = generator(1, "b")
     v = torch.zeros(3, dtype=F64)
-    for _ in range(25):
-        idx = torch.randint(0, 500, (16,), generator=g)
-        grad = per_sample_gradients(model, x[idx]).mean(0)
-        v = 0.9 * v + 0.1 * grad**2
-    v_hat = v / (1 - 0.9**25)
-    assert torch.allclose(P.diag, 1 / (v_hat.sqrt() + 1e-8), rtol=1e-10)
+    steps = 0
+    for _ in range(2):
+        order = torch.randperm(500, generator=g)
+        for start in range(0, 500, 16):
+            grad = per_sample_gradients(model, x[order[start : start + 16]]).mean(0)
+            v = 0.9 * v + 0.1 * grad**2
+            steps += 1
+    assert steps == 64
+    v_hat = v / (1 - 0.9**steps)
+    torch.testing.assert_close(P.diag, 1 / (v_hat.sqrt() + 1e-8), rtol=1e-12, atol=0)
 
 
 def test_adam_minibatch_depends_on_batch_size_as_mean_plus_variance_over_B():
     """E[g_B²] = ḡ² + σ²/B: larger batches give a larger P (smaller second moment) where σ² > 0."""
     model = CategoricalModel(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64))
     x = CategoricalTarget(torch.tensor([0.25] * 4, dtype=F64)).sample(4000, generator(0, "x"))
-    small = adam_minibatch(model, x, batch_size=2, steps=3000, generator=generator(2, "b"))
-    large = adam_minibatch(model, x, batch_size=256, steps=3000, generator=generator(2, "b"))
+    small = adam_minibatch(model, x, batch_size=2, passes=2, generator=generator(2, "b"))  # 4000 steps
+    large = adam_minibatch(model, x, batch_size=256, passes=200, generator=generator(2, "b"))  # 3200 steps
     assert bool((large.diag > small.diag).all())
     m = gradient_second_moment(model, x)
     var = m.value - m.mean**2
     for B, P in ((2, small), (256, large)):
         predicted = 1 / (m.mean**2 + var / B).sqrt()
-        assert torch.allclose(P.diag, predicted, rtol=0.15)  # EMA over 3000 steps with β₂ = 0.999
+        torch.testing.assert_close(P.diag, predicted, rtol=0.15, atol=0)  # EMA over 3000+ steps with β₂ = 0.999
 
 
 def test_second_moment_and_fisher_diag_relations():
@@ -74,7 +81,8 @@ def test_second_moment_and_fisher_diag_relations():
     x = torch.randn(64, 2, generator=generator(0, "x"), dtype=F64)
     sm = second_moment_diag(model, x, noise_generator=generator(1, "n"), eps=1e-12)
     ef = empirical_fisher_diag(model, x, noise_generator=generator(1, "n"), damping=1e-12)
-    assert torch.allclose(sm.diag, ef.diag.sqrt(), rtol=1e-6)
+    # 1/(√v + 1e-12) vs 1/√(v + 1e-12): equal up to a relative 1e-12/√v
+    assert torch.allclose(sm.diag, ef.diag.sqrt(), rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -98,13 +106,24 @@ def test_invalid_preconditioners_raise(call, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(batch_size=0, steps=5), "batch_size"),
-        (dict(batch_size=4, steps=0), "steps"),
-        (dict(batch_size=4, steps=5, beta2=1.0), "beta2"),
-        (dict(batch_size=4, steps=5, eps=0.0), "eps"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size=4, passes=0), "passes"),
+        (dict(batch_size=4, steps=5), "steps applies to a sampling-law source"),
+        (dict(batch_size=4, beta2=1.0), "beta2"),
+        (dict(batch_size=4, eps=0.0), "eps"),
+        (dict(batch_size=4, generator=None), "generator"),
     ],
 )
 def test_adam_minibatch_validates(kwargs, match):
     model = CategoricalModel(torch.tensor([0.5, 0.5], dtype=F64))
+    kwargs = {"generator": generator(0), **kwargs}
     with pytest.raises(ValueError, match=match):
-        adam_minibatch(model, torch.zeros(10, dtype=torch.long), generator=generator(0), **kwargs)
+        adam_minibatch(model, torch.zeros(10, dtype=torch.long), **kwargs)
+
+
+def test_adam_minibatch_on_a_sampling_law_needs_steps():
+    model = CategoricalModel(torch.tensor([0.5, 0.5], dtype=F64))
+    law = CategoricalTarget(torch.tensor([0.5, 0.5], dtype=F64))
+    with pytest.raises(ValueError, match="steps"):
+        adam_minibatch(model, law, batch_size=4, generator=generator(0))
+    assert adam_minibatch(model, law, batch_size=4, steps=3, generator=generator(0)).dim == 1

@@ -1,7 +1,9 @@
 import math
 
+import numpy as np
 import pytest
 import torch
+from helpers import hand_sampler_law
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,8 +62,8 @@ def test_error_message_states_the_accepted_range():
 @given(st.floats(0.01, 10.0))
 def test_temperature_conventions_convert_both_ways(tau):
     T = std_to_density_temperature(tau)
-    assert T == pytest.approx(tau**2, rel=1e-12)
-    assert density_to_std_temperature(T) == pytest.approx(tau, rel=1e-12)
+    assert T == pytest.approx(tau**2, rel=1e-12, abs=0)
+    assert density_to_std_temperature(T) == pytest.approx(tau, rel=1e-12, abs=0)
     assert Temperature(tau, "std").sharpening() == Temperature(T, "density").sharpening()
 
 
@@ -108,17 +110,62 @@ def test_neutral_truncations_equal_plain_sampling(probs):
     plain = torch.softmax(logits, -1)
     V = probs.shape[0]
     for spec in (TopK(V), TopK(V + 3), TopP(1.0), Temperature(1.0), None):
-        assert torch.allclose(torch.softmax(categorical_logits(logits, spec), -1), plain, atol=1e-15)
+        assert torch.allclose(torch.softmax(categorical_logits(logits, spec), -1), plain, rtol=0, atol=1e-15)
 
 
 @given(probs_strategy, st.integers(1, 12))
 def test_top_k_keeps_the_k_most_probable(probs, k):
-    q = torch.softmax(categorical_logits(torch.log(probs), TopK(k)), -1)
+    logits = torch.log(probs)
+    q = torch.softmax(categorical_logits(logits, TopK(k)), -1)
     kept = q > 0
-    assert int(kept.sum()) >= min(k, probs.shape[0])  # ties at the threshold are all kept
-    assert float(probs[kept].min()) >= float(probs[~kept].max()) if bool((~kept).any()) else True
+    # by hand: the k-th largest logit from a numpy sort; every token at or above it is kept
+    # (exactly k tokens unless there are ties at the threshold, which are all kept)
+    z = logits.numpy()
+    kth = np.sort(z)[::-1][min(k, z.shape[0]) - 1]
+    assert kept.numpy().tolist() == (z >= kth).tolist()
     # renormalised restriction of p
-    assert torch.allclose(q[kept], probs[kept] / probs[kept].sum(), atol=1e-12)
+    assert torch.allclose(q[kept], probs[kept] / probs[kept].sum(), rtol=0, atol=1e-12)
+
+
+@given(st.lists(st.integers(1, 10_000), min_size=2, max_size=12, unique=True), st.integers(1, 12))
+def test_top_k_keeps_exactly_k_tokens_when_there_are_no_ties(weights, k):
+    probs = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    q = torch.softmax(categorical_logits(torch.log(probs), TopK(k)), -1)
+    assert int((q > 0).sum()) == min(k, len(weights))
+    torch.testing.assert_close(q, torch.from_numpy(hand_sampler_law(probs.numpy(), TopK(k))), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "probs, spec, expected",
+    [
+        # top-2 of (.5, .3, .2): drop .2, renormalise by .8
+        ([0.5, 0.3, 0.2], TopK(2), [0.625, 0.375, 0.0]),
+        ([0.2, 0.5, 0.3], TopK(1), [0.0, 1.0, 0.0]),
+        ([0.1, 0.4, 0.2, 0.3], TopK(3), [0.0, 4 / 9, 2 / 9, 3 / 9]),
+        # top-p 0.85 of (.4, .3, .2, .1): masses before each token 0, .4, .7, .9 -> keep three, /.9
+        ([0.4, 0.3, 0.2, 0.1], TopP(0.85), [4 / 9, 3 / 9, 2 / 9, 0.0]),
+        # top-p 0.45: the mass before the second token (.5) already reaches .45 -> the top token only
+        ([0.3, 0.5, 0.2], TopP(0.45), [0.0, 1.0, 0.0]),
+        ([0.5, 0.3, 0.2], TopP(0.6), [0.625, 0.375, 0.0]),
+        # density temperature T = 1/2 squares: (.25, .09, .04) / .38
+        ([0.5, 0.3, 0.2], Temperature(0.5), [25 / 38, 9 / 38, 4 / 38]),
+        # T = 2 takes square roots: (.8, .6) / 1.4
+        ([0.64, 0.36], Temperature(2.0), [4 / 7, 3 / 7]),
+        # std temperature τ = √2 is density T = 2
+        ([0.64, 0.36], Temperature(math.sqrt(2.0), "std"), [4 / 7, 3 / 7]),
+        # temperature then top-2: (25, 9, 4)/38 -> (25, 9)/34
+        ([0.5, 0.3, 0.2], Chain((Temperature(0.5), TopK(2))), [25 / 34, 9 / 34, 0.0]),
+        # top-2 then T = 2: (.625, .375) -> √ -> (√5, √3)/(√5 + √3)
+        ([0.5, 0.3, 0.2], Chain((TopK(2), Temperature(2.0))),
+         [math.sqrt(5) / (math.sqrt(5) + math.sqrt(3)), math.sqrt(3) / (math.sqrt(5) + math.sqrt(3)), 0.0]),
+    ],
+)
+def test_categorical_sampler_laws_computed_by_hand(probs, spec, expected):
+    p = torch.tensor(probs, dtype=torch.float64)
+    q = torch.softmax(categorical_logits(torch.log(p), spec), -1)
+    torch.testing.assert_close(q, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-15)
+    # and the numpy reference used by the enumeration-vs-Monte-Carlo tests agrees with the hand values
+    np.testing.assert_allclose(hand_sampler_law(np.array(probs), spec), expected, rtol=0, atol=1e-15)
 
 
 @given(probs_strategy, st.floats(0.05, 1.0))
@@ -133,13 +180,13 @@ def test_top_p_matches_a_brute_force_nucleus(probs, p):
         kept.add(i)
         mass += float(probs[i])
     assert {i for i in range(probs.shape[0]) if q[i] > 0} == kept
-    assert float(q.sum()) == pytest.approx(1.0, abs=1e-12)
+    assert float(q.sum()) == pytest.approx(1.0, rel=0, abs=1e-12)
 
 
 def test_density_temperature_on_logits_is_a_power_of_p():
     p = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
     q = torch.softmax(categorical_logits(torch.log(p), Temperature(0.5)), -1)
-    assert torch.allclose(q, p**2 / (p**2).sum(), atol=1e-15)
+    assert torch.allclose(q, p**2 / (p**2).sum(), rtol=0, atol=1e-15)
 
 
 def test_non_categorical_spec_on_logits_raises():

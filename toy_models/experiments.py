@@ -225,8 +225,16 @@ def _ar_theta_s(preset: str, seed: int, tau: float, n_synthetic: int | None):
 
 
 @functools.lru_cache(maxsize=16)
-def _ar_probe(preset: str, seed: int):
-    return official.ar_cosine_probe(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed)
+def _ar_probe(preset: str, seed: int, rep: int):
+    return official.ar_cosine_probe(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, rep)
+
+
+PROBE_FIELDS = ("cosine", "cosine_se", "s", "s_se", "max_share_d", "max_share_s")
+
+
+def _probe_record(row: dict) -> dict:
+    """The record fields of one :class:`~toy_models.official.CosineProbe` row (with its degeneracy flag)."""
+    return {**{k: _finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,9 @@ class ARCell:
         best_w (bool): also run Brent on the FD.
         w_values (tuple): w at which to report FD, precision and recall.
         n_pr (int): samples per side for precision/recall (prdc, k = 5).
+        estimator_rep (int): in [0, inf); the P-cosine's estimator noise (population and
+            synthetic draws, Adam minibatches, loss noise) on the same base model: 0 is the
+            standard, other values repeat the estimate with fresh noise.
     """
 
     preset: str = "smoke"
@@ -252,6 +263,7 @@ class ARCell:
     best_w: bool = True
     w_values: tuple = ()
     n_pr: int = 2000
+    estimator_rep: int = 0
 
     def __post_init__(self):
         check_choice("preset", self.preset, official.PRESETS)
@@ -262,6 +274,7 @@ class ARCell:
             check_int("n_synthetic", self.n_synthetic, lo=2)
         _check_ws("w_values", self.w_values)
         check_int("n_pr", self.n_pr, lo=10)
+        check_int("estimator_rep", self.estimator_rep, lo=0)
 
 
 def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
@@ -299,8 +312,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     n_s = toy.n_synthetic if cfg.n_synthetic is None else cfg.n_synthetic
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
     if cfg.cosine:
-        row = _ar_probe(cfg.preset, seed).rows((cfg.tau,))[0]
-        out.update(cosine=row["cosine"], cosine_se=row["cosine_se"], s=row["s"], s_se=row["s_se"])
+        out.update(_probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.tau,))[0]))
     if not (cfg.best_w or cfg.w_values):
         return _clean(out)
     if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells
@@ -328,8 +340,8 @@ def _diffusion_base(preset: str, seed: int):
 
 
 @functools.lru_cache(maxsize=16)
-def _diffusion_probe(preset: str, seed: int):
-    return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed)
+def _diffusion_probe(preset: str, seed: int, rep: int):
+    return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed, rep)
 
 
 @dataclass(frozen=True)
@@ -339,26 +351,28 @@ class DiffusionCell:
     Attributes:
         preset (str): ``smoke`` | ``reduced`` | ``paper``.
         zeta (float): in (0, inf).
+        estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
     preset: str = "smoke"
     zeta: float = 1.1
+    estimator_rep: int = 0
 
     def __post_init__(self):
         check_choice("preset", self.preset, official.PRESETS)
         check_real("zeta", self.zeta, *POSITIVE, lo_open=True)
+        check_int("estimator_rep", self.estimator_rep, lo=0)
 
 
 @experiment("diffusion-cell", config=DiffusionCell)
 def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
-    row = _diffusion_probe(cfg.preset, seed).rows((cfg.zeta,))[0]
-    return {k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}
+    return _probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0])
 
 
 # ---- class-conditional flow matching: guidance γ and Euler steps -------------------------
 
 FLOW_PRESETS = {
-    "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, base_batch=None, n_pop=4000, n_batches=8, grad_batch=2048),
+    "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, base_batch=None, n_pop=4000, n_batches=8, grad_batch=500),
     "paper": dict(n_base=20000, base_steps=3000, base_lr=1e-3, base_batch=2048, n_pop=50000, n_batches=32, grad_batch=4096),
 }
 
@@ -373,12 +387,14 @@ class FlowCell:
         knob (str): ``guidance`` (γ > 1 mode-seeking; ``steps`` fixed) or ``steps`` (Euler steps; γ = 1).
         value (float): γ in [0, inf) or a number of steps in [1, inf).
         steps (int): Euler steps when the knob is ``guidance``.
+        estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
     preset: str = "smoke"
     knob: str = "guidance"
     value: float = 2.0
     steps: int = 20
+    estimator_rep: int = 0
 
     def __post_init__(self):
         check_choice("preset", self.preset, tuple(FLOW_PRESETS))
@@ -388,6 +404,7 @@ class FlowCell:
         else:
             check_int("value", self.value, lo=1)
         check_int("steps", self.steps, lo=1)
+        check_int("estimator_rep", self.estimator_rep, lo=0)
 
     def sampler(self):
         from neon_theory.samplers import Chain, Guidance, Steps
@@ -398,11 +415,10 @@ class FlowCell:
 
 
 @functools.lru_cache(maxsize=16)
-def _flow_probe(preset: str, seed: int):
+def _flow_probe(preset: str, seed: int, rep: int):
     from types import SimpleNamespace
 
     from neon_theory.neon import fit
-    from neon_theory.preconditioners import adam_minibatch
 
     from ._conditional import TimeMLP
     from .flow import FlowModel
@@ -418,22 +434,19 @@ def _flow_probe(preset: str, seed: int):
     torch.manual_seed(child_seed(seed, "flow-init"))
     model = FlowModel(TimeMLP(2, hidden=64, depth=3, num_classes=2))
     fit(model, labelled(size.n_base, "flow-real"), steps=size.base_steps, lr=size.base_lr, batch_size=size.base_batch, generator=generator(seed, "flow-base"))
-    pop = labelled(size.n_pop, "flow-pop")
-    P = adam_minibatch(
-        model, pop, batch_size=size.grad_batch, steps=max(1, size.n_pop // size.grad_batch),
-        generator=generator(seed, "flow-adam"), noise_generator=generator(seed, "flow-adam-noise"),
-    )
+    stream = functools.partial(official.estimator_stream, rep=rep)
+    pop = labelled(size.n_pop, stream("flow-pop"))
+    P, edges = official.blocked_adam_probe(model, pop, size, seed, lambda name: stream(f"flow-{name}"))
 
     def synthetic_of(cell: FlowCell):
-        return model.sample(size.n_pop, cell.sampler(), generator(seed, f"flow-S/{cell.knob}/{cell.value}"))
+        return model.sample(size.n_pop, cell.sampler(), generator(seed, stream(f"flow-S/{cell.knob}/{cell.value}")))
 
-    return official.CosineProbe(model, pop, synthetic_of, size, seed, P, "cell")
+    return official.CosineProbe(model, pop, synthetic_of, size, seed, P, "cell", rep, edges)
 
 
 @experiment("flow-cell", config=FlowCell)
 def flow_cell(cfg: FlowCell, seed: int) -> dict:
-    row = _flow_probe(cfg.preset, seed).rows((cfg,))[0]
-    return {"sharpening": cfg.sampler().sharpening().value, **{k: _finite_or_none(row[k]) for k in ("cosine", "cosine_se", "s", "s_se")}}
+    return {"sharpening": cfg.sampler().sharpening().value, **_probe_record(_flow_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg,))[0])}
 
 
 def clear_caches() -> None:

@@ -180,6 +180,27 @@ class GaussianModel:
         return cls(mean, cov * (x.shape[0] - 1) / x.shape[0])
 
 
+def model_from_theta(theta: Tensor, dim: int) -> GaussianModel:
+    """The :class:`GaussianModel` at log-Cholesky coordinates θ = (μ, log diag L, strict lower L).
+
+    Args:
+        theta (Tensor): shape (2·dim + dim(dim−1)/2,), finite.
+        dim (int): D ≥ 1.
+    """
+    check_int("dim", dim, lo=1)
+    sizes = [dim, dim, dim * (dim - 1) // 2]
+    theta = check_tensor("theta", theta, shape=(sum(sizes),)).to(DTYPE)
+    mu, log_diag, offdiag = torch.split(theta, sizes)
+    rows, cols = torch.tril_indices(dim, dim, offset=-1)
+    L = _cholesky(log_diag, offdiag, rows, cols)
+    model = GaussianModel(mu, L @ L.T)
+    with torch.no_grad():  # set θ exactly (not through a Cholesky round trip)
+        model.module.mean.copy_(mu)
+        model.module.log_diag.copy_(log_diag)
+        model.module.offdiag.copy_(offdiag)
+    return model
+
+
 def temperature_of(sampler: SamplerSpec | None) -> float:
     """The density temperature T of a Gaussian-compatible sampler (``None`` → 1)."""
     return total_temperature(sampler, "the Gaussian family")

@@ -21,6 +21,7 @@ not by the notebook's dense grid; ``w_grid`` optionally adds the grid.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -95,7 +96,7 @@ class DiffusionToyConfig:
             return cls(n_eval=100_000)
         return cls(
             base_steps=800, base_lr=2e-3, n_synthetic=500, ft_lr=1e-4, ft_steps=(10, 50), n_eval=20_000,
-            cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, n_batches=8, xtol=0.05,
+            cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, grad_batch=500, n_batches=8, xtol=0.05,
         )
 
     def to_dict(self) -> dict:
@@ -129,7 +130,7 @@ class ARToyConfig:
         check_choice("preset", name, PRESETS)
         if name in ("paper", "reduced"):
             return cls()
-        return cls(n_synthetic=4096, ft_epochs=(5, 20), n_eval=20_000, cos_taus=(0.7, 1.0, 1.3), n_pop=8192, n_batches=8, xtol=0.02)
+        return cls(n_synthetic=4096, ft_epochs=(5, 20), n_eval=20_000, cos_taus=(0.7, 1.0, 1.3), n_pop=8192, grad_batch=1024, n_batches=8, xtol=0.02)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,24 +161,60 @@ def _best_w_row(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) 
 class CosineProbe:
     """The P-cosine at any sharpness value for one (model, seed), with CRN: the real-data
     gradient estimate and P are computed once, and every synthetic set is evaluated on the
-    same loss-noise stream as the real set."""
+    same loss-noise stream as the real set.
 
-    def __init__(self, model, real: torch.Tensor, synthetic_of, cfg, seed: int, P, name: str):
+    ``real`` and every synthetic set are read in contiguous batches (``batch_edges``, rows)
+    for the standard errors, so a set that holds several loss-noise draws per sample must keep
+    a sample's copies together (``repeat_interleave``): copies spread over several batches
+    would make the batch means share their data and the SE would miss the sampling variance.
+    When P is a :class:`~neon_theory.preconditioners.BlockDiagonal` estimated on the real rows
+    with the same blocks, the jackknife also resamples P.  ``rep`` names the estimator's random
+    streams (0 = the standard ones); the same rep on the same model is a deterministic repeat,
+    another rep is a repeat with fresh estimator noise."""
+
+    def __init__(self, model, real: torch.Tensor, synthetic_of, cfg, seed: int, P, name: str, rep: int = 0, batch_edges=None):
         self.model, self.synthetic_of, self.cfg, self.seed, self.P, self.name = model, synthetic_of, cfg, seed, P, name
-        self.noise_seed = child_seed(seed, "cos-noise")
+        self.rep = check_int("rep", rep, lo=0)
+        self.batch_edges = batch_edges
+        self.noise_seed = child_seed(seed, estimator_stream("cos-noise", rep))
         self.real_est = self._estimate(real)
 
     def _estimate(self, x):
         return paired_population_gradients(
-            self.model, {"x": x}, noise_generator=torch.Generator().manual_seed(self.noise_seed), n_batches=self.cfg.n_batches, chunk_size=self.cfg.grad_batch
+            self.model, {"x": x}, noise_generator=torch.Generator().manual_seed(self.noise_seed),
+            n_batches=None if self.batch_edges else self.cfg.n_batches, batch_edges=self.batch_edges, chunk_size=self.cfg.grad_batch,
         )["x"]
 
     def rows(self, values) -> list[dict]:
+        """One row per sharpness value: cosine, s (jackknife) with SEs, and the degeneracy flag."""
         out = []
         for v in values:
             rep = alignment(self.real_est, self._estimate(self.synthetic_of(v)), self.P)
-            out.append({self.name: v, "seed": self.seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se})
+            out.append({
+                self.name: v, "seed": self.seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se,
+                "max_share_d": rep.max_share_d, "max_share_s": rep.max_share_s, "degenerate": rep.degenerate,
+            })
         return out
+
+
+def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1) -> tuple:
+    """Adam-minibatch P on the real rows, in blocks aligned with the gradient batches.
+
+    P walks the ``real_rows`` in minibatches of ``cfg.grad_batch`` (``copies`` passes, one per
+    loss-noise draw), grouped into min(n_batches, ⌈N/B⌉) blocks; returns (P, batch_edges) with
+    the edges in rows of the set that repeats each row ``copies`` times (``repeat_interleave``).
+    """
+    n_mb = math.ceil(real_rows.shape[0] / cfg.grad_batch)
+    P = adam_minibatch(
+        model, real_rows, batch_size=cfg.grad_batch, passes=copies, blocks=min(cfg.n_batches, n_mb),
+        generator=generator(seed, stream("adam")), noise_generator=generator(seed, stream("adam-noise")),
+    )
+    return P, tuple(copies * e for e in P.row_edges)
+
+
+def estimator_stream(name: str, rep: int) -> str:
+    """The name of an estimator's random stream in repetition ``rep`` (0 keeps the plain name)."""
+    return name if rep == 0 else f"{name}/rep{rep}"
 
 
 @dataclass(frozen=True)
@@ -210,19 +247,19 @@ def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -
     return dict(st.snapshots)
 
 
-def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int) -> CosineProbe:
-    """P-cosine (Adam P, CRN) vs ζ, as the notebook: the EMA runs over noise_draws passes of the population set."""
-    pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
-    P = adam_minibatch(
-        model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.noise_draws * cfg.n_pop // cfg.grad_batch),
-        generator=generator(seed, "adam"), noise_generator=generator(seed, "adam-noise"),
-    )
+def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int = 0) -> CosineProbe:
+    """P-cosine (Adam P, CRN) vs ζ, as the notebook: every population sample carries
+    ``noise_draws`` (t, ε) draws, and the Adam EMA walks the population set once per draw
+    (without replacement, minibatch ``grad_batch``).  ``rep`` selects fresh estimator noise."""
+    stream = functools.partial(estimator_stream, rep=rep)
+    pop = official_gaussian().sample(cfg.n_pop, generator(seed, stream("pop"))).float()
+    P, edges = blocked_adam_probe(model, pop, cfg, seed, stream, copies=cfg.noise_draws)
 
     def synthetic_of(zeta):
-        S = model.sample(cfg.n_pop, diffusion_sampler(cfg, zeta), generator(seed, f"cos-S/{zeta}"))
-        return S.repeat(cfg.noise_draws, 1)
+        S = model.sample(cfg.n_pop, diffusion_sampler(cfg, zeta), generator(seed, stream(f"cos-S/{zeta}")))
+        return S.repeat_interleave(cfg.noise_draws, dim=0)
 
-    return CosineProbe(model, pop.repeat(cfg.noise_draws, 1), synthetic_of, cfg, seed, P, "zeta")
+    return CosineProbe(model, pop.repeat_interleave(cfg.noise_draws, dim=0), synthetic_of, cfg, seed, P, "zeta", rep, edges)
 
 
 def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
@@ -257,15 +294,17 @@ def ar_finetune(model, cfg: ARToyConfig, seed: int, tau: float, n_synthetic: int
     return {e: st.snapshots[k] for e, k in zip(cfg.ft_epochs, snaps)}
 
 
-def ar_cosine_probe(model, cfg: ARToyConfig, seed: int) -> CosineProbe:
-    """P-cosine (Adam P over one pass of the population set, CRN) vs τ."""
-    pop = official_gaussian().sample(cfg.n_pop, generator(seed, "pop")).float()
-    P = adam_minibatch(model, pop, batch_size=cfg.grad_batch, steps=max(1, cfg.n_pop // cfg.grad_batch), generator=generator(seed, "adam"))
+def ar_cosine_probe(model, cfg: ARToyConfig, seed: int, rep: int = 0) -> CosineProbe:
+    """P-cosine (Adam P over one pass of the population set without replacement, CRN) vs τ.
+    ``rep`` selects fresh estimator noise."""
+    stream = functools.partial(estimator_stream, rep=rep)
+    pop = official_gaussian().sample(cfg.n_pop, generator(seed, stream("pop"))).float()
+    P, edges = blocked_adam_probe(model, pop, cfg, seed, stream)
 
     def synthetic_of(tau):
-        return model.sample(cfg.n_pop, Temperature(tau, "std"), generator(seed, f"cos-S/{tau}"))
+        return model.sample(cfg.n_pop, Temperature(tau, "std"), generator(seed, stream(f"cos-S/{tau}")))
 
-    return CosineProbe(model, pop, synthetic_of, cfg, seed, P, "tau")
+    return CosineProbe(model, pop, synthetic_of, cfg, seed, P, "tau", rep, edges)
 
 
 def ar_fd_metric(cfg: ARToyConfig):

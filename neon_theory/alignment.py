@@ -254,6 +254,16 @@ def _jackknife(full: float, loo: Tensor, nb: int, q: float) -> tuple[float, floa
     return est, se, (est - q * se, est + q * se)
 
 
+def _blocks_match(P: BlockDiagonal, gd: GradientEstimate, gs: GradientEstimate, nb: int) -> bool:
+    """P's blocks and the gradient batches cover the same shares of rows (a necessary check that
+    the gradients were estimated with ``batch_edges`` proportional to ``P.row_edges``)."""
+    if P.n_blocks != nb:
+        return False
+    edges = torch.tensor(P.row_edges, dtype=torch.float64)
+    shares = (edges[1:] - edges[:-1]) / edges[-1]
+    return all(g.exact or torch.allclose(g.batch_weights, shares, rtol=0, atol=1e-9) for g in (gd, gs))
+
+
 def alignment(
     r_d,
     r_s,
@@ -305,11 +315,14 @@ def alignment(
     S = torch.cat([gs.mean[None], _loo(gs, nb) if nb > 1 else gs.mean[None][:0]])
     PD, PS = P.apply(D), P.apply(S)
     if isinstance(P, BlockDiagonal) and nb > 1:
-        if P.n_blocks == nb:  # resample P with the gradient batches: its noise enters the SEs
+        if _blocks_match(P, gd, gs, nb):  # resample P with the gradient batches: its noise enters the SEs
             P_loo = P.delete_one()
             PD, PS = torch.cat([PD[:1], D[1:].double() * P_loo]), torch.cat([PS[:1], S[1:].double() * P_loo])
         else:
-            notes.append(f"P has {P.n_blocks} blocks but the gradients {nb} batches: P is treated as fixed in the jackknife")
+            notes.append(
+                f"P's {P.n_blocks} blocks do not match the gradients' {nb} batches (estimate them with "
+                "batch_edges=P.row_edges): P is treated as fixed in the jackknife"
+            )
     s_all = (D * PS).sum(-1)
     nd, ns = (D * PD).sum(-1).clamp_min(0).sqrt(), (S * PS).sum(-1).clamp_min(0).sqrt()
     # a gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero

@@ -6,6 +6,8 @@ a first-layer unit that only tail samples activate.  A minibatch scheme that mis
 leaves v̂_b = 0, so P_bb = 1/eps and b swamps every P-norm.
 """
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -153,3 +155,22 @@ def test_batch_edges_are_validated_and_used():
     for edges in ((0, 200), (0, 100, 100, 200), (0, 50, 199), (1, 50, 200)):
         with pytest.raises(ValueError, match="batch_edges"):
             population_gradient(model, pop, batch_edges=edges)
+
+
+def test_a_block_P_is_resampled_only_with_gradients_on_its_row_blocks():
+    """alignment() deletes P's blocks with the gradient batches only when they cover the same rows."""
+    from neon_theory.gradients import paired_population_gradients
+
+    model, pop = _model(), _population(5)
+    syn = _population(6, shift=0.5)
+    P = adam_minibatch(model, pop, batch_size=30, blocks=3, generator=generator(7, "adam"))  # blocks of 60, 90, 50 rows
+    aligned = paired_population_gradients(model, {"d": pop, "s": syn}, batch_edges=P.row_edges)
+    equal = paired_population_gradients(model, {"d": pop, "s": syn}, n_batches=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateCosineWarning)
+        rep = alignment(aligned["d"], aligned["s"], P)
+        fixed = alignment(aligned["d"], aligned["s"], Diagonal(P.diag))
+        misaligned = alignment(equal["d"], equal["s"], P)
+    assert not any("treated as fixed" in n for n in rep.notes) and rep.cosine_se != fixed.cosine_se
+    assert rep.cosine == fixed.cosine  # the point estimate uses the full P either way
+    assert any("treated as fixed" in n for n in misaligned.notes)

@@ -117,3 +117,7 @@ def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
     copies = S.view(64, 4, 2)
     assert torch.equal(copies, copies[:, :1].expand(-1, 4, -1))  # rows 4i..4i+3 are one sample
     assert probe.real_est.n == 256 and probe.real_est.n_batches == 8  # 32 rows = 8 whole samples per batch
+    from neon_theory.alignment import alignment
+
+    notes = alignment(probe.real_est, probe._estimate(S), probe.P).notes  # P's blocks are the gradient batches
+    assert not any("treated as fixed" in n for n in notes)

@@ -9,7 +9,7 @@ A preconditioner estimated block by block on the same rows as the gradients
 have batches) is deleted block by block with them, so its estimation noise is in the SEs;
 any other preconditioner, and the Hessian, are treated as fixed (not resampled).
 
-Theorem 1 (DESIGN.md §3) is evaluated where θ* is known, in two forms:
+Theorem 1 of the paper is evaluated where θ* is known, in two forms:
 
 * ``bound_printed`` — the bound as printed, with φ the H_d-geometry angle;
 * ``bound_corrected_first_order`` — the bound with the sign of b as Lemma B.3 gives it

@@ -6,7 +6,7 @@ split into ``n_batches`` contiguous batches whose means are kept: they give the
 batch-means standard error here and the jackknife errors in :mod:`alignment`.
 
 ``paired_population_gradients`` estimates r_d and r_s with the *same* loss noise for the
-i-th real and the i-th synthetic chunk (common random numbers, DESIGN.md §5).
+i-th real and the i-th synthetic chunk (common random numbers).
 
 Loss noise is drawn chunk by chunk from ``noise_generator``, so for noise-carrying losses
 the estimate is a reproducible function of (seed, n, n_batches, chunk_size); keep those

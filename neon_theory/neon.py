@@ -323,7 +323,7 @@ def brent_best_w(
     eval_seed: int = 0,
     policy: MergePolicy = MergePolicy(),
 ) -> BestW:
-    """Bounded Brent search for argmin_w metric (the metric is unimodal in w, DESIGN.md §1).
+    """Bounded Brent search for argmin_w metric (the metric is unimodal in w, as the paper reports for FID).
 
     Args:
         bracket (tuple): (lo, hi) with lo < hi, finite.

@@ -1,4 +1,4 @@
-"""Preconditioners P ≻ 0: the geometry in which fine-tuning moves θ (DESIGN.md §5).
+"""Preconditioners P ≻ 0: the geometry in which fine-tuning moves θ.
 
 Every preconditioner maps v ↦ P v for v of shape (..., p) and gives the P-inner product.
 Builders estimate P from a model and a data source:

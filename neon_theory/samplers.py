@@ -2,10 +2,10 @@
 
 A sampler spec describes how an inference routine departs from the model's own law
 p_θ.  Each spec reports whether it is *mode-seeking*, *neutral* or *diversity-seeking*
-in the sense of DESIGN.md §3 (Lemma B.6): q ∝ f(log p_θ)·p_θ with f nondecreasing
+in the sense of the paper's Lemma B.6: q ∝ f(log p_θ)·p_θ with f nondecreasing
 (mode-seeking) or nonincreasing (diversity-seeking).
 
-Conventions (pinned, see DESIGN.md §5):
+Conventions (pinned):
 
 * ``Temperature(value, convention="density")`` is the *density temperature* T: q ∝ p^{1/T}.
 * ``Temperature(value, convention="std")`` is the *std temperature* τ_σ: every Gaussian

@@ -3,8 +3,8 @@
 * :func:`one_d_alignment` — data N(0, 1), model N(0, v), sampler N(0, τ²v), NLL loss,
   gradients in the variance coordinate v: r_d, r_s, s = r_d r_s (P = 1).
 * :func:`warmup_gamma` — E[∇_Σ L_pop(μ̂, Σ̂)] = −γ Σ*⁻¹ for the Gaussian MLE from n draws,
-  derived from the Wishart moments (DESIGN.md §3, App. B.1).  The second inverse moment
-  printed in DESIGN.md is wrong for D ≥ 2; see :func:`wishart_inverse_moments`.
+  derived from the Wishart moments (the paper's App. B.1).  The second inverse moment
+  in an earlier version of our design notes was wrong for D ≥ 2; see :func:`wishart_inverse_moments`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def wishart_inverse_moments(n, D) -> tuple[sp.Expr, sp.Expr]:
 
     n Σ̂ ~ Wishart_D(Σ*, k) with k = n − 1 degrees of freedom, and for W ~ W_D(I, k)
     E[W⁻¹] = I/(k−D−1), E[W⁻²] = (k−1) I / ((k−D)(k−D−1)(k−D−3))  (needs k > D + 3).
-    DESIGN.md §3 prints b = n²/((n−D−2)(n−D−4)), which equals this only for D = 1.
+    An earlier version of our design notes printed b = n²/((n−D−2)(n−D−4)), which equals this only for D = 1.
     """
     k = n - 1
     a = n / (k - D - 1)
@@ -59,7 +59,7 @@ def warmup_gamma(design: bool = False) -> tuple[sp.Expr, sp.Symbol, sp.Symbol]:
     """γ(n, D) with E[∇_Σ L_pop(μ̂, Σ̂)] = −γ Σ*⁻¹; returns (γ, n, D).
 
     Uses the Wishart moments of :func:`wishart_inverse_moments` (or, with ``design=True``,
-    the moments as printed in DESIGN.md §3), μ̂ independent of Σ̂ with
+    the moments as printed in that earlier version), μ̂ independent of Σ̂ with
     E[(μ̂−μ*)(μ̂−μ*)ᵀ] = Σ*/n, and ∇_Σ L_pop = ½(Σ̂⁻¹ − Σ̂⁻¹(Σ* + (μ̂−μ*)(μ̂−μ*)ᵀ)Σ̂⁻¹).
 
     The correct result is γ = n(D+2)(2n−D−3) / (2(n−D−1)(n−D−2)(n−D−4)) ≈ (D+2)/n;

@@ -169,7 +169,7 @@ def test_counterexample_sign_depends_on_the_preconditioner():
     assert s_natural < -0.05 and s_sgd > 0.5
 
 
-# ---- the over-dispersed counterexample of DESIGN.md §3 ----------------------------------------
+# ---- the over-dispersed counterexample (1-D, v_r = 1.05, τ = 0.7) ----------------------------------------
 
 
 def one_d(v_r: float):

@@ -44,7 +44,7 @@ def test_warmup_gamma_matches_monte_carlo(d, m):
 
 
 def test_design_warmup_gamma_is_wrong_for_d_at_least_2():
-    """Counterexample to DESIGN.md §3's E[Σ̂⁻¹Σ*Σ̂⁻¹]: at D = 4, n = 30 the printed γ is ~30 SE off."""
+    """Counterexample to an earlier, wrong E[Σ̂⁻¹Σ*Σ̂⁻¹]: at D = 4, n = 30 the printed γ is ~30 SE off."""
     printed, n, D = warmup_gamma(design=True)
     correct, _, _ = warmup_gamma()
     assert sp.simplify((printed - correct).subs(D, 1)) == 0  # they agree at D = 1

@@ -272,7 +272,7 @@ def _check_pair(target: GaussianTarget, model: GaussianModel) -> None:
 
 
 def exact_quantities(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None = None) -> GaussianOracle:
-    """All exact quantities of DESIGN.md §2 for the Gaussian family."""
+    """All exact quantities of Theorem 1 and Lemma B.3 (ε, r_d, r_s, H_d, b, Δ, Ĥ) for the Gaussian family."""
     _check_pair(target, model)
     q_mean, q_cov = model.sampler_law(sampler)
     star = target.as_model()

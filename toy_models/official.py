@@ -1,4 +1,4 @@
-"""The two official toys of the Neon paper (DESIGN.md §4), reproduced with seeds and error bars.
+"""The two official toys of the Neon paper (its toy notebook), reproduced with seeds and error bars.
 
 Both run on the engine only (sampling, :func:`self_train`, :func:`merge`, Brent search,
 :func:`paired_population_gradients`, :func:`adam_minibatch`, :func:`alignment`).

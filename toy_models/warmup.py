@@ -1,4 +1,4 @@
-"""The Gaussian warm-up of App. B.1 (DESIGN.md §3), by Monte Carlo over training draws.
+"""The Gaussian warm-up of App. B.1 of the paper, by Monte Carlo over training draws.
 
 Truth N(0, I_D) (every Gaussian truth reduces to it by an affine map, which leaves the
 population NLL differences unchanged).  The base model is the MLE (μ̂, Σ̂) of n samples; one

@@ -365,10 +365,10 @@ def alignment(
             else:
                 w_all = -s_all / (alpha * z_all)
                 w_star, w_se, w_ci = _jackknife(float(w_all[0]), w_all[1:], nb, q)
-    share_d = float(coordinate_shares(gd.mean, P).max())
-    share_s = float(coordinate_shares(gs.mean, P).max())
+    shares_d, shares_s = coordinate_shares(gd.mean, P), coordinate_shares(gs.mean, P)
+    share_d, share_s = float(shares_d.max()), float(shares_s.max())
     if max(share_d, share_s) > dominant_share:
-        worst = int(coordinate_shares(gd.mean if share_d >= share_s else gs.mean, P).argmax())
+        worst = int((shares_d if share_d >= share_s else shares_s).argmax())
         message = (
             f"degenerate P-cosine: coordinate {worst} carries {max(share_d, share_s):.0%} of "
             f"‖r_{'d' if share_d >= share_s else 's'}‖²_P (threshold {dominant_share:.0%}); "

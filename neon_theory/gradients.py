@@ -231,11 +231,11 @@ def paired_population_gradients(
         raise ValueError(f"all sources must give the same n; got {sizes}")
     n_eff = next(iter(sizes.values()))
     exact = all(isinstance(s, WeightedSupport) for s in sources.values())
-    if batch_edges is not None:
-        bounds = _check_edges(batch_edges, n_eff)
-        if n_batches is not None and n_batches != len(bounds):
-            raise ValueError(f"n_batches={n_batches} disagrees with batch_edges ({len(bounds)} batches); give one of them")
-        n_batches = len(bounds)
+    explicit = None if batch_edges is None else _check_edges(batch_edges, n_eff)
+    if explicit is not None:
+        if n_batches is not None and n_batches != len(explicit):
+            raise ValueError(f"n_batches={n_batches} disagrees with batch_edges ({len(explicit)} batches); give one of them")
+        n_batches = len(explicit)
     nb, cs = _defaults(n_eff, n_batches, chunk_size, exact)
     needs_data_rng = any(not isinstance(s, (Tensor, WeightedSupport)) for s in sources.values())
     if needs_data_rng:
@@ -250,7 +250,7 @@ def paired_population_gradients(
             data_gens[k] = g
     params = [p for _, p in trainable_named_parameters(model.module)]
     p_dim = num_parameters(model.module)
-    bounds = _batch_bounds(n_eff, nb) if batch_edges is None or exact else bounds
+    bounds = explicit if explicit is not None and not exact else _batch_bounds(n_eff, nb)
     batch_means = {k: torch.zeros(len(bounds), p_dim, dtype=torch.float64) for k in sources}
     batch_w = {k: torch.zeros(len(bounds), dtype=torch.float64) for k in sources}
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import tempfile
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -101,3 +104,23 @@ def check_spd(name: str, matrix: Tensor) -> Tensor:
     if eig_min <= 0:
         raise ValueError(f"{name} must be positive definite (eigenvalues in (0, inf)); smallest eigenvalue is {eig_min:g}")
     return matrix
+
+
+def check_writable_folder(name: str, path) -> Path:
+    """Create the folder ``path`` if needed and prove it writable (a probe file is written and
+    removed), so a bad output path fails before any work, not after it.
+
+    Raises:
+        ValueError: naming ``name`` when ``path`` is a file, cannot be created or is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{name} must be a folder (existing or creatable); got the file {str(p)!r}")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=p, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"{name} must be a writable folder; cannot write in {str(p)!r}: {e.strerror or e}") from None
+    return p

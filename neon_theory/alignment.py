@@ -137,14 +137,14 @@ def theory_quantities(eps: Tensor, H_d: Tensor, b: Tensor, Delta: Tensor, P: Pre
     check_tensor("b", b, shape=(p,))
     check_tensor("Delta", Delta, shape=(p, p))
     eps, H, b, D = eps.double(), H_d.double(), b.double(), Delta.double()
-    H_half, H_mhalf = matrix_power_sym(H, 0.5), matrix_power_sym(H, -0.5)
+    H_half, H_mhalf = matrix_power_sym(H, 0.5, "H_d"), matrix_power_sym(H, -0.5, "H_d")
     Pm = P.matrix(p)
     K = H_half @ Pm @ H_half
     K = 0.5 * (K + K.T)
     k_eigs = torch.linalg.eigvalsh(K)
     m, M = float(k_eigs[0]), float(k_eigs[-1])
     u, v = H_half @ eps, H_mhalf @ b
-    K_half = matrix_power_sym(K, 0.5)
+    K_half = matrix_power_sym(K, 0.5, "K = H_d^1/2 P H_d^1/2")
     eps_H, eta0 = float(u.norm()), float(v.norm())
     eta1 = float(torch.linalg.matrix_norm(H_mhalf @ D @ H_mhalf, ord=2))
     cos_phi, cos_phi_K = _cos(u, v), _cos(K_half @ u, K_half @ v)
@@ -325,8 +325,11 @@ def alignment(
             )
     s_all = (D * PS).sum(-1)
     nd, ns = (D * PD).sum(-1).clamp_min(0).sqrt(), (S * PS).sum(-1).clamp_min(0).sqrt()
-    # a gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero
-    tol = _ZERO_TOL * max(1.0, float(nd[0]), float(ns[0]))
+    # A gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero.
+    # Its round-off scales with the model's own terms, not with the other gradient, so a huge
+    # r_s (an extreme temperature) must not make a finite r_d count as zero: the floor grows
+    # only when both norms are large.
+    tol = _ZERO_TOL * max(1.0, min(float(nd[0]), float(ns[0])))
     degenerate = float(nd[0]) <= tol or float(ns[0]) <= tol
     denom = nd * ns
     cos_all = torch.where(denom > 0, s_all / denom, torch.zeros_like(s_all)).clamp(-1, 1)

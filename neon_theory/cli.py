@@ -1,6 +1,9 @@
 """Command-line interface: ``neon-theory demo|align|toys|plane|sweep|results|figures``.
 
-Bad input prints one line ``neon-theory: error: ...`` and exits with status 2.
+Exit status: 0 on success; 2 for bad input (one line ``neon-theory: error: ...``, printed
+before any work); 1 when some sweep job failed (the first error and its job are printed;
+``--json`` reports ``failed``); 130 on Ctrl-C (one line saying how to resume); 141 when the
+reader of the output goes away (``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
 
-from ._validation import check_real
+from ._validation import check_real, check_writable_folder
 
 PRECONDITIONERS = ("identity", "natural", "data-hessian", "star-hessian", "fisher-diag")
 
@@ -29,27 +34,73 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"neon-theory: error: {message}\n")
 
 
-def _seed(text: str) -> int:
-    """argparse type for --seed: an integer in [0, inf)."""
-    try:
-        v = int(text)
-    except ValueError:
-        v = -1
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer in [0, inf); got {text!r}")
-    return v
+def integer(lo: int, hi: int | None = None):
+    """argparse type: an integer in [lo, hi]; an integral float such as ``1e5`` is accepted."""
+
+    def parse(text: str) -> int:
+        try:
+            v = float(text)
+            ok = math.isfinite(v) and v.is_integer()
+        except ValueError:
+            ok = False
+        if ok:
+            v = int(text) if text.strip().lstrip("+-").isdigit() else int(v)  # exact for long digit strings
+            ok = v >= lo and (hi is None or v <= hi)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{lo}, {'inf)' if hi is None else f'{hi}]'}; got {text!r}")
+        return v
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+_seed = integer(0)
+
+#: Requests estimated above these need --yes; above the machine's memory they are refused.
+CONFIRM_SECONDS = 60.0
+CONFIRM_BYTES = 2 * 2**30
 
 
 def _folder(option: str, path: str) -> Path:
-    """Create the output folder now, so a bad path fails before any work (one line, status 2)."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise CLIError(f"{option} must be a folder (existing or creatable); got the file {path!r}")
+    """Create the output folder now and prove it writable, so a bad path fails before any work."""
     try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"{option} must be a folder (existing or creatable); cannot create {path!r}: {e.strerror}") from None
+        return check_writable_folder(option, path)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+
+
+def _table_path(option: str, path: str) -> Path:
+    """A table file to write later (--out/--csv of sweep): its suffix and folder are checked now."""
+    p = Path(path)
+    if p.suffix not in (".parquet", ".csv"):
+        raise CLIError(f"{option} must end in .parquet or .csv; got {path!r}")
+    if p.is_dir():
+        raise CLIError(f"{option} must be a file path, not the folder {path!r}")
+    _folder(f"the folder of {option}", str(p.parent))
     return p
+
+
+def _memory_bytes() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def confirm_cost(what: str, seconds: float, nbytes: float, yes: bool, smaller: str) -> None:
+    """Refuse a request estimated to exceed the machine's memory; ask for --yes above the limits."""
+    cost = f"about {_duration(seconds)} and {nbytes / 2**30:.2g} GiB of memory"
+    if nbytes > 0.8 * _memory_bytes():
+        raise CLIError(f"{what} would need {cost}, more than this machine has ({_memory_bytes() / 2**30:.0f} GiB); use a smaller {smaller}")
+    if (seconds > CONFIRM_SECONDS or nbytes > CONFIRM_BYTES) and not yes:
+        raise CLIError(f"{what} would take {cost}; pass --yes to run it, or use a smaller {smaller}")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}{'s' if unit == 'day' and seconds >= 2 * size else ''}"
+    return f"{seconds:.0f} s"
 
 
 def parse_vector(text: str, option: str) -> torch.Tensor:
@@ -83,15 +134,35 @@ def parse_sampler(text: str):
         v = float(value)
     except ValueError:
         raise CLIError(f"--sampler value must be a number; got {value!r}") from None
-    return Temperature(v, kinds[kind])
+    try:
+        return Temperature(v, kinds[kind])
+    except ValueError as e:
+        raise CLIError(f"--sampler: {e}") from None
+
+
+#: engine names of the Gaussian moments → the options that set them
+_MOMENT_OPTIONS = {"data_mean": "--data-mean", "data_cov": "--data-cov", "model_mean": "--model-mean", "model_cov": "--model-cov"}
+
+
+def _in_user_names(message: str) -> str:
+    for name, option in _MOMENT_OPTIONS.items():
+        message = message.replace(name, option)
+    return message
 
 
 def _build_gaussian(args):
     from toy_models.gaussian import GaussianModel, GaussianTarget
 
+    try:
+        return _gaussian_pair(args, GaussianModel, GaussianTarget)
+    except CLIError:
+        raise
+    except ValueError as e:
+        raise CLIError(_in_user_names(str(e))) from None
+
+
+def _gaussian_pair(args, GaussianModel, GaussianTarget):
     D = args.dim
-    if D < 1:
-        raise CLIError(f"--dim must be an integer in [1, inf); got {D}")
     if args.data_cov is not None:
         data_cov = parse_matrix(args.data_cov, "--data-cov")
     else:
@@ -128,27 +199,45 @@ def _preconditioner(name: str, oracle):
 
 
 def cmd_align(args) -> dict:
-    from toy_models.gaussian import exact_alignment, exact_quantities
+    from toy_models.gaussian import alignment_cost, exact_quantities
+
+    sampler = parse_sampler(args.sampler)
+    alpha = check_real("--alpha", args.alpha, 0.0, math.inf, lo_open=True)
+    if args.mc != 0 and args.mc < 2 * args.batches:
+        raise CLIError(f"--mc must be 0 (exact) or at least 2*--batches={2 * args.batches}; got {args.mc}")
+    seconds, nbytes = alignment_cost(args.dim, args.mc)
+    confirm_cost(f"align --dim {args.dim} --mc {args.mc}", seconds, nbytes, args.yes, "--dim or --mc")
+    target, model = _build_gaussian(args)
+    try:
+        oracle = exact_quantities(target, model, sampler)
+    except ValueError as e:
+        raise CLIError(_in_user_names(str(e))) from None
+    try:
+        P = _preconditioner(args.preconditioner, oracle)
+    except ValueError as e:
+        raise CLIError(f"--preconditioner {args.preconditioner}: {e}") from None
+    try:
+        rep = _alignment_report(args, target, model, sampler, P, oracle, alpha)
+    except ValueError as e:
+        raise CLIError(f"cannot compute the alignment for these inputs: {_in_user_names(str(e))}") from None
+    out = rep.to_dict()
+    out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
+    out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
+    if not args.json:
+        _print_alignment(rep, out, sampler, alpha)
+    return out
+
+
+def _alignment_report(args, target, model, sampler, P, oracle, alpha):
+    from toy_models.gaussian import exact_alignment
 
     from .alignment import alignment, theory_quantities
     from .gradients import ModelLaw, paired_population_gradients
     from .rng import generator
 
-    target, model = _build_gaussian(args)
-    try:
-        sampler = parse_sampler(args.sampler)
-    except CLIError:
-        raise
-    except ValueError as e:
-        raise CLIError(f"--sampler: {e}") from None
-    alpha = check_real("--alpha", args.alpha, 0.0, math.inf, lo_open=True)
-    oracle = exact_quantities(target, model, sampler)
-    P = _preconditioner(args.preconditioner, oracle)
     if args.mc == 0:
         rep = exact_alignment(target, model, sampler, P, alpha=alpha)
     else:
-        if args.mc < 2 * args.batches:
-            raise CLIError(f"--mc must be 0 (exact) or at least 2*--batches={2 * args.batches}; got {args.mc}")
         est = paired_population_gradients(
             model,
             {"real": target, "synthetic": ModelLaw(model, sampler)},
@@ -158,21 +247,20 @@ def cmd_align(args) -> dict:
         )
         th = theory_quantities(oracle.eps, oracle.H_d, oracle.b, oracle.Delta, P)
         rep = alignment(est["real"], est["synthetic"], P, alpha=alpha, hessian=oracle.H_hat, theory=th)
-    out = rep.to_dict()
-    out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
-    out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
-    if not args.json:
-        print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {sampler.density_power:g} ({out['sampler']['sharpening']})")
-        print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
-        print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
-        print(f"  z        = {rep.z:.6g}")
-        print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
-        th = rep.theory
-        print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
-        print(f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}")
-        for note in rep.notes:
-            print(f"  note: {note}")
-    return out
+    return rep
+
+
+def _print_alignment(rep, out, sampler, alpha) -> None:
+    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {sampler.density_power:g} ({out['sampler']['sharpening']})")
+    print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
+    print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
+    print(f"  z        = {rep.z:.6g}")
+    print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
+    th = rep.theory
+    print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
+    print(f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}")
+    for note in rep.notes:
+        print(f"  note: {note}")
 
 
 def cmd_demo(args) -> dict:
@@ -216,16 +304,24 @@ def cmd_demo(args) -> dict:
     return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
 
 
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' or '0,2,5' → list of seeds."""
+    """'0-4' or '0,2,5' → list of at most :data:`MAX_SEEDS` seeds."""
     try:
         if "-" in text:
             lo, hi = (int(v) for v in text.split("-"))
-            seeds = list(range(lo, hi + 1))
+            count = hi - lo + 1
         else:
             seeds = [int(v) for v in text.split(",")]
+            count = len(seeds)
     except ValueError:
         raise CLIError(f"--seeds must look like '0-4' or '0,2,5'; got {text!r}") from None
+    if count > MAX_SEEDS:  # checked before a range is expanded into a list
+        raise CLIError(f"--seeds must name between 1 and {MAX_SEEDS} seeds; {text!r} names {count}")
+    if "-" in text:
+        seeds = list(range(lo, hi + 1))
     if not seeds or min(seeds) < 0:
         raise CLIError(f"--seeds must name at least one seed in [0, inf) ('lo-hi' with lo <= hi, or 'a,b,c'); got {text!r}")
     return seeds
@@ -323,18 +419,30 @@ def cmd_plane(args) -> dict:
 
 
 def _executor(args):
+    """The executor, started now: a missing srun/sbatch or an unreachable Ray cluster fails before any job."""
     from .sweeps import make_executor
 
-    if args.workers < 1:
-        raise CLIError(f"--workers must be an integer in [1, inf); got {args.workers}")
-    options = {}
+    options, option = {}, "--executor"
     if args.executor == "ray":
         options["address"] = args.ray_address
+        option = "--executor ray" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
     elif args.executor == "slurm":
+        _folder("--slurm-folder", args.slurm_folder)
         options.update(folder=args.slurm_folder, cluster=args.slurm_cluster)
+        option = f"--executor slurm --slurm-cluster {args.slurm_cluster}"
         if args.slurm_partition:
             options["slurm_partition"] = args.slurm_partition
-    return make_executor(args.executor, args.workers, **options)
+    try:
+        return make_executor(args.executor, args.workers, **options)
+    except ValueError as e:
+        raise CLIError(f"{option}: {e}") from None
+
+
+def _store(args):
+    from .sweeps import ResultStore
+
+    _folder("--store", args.store)
+    return ResultStore(args.store)
 
 
 def cmd_sweep(args) -> dict:
@@ -342,24 +450,36 @@ def cmd_sweep(args) -> dict:
     import importlib
 
     from .config import from_yaml
-    from .sweeps import ResultStore, SweepSpec, run_sweep, save_table
+    from .sweeps import SweepSpec, failure_summary, run_sweep, save_table
 
     importlib.import_module("toy_models.experiments")  # registers the toy experiments
     path = Path(args.file)
     if not path.is_file():
         raise CLIError(f"sweep file {str(path)!r} does not exist")
-    spec = from_yaml(SweepSpec, path.read_text())
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CLIError(f"sweep file {str(path)!r} cannot be read as text: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        spec = from_yaml(SweepSpec, text)
+    except ValueError as e:
+        raise CLIError(f"sweep file {str(path)!r}: {e}") from None
     jobs = spec.validate()  # every job's config is built (and rejected, naming the field) before any work
+    # every output and the executor are checked before the first job runs
+    store = _store(args)
+    _table_path("--out", args.out)
+    if args.csv is not None:
+        _table_path("--csv", args.csv)
     executor = _executor(args)
     try:
-        df = run_sweep(spec, ResultStore(args.store), executor=executor, progress=not args.json)
+        df = run_sweep(spec, store, executor=executor, progress=not args.json)
     finally:
         executor.close()
     written = save_table(df, args.out, csv=args.csv)
     n_ok = int((df.status == "ok").sum())
     if not args.json:
         print(f"{len(jobs)} jobs: {n_ok} ok, {len(df) - n_ok} failed -> " + ", ".join(map(str, written)))
-    return {"records": len(df), "ok": n_ok, "tables": [str(p) for p in written]}
+    return {"records": len(df), "ok": n_ok, "failed": len(df) - n_ok, "first_error": failure_summary(df), "tables": [str(p) for p in written]}
 
 
 def cmd_results(args) -> dict:
@@ -402,11 +522,13 @@ def cmd_figures(args) -> dict:
     for name in names:  # reject any bad sweep before any work
         for spec in figure_specs(name, args.preset).values():
             spec.validate()
+    store = _store(args)
+    _folder("--out", args.out)
     executor = _executor(args)
     out = {}
     try:
         for name in names:
-            result = make_figure(name, args.preset, store=args.store, out=args.out, executor=executor, progress=not args.json)
+            result = make_figure(name, args.preset, store=store, out=args.out, executor=executor, progress=not args.json)
             out[name] = [str(p) for p in result["paths"]]
             if not args.json:
                 print(f"{name}: {FIGURES[name].description} -> {out[name][0]}")
@@ -419,7 +541,7 @@ def _add_executor_options(p) -> None:
     from .sweeps import EXECUTORS
 
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local process pool, Ray, or SLURM via submitit")
-    p.add_argument("--workers", type=int, default=1, help="parallel jobs (local pool size, Ray CPUs, SLURM array parallelism)")
+    p.add_argument("--workers", type=integer(1), default=1, help="parallel jobs (local pool size, Ray CPUs, SLURM array parallelism)")
     p.add_argument("--store", default="results/store", help="folder of cached per-job records (resumable)")
     p.add_argument("--ray-address", default=None, help="a running Ray cluster (e.g. 'auto'); default: start a local one")
     p.add_argument("--slurm-folder", default="results/submitit", help="submitit's log and pickle folder")
@@ -432,11 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="the Neon loop on the exact Gaussian family: table + figure")
     d.add_argument("--seed", type=_seed, default=0)
-    d.add_argument("--out", default="figures", help="folder for the figure (default: figures)")
+    d.add_argument("--out", default="results/demo", help="folder for the figure (default: results/demo, outside the tracked tree)")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
     a = sub.add_parser("align", help="alignment report for a Gaussian data law, model and temperature sampler")
-    a.add_argument("--dim", type=int, default=2)
+    a.add_argument("--dim", type=integer(1), default=2, help="dimension D; the report costs ~p^1.5 with p = 2D + D(D-1)/2")
     a.add_argument("--data-mean", default=None, help="e.g. '0,0' (default zeros)")
     a.add_argument("--data-cov", default=None, help="rows separated by ';', e.g. '2,1;1,2' (default: that for D=2, else I)")
     a.add_argument("--model-mean", default=None, help="default: the data mean")
@@ -445,8 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sampler", default="temperature=0.7", help="temperature=T (density) or std-temperature=TAU")
     a.add_argument("--preconditioner", choices=PRECONDITIONERS, default="identity")
     a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps, for w*")
-    a.add_argument("--mc", type=int, default=0, help="Monte Carlo sample size (0 = exact)")
-    a.add_argument("--batches", type=int, default=32, help="batches for standard errors (with --mc)")
+    a.add_argument("--mc", type=integer(0), default=0, help="Monte Carlo sample size (0 = exact; 1e5 is accepted)")
+    a.add_argument("--batches", type=integer(2), default=32, help="batches for standard errors (with --mc)")
+    a.add_argument("--yes", action="store_true", help="run a request estimated to take over a minute or 2 GiB")
     a.add_argument("--seed", type=_seed, default=0)
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_align)
@@ -491,16 +614,61 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed the help or its one-line error
         return e.code if isinstance(e.code, int) else 2
+    from .sweeps import SweepFailed
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            result = args.func(args)
+            if args.json:
+                print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
+            if result.get("failed"):  # some sweep job failed: visible to pipelines
+                _error(result["first_error"])
+                return 1
+            return 0
+        except ValueError as e:  # includes CLIError and every validation error of the engine
+            _error(e)
+            return 2
+        except SweepFailed as e:
+            _error(e)
+            return 1
+        except KeyboardInterrupt:
+            _error(f"interrupted; {_resume_hint(args)}", "")
+            return 130
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+            _silence_stdout()
+            return 141
+        except Exception as e:  # a bug or the system (disk full, ...): one line, not a traceback
+            if os.environ.get("NEON_THEORY_TRACEBACK"):
+                raise
+            _error(f"unexpected {type(e).__name__}: {e} (set NEON_THEORY_TRACEBACK=1 to see where; please report it)")
+            return 1
+
+
+def _error(message, kind: str = "error: ") -> None:
+    text = " ".join(str(message).split())  # always one line
+    print(f"neon-theory: {kind}{text}", file=sys.stderr)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _error(message, "warning: ")
+
+
+def _resume_hint(args) -> str:
+    if args.command in ("sweep", "figures"):
+        return f"finished jobs are kept in --store {args.store}; run the same command again to resume"
+    if args.command in ("toys", "plane"):
+        return f"finished seeds are kept in --out {args.out}; run the same command again to resume"
+    return "nothing was saved; run the command again"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's exit-time flush does not raise again."""
     try:
-        if getattr(args, "seed", 0) < 0:
-            raise CLIError(f"--seed must be an integer in [0, inf); got {args.seed}")
-        result = args.func(args)
-    except ValueError as e:  # includes CLIError and every validation error of the engine
-        print(f"neon-theory: error: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
-    return 0
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. captured in tests)
+        pass
 
 
 def _jsonable(o):

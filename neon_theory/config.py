@@ -1,8 +1,10 @@
 """Configs as frozen dataclasses that round-trip through YAML/JSON, and their content hashes.
 
-Loading uses ``yaml.safe_load`` only.  Unknown fields are rejected with a message naming the
-field and the accepted ones; nested dataclass fields are rebuilt recursively; YAML lists
-become tuples where the dataclass default is a tuple (so configs stay hashable).
+Loading uses PyYAML's safe loader only (:class:`NumberSafeLoader`, which also reads ``1e-3``
+and ``5e4`` as floats, as people write them; plain YAML 1.1 reads them as strings).  Unknown
+fields are rejected with a message naming the field and the accepted ones, missing required
+fields are named too; nested dataclass fields are rebuilt recursively; an integer field
+accepts an integral float such as ``1e5``; YAML lists become tuples (so configs stay hashable).
 """
 
 from __future__ import annotations
@@ -10,9 +12,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
+import types
 import typing
 
 import yaml
+
+
+class NumberSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also resolves exponent floats without a dot (``1e-3``, ``5E4``)."""
+
+
+NumberSafeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str):
+    """Parse YAML with the safe loader (no object construction), exponent floats included."""
+    return yaml.load(text, Loader=NumberSafeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def config_to_dict(cfg) -> dict:
@@ -42,6 +69,10 @@ def config_from_dict(cls, data: dict):
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"unknown field(s) {unknown} for {cls.__name__}; accepted fields are {sorted(fields)}")
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise ValueError(f"{cls.__name__} config is missing the required field(s) {missing}; accepted fields are {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
@@ -49,11 +80,19 @@ def config_from_dict(cls, data: dict):
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):
             kwargs[name] = config_from_dict(kind, value)
         else:
-            kwargs[name] = _tupled(value)
+            kwargs[name] = _integral(_tupled(value), kind)
     try:
         return cls(**kwargs)
     except TypeError as e:  # e.g. a field of the wrong kind reaching a comparison
         raise ValueError(f"invalid {cls.__name__} config: {e}") from None
+
+
+def _integral(v, kind):
+    """An integral float (``1e5`` in YAML) becomes an int where the field is typed ``int``."""
+    ints = kind is int or (isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union) and int in typing.get_args(kind) and float not in typing.get_args(kind)
+    if ints and isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 def _tupled(v):
@@ -72,12 +111,14 @@ def to_yaml(cfg) -> str:
 def from_yaml(cls, text: str):
     """Parse YAML text (safe loader only) into ``cls``."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ValueError(f"config is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-    return config_from_dict(cls, data or {})
+    if data is None:
+        raise ValueError(f"the {cls.__name__} config is empty; it must be a mapping of fields")
+    return config_from_dict(cls, data)
 
 
 def config_hash(cfg, code_version: str = "") -> str:

@@ -12,14 +12,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+#: Metadata that makes a saved figure a function of its content only: no creation date and no
+#: software version, so the same inputs give byte-identical files on every run.
+REPRODUCIBLE_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+    "svg": {"Date": None, "Creator": None},
+}
+
+
 def save(fig, path: str | Path, formats=("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``path`` with each suffix in ``formats``; returns the written paths."""
+    """Save ``fig`` as ``path`` with each suffix in ``formats``; returns the written paths.
+
+    Files are reproducible (:data:`REPRODUCIBLE_METADATA`) and written atomically (a temp file
+    renamed into place), so an interrupted save never leaves half a figure.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for ext in formats:
         p = path.with_suffix("." + ext)
-        fig.savefig(p, dpi=150, bbox_inches="tight")
+        tmp = p.with_name(f".tmp-{p.name}")
+        try:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext, metadata=REPRODUCIBLE_METADATA.get(ext))
+            tmp.replace(p)
+        finally:
+            tmp.unlink(missing_ok=True)
         out.append(p)
     plt.close(fig)
     return out

@@ -333,10 +333,13 @@ def exact_inverse(matrix: Tensor, *, damping: float = 0.0, name: str = "inverse"
     return Dense((evecs / evals) @ evecs.T, name)
 
 
-def matrix_power_sym(matrix: Tensor, power: float) -> Tensor:
-    """M^power for a symmetric positive-definite M via eigh (float64)."""
+def matrix_power_sym(matrix: Tensor, power: float, name: str = "matrix") -> Tensor:
+    """M^power for a symmetric positive-definite M via eigh (float64); ``name`` is used in errors."""
     M = 0.5 * (matrix.double() + matrix.double().T)
     evals, evecs = torch.linalg.eigh(M)
     if float(evals.min()) <= 0:
-        raise ValueError(f"matrix must be positive definite; smallest eigenvalue {float(evals.min()):g}")
+        raise ValueError(
+            f"{name} must be numerically positive definite (eigenvalues in (0, inf)); its smallest "
+            f"eigenvalue is {float(evals.min()):g} (largest {float(evals.max()):g})"
+        )
     return (evecs * evals**power) @ evecs.T

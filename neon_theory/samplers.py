@@ -33,6 +33,11 @@ from ._validation import check_choice, check_int, check_real
 
 SOLVERS = ("euler", "heun", "midpoint", "ddim", "ddpm")
 
+#: The density temperatures T that float64 computes with: T and 1/T, and the moments of a
+#: tempered law (which scale like T²), stay finite.  A std temperature τ_σ = √T has the
+#: square-root range.
+DENSITY_TEMPERATURE_RANGE = (1e-100, 1e100)
+
 
 class Sharpening(str, enum.Enum):
     """Direction in which a sampler tilts the model's law."""
@@ -75,7 +80,9 @@ class Temperature(SamplerSpec):
     """Temperature in either convention.
 
     Args:
-        value (float): T (``convention="density"``) or τ_σ (``convention="std"``); in (0, inf).
+        value (float): T (``convention="density"``) in [1e-100, 1e100], or τ_σ
+            (``convention="std"``) in [1e-50, 1e50] (:data:`DENSITY_TEMPERATURE_RANGE`:
+            beyond it float64 cannot represent 1/T or the tempered law's moments).
         convention (str): ``"density"`` (q ∝ p^{1/T}) or ``"std"`` (σ → τ_σ σ).
     """
 
@@ -84,7 +91,11 @@ class Temperature(SamplerSpec):
 
     def __post_init__(self):
         check_choice("convention", self.convention, ("density", "std"))
-        object.__setattr__(self, "value", check_real("temperature", self.value, 0.0, math.inf, lo_open=True))
+        lo, hi = DENSITY_TEMPERATURE_RANGE
+        name = "temperature"
+        if self.convention == "std":
+            lo, hi, name = math.sqrt(lo), math.sqrt(hi), "std-temperature"
+        object.__setattr__(self, "value", check_real(name, self.value, lo, hi))
 
     @property
     def density_power(self) -> float:
@@ -301,4 +312,7 @@ def total_temperature(sampler: SamplerSpec | None, family: str = "this model") -
         if not isinstance(s, Temperature):
             raise ValueError(f"{family} supports Temperature samplers only; got {type(s).__name__}")
         T *= s.density_power
+    lo, hi = DENSITY_TEMPERATURE_RANGE
+    if not lo <= T <= hi:
+        raise ValueError(f"the chained temperatures multiply to T = {T:g}; their product must lie in [{lo:g}, {hi:g}]")
     return T

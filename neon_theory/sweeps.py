@@ -30,9 +30,11 @@ import hashlib
 import importlib
 import json
 import os
+import shutil
 import tempfile
 import time
 import traceback
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import product
@@ -42,7 +44,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._validation import check_choice, check_int
+from ._validation import check_choice, check_int, check_writable_folder
 from .config import config_from_dict, config_to_dict
 
 
@@ -201,14 +203,39 @@ def _checksum(record: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class CorruptRecordWarning(UserWarning):
+    """Some cached records were corrupt or truncated: they were discarded and are recomputed."""
+
+
+class SweepFailed(RuntimeError):
+    """Some jobs of a sweep failed; the message names how many and the first error with its job."""
+
+
+def failure_summary(df: pd.DataFrame) -> str | None:
+    """One line: how many jobs of a sweep table failed and the first error with its job (``None`` if none)."""
+    if df.empty or "status" not in df:
+        return None
+    bad = df[df.status != "ok"]
+    if bad.empty:
+        return None
+    first = bad.iloc[0]
+    params = {k: getattr(v, "item", lambda: v)() for k, v in first.items() if k not in ("seed", "status", "error") and not str(k).startswith("result.")}
+    return (
+        f"{len(bad)} of {len(df)} job(s) failed; the first, {params} with seed {first['seed']}: {first['error']} "
+        "(the others are cached: a re-run retries only the failed jobs)"
+    )
+
+
 class ResultStore:
-    """One JSON record per job under ``root``, written atomically and checksummed."""
+    """One JSON record per job under ``root``, written atomically and checksummed.
+
+    Attributes:
+        discarded (int): corrupt or truncated record files found (and removed) by :meth:`get`.
+    """
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-        if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"store must be a folder; {str(self.root)!r} is a file")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = check_writable_folder("store", root)
+        self.discarded = 0
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
@@ -225,6 +252,7 @@ class ResultStore:
             return record
         except (ValueError, OSError, UnicodeDecodeError):
             p.unlink(missing_ok=True)
+            self.discarded += 1
             return None
 
     def keys(self) -> list[str]:
@@ -354,7 +382,12 @@ class RayExecutor(Executor):
             kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
             if address is None:
                 kwargs["num_cpus"] = self.workers or os.cpu_count()
-            ray.init(address=address, **kwargs)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, TimeoutError, ValueError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                where = "a local Ray instance" if address is None else f"the Ray cluster at address {address!r}"
+                raise ValueError(f"cannot start or reach {where}: {first}") from None
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
 
@@ -388,6 +421,12 @@ class SubmititExecutor(Executor):
         submitit = _require("submitit")
         if cluster is not None:
             check_choice("cluster", cluster, ("slurm", "local", "debug"))
+        if cluster == "slurm" and shutil.which("sbatch") is None:  # submitit submits with sbatch
+            raise ValueError(
+                "cluster 'slurm' needs SLURM's sbatch command on PATH and none was found; run where SLURM is "
+                "installed, or use cluster 'local' to run the same path in local processes"
+            )
+        check_writable_folder("folder", folder)
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         if workers is not None:
             parameters.setdefault("slurm_array_parallelism", check_int("workers", workers, lo=1))
@@ -445,11 +484,19 @@ def run_sweep(
     exp = get_experiment(spec.experiment)
     own = executor is None
     executor = LocalExecutor(workers) if own else executor
+    discarded_before = store.discarded
     todo = [
         Job(spec.experiment, exp.module, p, s, k, spec.threads)
         for p, s, k in planned
         if (r := store.get(k)) is None or r["status"] != "ok"
     ]
+    if store.discarded > discarded_before:
+        warnings.warn(
+            f"{store.discarded - discarded_before} corrupt or truncated record(s) in store {str(store.root)!r} "
+            "were discarded and are recomputed",
+            CorruptRecordWarning,
+            stacklevel=2,
+        )
     failed = 0
     with tqdm(total=len(todo), disable=not progress or not todo, desc=f"sweep {spec.experiment} [{executor.name}]", unit="job") as bar:
         try:

@@ -53,8 +53,17 @@ def test_invalid_specs_raise_naming_the_parameter(make, name):
 
 
 def test_error_message_states_the_accepted_range():
-    with pytest.raises(ValueError, match=r"\(0, inf\)"):
+    # the computable range: T and 1/T and the tempered moments stay finite in float64
+    with pytest.raises(ValueError, match=r"temperature must lie in \[1e-100, 1e\+100\]"):
         Temperature(0.0)
+    with pytest.raises(ValueError, match=r"temperature must lie in \[1e-100, 1e\+100\]"):
+        Temperature(1e101)
+    with pytest.raises(ValueError, match=r"std-temperature must lie in \[1e-50, 1e\+50\]"):
+        Temperature(1e-300, "std")  # its square would underflow to T = 0
+    with pytest.raises(ValueError, match=r"std-temperature must lie in \[1e-50, 1e\+50\]"):
+        Temperature(1e200, "std")  # its square would overflow
+    assert Temperature(1e-50, "std").density_power == pytest.approx(1e-100, rel=1e-12)
+    assert Temperature(1e50, "std").sharpening() is Sharpening.DIVERSITY_SEEKING
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         TopP(2.0)
 

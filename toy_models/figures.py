@@ -19,7 +19,7 @@ import pandas as pd
 
 from neon_theory import plots
 from neon_theory._validation import check_choice
-from neon_theory.sweeps import Executor, ResultStore, SweepSpec, run_sweep
+from neon_theory.sweeps import Executor, ResultStore, SweepFailed, SweepSpec, failure_summary, run_sweep
 
 from . import experiments  # noqa: F401  (registers the experiments)
 
@@ -243,7 +243,11 @@ def make_figure(
     """Run (or load from the cache) the sweeps of figure ``name`` and write it as PNG and PDF.
 
     Returns:
-        dict: ``paths`` (written files), ``frames`` (label → sweep table) and ``failed`` (count).
+        dict: ``paths`` (written files), ``frames`` (label → sweep table) and ``failed`` (0).
+
+    Raises:
+        SweepFailed: some job failed (the message names the first error and its job); the
+            finished records stay cached, so a re-run retries only the failed ones.
     """
     specs = figure_specs(name, preset)
     store = store if isinstance(store, ResultStore) else ResultStore(store)
@@ -251,9 +255,10 @@ def make_figure(
         spec.validate()  # every sweep is checked before any of them runs
     frames: dict[str, pd.DataFrame] = {label: run_sweep(spec, store, executor=executor, progress=progress) for label, spec in specs.items()}
     failed = sum(int((f.status != "ok").sum()) for f in frames.values())
-    if failed:
-        errors = sorted({e for f in frames.values() for e in f.loc[f.status != "ok", "error"]})
-        raise ValueError(f"figure {name!r}: {failed} sweep job(s) failed (re-running retries only them): {errors[:3]}")
+    for label, frame in frames.items():
+        summary = failure_summary(frame)
+        if summary is not None:
+            raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
     fig = FIGURES[name].draw(frames)
     paths = plots.save(fig, Path(out) / f"{name}_{preset}")
     return {"paths": paths, "frames": frames, "failed": failed}

@@ -17,6 +17,7 @@ So s < 0 iff the sampler sharpens (T < 1) and the model is too sharp on average
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -34,12 +35,27 @@ from neon_theory.samplers import SamplerSpec, total_temperature
 DTYPE = torch.float64
 
 
+#: Covariance eigenvalues and |mean| entries the exact closed forms compute with in float64
+#: (their squares, inverses and products with a temperature stay finite).
+COV_EIGENVALUE_RANGE = (1e-100, 1e100)
+MEAN_ABS_MAX = 1e50
+COV_CONDITION_MAX = 1e6
+
+
 def _check_moments(mean: Tensor, cov: Tensor, name: str) -> tuple[Tensor, Tensor]:
     check_tensor(f"{name}_mean", mean, ndim=1)
     d = mean.shape[0]
     check_int(f"{name} dimension", d, lo=1)
     check_tensor(f"{name}_cov", cov, shape=(d, d))
     check_spd(f"{name}_cov", cov)
+    if float(mean.abs().max()) > MEAN_ABS_MAX:
+        raise ValueError(f"{name}_mean entries must lie in [-{MEAN_ABS_MAX:g}, {MEAN_ABS_MAX:g}]; got {float(mean.abs().max()):g}")
+    eig = torch.linalg.eigvalsh(cov.to(DTYPE))
+    lo, hi = COV_EIGENVALUE_RANGE
+    if float(eig.min()) < lo or float(eig.max()) > hi:
+        raise ValueError(f"{name}_cov eigenvalues must lie in [{lo:g}, {hi:g}]; got [{float(eig.min()):g}, {float(eig.max()):g}]")
+    if float(eig.max() / eig.min()) > COV_CONDITION_MAX:  # its Fisher (condition ~ κ²) must stay invertible
+        raise ValueError(f"{name}_cov condition number must lie in [1, {COV_CONDITION_MAX:g}]; got {float(eig.max() / eig.min()):g}")
     return mean.to(DTYPE), 0.5 * (cov.to(DTYPE) + cov.to(DTYPE).T)
 
 
@@ -277,7 +293,7 @@ def exact_quantities(target: GaussianTarget, model: GaussianModel, sampler: Samp
     q_mean, q_cov = model.sampler_law(sampler)
     star = target.as_model()
     H_d = star.exact_hessian(target.mean, target.cov)
-    return GaussianOracle(
+    oracle = GaussianOracle(
         theta_r=model.theta(),
         theta_star=star.theta(),
         eps=model.theta() - star.theta(),
@@ -289,6 +305,13 @@ def exact_quantities(target: GaussianTarget, model: GaussianModel, sampler: Samp
         b=star.exact_gradient(q_mean, q_cov),
         Delta=star.exact_hessian(q_mean, q_cov) - H_d,
     )
+    bad = [f.name for f in dataclasses.fields(oracle) if not bool(torch.isfinite(getattr(oracle, f.name)).all())]
+    if bad:  # each input is in range, but together they overflow float64 (e.g. a huge T on a huge Σ)
+        raise ValueError(
+            f"the exact Gaussian quantities overflow float64 ({', '.join(bad)}) for temperature T = {temperature_of(sampler):g} "
+            f"with these means and covariances; use a temperature closer to 1 or moments closer to unit scale"
+        )
+    return oracle
 
 
 def exact_alignment(
@@ -307,6 +330,25 @@ def oracle_alignment(o: GaussianOracle, P: Preconditioner, *, alpha: float | Non
     """The :class:`AlignmentReport` of precomputed exact quantities (see :func:`exact_alignment`)."""
     th: TheoryQuantities = theory_quantities(o.eps, o.H_d, o.b, o.Delta, P)
     return alignment(o.r_d, o.r_s, P, alpha=alpha, hessian=o.H_hat, theory=th)
+
+
+def n_parameters(dim: int) -> int:
+    """p = 2D + D(D−1)/2, the size of θ = (μ, log diag L, strict lower L)."""
+    check_int("dim", dim, lo=1)
+    return 2 * dim + dim * (dim - 1) // 2
+
+
+def alignment_cost(dim: int, mc: int = 0) -> tuple[float, float]:
+    """Rough cost (seconds, bytes) of an alignment report on the Gaussian family.
+
+    The exact quantities take ~3e-4·p^1.5 s and ~7e3·p^1.5 bytes (autograd Hessians,
+    p = :func:`n_parameters`), fitted to D = 20, 40, 60 on a 2-core CPU; a Monte Carlo
+    estimate adds ~3e-8·mc·(p + 20) s and streams in chunks (memory does not grow with mc).
+    Good to a factor of ~2: enough to warn before a request that would run for hours.
+    """
+    p = n_parameters(dim)
+    check_int("mc", mc, lo=0)
+    return 3e-4 * p**1.5 + 3e-8 * mc * (p + 20), 7e3 * p**1.5
 
 
 def natural_gradient_s(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None) -> float:

@@ -1,0 +1,444 @@
+"""Reliability: every bad input gets one clear line, every failure a non-zero exit, nothing computed is lost.
+
+One test (or parametrised case) per input of the reliability issue's table, plus the Python API
+behind each.  Exit codes: 0 ok, 2 bad input (one line, before any work), 1 failed sweep jobs,
+130 Ctrl-C, 141 broken pipe.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from neon_theory import cli, plots  # noqa: E402
+from neon_theory._validation import check_int, check_real  # noqa: E402
+from neon_theory.cli import main  # noqa: E402
+from neon_theory.config import config_from_dict, from_yaml  # noqa: E402
+from neon_theory.sweeps import (  # noqa: E402
+    CorruptRecordWarning,
+    ResultStore,
+    SweepSpec,
+    experiment,
+    make_executor,
+    run_sweep,
+)
+
+import toy_models.experiments  # noqa: E402,F401  (registers the toy experiments)
+from toy_models.experiments import GaussianCell  # noqa: E402
+from toy_models.gaussian import alignment_cost  # noqa: E402
+
+# an unwritable folder (even for root) and a path that cannot be created
+UNWRITABLE = "/sys"
+UNCREATABLE = "/proc/neon-theory-store"
+needs_sys = pytest.mark.skipif(os.access("/sys", os.W_OK) and not Path("/sys/fs").exists(), reason="needs a read-only /sys")
+
+RUNS: list = []
+
+
+@dataclass(frozen=True)
+class Cell:
+    x: float = 0.0
+    n: int = 1
+
+    def __post_init__(self):
+        check_real("x", self.x, -100, 100)
+        check_int("n", self.n, lo=1)
+
+
+@experiment("test-reliability", config=Cell)
+def _cell(cfg: Cell, seed: int):
+    RUNS.append((cfg.x, seed))
+    if cfg.x < 0:
+        raise RuntimeError(f"x = {cfg.x:g} is negative")
+    return {"y": cfg.x * cfg.n + seed}
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(err: str, *needles: str) -> None:
+    assert err.startswith("neon-theory: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def sweep_file(tmp_path, text: str) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# ---- extreme temperatures: a range that float64 computes with, or one line --------------------
+
+
+@pytest.mark.parametrize(
+    "sampler, needles",
+    [
+        ("std-temperature=1e-300", ["std-temperature", "[1e-50, 1e+50]", "1e-300"]),
+        ("std-temperature=1e200", ["std-temperature", "[1e-50, 1e+50]"]),
+        ("temperature=1e308", ["temperature", "[1e-100, 1e+100]"]),
+        ("temperature=1e-101", ["temperature", "[1e-100, 1e+100]"]),
+    ],
+)
+def test_extreme_temperatures_are_rejected_with_the_computable_range(sampler, needles, capsys):
+    code, out, err = run(["align", "--sampler", sampler], capsys)
+    assert code == 2 and out == ""
+    one_line_error(err, "--sampler", *needles)
+    assert "Delta" not in err and "Division" not in err
+
+
+@pytest.mark.parametrize("T, sign", [(1e-100, -1), (1e-12, -1), (1e12, 1), (1e100, 1)])
+def test_the_edges_of_the_temperature_range_compute_finite_exact_reports(T, sign, capsys):
+    """Σ_r = 0.8 Σ*: r_d ∥ r_s, so s has the sign of T − 1 and the cosine is ±1 even at the edges."""
+    code, out, _ = run(["align", "--json", "--sampler", f"temperature={T:g}", "--model-scale", "0.8"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert d["s"] is not None and sign * d["s"] > 0
+    assert d["cosine"] == pytest.approx(sign, abs=1e-9) and d["verdict"] == ("aligned" if sign > 0 else "anti-aligned")
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["--data-cov", "1e-300,0;0,1e-300"], ["--data-cov", "eigenvalues", "[1e-100, 1e+100]"]),
+        (["--model-cov", "1e300,0;0,1e300"], ["--model-cov", "eigenvalues"]),
+        (["--model-cov", "1,0;0,1e-9"], ["--model-cov", "condition number", "1e+06"]),
+        (["--model-mean", "1e60,0"], ["--model-mean", "[-1e+50, 1e+50]"]),
+        # each in range, together beyond float64: one line, not a NaN report
+        (["--sampler", "temperature=1e100", "--model-cov", "1e100,0;0,1e100", "--data-cov", "1e-100,0;0,1e-100"], ["overflow", "T = 1e+100"]),
+    ],
+)
+def test_tiny_or_huge_moments_are_rejected_in_the_users_names(argv, needles, capsys):
+    code, out, err = run(["align", *argv], capsys)
+    assert code == 2 and out == ""
+    one_line_error(err, *needles)
+    assert "data_cov" not in err and "model_cov" not in err and "vector" not in err
+
+
+# ---- check before you compute: outputs, store, executor, size ---------------------------------
+
+
+@needs_sys
+@pytest.mark.parametrize("store", [UNWRITABLE, UNCREATABLE])
+def test_an_unwritable_store_fails_before_the_first_job(store, tmp_path, capsys):
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1, 2]}\n")
+    RUNS.clear()
+    code, out, err = run(["sweep", path, "--store", store, "--out", tmp_path / "t.csv"], capsys)
+    assert code == 2 and RUNS == []  # nothing computed, so nothing lost
+    one_line_error(err, "--store", "writable", store)
+    with pytest.raises(ValueError, match="store must be a writable folder"):
+        ResultStore(store)  # the API says the same, in its own name
+
+
+@needs_sys
+@pytest.mark.parametrize("option", ["--out", "--csv"])
+def test_an_unwritable_sweep_table_fails_before_the_first_job(option, tmp_path, capsys):
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1, 2]}\n")
+    RUNS.clear()
+    argv = ["sweep", path, "--store", tmp_path / "store", "--out", tmp_path / "t.csv", option, f"{UNWRITABLE}/t.csv"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and RUNS == []
+    one_line_error(err, option, "writable")
+
+
+@needs_sys
+def test_demo_into_an_unwritable_folder_fails_before_computing(monkeypatch, capsys):
+    import toy_models.gaussian_demo as demo
+
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: pytest.fail("the demo computed before checking --out"))
+    code, out, err = run(["demo", "--out", UNWRITABLE], capsys)
+    assert code == 2 and out == ""
+    one_line_error(err, "--out", "writable")
+
+
+def test_slurm_without_sbatch_fails_before_the_first_job(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no sbatch anywhere
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1]}\n")
+    RUNS.clear()
+    argv = ["sweep", path, "--executor", "slurm", "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--slurm-folder", tmp_path / "sub"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and RUNS == []
+    one_line_error(err, "--executor slurm", "sbatch", "cluster 'local'")
+    with pytest.raises(ValueError, match="sbatch"):
+        make_executor("slurm", folder=tmp_path / "sub", cluster="slurm")
+
+
+def test_an_unreachable_ray_cluster_fails_before_the_first_job(tmp_path, monkeypatch, capsys):
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("Ray is already initialised in this process")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1]}\n")
+    RUNS.clear()
+    argv = ["sweep", path, "--executor", "ray", "--ray-address", "auto", "--store", tmp_path / "s", "--out", tmp_path / "t.csv"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and RUNS == []
+    one_line_error(err, "--ray-address auto", "cannot start or reach the Ray cluster")
+    assert not ray.is_initialized()
+
+
+def test_a_huge_seed_range_is_rejected_before_it_is_built(capsys):
+    code, _, err = run(["plane", "--seeds", "0-99999999999"], capsys)
+    assert code == 2
+    one_line_error(err, "--seeds", f"between 1 and {cli.MAX_SEEDS} seeds", "100000000000")
+    assert cli.parse_seeds(f"5-{4 + cli.MAX_SEEDS}")[-1] == 4 + cli.MAX_SEEDS  # the limit itself is accepted
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["--dim", "100"], ["--dim 100", "min", "GiB", "--yes"]),
+        (["--mc", "10000000000"], ["--mc 10000000000", "h", "--yes"]),
+        (["--mc", "1e10"], ["--mc 10000000000", "--yes"]),
+        (["--dim", "100000", "--yes"], ["more than this machine has"]),
+    ],
+)
+def test_huge_align_requests_state_their_cost_and_need_yes(argv, needles, capsys, monkeypatch):
+    import toy_models.gaussian as gaussian
+
+    monkeypatch.setattr(gaussian, "exact_quantities", lambda *a, **k: pytest.fail("computed before the cost check"))
+    code, out, err = run(["align", *argv], capsys)
+    assert code == 2 and out == ""
+    one_line_error(err, *needles)
+
+
+def test_the_cost_model_grows_with_the_request_and_passes_small_ones():
+    small_s, small_b = alignment_cost(2, 100_000)
+    assert small_s < cli.CONFIRM_SECONDS and small_b < cli.CONFIRM_BYTES  # the README's examples need no --yes
+    assert alignment_cost(40, 0)[0] > alignment_cost(20, 0)[0] and alignment_cost(40, 0)[1] > alignment_cost(20, 0)[1]
+    assert alignment_cost(2, 10**9)[0] > 10 * alignment_cost(2, 10**7)[0]
+    # the measured points the model is fitted to (2 cores): D = 60 exact took 17 s and 0.53 GB, D = 40 5.6 s
+    assert 8 < alignment_cost(60, 0)[0] < 40 and 0.25e9 < alignment_cost(60, 0)[1] < 1.1e9
+    assert 2.5 < alignment_cost(40, 0)[0] < 12
+
+
+@pytest.mark.parametrize("text", ["1e5", "100000", "1E5", "+1e5"])
+def test_integer_options_accept_integral_exponents(text):
+    assert cli.integer(0)(text) == 100_000
+
+
+@pytest.mark.parametrize("text", ["1.5", "1e-3", "x", "", "inf", "nan", "-1"])
+def test_integer_options_reject_the_rest_with_the_range(text):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"integer in \[0, inf\)"):
+        cli.integer(0)(text)
+
+
+# ---- failures are visible to pipelines ---------------------------------------------------------
+
+
+def test_a_sweep_with_failed_jobs_exits_1_with_the_first_error_and_a_failed_count(tmp_path, capsys):
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1, -1, -2]}\nseeds: [0, 1]\n")
+    argv = ["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--json"]
+    code, out, err = run(argv, capsys)
+    assert code == 1
+    d = json.loads(out)
+    assert d["records"] == 6 and d["ok"] == 2 and d["failed"] == 4
+    # the first failed job in the sweep's order, with its params and seed
+    assert "4 of 6 job(s) failed" in d["first_error"] and "'x': -1" in d["first_error"] and "seed 0" in d["first_error"]
+    assert "RuntimeError: x = -1 is negative" in d["first_error"]
+    one_line_error(err, "4 of 6 job(s) failed", "re-run retries only the failed jobs")
+    assert (tmp_path / "t.csv").exists()  # the table is written all the same
+    code, _, _ = run(argv[:-1], capsys)  # a re-run fails again, and says so again
+    assert code == 1
+
+
+def test_a_sweep_without_failures_exits_0_and_reports_zero_failed(tmp_path, capsys):
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1, 2]}\n")
+    code, out, err = run(["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--json"], capsys)
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    assert d["failed"] == 0 and d["first_error"] is None
+
+
+def test_figures_with_a_failed_job_exits_1(monkeypatch, tmp_path, capsys):
+    import toy_models.figures as figures
+    from neon_theory.sweeps import SweepFailed
+
+    def failing(*a, **k):
+        raise SweepFailed("figure 'x', sweep 'y': 1 of 3 job(s) failed; the first ...")
+
+    monkeypatch.setattr(figures, "make_figure", failing)
+    code, _, err = run(["figures", "warmup", "--store", tmp_path / "s", "--out", tmp_path / "f"], capsys)
+    assert code == 1
+    one_line_error(err, "1 of 3 job(s) failed")
+
+
+def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(monkeypatch, tmp_path, capsys):
+    import neon_theory.sweeps as sweeps
+
+    def interrupted(spec, store, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps, "run_sweep", interrupted)
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1]}\n")
+    code, _, err = run(["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv"], capsys)
+    assert code == 130
+    assert err.startswith("neon-theory: interrupted;") and err.count("\n") == 1 and "Traceback" not in err
+    assert f"--store {tmp_path / 's'}" in err and "run the same command again to resume" in err
+
+
+INTERRUPTED_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from neon_theory.cli import main
+    from neon_theory.sweeps import experiment
+
+    @experiment("slow-cell")
+    def slow(params, seed):
+        time.sleep(0.3)
+        return {"y": params["x"]}
+
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
+    script, store = tmp_path / "cli.py", tmp_path / "store"
+    script.write_text(INTERRUPTED_SCRIPT)
+    path = sweep_file(tmp_path, "experiment: slow-cell\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n")
+    argv = [sys.executable, str(script), "sweep", str(path), "--store", str(store), "--out", str(tmp_path / "t.csv")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while (len(list(store.glob("*/*.json"))) if store.exists() else 0) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("neon-theory: interrupted;")
+    kept = len(ResultStore(store).keys())
+    assert 2 <= kept < 12
+    done = subprocess.run(argv + ["--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["records"] == 12
+
+
+def test_a_broken_pipe_exits_quietly(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    n = 20_000  # a summary far larger than a pipe's buffer
+    table = pd.DataFrame({"T": np.arange(n) % 5000 * 1e-3, "seed": np.arange(n) // 5000, "status": "ok", "result.s": np.linspace(-1, 1, n)})
+    table.to_csv(tmp_path / "big.csv", index=False)
+    proc = subprocess.Popen([sys.executable, "-m", "neon_theory.cli", "results", str(tmp_path / "big.csv")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(100)  # what `| head -c 100` does
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141 and err == ""
+
+
+# ---- sweep files as people write them ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
+def test_an_empty_sweep_file_is_one_line(text, tmp_path, capsys):
+    code, _, err = run(["sweep", sweep_file(tmp_path, text), "--store", tmp_path / "s"], capsys)
+    assert code == 2
+    one_line_error(err, "sweep.yaml", "empty", "mapping")
+    assert "__init__" not in err and "positional" not in err
+
+
+def test_a_sweep_file_without_its_experiment_names_the_missing_field(tmp_path, capsys):
+    code, _, err = run(["sweep", sweep_file(tmp_path, "grid: {x: [1]}\n"), "--store", tmp_path / "s"], capsys)
+    assert code == 2
+    one_line_error(err, "missing the required field(s) ['experiment']")
+
+
+def test_yaml_exponent_numbers_are_floats_and_integral_ones_fill_int_fields():
+    spec = from_yaml(SweepSpec, "experiment: gaussian-cell\nfixed: {lr: 1e-3, n_synthetic: 2e3}\ngrid: {T: [5e-1, 7E-1]}\n")
+    assert spec.fixed == {"lr": 0.001, "n_synthetic": 2000.0} and spec.grid["T"] == (0.5, 0.7)
+    cells = [config_from_dict(GaussianCell, p) for p, _ in spec.jobs()]
+    assert [c.lr for c in cells] == [0.001, 0.001] and [c.T for c in cells] == [0.5, 0.7]
+    assert all(type(c.n_synthetic) is int and c.n_synthetic == 2000 for c in cells)
+    spec.validate()  # and the cache key is the one of the integer
+    with pytest.raises(ValueError, match="n_synthetic"):
+        config_from_dict(GaussianCell, {"n_synthetic": 2000.5})  # not integral: still rejected, by name
+    assert from_yaml(SweepSpec, "experiment: 'e'\nfixed: {tag: '1e-3'}\n").fixed == {"tag": "1e-3"}  # quoted stays text
+
+
+def test_an_exponent_float_in_a_sweep_file_runs(tmp_path, capsys):
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1e-3, 5e1]}\nfixed: {n: 1e2}\n")
+    code, out, _ = run(["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--json"], capsys)
+    assert code == 0 and json.loads(out)["ok"] == 2
+    import pandas as pd
+
+    assert sorted(pd.read_csv(tmp_path / "t.csv")["result.y"]) == pytest.approx([0.1, 5000.0])
+
+
+# ---- corrupt records are reported when recomputed ---------------------------------------------
+
+
+def test_corrupt_records_are_counted_in_one_warning_and_recomputed(tmp_path, capsys):
+    spec = SweepSpec("test-reliability", grid={"x": [1, 2, 3, 4]})
+    store = ResultStore(tmp_path / "s")
+    run_sweep(spec, store, progress=False)
+    files = sorted((tmp_path / "s").glob("*/*.json"))
+    for f, damage in zip(files[:3], ["{trunc", "", '{"key": "x"}']):  # truncated, empty, wrong checksum
+        f.write_text(damage)
+    RUNS.clear()
+    with pytest.warns(CorruptRecordWarning, match="3 corrupt or truncated record"):
+        df = run_sweep(spec, ResultStore(tmp_path / "s"), progress=False)
+    assert len(RUNS) == 3 and (df.status == "ok").all()
+    # the CLI prints it as one warning line
+    for f in sorted((tmp_path / "s").glob("*/*.json"))[:2]:
+        f.write_text("")
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1, 2, 3, 4]}\n")
+    code, _, err = run(["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--json"], capsys)
+    assert code == 0
+    warnings_ = [line for line in err.splitlines() if line.startswith("neon-theory: warning:")]
+    assert len(warnings_) == 1 and "2 corrupt or truncated record(s)" in warnings_[0]
+
+
+def test_intact_records_give_no_warning(tmp_path, recwarn):
+    spec = SweepSpec("test-reliability", grid={"x": [1, 2]})
+    run_sweep(spec, ResultStore(tmp_path / "s"), progress=False)
+    run_sweep(spec, ResultStore(tmp_path / "s"), progress=False)
+    assert not [w for w in recwarn if issubclass(w.category, CorruptRecordWarning)]
+
+
+# ---- reproducible outputs ----------------------------------------------------------------------
+
+
+def _figure():
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1, 2], [1, 0, 2])
+    return fig
+
+
+def test_saved_figures_are_byte_identical_whatever_the_clock(tmp_path, monkeypatch):
+    """matplotlib stamps SOURCE_DATE_EPOCH (else now) into a PDF unless the metadata says not to."""
+    paths = []
+    for i, epoch in enumerate(["0", "1700000000"]):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        paths.append(plots.save(_figure(), tmp_path / f"f{i}"))
+    for a, b in zip(*paths):
+        assert a.read_bytes() == b.read_bytes(), a.suffix
+    pdf, png = paths[0][1].read_bytes(), paths[0][0].read_bytes()
+    assert b"CreationDate" not in pdf and b"Matplotlib" not in pdf and b"Software" not in png
+    assert not list(tmp_path.glob(".tmp-*"))  # the atomic-write temp files are gone
+
+
+def test_the_demo_writes_outside_the_tracked_tree_by_default():
+    args = cli.build_parser().parse_args(["demo"])
+    assert Path(args.out).parts[0] == "results"
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"{args.out}/demo.png"], cwd=Path(__file__).parents[1])
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 0, "the demo's default output must be git-ignored, so a fresh clone stays clean"

@@ -106,6 +106,13 @@ def check_spd(name: str, matrix: Tensor) -> Tensor:
     return matrix
 
 
+def check_path(name: str, value) -> Path:
+    """``value`` as a Path, or ``ValueError`` if it is not a non-empty str or os.PathLike."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"{name} must be a path (a non-empty str or os.PathLike); got {type(value).__name__}")
+    return Path(value)
+
+
 def check_writable_folder(name: str, path) -> Path:
     """Create the folder ``path`` if needed and prove it writable (a probe file is written and
     removed), so a bad output path fails before any work, not after it.
@@ -113,7 +120,7 @@ def check_writable_folder(name: str, path) -> Path:
     Raises:
         ValueError: naming ``name`` when ``path`` is a file, cannot be created or is not writable.
     """
-    p = Path(path)
+    p = check_path(name, path)
     if p.exists() and not p.is_dir():
         raise ValueError(f"{name} must be a folder (existing or creatable); got the file {str(p)!r}")
     try:

@@ -70,6 +70,9 @@ def merge(
     w = check_real("w", w)
     if not isinstance(policy, MergePolicy):
         raise ValueError("policy must be a MergePolicy")
+    for name, sd in (("base", base), ("other", other)):
+        if not isinstance(sd, Mapping) or not all(isinstance(k, str) for k in sd):
+            raise ValueError(f"{name} must be a state dict (a mapping of names to tensors); got {type(sd).__name__}")
     if set(base) != set(other):
         diff = sorted(set(base) ^ set(other))
         raise ValueError(f"base and other must have the same keys; differing: {diff[:5]}")

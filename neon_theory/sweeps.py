@@ -44,7 +44,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._validation import check_choice, check_int, check_writable_folder
+from ._validation import check_choice, check_int, check_path, check_writable_folder
 from .config import config_from_dict, config_to_dict
 
 
@@ -530,7 +530,7 @@ def save_table(df: pd.DataFrame, path: str | os.PathLike, *, csv: str | os.PathL
     """
     out = []
     for target in [path] + ([csv] if csv is not None else []):
-        target = Path(target)
+        target = check_path("path" if target is path else "csv", target)
         check_choice("table suffix", target.suffix, (".parquet", ".csv"))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
@@ -545,7 +545,7 @@ def save_table(df: pd.DataFrame, path: str | os.PathLike, *, csv: str | os.PathL
 
 def load_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a table written by :func:`save_table` (parquet or CSV); a clear ValueError if unreadable."""
-    path = Path(path)
+    path = check_path("path", path)
     check_choice("table suffix", path.suffix, (".parquet", ".csv"))
     if not path.is_file():
         raise ValueError(f"results file {str(path)!r} does not exist")

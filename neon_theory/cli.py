@@ -9,6 +9,7 @@ reader of the output goes away (``| head``), quietly.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -31,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's error format: one line ``neon-theory: error: ...``, status 2."""
 
     def error(self, message):
-        self.exit(2, f"neon-theory: error: {message}\n")
+        self.exit(2, "neon-theory: error: " + " ".join(message.split()) + "\n")  # one line, whatever the tokens hold
 
 
 def integer(lo: int, hi: int | None = None):
@@ -167,17 +168,14 @@ def _gaussian_pair(args, GaussianModel, GaussianTarget):
         data_cov = parse_matrix(args.data_cov, "--data-cov")
     else:
         data_cov = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64) if D == 2 else torch.eye(D, dtype=torch.float64)
-    data_mean = parse_vector(args.data_mean, "--data-mean") if args.data_mean else torch.zeros(D, dtype=torch.float64)
+    data_mean = parse_vector(args.data_mean, "--data-mean") if args.data_mean is not None else torch.zeros(D, dtype=torch.float64)
     for name, t in (("--data-cov", data_cov), ("--data-mean", data_mean)):
         if t.shape[0] != D:
             raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
     target = GaussianTarget(data_mean, data_cov)
-    if args.model_cov is not None:
-        model_cov = parse_matrix(args.model_cov, "--model-cov")
-    else:
-        c = check_real("--model-scale", args.model_scale, 0.0, math.inf, lo_open=True)
-        model_cov = c * data_cov
-    model_mean = parse_vector(args.model_mean, "--model-mean") if args.model_mean else data_mean.clone()
+    c = check_real("--model-scale", args.model_scale, 0.0, math.inf, lo_open=True)  # checked even when unused
+    model_cov = parse_matrix(args.model_cov, "--model-cov") if args.model_cov is not None else c * data_cov
+    model_mean = parse_vector(args.model_mean, "--model-mean") if args.model_mean is not None else data_mean.clone()
     for name, t in (("--model-cov", model_cov), ("--model-mean", model_mean)):
         if t.shape[0] != D:
             raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
@@ -550,8 +548,9 @@ def _add_executor_options(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="neon-theory", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    # allow_abbrev=False: `toys --seed 1` must not silently mean `--seeds 1`
+    p = _Parser(prog="neon-theory", description=__doc__, allow_abbrev=False)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=functools.partial(_Parser, allow_abbrev=False))
     d = sub.add_parser("demo", help="the Neon loop on the exact Gaussian family: table + figure")
     d.add_argument("--seed", type=_seed, default=0)
     d.add_argument("--out", default="results/demo", help="folder for the figure (default: results/demo, outside the tracked tree)")

@@ -66,6 +66,9 @@ def config_from_dict(cls, data: dict):
     if not isinstance(data, dict):
         raise ValueError(f"{cls.__name__} config must be a mapping; got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ValueError(f"{cls.__name__} field names must be text; got {odd[0]!r} ({type(odd[0]).__name__})")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"unknown field(s) {unknown} for {cls.__name__}; accepted fields are {sorted(fields)}")

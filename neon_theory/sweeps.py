@@ -146,18 +146,23 @@ class SweepSpec:
             raise ValueError("experiment must be a non-empty string")
         if not isinstance(self.grid, dict):
             raise ValueError("grid must map each parameter to a non-empty list of values")
+        if not isinstance(self.fixed, dict):
+            raise ValueError("fixed must be a mapping of parameter -> value")
+        for where, mapping in (("grid", self.grid), ("fixed", self.fixed)):
+            odd = [k for k in mapping if not isinstance(k, str)]
+            if odd:
+                raise ValueError(f"{where} parameter names must be text; got {odd[0]!r} ({type(odd[0]).__name__})")
         for k, v in self.grid.items():
             if not isinstance(v, (list, tuple)) or len(v) == 0:
                 raise ValueError(f"grid.{k} must be a non-empty list of values; got {v!r}")
-        if not isinstance(self.fixed, dict):
-            raise ValueError("fixed must be a mapping of parameter -> value")
         object.__setattr__(self, "grid", {k: tuple(v) for k, v in self.grid.items()})
         overlap = sorted(set(self.grid) & set(self.fixed))
         if overlap:
             raise ValueError(f"parameters {overlap} appear in both grid and fixed")
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
             raise ValueError("seeds must be a non-empty list of integers")
-        object.__setattr__(self, "seeds", tuple(check_int("seed", s, lo=0) for s in self.seeds))
+        integral = (int(s) if isinstance(s, float) and s.is_integer() else s for s in self.seeds)  # `1e3` in YAML
+        object.__setattr__(self, "seeds", tuple(check_int("seed", s, lo=0) for s in integral))
         check_int("threads", self.threads, lo=1)
 
     def jobs(self) -> list[tuple[dict, int]]:

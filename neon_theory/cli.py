@@ -325,6 +325,34 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def cached_tables(paths: dict, columns: dict, compute, option: str) -> dict:
+    """Per-seed CSV cache: the tables at ``paths`` (name → Path), or ``compute()``'s, written atomically.
+
+    A cached table that cannot be read, is empty, lacks one of its ``columns`` or has a missing
+    value in them (a truncated last row) is not trusted: all are recomputed, with one warning.
+    """
+    import pandas as pd
+
+    from .sweeps import CorruptRecordWarning
+
+    if all(p.exists() for p in paths.values()):
+        try:
+            tables = {t: pd.read_csv(p) for t, p in paths.items()}
+            intact = all(len(df) and set(columns[t]) <= set(df.columns) and not df[columns[t]].isna().any().any() for t, df in tables.items())
+        except (ValueError, OSError, UnicodeDecodeError):  # pandas' parser errors are ValueErrors
+            intact = False
+        if intact:
+            return tables
+        names = ", ".join(p.name for p in paths.values())
+        warnings.warn(f"corrupt or truncated cached table(s) in {option} ({names}) were discarded and are recomputed", CorruptRecordWarning, stacklevel=2)
+    tables = compute()
+    for t, p in paths.items():
+        tmp = p.with_name(f".tmp-{p.name}")
+        tables[t].to_csv(tmp, index=False)
+        tmp.replace(p)  # atomic: a killed run never leaves a half-written table
+    return tables
+
+
 def cmd_toys(args) -> dict:
     """Run the official toys per seed, caching each seed's tables as CSV, then summarise."""
     import pandas as pd
@@ -343,16 +371,16 @@ def cmd_toys(args) -> dict:
     for name in which:
         cfg, run, keys, sharp = runners[name]
         tables = {"best_w": [], "cosine": []}
+        columns = {"best_w": [*keys, "best_w", "best_fd", "base_fd"], "cosine": [sharp, "cosine"]}
         for seed in seeds:
             paths = {t: out / f"{name}_{args.preset}_{t}_seed{seed}.csv" for t in tables}
-            if not all(p.exists() for p in paths.values()):
+
+            def compute(seed=seed):
                 res = run(cfg, seed, progress=not args.json)
-                for t, p in paths.items():
-                    tmp = p.with_suffix(".tmp")
-                    getattr(res, t).to_csv(tmp, index=False)
-                    tmp.replace(p)  # atomic: a killed run never leaves a half-written table
-            for t, p in paths.items():
-                tables[t].append(pd.read_csv(p))
+                return {"best_w": res.best_w, "cosine": res.cosine}
+
+            for t, df in cached_tables(paths, columns, compute, "--out").items():
+                tables[t].append(df)
         best = pd.concat(tables["best_w"], ignore_index=True)
         cos = pd.concat(tables["cosine"], ignore_index=True)
         agg = lambda df, by, col: df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index()  # noqa: E731
@@ -394,13 +422,12 @@ def cmd_plane(args) -> dict:
     cfg = official.PlaneConfig.preset(args.preset)
     frames = []
     for seed in seeds:
-        path = out / f"plane_{args.preset}_seed{seed}.csv"
-        if not path.exists():
-            df = official.run_plane(cfg, seed, progress=not args.json)
-            tmp = path.with_suffix(".tmp")
-            df.to_csv(tmp, index=False)
-            tmp.replace(path)
-        frames.append(pd.read_csv(path))
+        paths = {"plane": out / f"plane_{args.preset}_seed{seed}.csv"}
+
+        def compute(seed=seed):
+            return {"plane": official.run_plane(cfg, seed, progress=not args.json)}
+
+        frames.append(cached_tables(paths, {"plane": ["w_s", "w_o", "log10_w2"]}, compute, "--out")["plane"])
     grid = pd.concat(frames, ignore_index=True)
     per_seed = [official.plane_summary(f) for f in frames]
     summary = official.plane_summary(grid)

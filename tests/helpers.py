@@ -1,11 +1,25 @@
 """Shared builders for the tests (random SPD matrices, small Gaussian cases, a tiny MLP adapter)."""
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from neon_theory._validation import check_real
 from neon_theory.contracts import ModelAdapter
 
 F64 = torch.float64
+
+
+@dataclass(frozen=True)
+class SquareConfig:
+    """Config of the tests' fast sweep experiments: a job fails when x < fail_below."""
+
+    x: float = 0.0
+    fail_below: float = 0.0
+
+    def __post_init__(self):
+        check_real("x", self.x, -100, 100)
 
 
 def random_spd(d: int, generator: torch.Generator, jitter: float = 0.3) -> torch.Tensor:

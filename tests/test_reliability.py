@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,9 +19,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from helpers import SquareConfig  # noqa: E402
 
 from neon_theory import cli, plots  # noqa: E402
-from neon_theory._validation import check_int, check_real  # noqa: E402
 from neon_theory.cli import main  # noqa: E402
 from neon_theory.config import config_from_dict, from_yaml  # noqa: E402
 from neon_theory.sweeps import (  # noqa: E402
@@ -46,22 +45,12 @@ needs_sys = pytest.mark.skipif(os.access("/sys", os.W_OK) and not Path("/sys/fs"
 RUNS: list = []
 
 
-@dataclass(frozen=True)
-class Cell:
-    x: float = 0.0
-    n: int = 1
-
-    def __post_init__(self):
-        check_real("x", self.x, -100, 100)
-        check_int("n", self.n, lo=1)
-
-
-@experiment("test-reliability", config=Cell)
-def _cell(cfg: Cell, seed: int):
+@experiment("test-reliability", config=SquareConfig)
+def _cell(cfg: SquareConfig, seed: int):
     RUNS.append((cfg.x, seed))
-    if cfg.x < 0:
+    if cfg.x < cfg.fail_below:
         raise RuntimeError(f"x = {cfg.x:g} is negative")
-    return {"y": cfg.x * cfg.n + seed}
+    return {"y": cfg.x + seed}
 
 
 def run(argv, capsys):
@@ -374,12 +363,12 @@ def test_yaml_exponent_numbers_are_floats_and_integral_ones_fill_int_fields():
 
 
 def test_an_exponent_float_in_a_sweep_file_runs(tmp_path, capsys):
-    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1e-3, 5e1]}\nfixed: {n: 1e2}\n")
+    path = sweep_file(tmp_path, "experiment: test-reliability\ngrid: {x: [1e-3, 5e1]}\nseeds: [1e0]\n")
     code, out, _ = run(["sweep", path, "--store", tmp_path / "s", "--out", tmp_path / "t.csv", "--json"], capsys)
     assert code == 0 and json.loads(out)["ok"] == 2
     import pandas as pd
 
-    assert sorted(pd.read_csv(tmp_path / "t.csv")["result.y"]) == pytest.approx([0.1, 5000.0])
+    assert sorted(pd.read_csv(tmp_path / "t.csv")["result.y"]) == pytest.approx([1.001, 51.0])  # x + seed 1
 
 
 # ---- corrupt records are reported when recomputed ---------------------------------------------
@@ -493,3 +482,56 @@ def test_public_entry_points_reject_garbage_with_value_error(entry, value):
         ENTRY_POINTS[entry](value)
     except ValueError as e:
         assert str(e) and "\n" not in str(e).strip()
+
+
+# ---- per-seed CSV caches of toys/plane: a damaged table is recomputed, with one warning ---------
+
+
+def _fake_tables(calls):
+    import pandas as pd
+
+    def compute():
+        calls.append(1)
+        return {"a": pd.DataFrame({"tau": [0.5, 1.6], "cosine": [-0.5, 0.25]})}
+
+    return compute
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"\x00\xff garbage", b"", b"tau,other\n0.5,1\n", b"tau,cosine\n0.5,-0.5\n1.6,"],
+    ids=["garbage", "empty", "missing-column", "truncated-row"],
+)
+def test_a_damaged_cached_table_is_recomputed_with_a_warning(damage, tmp_path):
+    calls = []
+    paths, columns = {"a": tmp_path / "a.csv"}, {"a": ["tau", "cosine"]}
+    first = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
+    again = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
+    assert len(calls) == 1 and again["a"].equals(first["a"])  # an intact cache is reused
+    paths["a"].write_bytes(damage)
+    with pytest.warns(CorruptRecordWarning, match=r"corrupt or truncated cached table\(s\) in --out \(a.csv\)"):
+        fixed = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
+    assert len(calls) == 2 and list(fixed["a"].cosine) == [-0.5, 0.25]
+    assert list(cli.cached_tables(paths, columns, _fake_tables(calls), "--out")["a"].cosine) == [-0.5, 0.25]
+    assert len(calls) == 2 and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_toys_report_a_corrupt_cached_seed_in_one_warning_line(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    import toy_models.official as official
+
+    class Result:
+        best_w = pd.DataFrame({"tau": [0.5], "ft_epochs": [1], "best_w": [0.3], "best_fd": [0.1], "base_fd": [0.2]})
+        cosine = pd.DataFrame({"tau": [0.5], "cosine": [-0.4]})
+
+    calls = []
+    monkeypatch.setattr(official, "run_ar_toy", lambda cfg, seed, progress=False: calls.append(seed) or Result())
+    argv = ["toys", "--which", "ar", "--seeds", "0-1", "--out", tmp_path / "o", "--figures", tmp_path / "f", "--json"]
+    assert run(argv, capsys)[0] == 0 and calls == [0, 1]
+    (tmp_path / "o" / "ar_smoke_cosine_seed1.csv").write_text("tau,cos")  # damaged: no cosine column
+    code, out, err = run(argv, capsys)
+    assert code == 0 and calls == [0, 1, 1]  # only the damaged seed is recomputed
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neon-theory: warning:") and "ar_smoke_cosine_seed1.csv" in lines[0]
+    assert json.loads(out)["summary"]["ar"]["cosine"][0]["count"] == 2

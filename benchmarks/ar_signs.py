@@ -41,7 +41,8 @@ def main(argv=None) -> int:
                                   abs_cos_over_0_9=("big", "sum"), degenerate=("degenerate", "sum"),
                                   mean_cos=("result.cosine", "mean")).reset_index()
     big = df[df.big][["tau", "seed", "result.cosine", "result.max_share_d", "result.max_share_s"]]
-    text = f"# AR toy P-cosine signs, preset {args.preset}, seeds {args.seeds}\n\n{table.to_string(index=False)}\n\n|cos| > 0.9 cells:\n{big.to_string(index=False) if len(big) else 'none'}\n"
+    big_text = big.to_string(index=False) if len(big) else "none"
+    text = f"# AR toy P-cosine signs, preset {args.preset}, seeds {args.seeds}\n\n{table.to_string(index=False)}\n\n|cos| > 0.9 cells:\n{big_text}\n"
     out = Path(args.out + f"_{args.preset}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)

@@ -87,7 +87,7 @@ def main(argv=None):
     rows = []
     for chunk in (256, 2048, 8192):
         t = timed(
-            lambda: population_gradient(model, x.repeat(N // args.n, 1), chunk_size=chunk, n_batches=4, noise_generator=generator(0, "n")),
+            lambda chunk=chunk: population_gradient(model, x.repeat(N // args.n, 1), chunk_size=chunk, n_batches=4, noise_generator=generator(0, "n")),
             max(1, args.repeats // 2),
         )
         rows.append((chunk, t))

@@ -64,10 +64,13 @@ def main(argv=None) -> int:
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
     md = table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False)
     lo, hi = pooled["interval_if_honest"]
-    text = (f"# P-cosine SE calibration: {args.toy} toy, preset {args.preset}\n\n{md}\n\n"
-            f"Pooled SD/SE (dof-weighted RMS of the cell ratios) = {pooled['ratio']:.3f}, median {pooled['median_ratio']:.3f}, over {pooled['estimates']} estimates in {pooled['groups']} cells "
-            f"({pooled['level']:.0%} range if the SE is honest: [{lo:.3f}, {hi:.3f}]); degenerate cells: {degenerate}; "
-            f"wall {wall:.0f} s\n")
+    text = (
+        f"# P-cosine SE calibration: {args.toy} toy, preset {args.preset}\n\n{md}\n\n"
+        f"Pooled SD/SE (dof-weighted RMS of the cell ratios) = {pooled['ratio']:.3f}, median {pooled['median_ratio']:.3f}, "
+        f"over {pooled['estimates']} estimates in {pooled['groups']} cells "
+        f"({pooled['level']:.0%} range if the SE is honest: [{lo:.3f}, {hi:.3f}]); degenerate cells: {degenerate}; "
+        f"wall {wall:.0f} s\n"
+    )
     out.with_suffix(".md").write_text(text)
     print(text)
     return 0

@@ -50,7 +50,6 @@ from ._validation import check_real, check_tensor
 from .gradients import GradientEstimate, as_estimate
 from .preconditioners import BlockDiagonal, Preconditioner, matrix_power_sym
 
-
 _ZERO_TOL = 1e-12
 
 DOMINANT_SHARE = 0.5

@@ -256,7 +256,10 @@ def _print_alignment(rep, out, sampler, alpha) -> None:
     print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
     th = rep.theory
     print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
-    print(f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}")
+    print(
+        f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; "
+        f"corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}"
+    )
     for note in rep.notes:
         print(f"  note: {note}")
 
@@ -375,7 +378,7 @@ def cmd_toys(args) -> dict:
         for seed in seeds:
             paths = {t: out / f"{name}_{args.preset}_{t}_seed{seed}.csv" for t in tables}
 
-            def compute(seed=seed):
+            def compute(seed=seed, run=run, cfg=cfg):
                 res = run(cfg, seed, progress=not args.json)
                 return {"best_w": res.best_w, "cosine": res.cosine}
 

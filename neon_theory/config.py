@@ -92,7 +92,12 @@ def config_from_dict(cls, data: dict):
 
 def _integral(v, kind):
     """An integral float (``1e5`` in YAML) becomes an int where the field is typed ``int``."""
-    ints = kind is int or (isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union) and int in typing.get_args(kind) and float not in typing.get_args(kind)
+    ints = (
+        kind is int
+        or (isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union)
+        and int in typing.get_args(kind)
+        and float not in typing.get_args(kind)
+    )
     if ints and isinstance(v, float) and v.is_integer():
         return int(v)
     return v

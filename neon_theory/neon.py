@@ -455,7 +455,16 @@ def neon_loop(
     return NeonRun(S, st, report, sweep, best)
 
 
-def plane_state(base: Mapping[str, Tensor], theta_s: Mapping[str, Tensor], theta_o: Mapping[str, Tensor], w_s: float, w_o: float, *, parameter_names=None, policy: MergePolicy = MergePolicy()) -> dict:
+def plane_state(
+    base: Mapping[str, Tensor],
+    theta_s: Mapping[str, Tensor],
+    theta_o: Mapping[str, Tensor],
+    w_s: float,
+    w_o: float,
+    *,
+    parameter_names=None,
+    policy: MergePolicy = MergePolicy(),
+) -> dict:
     """θ_r + w_s(θ_r − θ_s) + w_o(θ_o − θ_r): the Neon direction and a second direction (paper Fig. 2)."""
     w_o = check_real("w_o", w_o)
     neon = merge(base, theta_s, w_s, policy=policy, parameter_names=parameter_names)

@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-
 #: Metadata that makes a saved figure a function of its content only: no creation date and no
 #: software version, so the same inputs give byte-identical files on every run.
 REPRODUCIBLE_METADATA = {

@@ -30,7 +30,6 @@ from torch import Tensor
 
 from ._validation import check_choice, check_int, check_real
 
-
 SOLVERS = ("euler", "heun", "midpoint", "ddim", "ddpm")
 
 #: The density temperatures T that float64 computes with: T and 1/T, and the moments of a

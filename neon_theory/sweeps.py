@@ -224,7 +224,7 @@ def failure_summary(df: pd.DataFrame) -> str | None:
     if bad.empty:
         return None
     first = bad.iloc[0]
-    params = {k: getattr(v, "item", lambda: v)() for k, v in first.items() if k not in ("seed", "status", "error") and not str(k).startswith("result.")}
+    params = {k: v.item() if hasattr(v, "item") else v for k, v in first.items() if k not in ("seed", "status", "error") and not str(k).startswith("result.")}
     return (
         f"{len(bad)} of {len(df)} job(s) failed; the first, {params} with seed {first['seed']}: {first['error']} "
         "(the others are cached: a re-run retries only the failed jobs)"
@@ -339,7 +339,7 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def map(self, jobs: list[Job]) -> Iterator[dict]: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a hook with a default, not an abstract method)
         """Release what the executor started (default: nothing)."""
 
 
@@ -422,7 +422,9 @@ class SubmititExecutor(Executor):
 
     name = "slurm"
 
-    def __init__(self, folder: str | os.PathLike = "results/submitit", cluster: str | None = "slurm", workers: int | None = None, poll_s: float = 1.0, **parameters):
+    def __init__(
+        self, folder: str | os.PathLike = "results/submitit", cluster: str | None = "slurm", workers: int | None = None, poll_s: float = 1.0, **parameters
+    ):
         submitit = _require("submitit")
         if cluster is not None:
             check_choice("cluster", cluster, ("slurm", "local", "debug"))

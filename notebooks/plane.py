@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -29,4 +34,12 @@ from toy_models.figures import make_figure
 plane = make_figure("plane", preset, store=store, out=out)
 display(Image(filename=str(plane["paths"][0])))
 frame = plane["frames"]["plane"]
-pd.DataFrame({"seed": frame.seed, "base": frame["result.base"], "Neon axis best": frame["result.neon_axis_best"], "real axis best": frame["result.real_axis_best"], "Neon matches real": frame["result.neon_matches_real"]})
+pd.DataFrame(
+    {
+        "seed": frame.seed,
+        "base": frame["result.base"],
+        "Neon axis best": frame["result.neon_axis_best"],
+        "real axis best": frame["result.real_axis_best"],
+        "Neon matches real": frame["result.neon_matches_real"],
+    }
+)

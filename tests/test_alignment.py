@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 from helpers import F64, random_spd
-from scipy import stats
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from neon_theory.alignment import alignment
 from neon_theory.gradients import GradientEstimate, ModelLaw, paired_population_gradients

@@ -215,7 +215,9 @@ def test_a_smoke_tau_sweep_gives_identical_records_with_the_local_and_ray_execut
     tables = {}
     for executor in ("local", "ray"):
         out = tmp_path / f"{executor}.parquet"
-        code, _, err = run(["sweep", str(sweep), "--executor", executor, "--workers", "2", "--store", str(tmp_path / executor), "--out", str(out), "--json"], capsys)
+        code, _, err = run(
+            ["sweep", str(sweep), "--executor", executor, "--workers", "2", "--store", str(tmp_path / executor), "--out", str(out), "--json"], capsys
+        )
         assert code == 0, err
         tables[executor] = pd.read_parquet(out).drop(columns=["error"]).sort_values(["tau", "seed"]).reset_index(drop=True)
     assert (tables["ray"].status == "ok").all() and len(tables["ray"]) == 4

@@ -25,11 +25,17 @@ def estimate(vector, spread=1e-3):
 
 def test_coordinate_shares_by_hand():
     r = torch.tensor([3.0, 4.0], dtype=F64)
-    torch.testing.assert_close(coordinate_shares(r, Diagonal(torch.tensor([1.0, 1.0], dtype=F64))), torch.tensor([9 / 25, 16 / 25], dtype=F64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        coordinate_shares(r, Diagonal(torch.tensor([1.0, 1.0], dtype=F64))), torch.tensor([9 / 25, 16 / 25], dtype=F64), rtol=0, atol=1e-15
+    )
     # P = diag(4, 1): terms 36 and 16 of 52
-    torch.testing.assert_close(coordinate_shares(r, Diagonal(torch.tensor([4.0, 1.0], dtype=F64))), torch.tensor([36 / 52, 16 / 52], dtype=F64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        coordinate_shares(r, Diagonal(torch.tensor([4.0, 1.0], dtype=F64))), torch.tensor([36 / 52, 16 / 52], dtype=F64), rtol=0, atol=1e-15
+    )
     # dense P = [[2, 1], [1, 2]]: P r = (10, 11), terms 30 and 44 of 74
-    torch.testing.assert_close(coordinate_shares(r, Dense(torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=F64))), torch.tensor([30 / 74, 44 / 74], dtype=F64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        coordinate_shares(r, Dense(torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=F64))), torch.tensor([30 / 74, 44 / 74], dtype=F64), rtol=0, atol=1e-15
+    )
     assert float(coordinate_shares(torch.zeros(2, dtype=F64), Diagonal(torch.ones(2, dtype=F64))).sum()) == 0.0
 
 

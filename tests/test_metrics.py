@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from neon_theory.metrics import (
     bures_wasserstein,
-    wasserstein2_empirical,
     frechet_distance_from_samples,
     gaussian_cross_entropy,
     gaussian_frechet_distance,
     gaussian_kl,
     sample_moments,
     sqrtm_psd,
+    wasserstein2_empirical,
 )
 from neon_theory.rng import generator
 

@@ -20,7 +20,7 @@ from toy_models.autoregressive import ARGaussianModel
 from toy_models.diffusion import DiffusionModel, ExactScoreDiffusion, Schedule
 from toy_models.flow import FlowModel
 from toy_models.gmm import official_gaussian, two_class
-from toy_models.tokens import MarkovChainTarget, MLPAR, TabularAR, all_sequences
+from toy_models.tokens import MLPAR, MarkovChainTarget, TabularAR, all_sequences
 
 K_SE = 6
 TARGET = official_gaussian()

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from helpers import SquareConfig  # noqa: E402
 
+import toy_models.experiments  # noqa: E402,F401  (registers the toy experiments)
 from neon_theory import cli, plots  # noqa: E402
 from neon_theory.cli import main  # noqa: E402
 from neon_theory.config import config_from_dict, from_yaml  # noqa: E402
@@ -32,8 +33,6 @@ from neon_theory.sweeps import (  # noqa: E402
     make_executor,
     run_sweep,
 )
-
-import toy_models.experiments  # noqa: E402,F401  (registers the toy experiments)
 from toy_models.experiments import GaussianCell  # noqa: E402
 from toy_models.gaussian import alignment_cost  # noqa: E402
 
@@ -435,9 +434,9 @@ def test_the_demo_writes_outside_the_tracked_tree_by_default():
 
 # ---- the Python API: bad values raise ValueError (naming the parameter), nothing else ----------
 
+import torch  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-import torch  # noqa: E402
 
 from neon_theory import Guidance, ScoreScale, Steps, Temperature, TopK, TopP, alignment, merge, predicted_w_star  # noqa: E402
 from neon_theory.preconditioners import Diagonal, exact_inverse, identity  # noqa: E402

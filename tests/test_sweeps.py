@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from helpers import SquareConfig
 
+import toy_models.experiments  # noqa: F401  (registers the toy experiments)
 from neon_theory.sweeps import (
     EXPERIMENTS,
     CorruptRecordWarning,
@@ -23,8 +24,6 @@ from neon_theory.sweeps import (
     run_sweep,
     save_table,
 )
-
-import toy_models.experiments  # noqa: F401  (registers the toy experiments)
 
 CALLS: list = []
 

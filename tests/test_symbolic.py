@@ -4,8 +4,8 @@ import torch
 from helpers import F64
 
 from neon_theory.rng import generator
-from neon_theory.symbolic import one_d_alignment, warmup_gamma
 from neon_theory.samplers import Temperature
+from neon_theory.symbolic import one_d_alignment, warmup_gamma
 from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities
 
 

@@ -225,7 +225,9 @@ def categorical_sign_rates(
     ns = as_list("n", n, lambda k, v: check_int(k, v, lo=1))
     alphas = as_list("smoothing", smoothing, lambda k, v: check_real(k, v, 0.0, math.inf, lo_open=True))
     temps = as_list("temperatures", temperatures, lambda k, v: check_real(k, v, 0.0, math.inf, lo_open=True))
-    seed_list = list(range(check_int("seeds", seeds, lo=1))) if isinstance(seeds, numbers.Integral) else as_list("seeds", seeds, lambda k, v: check_int(k, v, lo=0))
+    seed_list = (
+        list(range(check_int("seeds", seeds, lo=1))) if isinstance(seeds, numbers.Integral) else as_list("seeds", seeds, lambda k, v: check_int(k, v, lo=0))
+    )
     pcs = [preconditioners] if isinstance(preconditioners, str) else list(preconditioners)
     if not pcs:
         raise ValueError("preconditioners must not be empty")

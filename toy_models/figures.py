@@ -48,7 +48,10 @@ def _round(values) -> tuple:
 def gaussian_temperature_spec(preset: str) -> SweepSpec:
     return SweepSpec(
         "gaussian-cell",
-        grid={"T": _grid((0.5, 0.8, 1.25, 1.6), (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4, 1.6), preset), "base": ["under-dispersed", "over-dispersed"]},
+        grid={
+            "T": _grid((0.5, 0.8, 1.25, 1.6), (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4, 1.6), preset),
+            "base": ["under-dispersed", "over-dispersed"],
+        },
         seeds=_seeds(preset),
         fixed={"n_synthetic": 2000 if preset == "smoke" else 20000},
     )
@@ -78,30 +81,62 @@ def diffusion_cosine_spec(preset: str) -> SweepSpec:
 
 def flow_specs(preset: str) -> dict:
     return {
-        "guidance": SweepSpec("flow-cell", grid={"value": _grid((0.5, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), preset)}, seeds=_seeds(preset), fixed={"preset": preset, "knob": "guidance"}),
-        "steps": SweepSpec("flow-cell", grid={"value": _grid((2, 5, 20), (1, 2, 3, 5, 10, 20, 50), preset)}, seeds=_seeds(preset), fixed={"preset": preset, "knob": "steps"}),
+        "guidance": SweepSpec(
+            "flow-cell",
+            grid={"value": _grid((0.5, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0), preset)},
+            seeds=_seeds(preset),
+            fixed={"preset": preset, "knob": "guidance"},
+        ),
+        "steps": SweepSpec(
+            "flow-cell", grid={"value": _grid((2, 5, 20), (1, 2, 3, 5, 10, 20, 50), preset)}, seeds=_seeds(preset), fixed={"preset": preset, "knob": "steps"}
+        ),
     }
 
 
 def gaussian_w_spec(preset: str) -> SweepSpec:
     ws = _round(np.linspace(-4, 5, 10 if preset == "smoke" else 37))
-    return SweepSpec("gaussian-cell", grid={"T": [0.5, 1.6], "base": ["under-dispersed", "over-dispersed"]}, seeds=_seeds(preset), fixed={"w_values": ws, "n_synthetic": 2000 if preset == "smoke" else 20000})
+    return SweepSpec(
+        "gaussian-cell",
+        grid={"T": [0.5, 1.6], "base": ["under-dispersed", "over-dispersed"]},
+        seeds=_seeds(preset),
+        fixed={"w_values": ws, "n_synthetic": 2000 if preset == "smoke" else 20000},
+    )
 
 
 def gaussian_budget_spec(preset: str) -> SweepSpec:
-    return SweepSpec("gaussian-cell", grid={"steps": _grid((2, 5, 10, 20, 40), (1, 2, 5, 10, 20, 40, 80), preset)}, seeds=_seeds(preset), fixed={"T": 0.5, "n_synthetic": 2000 if preset == "smoke" else 20000})
+    return SweepSpec(
+        "gaussian-cell",
+        grid={"steps": _grid((2, 5, 10, 20, 40), (1, 2, 5, 10, 20, 40, 80), preset)},
+        seeds=_seeds(preset),
+        fixed={"T": 0.5, "n_synthetic": 2000 if preset == "smoke" else 20000},
+    )
 
 
 def ar_budget_spec(preset: str) -> SweepSpec:
-    return SweepSpec("ar-cell", grid={"ft_epochs": _grid((5, 20), (25, 50, 100, 250), preset), "tau": [0.5, 1.6]}, seeds=_seeds(preset), fixed={"preset": _toy(preset), "cosine": False})
+    return SweepSpec(
+        "ar-cell",
+        grid={"ft_epochs": _grid((5, 20), (25, 50, 100, 250), preset), "tau": [0.5, 1.6]},
+        seeds=_seeds(preset),
+        fixed={"preset": _toy(preset), "cosine": False},
+    )
 
 
 def gaussian_size_spec(preset: str) -> SweepSpec:
-    return SweepSpec("gaussian-cell", grid={"n_synthetic": _grid((20, 200, 2000), (10, 30, 100, 300, 1000, 3000, 10000, 30000), preset)}, seeds=_seeds(preset), fixed={"T": 0.5})
+    return SweepSpec(
+        "gaussian-cell",
+        grid={"n_synthetic": _grid((20, 200, 2000), (10, 30, 100, 300, 1000, 3000, 10000, 30000), preset)},
+        seeds=_seeds(preset),
+        fixed={"T": 0.5},
+    )
 
 
 def ar_size_spec(preset: str) -> SweepSpec:
-    return SweepSpec("ar-cell", grid={"n_synthetic": _grid((1024, 4096), (1000, 3000, 10000, 30000, 100000), preset), "tau": [0.5, 1.6]}, seeds=_seeds(preset), fixed={"preset": _toy(preset), "cosine": False})
+    return SweepSpec(
+        "ar-cell",
+        grid={"n_synthetic": _grid((1024, 4096), (1000, 3000, 10000, 30000, 100000), preset), "tau": [0.5, 1.6]},
+        seeds=_seeds(preset),
+        fixed={"preset": _toy(preset), "cosine": False},
+    )
 
 
 def warmup_curve_spec(preset: str) -> SweepSpec:
@@ -124,7 +159,9 @@ def plane_spec(preset: str) -> SweepSpec:
 def precision_recall_spec(preset: str) -> SweepSpec:
     ws = _round(np.linspace(-1, 1, 5 if preset == "smoke" else 21))
     return SweepSpec(
-        "ar-cell", grid={"tau": [0.5, 1.6]}, seeds=_seeds(preset),
+        "ar-cell",
+        grid={"tau": [0.5, 1.6]},
+        seeds=_seeds(preset),
         fixed={"preset": _toy(preset), "cosine": False, "best_w": False, "w_values": ws, "n_pr": 2000 if preset == "smoke" else 10000},
     )
 
@@ -145,7 +182,13 @@ def _draw_cosine(f: dict):
             "flow, two-class GMM (Adam P), guidance γ": (f["flow/guidance"], "value", None),
             "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (f["flow/steps"], "value", None),
         },
-        neutral={"flow, two-class GMM (Adam P), guidance γ": 1.0, "Gaussian (exact, P = I), temperature T": 1.0, "tokens (exact, add-½ MLE base), temperature T": 1.0, "AR toy (Adam P), std temperature τ": 1.0, "diffusion toy (Adam P), score scale ζ": 1.0},
+        neutral={
+            "flow, two-class GMM (Adam P), guidance γ": 1.0,
+            "Gaussian (exact, P = I), temperature T": 1.0,
+            "tokens (exact, add-½ MLE base), temperature T": 1.0,
+            "AR toy (Adam P), std temperature τ": 1.0,
+            "diffusion toy (Adam P), score scale ζ": 1.0,
+        },
     )
 
 
@@ -158,7 +201,19 @@ def _draw_metric_vs_w(f: dict):
 def _draw_budget(f: dict):
     g = f["gaussian"]
     return plots.panels(
-        [dict(df=g, x="result.alpha", y="result.best_w", label="best w (Brent)", logx=True), dict(df=g, x="result.alpha", y="result.w_star", label="predicted w* = −s/(αz)", logx=True, zero=True, ylabel="w", title="Gaussian, T = 0.5, SGD (α = lr × steps)")],
+        [
+            dict(df=g, x="result.alpha", y="result.best_w", label="best w (Brent)", logx=True),
+            dict(
+                df=g,
+                x="result.alpha",
+                y="result.w_star",
+                label="predicted w* = −s/(αz)",
+                logx=True,
+                zero=True,
+                ylabel="w",
+                title="Gaussian, T = 0.5, SGD (α = lr × steps)",
+            ),
+        ],
         dict(df=f["ar"], x="ft_epochs", y="result.best_w", hue="tau", logx=True, zero=True, ylabel="best w", title="AR toy, Adam"),
         title="best w vs fine-tuning budget (mean over seeds, 95% t-band)",
     )
@@ -177,7 +232,15 @@ def _draw_warmup(f: dict):
     curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
     return plots.panels(
         dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, ylabel="mean ΔL_pop over draws / D", title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),
-        dict(df=f["rate"], x="n", y="result.improvement_rate", hue="dim", logx=True, ylabel="P(ΔL_pop < 0) per draw", title="per-draw improvement rate at a = 0.02"),
+        dict(
+            df=f["rate"],
+            x="n",
+            y="result.improvement_rate",
+            hue="dim",
+            logx=True,
+            ylabel="P(ΔL_pop < 0) per draw",
+            title="per-draw improvement rate at a = 0.02",
+        ),
         title="Gaussian warm-up (App. B.1): E[ΔL] < 0, yet a single draw often gets worse in low D",
     )
 
@@ -211,15 +274,30 @@ class Figure:
 FIGURES: dict[str, Figure] = {
     "cosine-vs-sharpness": Figure(
         "P-cosine vs sampler sharpness for every family and sampler, CI bands over seeds",
-        {"gaussian": gaussian_temperature_spec, **{f"tokens/{k}": (lambda p, k=k: token_specs(p)[k]) for k in ("temperature", "top_k", "top_p")}, "ar": ar_cosine_spec, "diffusion": diffusion_cosine_spec,
-         **{f"flow/{k}": (lambda p, k=k: flow_specs(p)[k]) for k in ("guidance", "steps")}},
+        {
+            "gaussian": gaussian_temperature_spec,
+            **{f"tokens/{k}": (lambda p, k=k: token_specs(p)[k]) for k in ("temperature", "top_k", "top_p")},
+            "ar": ar_cosine_spec,
+            "diffusion": diffusion_cosine_spec,
+            **{f"flow/{k}": (lambda p, k=k: flow_specs(p)[k]) for k in ("guidance", "steps")},
+        },
         _draw_cosine,
     ),
     "metric-vs-w": Figure("population NLL vs w with the predicted w* and Brent's best w marked (Gaussian)", {"gaussian": gaussian_w_spec}, _draw_metric_vs_w),
-    "best-w-vs-budget": Figure("best w vs fine-tuning budget, with the predicted w* ∝ 1/α (Gaussian) and the AR toy", {"gaussian": gaussian_budget_spec, "ar": ar_budget_spec}, _draw_budget),
+    "best-w-vs-budget": Figure(
+        "best w vs fine-tuning budget, with the predicted w* ∝ 1/α (Gaussian) and the AR toy",
+        {"gaussian": gaussian_budget_spec, "ar": ar_budget_spec},
+        _draw_budget,
+    ),
     "gain-vs-size": Figure("gain at the best w vs |S| (Gaussian, AR toy)", {"gaussian": gaussian_size_spec, "ar": ar_size_spec}, _draw_size),
-    "warmup": Figure("Gaussian warm-up: loss along Σ̂ + aΣ̂⁻¹ and the per-draw improvement rate vs D and n", {"curve": warmup_curve_spec, "rate": warmup_rate_spec}, _draw_warmup),
-    "over-dispersed": Figure("the over-dispersed counterexample: s and best w vs T for both bases", {"gaussian": gaussian_temperature_spec}, _draw_overdispersed),
+    "warmup": Figure(
+        "Gaussian warm-up: loss along Σ̂ + aΣ̂⁻¹ and the per-draw improvement rate vs D and n",
+        {"curve": warmup_curve_spec, "rate": warmup_rate_spec},
+        _draw_warmup,
+    ),
+    "over-dispersed": Figure(
+        "the over-dispersed counterexample: s and best w vs T for both bases", {"gaussian": gaussian_temperature_spec}, _draw_overdispersed
+    ),
     "plane": Figure("paper Fig. 2: log10 W2 over the (Neon, more-real-data) plane on the AR toy", {"plane": plane_spec}, _draw_plane),
     "precision-recall-vs-w": Figure("prdc precision and recall of θ_Neon(w) samples vs w (AR toy)", {"ar": precision_recall_spec}, _draw_precision_recall),
 }

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from neon_theory._validation import check_int, check_real
 from neon_theory.neon import brent_best_w, self_train, w_sweep
-from neon_theory.preconditioners import identity
 from neon_theory.params import state_vector
+from neon_theory.preconditioners import identity
 from neon_theory.rng import generator
 from neon_theory.samplers import Temperature
 

@@ -47,15 +47,6 @@ class GenerativeModel(Protocol):
 
 
 @runtime_checkable
-class HasLogProb(Protocol):
-    """Models (and targets) with an exact log-density."""
-
-    def log_prob(self, x: Tensor) -> Tensor:
-        """log p(x). x (Tensor): shape (n, ...). Returns shape (n,)."""
-        ...
-
-
-@runtime_checkable
 class Target(Protocol):
     """The real data law, or anything that can be sampled with an explicit generator."""
 

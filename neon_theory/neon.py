@@ -248,11 +248,6 @@ class WSweep:
     best_w: float
     best_value: float
 
-    def to_frame(self):
-        import pandas as pd
-
-        return pd.DataFrame({"w": self.ws, "value": self.values})
-
 
 def _evaluator(model, theta_s, metric, eval_seed: int, policy: MergePolicy) -> Callable[[float], float]:
     check_model(model)

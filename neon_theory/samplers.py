@@ -110,10 +110,6 @@ class Temperature(SamplerSpec):
         # Lower temperature sharpens: f(z) = exp((1/T - 1) z) is increasing iff T < 1.
         return _by_sign(1.0 / self.density_power, 1.0)
 
-    def log_tilt(self, log_p: Tensor) -> Tensor:
-        """log f(log p) = (1/T − 1)·log p, the tilt that defines q up to normalisation."""
-        return (1.0 / self.density_power - 1.0) * log_p
-
 
 def std_to_density_temperature(tau_std: float) -> float:
     """Convert a std temperature τ_σ to the density temperature T = τ_σ² (exact for Gaussians)."""
@@ -247,10 +243,6 @@ class Chain(SamplerSpec):
         if not labels:
             return Sharpening.NEUTRAL
         return labels.pop() if len(labels) == 1 else Sharpening.MIXED
-
-    def find(self, kind: type) -> SamplerSpec | None:
-        """The first spec of the given type, or ``None``."""
-        return next((s for s in self.specs if isinstance(s, kind)), None)
 
     def to_dict(self) -> dict:
         return {"kind": "Chain", "specs": [s.to_dict() for s in self.specs]}

@@ -188,10 +188,6 @@ class SweepSpec:
             out.append((canonical, seed, job_key(self.experiment, canonical, seed)))
         return out
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "SweepSpec":
-        return config_from_dict(cls, data)
-
     def to_dict(self) -> dict:
         return config_to_dict(self)
 

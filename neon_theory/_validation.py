@@ -121,9 +121,9 @@ def check_writable_folder(name: str, path) -> Path:
         ValueError: naming ``name`` when ``path`` is a file, cannot be created or is not writable.
     """
     p = check_path(name, path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{name} must be a folder (existing or creatable); got the file {str(p)!r}")
     try:
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{name} must be a folder (existing or creatable); got the file {str(p)!r}")
         p.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=p, prefix=".write-probe-")
         os.close(fd)

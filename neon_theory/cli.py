@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -60,6 +61,7 @@ _seed = integer(0)
 #: Requests estimated above these need --yes; above the machine's memory they are refused.
 CONFIRM_SECONDS = 60.0
 CONFIRM_BYTES = 2 * 2**30
+CONFIRM_JOBS = 10_000
 
 
 def _folder(option: str, path: str) -> Path:
@@ -71,13 +73,19 @@ def _folder(option: str, path: str) -> Path:
 
 
 def _table_path(option: str, path: str) -> Path:
-    """A table file to write later (--out/--csv of sweep): its suffix and folder are checked now."""
+    """A table file to write later (--out/--csv of sweep): its suffix, folder and name are checked now."""
     p = Path(path)
     if p.suffix not in (".parquet", ".csv"):
         raise CLIError(f"{option} must end in .parquet or .csv; got {path!r}")
-    if p.is_dir():
-        raise CLIError(f"{option} must be a file path, not the folder {path!r}")
     _folder(f"the folder of {option}", str(p.parent))
+    probe = p.with_name(f".tmp-{os.getpid()}-{p.name}")  # the name the table is written under first
+    try:
+        if p.is_dir():
+            raise CLIError(f"{option} must be a file path, not the folder {path!r}")
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise CLIError(f"{option} cannot be written as {path!r}: {e.strerror or e}") from None
     return p
 
 
@@ -159,7 +167,10 @@ def _build_gaussian(args):
     except CLIError:
         raise
     except ValueError as e:
-        raise CLIError(_in_user_names(str(e))) from None
+        message = str(e)
+        if args.model_cov is None:  # the model covariance is --model-scale × the data covariance
+            message = message.replace("model_cov", "--model-scale × --data-cov (the model covariance)")
+        raise CLIError(_in_user_names(message)) from None
 
 
 def _gaussian_pair(args, GaussianModel, GaussianTarget):
@@ -203,8 +214,9 @@ def cmd_align(args) -> dict:
     alpha = check_real("--alpha", args.alpha, 0.0, math.inf, lo_open=True)
     if args.mc != 0 and args.mc < 2 * args.batches:
         raise CLIError(f"--mc must be 0 (exact) or at least 2*--batches={2 * args.batches}; got {args.mc}")
-    seconds, nbytes = alignment_cost(args.dim, args.mc)
-    confirm_cost(f"align --dim {args.dim} --mc {args.mc}", seconds, nbytes, args.yes, "--dim or --mc")
+    seconds, nbytes = alignment_cost(args.dim, args.mc, args.batches if args.mc else 0)
+    what = f"align --dim {args.dim} --mc {args.mc}" + (f" --batches {args.batches}" if args.mc else "")
+    confirm_cost(what, seconds, nbytes, args.yes, "--dim, --mc or --batches")
     target, model = _build_gaussian(args)
     try:
         oracle = exact_quantities(target, model, sampler)
@@ -219,11 +231,29 @@ def cmd_align(args) -> dict:
     except ValueError as e:
         raise CLIError(f"cannot compute the alignment for these inputs: {_in_user_names(str(e))}") from None
     out = rep.to_dict()
+    overflowed = sorted(_non_finite(out))
+    if overflowed:  # each input in range, but together beyond float64: refuse rather than print NaN
+        raise CLIError(
+            f"the report overflows float64 for these inputs ({', '.join(overflowed[:4])} not finite); "
+            "use means, covariances and a temperature closer to unit scale"
+        )
     out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
     out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
     if not args.json:
         _print_alignment(rep, out, sampler, alpha)
     return out
+
+
+def _non_finite(d: dict, prefix: str = ""):
+    """Names of the float entries of a (nested) report that are NaN or infinite."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _non_finite(v, f"{prefix}{k}.")
+        elif isinstance(v, (list, tuple)):
+            if any(isinstance(x, float) and not math.isfinite(x) for x in v):
+                yield f"{prefix}{k}"
+        elif isinstance(v, float) and not math.isfinite(v):
+            yield f"{prefix}{k}"
 
 
 def _alignment_report(args, target, model, sampler, P, oracle, alpha):
@@ -323,37 +353,61 @@ def parse_seeds(text: str) -> list[int]:
         raise CLIError(f"--seeds must name between 1 and {MAX_SEEDS} seeds; {text!r} names {count}")
     if "-" in text:
         seeds = list(range(lo, hi + 1))
+    if len(set(seeds)) < len(seeds):
+        raise CLIError(f"--seeds must name distinct seeds (a repeat would count one run twice); got {text!r}")
     if not seeds or min(seeds) < 0:
         raise CLIError(f"--seeds must name at least one seed in [0, inf) ('lo-hi' with lo <= hi, or 'a,b,c'); got {text!r}")
     return seeds
 
 
-def cached_tables(paths: dict, columns: dict, compute, option: str) -> dict:
+def cached_tables(paths: dict, columns: dict, compute) -> tuple[dict, bool]:
     """Per-seed CSV cache: the tables at ``paths`` (name → Path), or ``compute()``'s, written atomically.
 
-    A cached table that cannot be read, is empty, lacks one of its ``columns`` or has a missing
-    value in them (a truncated last row) is not trusted: all are recomputed, with one warning.
+    Each CSV is written with a ``.sha256`` file of its bytes. A cached table whose checksum is
+    missing or wrong (truncated, even at a line boundary; edited), that cannot be parsed or
+    that lacks one of its ``columns`` is not trusted: all are recomputed.
+
+    Returns:
+        (tables, discarded): the tables, and whether a damaged cache was discarded.
     """
+    import hashlib
+
     import pandas as pd
 
-    from .sweeps import CorruptRecordWarning
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
 
-    if all(p.exists() for p in paths.values()):
+    sums = {t: p.with_name(p.name + ".sha256") for t, p in paths.items()}
+    present = [p for p in [*paths.values(), *sums.values()] if p.exists()]
+    if present:
         try:
+            if len(present) < 2 * len(paths) or any(sums[t].read_text().strip() != digest(p) for t, p in paths.items()):
+                raise ValueError("checksum")
             tables = {t: pd.read_csv(p) for t, p in paths.items()}
-            intact = all(len(df) and set(columns[t]) <= set(df.columns) and not df[columns[t]].isna().any().any() for t, df in tables.items())
+            if all(len(df) and set(columns[t]) <= set(df.columns) for t, df in tables.items()):
+                return tables, False
         except (ValueError, OSError, UnicodeDecodeError):  # pandas' parser errors are ValueErrors
-            intact = False
-        if intact:
-            return tables
-        names = ", ".join(p.name for p in paths.values())
-        warnings.warn(f"corrupt or truncated cached table(s) in {option} ({names}) were discarded and are recomputed", CorruptRecordWarning, stacklevel=2)
+            pass
+        for p in present:  # a folder in a table's place is discarded too
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
     tables = compute()
     for t, p in paths.items():
         tmp = p.with_name(f".tmp-{p.name}")
         tables[t].to_csv(tmp, index=False)
+        sums[t].write_text(digest(tmp) + "\n")
         tmp.replace(p)  # atomic: a killed run never leaves a half-written table
-    return tables
+    return tables, bool(present)
+
+
+def _warn_discarded(count: int, option: str, folder) -> None:
+    from .sweeps import CorruptRecordWarning
+
+    if count:
+        message = f"{count} corrupt or truncated cached seed table(s) in {option} {folder} were discarded and recomputed"
+        warnings.warn(message, CorruptRecordWarning, stacklevel=2)
 
 
 def cmd_toys(args) -> dict:
@@ -375,6 +429,7 @@ def cmd_toys(args) -> dict:
         cfg, run, keys, sharp = runners[name]
         tables = {"best_w": [], "cosine": []}
         columns = {"best_w": [*keys, "best_w", "best_fd", "base_fd"], "cosine": [sharp, "cosine"]}
+        discarded = 0
         for seed in seeds:
             paths = {t: out / f"{name}_{args.preset}_{t}_seed{seed}.csv" for t in tables}
 
@@ -382,8 +437,11 @@ def cmd_toys(args) -> dict:
                 res = run(cfg, seed, progress=not args.json)
                 return {"best_w": res.best_w, "cosine": res.cosine}
 
-            for t, df in cached_tables(paths, columns, compute, "--out").items():
+            cached, damaged = cached_tables(paths, columns, compute)
+            discarded += damaged
+            for t, df in cached.items():
                 tables[t].append(df)
+        _warn_discarded(discarded, "--out", out)
         best = pd.concat(tables["best_w"], ignore_index=True)
         cos = pd.concat(tables["cosine"], ignore_index=True)
         agg = lambda df, by, col: df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index()  # noqa: E731
@@ -423,14 +481,17 @@ def cmd_plane(args) -> dict:
     out = _folder("--out", args.out)
     _folder("--figures", args.figures)
     cfg = official.PlaneConfig.preset(args.preset)
-    frames = []
+    frames, discarded = [], 0
     for seed in seeds:
         paths = {"plane": out / f"plane_{args.preset}_seed{seed}.csv"}
 
         def compute(seed=seed):
             return {"plane": official.run_plane(cfg, seed, progress=not args.json)}
 
-        frames.append(cached_tables(paths, {"plane": ["w_s", "w_o", "log10_w2"]}, compute, "--out")["plane"])
+        cached, damaged = cached_tables(paths, {"plane": ["w_s", "w_o", "log10_w2"]}, compute)
+        frames.append(cached["plane"])
+        discarded += damaged
+    _warn_discarded(discarded, "--out", out)
     grid = pd.concat(frames, ignore_index=True)
     per_seed = [official.plane_summary(f) for f in frames]
     summary = official.plane_summary(grid)
@@ -482,8 +543,10 @@ def cmd_sweep(args) -> dict:
 
     importlib.import_module("toy_models.experiments")  # registers the toy experiments
     path = Path(args.file)
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"sweep file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise CLIError(f"sweep file {str(path)!r} is not a regular file")
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -492,6 +555,8 @@ def cmd_sweep(args) -> dict:
         spec = from_yaml(SweepSpec, text)
     except ValueError as e:
         raise CLIError(f"sweep file {str(path)!r}: {e}") from None
+    if spec.n_jobs > CONFIRM_JOBS and not args.yes:  # counted before the grid is expanded
+        raise CLIError(f"sweep file {str(path)!r} expands to {spec.n_jobs:,} jobs; pass --yes to run more than {CONFIRM_JOBS:,}, or shrink the grid")
     jobs = spec.validate()  # every job's config is built (and rejected, naming the field) before any work
     # every output and the executor are checked before the first job runs
     store = _store(args)
@@ -524,6 +589,8 @@ def cmd_results(args) -> dict:
     hashable = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
     params = [c for c in hashable if ok[c].map(lambda v: isinstance(v, (str, int, float, bool)) or v is None).all() and ok[c].nunique(dropna=False) > 1]
     values = [c for c in ok.select_dtypes("number").columns if c.startswith("result.")]
+    if not values:
+        raise CLIError(f"results file {args.file!r} has no numeric results to summarise ({len(ok)} of {len(df)} record(s) ok)")
     summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
     flags = [c for c in ok.columns if c.startswith("result.") and ok[c].dtype == bool]  # e.g. result.degenerate
     if flags and params:  # a flag is counted, not averaged: how many seeds raised it
@@ -569,7 +636,7 @@ def _add_executor_options(p) -> None:
     from .sweeps import EXECUTORS
 
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local process pool, Ray, or SLURM via submitit")
-    p.add_argument("--workers", type=integer(1), default=1, help="parallel jobs (local pool size, Ray CPUs, SLURM array parallelism)")
+    p.add_argument("--workers", type=integer(1, 1024), default=1, help="parallel jobs (local pool size, Ray CPUs, SLURM array parallelism)")
     p.add_argument("--store", default="results/store", help="folder of cached per-job records (resumable)")
     p.add_argument("--ray-address", default=None, help="a running Ray cluster (e.g. 'auto'); default: start a local one")
     p.add_argument("--slurm-folder", default="results/submitit", help="submitit's log and pickle folder")
@@ -622,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_options(sw)
     sw.add_argument("--out", default="results/sweep.parquet", help="table of every record (.parquet or .csv)")
     sw.add_argument("--csv", default=None, help="also export the table as this CSV file")
+    sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
     sw.add_argument("--json", action="store_true")
     sw.set_defaults(func=cmd_sweep)
     rs = sub.add_parser("results", help="summarise a sweep table (parquet or CSV): mean ± SE over seeds")
@@ -643,44 +711,69 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed the help or its one-line error
         return e.code if isinstance(e.code, int) else 2
+    # Warnings are held and printed as one line each once the command has run, so that bad
+    # input still prints exactly one line (the error) and nothing else.
+    held: list[str] = []
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *rest, **kw: held.append(str(message))
+        code = _run(args, held)
+    return code
+
+
+def _run(args, held: list) -> int:
     from .sweeps import SweepFailed
 
-    with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
-        try:
-            result = args.func(args)
-            if args.json:
-                print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
-            if result.get("failed"):  # some sweep job failed: visible to pipelines
-                _error(result["first_error"])
-                return 1
-            return 0
-        except ValueError as e:  # includes CLIError and every validation error of the engine
-            _error(e)
-            return 2
-        except SweepFailed as e:
-            _error(e)
+    try:
+        result = args.func(args)
+        if args.json:
+            print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
+        _flush_warnings(held)
+        if result.get("failed"):  # some sweep job failed: visible to pipelines
+            _error(result["first_error"])
             return 1
-        except KeyboardInterrupt:
+        return 0
+    except ValueError as e:  # includes CLIError and every validation error of the engine
+        _error(e)
+        return 2
+    except SweepFailed as e:
+        _flush_warnings(held)
+        _error(e)
+        return 1
+    except KeyboardInterrupt:
+        _error(f"interrupted; {_resume_hint(args)}", "")
+        return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        _silence_stdout()
+        return 141
+    except Exception as e:  # a bug or the system (disk full, ...): one line, not a traceback
+        if _interrupted(e):  # Ctrl-C inside an import arrives wrapped, e.g. in a RuntimeError
             _error(f"interrupted; {_resume_hint(args)}", "")
             return 130
-        except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
-            _silence_stdout()
-            return 141
-        except Exception as e:  # a bug or the system (disk full, ...): one line, not a traceback
-            if os.environ.get("NEON_THEORY_TRACEBACK"):
-                raise
-            _error(f"unexpected {type(e).__name__}: {e} (set NEON_THEORY_TRACEBACK=1 to see where; please report it)")
-            return 1
+        if os.environ.get("NEON_THEORY_TRACEBACK"):
+            raise
+        _error(f"unexpected {type(e).__name__}: {e} (set NEON_THEORY_TRACEBACK=1 to see where; please report it)")
+        return 1
+
+
+def _flush_warnings(held: list) -> None:
+    for message in dict.fromkeys(held):  # each distinct warning once
+        _error(message, "warning: ")
+    held.clear()
+
+
+def _interrupted(e: BaseException) -> bool:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _error(message, kind: str = "error: ") -> None:
     text = " ".join(str(message).split())  # always one line
     print(f"neon-theory: {kind}{text}", file=sys.stderr)
-
-
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    _error(message, "warning: ")
 
 
 def _resume_hint(args) -> str:

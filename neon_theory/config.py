@@ -20,7 +20,21 @@ import yaml
 
 
 class NumberSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also resolves exponent floats without a dot (``1e-3``, ``5E4``)."""
+    """``yaml.SafeLoader`` that also resolves exponent floats without a dot (``1e-3``, ``5E4``)
+    and rejects a key written twice in one mapping (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 NumberSafeLoader.add_implicit_resolver(

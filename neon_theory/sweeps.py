@@ -24,11 +24,13 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import importlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -123,6 +125,12 @@ def code_version() -> str:
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
+#: Limits that keep a typo from forking a million processes or expanding a billion jobs.
+MAX_JOBS = 1_000_000
+MAX_WORKERS = 1024
+MAX_THREADS = 1024
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A sweep: ``experiment`` over the product of ``grid`` values × ``seeds``, with ``fixed`` params.
@@ -163,10 +171,19 @@ class SweepSpec:
             raise ValueError("seeds must be a non-empty list of integers")
         integral = (int(s) if isinstance(s, float) and s.is_integer() else s for s in self.seeds)  # `1e3` in YAML
         object.__setattr__(self, "seeds", tuple(check_int("seed", s, lo=0) for s in integral))
-        check_int("threads", self.threads, lo=1)
+        if len(set(self.seeds)) < len(self.seeds):  # a repeated seed would count one run twice in every mean ± SE
+            raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
+        check_int("threads", self.threads, lo=1, hi=MAX_THREADS)
+
+    @property
+    def n_jobs(self) -> int:
+        """How many jobs the sweep expands to (computed without expanding it)."""
+        return math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
 
     def jobs(self) -> list[tuple[dict, int]]:
-        """Every (params, seed), in a fixed order."""
+        """Every (params, seed), in a fixed order (at most :data:`MAX_JOBS`)."""
+        if self.n_jobs > MAX_JOBS:
+            raise ValueError(f"a sweep may have at most {MAX_JOBS:,} jobs (grid points × seeds); this one has {self.n_jobs:,}")
         names = sorted(self.grid)
         combos = product(*(self.grid[k] for k in names)) if names else [()]
         return [({**self.fixed, **dict(zip(names, c))}, int(s)) for c in combos for s in self.seeds]
@@ -252,7 +269,10 @@ class ResultStore:
                 raise ValueError("checksum mismatch")
             return record
         except (ValueError, OSError, UnicodeDecodeError):
-            p.unlink(missing_ok=True)
+            if p.is_dir():  # a folder in a record's place is discarded too
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
             self.discarded += 1
             return None
 
@@ -349,7 +369,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, workers: int = 1):
-        self.workers = check_int("workers", workers, lo=1)
+        self.workers = check_int("workers", workers, lo=1, hi=MAX_WORKERS)
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, jobs):
@@ -357,8 +377,10 @@ class LocalExecutor(Executor):
             for job in jobs:
                 yield run_job(job)
             return
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        if not jobs:
+            return
+        if self._pool is None:  # never more processes than jobs
+            self._pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)))
         for f in as_completed([self._pool.submit(run_job, j) for j in jobs]):
             yield f.result()
 
@@ -377,9 +399,10 @@ class RayExecutor(Executor):
     def __init__(self, workers: int | None = None, address: str | None = None):
         ray = _require("ray")
 
-        self.workers = None if workers is None else check_int("workers", workers, lo=1)
+        self.workers = None if workers is None else check_int("workers", workers, lo=1, hi=MAX_WORKERS)
         self._started = False
         if not ray.is_initialized():
+            _check_reachable(address)
             kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
             if address is None:
                 kwargs["num_cpus"] = self.workers or os.cpu_count()
@@ -408,6 +431,21 @@ class RayExecutor(Executor):
             self._started = False
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when a ``host:port`` Ray address does not answer (Ray itself retries for minutes)."""
+    import socket
+
+    if address is None or address in ("auto", "local") or "://" in address or address.count(":") != 1:
+        return
+    host, port = address.rsplit(":", 1)
+    if not port.isdigit():
+        raise ValueError(f"a Ray address must be 'auto' or host:port; got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ValueError(f"cannot reach the Ray cluster at address {address!r} within {timeout_s:g} s: {e.strerror or e}") from None
+
+
 class SubmititExecutor(Executor):
     """SLURM through submitit: one array job, one task per job.
 
@@ -432,7 +470,7 @@ class SubmititExecutor(Executor):
         check_writable_folder("folder", folder)
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         if workers is not None:
-            parameters.setdefault("slurm_array_parallelism", check_int("workers", workers, lo=1))
+            parameters.setdefault("slurm_array_parallelism", check_int("workers", workers, lo=1, hi=MAX_WORKERS))
         if cluster == "local":
             parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
         parameters.setdefault("timeout_min", 60)
@@ -535,13 +573,18 @@ def save_table(df: pd.DataFrame, path: str | os.PathLike, *, csv: str | os.PathL
     for target in [path] + ([csv] if csv is not None else []):
         target = check_path("path" if target is path else "csv", target)
         check_choice("table suffix", target.suffix, (".parquet", ".csv"))
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-        if target.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v).to_csv(tmp, index=False)
-        os.replace(tmp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.suffix == ".parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v).to_csv(tmp, index=False)
+            os.replace(tmp, target)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise ValueError(f"cannot write the table {str(target)!r}: {e.strerror or e}") from None
         out.append(target)
     return out
 

@@ -229,8 +229,8 @@ NOT_MAPPINGS = ["[x]", "3", "null", "x"]  # a grid or fixed that is not a mappin
 #: the top-level pieces of a sweep file: valid and invalid YAML lines (None: the key is left out)
 PIECES = {
     "experiment": {"valid": ["experiment: fuzz-cli"], "invalid": [None, "experiment: nosuch", "experiment: ''", "experiment: 1", "experiment: [fuzz-cli]"]},
-    "seeds": {"valid": [None, "seeds: [0]", "seeds: [0, 1]", "seeds: [0, 0]", "seeds: [1e0]"],
-              "invalid": ["seeds: [-1]", "seeds: x", "seeds: []", "seeds: 0", "seeds: [true]", "seeds: [0.5]"]},
+    "seeds": {"valid": [None, "seeds: [0]", "seeds: [0, 1]", "seeds: [1e0]"],
+              "invalid": ["seeds: [0, 0]", "seeds: [-1]", "seeds: x", "seeds: []", "seeds: 0", "seeds: [true]", "seeds: [0.5]"]},
     "threads": {"valid": [None, "threads: 1", "threads: 2", "threads: 1e0"],
                 "invalid": ["threads: 0", "threads: x", "threads: -1", "threads: 1.5", "threads: true"]},
     "extra": {"valid": [None], "invalid": ["seedz: [0]", "1: 2", "null: x", "1: 2\nseedz: [0]"]},  # unknown keys
@@ -440,7 +440,7 @@ def test_concrete_nasty_align_inputs(argv, code, needles):
         ("experiment: fuzz-cli\nfixed: {nosuch: 1, null: 2}\n", ""),
         ("experiment: fuzz-cli\n1: 2\nseedz: [0]\n", ""),
         ("1: 2\nexperiment: fuzz-cli\n", "field names must be text"),
-        ("experiment: x\nexperiment: y\n", "not registered"),
+        ("experiment: x\nexperiment: y\n", "appears twice"),  # PyYAML alone would keep the last one
     ],
 )
 def test_concrete_nasty_sweep_files(text, needle, tmp_path):

@@ -483,6 +483,8 @@ def test_public_entry_points_reject_garbage_with_value_error(entry, value):
         assert str(e) and "\n" not in str(e).strip()
 
 
+
+
 # ---- per-seed CSV caches of toys/plane: a damaged table is recomputed, with one warning ---------
 
 
@@ -491,46 +493,156 @@ def _fake_tables(calls):
 
     def compute():
         calls.append(1)
-        return {"a": pd.DataFrame({"tau": [0.5, 1.6], "cosine": [-0.5, 0.25]})}
+        return {"a": pd.DataFrame({"tau": [0.5, 1.0, 1.6], "cosine": [-0.5, 0.0, 0.25]})}
 
     return compute
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [b"\x00\xff garbage", b"", b"tau,other\n0.5,1\n", b"tau,cosine\n0.5,-0.5\n1.6,"],
-    ids=["garbage", "empty", "missing-column", "truncated-row"],
-)
-def test_a_damaged_cached_table_is_recomputed_with_a_warning(damage, tmp_path):
+def _make_folder(p):
+    p.unlink()
+    p.mkdir()
+
+
+DAMAGES = {
+    "garbage": lambda p: p.write_bytes(b"\x00\xff garbage"),
+    "empty": lambda p: p.write_bytes(b""),
+    "missing-column": lambda p: p.write_text("tau,other\n0.5,1\n"),
+    "truncated-row": lambda p: p.write_bytes(p.read_bytes()[:-3]),
+    "truncated-at-a-line": lambda p: p.write_text("\n".join(p.read_text().splitlines()[:2]) + "\n"),  # parses fine
+    "text-in-a-value": lambda p: p.write_text(p.read_text().replace("0.25", "oops")),
+    "no-checksum": lambda p: p.with_name(p.name + ".sha256").unlink(),
+    "a-folder": _make_folder,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_cached_table_is_recomputed(damage, tmp_path):
     calls = []
     paths, columns = {"a": tmp_path / "a.csv"}, {"a": ["tau", "cosine"]}
-    first = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
-    again = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
-    assert len(calls) == 1 and again["a"].equals(first["a"])  # an intact cache is reused
-    paths["a"].write_bytes(damage)
-    with pytest.warns(CorruptRecordWarning, match=r"corrupt or truncated cached table\(s\) in --out \(a.csv\)"):
-        fixed = cli.cached_tables(paths, columns, _fake_tables(calls), "--out")
-    assert len(calls) == 2 and list(fixed["a"].cosine) == [-0.5, 0.25]
-    assert list(cli.cached_tables(paths, columns, _fake_tables(calls), "--out")["a"].cosine) == [-0.5, 0.25]
-    assert len(calls) == 2 and not list(tmp_path.glob(".tmp-*"))
+    first, discarded = cli.cached_tables(paths, columns, _fake_tables(calls))
+    again, discarded_again = cli.cached_tables(paths, columns, _fake_tables(calls))
+    assert len(calls) == 1 and not discarded and not discarded_again and again["a"].equals(first["a"])  # reused
+    DAMAGES[damage](paths["a"])
+    fixed, discarded = cli.cached_tables(paths, columns, _fake_tables(calls))
+    assert discarded and len(calls) == 2 and list(fixed["a"].cosine) == [-0.5, 0.0, 0.25]
+    assert cli.cached_tables(paths, columns, _fake_tables(calls))[1] is False and len(calls) == 2
+    assert not list(tmp_path.glob(".tmp-*"))
 
 
-def test_toys_report_a_corrupt_cached_seed_in_one_warning_line(tmp_path, monkeypatch, capsys):
+def test_toys_report_damaged_cached_seeds_in_one_warning_line_with_the_count(tmp_path, monkeypatch, capsys):
     import pandas as pd
 
     import toy_models.official as official
 
     class Result:
-        best_w = pd.DataFrame({"tau": [0.5], "ft_epochs": [1], "best_w": [0.3], "best_fd": [0.1], "base_fd": [0.2]})
-        cosine = pd.DataFrame({"tau": [0.5], "cosine": [-0.4]})
+        best_w = pd.DataFrame({"tau": [0.5, 1.6], "ft_epochs": [1, 1], "best_w": [0.3, -0.2], "best_fd": [0.1, 0.1], "base_fd": [0.2, 0.2]})
+        cosine = pd.DataFrame({"tau": [0.5, 1.6], "cosine": [-0.4, 0.3]})
 
     calls = []
     monkeypatch.setattr(official, "run_ar_toy", lambda cfg, seed, progress=False: calls.append(seed) or Result())
-    argv = ["toys", "--which", "ar", "--seeds", "0-1", "--out", tmp_path / "o", "--figures", tmp_path / "f", "--json"]
-    assert run(argv, capsys)[0] == 0 and calls == [0, 1]
-    (tmp_path / "o" / "ar_smoke_cosine_seed1.csv").write_text("tau,cos")  # damaged: no cosine column
+    argv = ["toys", "--which", "ar", "--seeds", "0-2", "--out", tmp_path / "o", "--figures", tmp_path / "f", "--json"]
+    assert run(argv, capsys)[0] == 0 and calls == [0, 1, 2]
+    for seed in (1, 2):  # cut at a line boundary: still parses, only the checksum tells
+        path = tmp_path / "o" / f"ar_smoke_best_w_seed{seed}.csv"
+        path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
     code, out, err = run(argv, capsys)
-    assert code == 0 and calls == [0, 1, 1]  # only the damaged seed is recomputed
+    assert code == 0 and calls == [0, 1, 2, 1, 2]  # only the damaged seeds are recomputed
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("neon-theory: warning:") and "ar_smoke_cosine_seed1.csv" in lines[0]
-    assert json.loads(out)["summary"]["ar"]["cosine"][0]["count"] == 2
+    assert len(lines) == 1 and lines[0].startswith("neon-theory: warning: 2 corrupt or truncated cached seed table(s)")
+    assert json.loads(out)["summary"]["ar"]["best_w"][0]["count"] == 3
+
+
+# ---- inputs found by an independent review ---------------------------------------------------------
+
+_GRID = ",".join(map(str, range(1000)))
+REVIEW_FILES = {
+    "many.yaml": f"experiment: test-reliability\ngrid: {{x: [{_GRID}]}}\nseeds: [{_GRID}]\n",
+    "huge.yaml": f"experiment: test-reliability\ngrid: {{x: [{_GRID}], fail_below: [{_GRID}]}}\nseeds: [0, 1]\n",
+    "twice.yaml": "experiment: test-reliability\nseeds: [0, 0]\n",
+    "dupkey.yaml": "experiment: test-reliability\nexperiment: gaussian-cell\n",
+    "hotT.yaml": "experiment: gaussian-cell\nfixed: {T: 1e-300}\n",
+    "threads.yaml": "experiment: test-reliability\nthreads: 1e6\n",
+    "ok.yaml": "experiment: test-reliability\n",
+    "allfailed.csv": "x,seed,status,error\n-1,0,error,boom\n-2,0,error,boom\n",
+}
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        # each input in range, together beyond float64: refused, not a NaN report
+        (["align", "--data-cov", "1e-100,0;0,1e-100", "--model-scale", "1", "--model-mean=1e50,0"], ["overflow", "not finite"]),
+        (["align", "--model-scale", "1e300"], ["--model-scale × --data-cov", "eigenvalues"]),
+        (["align", "--mc", "2e6", "--batches", "1e6"], ["--batches 1000000", "min", "--yes"]),  # the batches' cost counts
+        (["align", "--mc", "2e9", "--batches", "1e9"], ["--batches 1000000000", "GiB of memory"]),
+        (["sweep", "{dir}/many.yaml", "--store", "{dir}/s"], ["1,000,000 jobs", "--yes"]),
+        (["sweep", "{dir}/huge.yaml", "--store", "{dir}/s", "--yes"], ["at most 1,000,000 jobs"]),
+        (["sweep", "{dir}/twice.yaml", "--store", "{dir}/s"], ["seeds must be distinct"]),
+        (["sweep", "{dir}/dupkey.yaml", "--store", "{dir}/s"], ["'experiment' appears twice"]),
+        (["sweep", "{dir}/hotT.yaml", "--store", "{dir}/s"], ["T must lie in [1e-100, 1e+100]"]),
+        (["sweep", "{dir}/threads.yaml", "--store", "{dir}/s"], ["threads must be an integer in [1, 1024]"]),
+        (["sweep", "{dir}", "--store", "{dir}/s"], ["is not a regular file"]),
+        (["sweep", "{dir}/ok.yaml", "--workers", "2000"], ["--workers", "[1, 1024]"]),
+        (["sweep", "{dir}/ok.yaml", "--store", "{dir}/s", "--out", "{dir}/" + "q" * 250 + ".csv"], ["--out cannot be written"]),
+        (["sweep", "{dir}/ok.yaml", "--executor", "ray", "--ray-address", "127.0.0.1:1", "--store", "{dir}/s"], ["cannot reach the Ray cluster"]),
+        (["demo", "--out", "{dir}/" + "a" * 300], ["--out must be a writable folder"]),
+        (["toys", "--seeds", "0,0"], ["--seeds must name distinct seeds"]),
+        (["results", "{dir}/allfailed.csv"], ["no numeric results", "0 of 2 record(s) ok"]),
+    ],
+)
+def test_inputs_from_the_review_are_one_line_and_exit_2(argv, needles, tmp_path, capsys, monkeypatch):
+    import toy_models.gaussian as gaussian
+
+    for name, text in REVIEW_FILES.items():
+        (tmp_path / name).write_text(text)
+    RUNS.clear()
+    if "--mc" in argv:
+        monkeypatch.setattr(gaussian, "exact_quantities", lambda *a, **k: pytest.fail("computed before the cost check"))
+    code, out, err = run([a.format(dir=tmp_path) for a in argv], capsys)
+    assert code == 2 and out == "" and RUNS == []
+    one_line_error(err, *needles)
+
+
+def test_the_edges_of_the_std_temperature_range_are_accepted(capsys):
+    code, out, _ = run(["align", "--json", "--sampler", "std-temperature=1e50"], capsys)
+    assert code == 0 and json.loads(out)["s"] > 0
+
+
+def test_a_local_pool_never_starts_more_processes_than_jobs(tmp_path):
+    executor = make_executor("local", 8)
+    try:
+        run_sweep(SweepSpec("test-reliability", grid={"x": [1, 2]}), ResultStore(tmp_path), executor=executor, progress=False)
+        assert executor._pool._max_workers == 2
+    finally:
+        executor.close()
+    with pytest.raises(ValueError, match=r"workers must be an integer in \[1, 1024\]"):
+        make_executor("local", 10**9)
+
+
+def test_counts_given_as_integral_floats_are_accepted_by_the_toy_cells():
+    from toy_models.experiments import FlowCell, TokenCell
+
+    assert TokenCell(knob="top_k", value=2.0).value == 2 and FlowCell(knob="steps", value=1e1).value == 10
+    with pytest.raises(ValueError, match="value"):
+        TokenCell(knob="top_k", value=2.5)
+
+
+def test_a_folder_in_a_records_place_is_discarded_and_recomputed(tmp_path):
+    spec = SweepSpec("test-reliability", grid={"x": [1, 2]})
+    run_sweep(spec, ResultStore(tmp_path), progress=False)
+    record = sorted(tmp_path.glob("*/*.json"))[0]
+    record.unlink()
+    record.mkdir()
+    with pytest.warns(CorruptRecordWarning, match="1 corrupt"):
+        df = run_sweep(spec, ResultStore(tmp_path), progress=False)
+    assert (df.status == "ok").all() and record.is_file()
+
+
+@needs_sys
+def test_save_table_into_an_unwritable_folder_is_a_value_error():
+    import pandas as pd
+
+    from neon_theory.sweeps import save_table
+
+    with pytest.raises(ValueError, match="cannot write the table '/sys/a.csv'"):
+        save_table(pd.DataFrame({"a": [1]}), f"{UNWRITABLE}/a.csv")

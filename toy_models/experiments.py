@@ -20,12 +20,21 @@ import torch
 
 from neon_theory._validation import check_choice, check_int, check_real
 from neon_theory.rng import child_seed, generator
-from neon_theory.samplers import Temperature, TopK, TopP
+from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Temperature, TopK, TopP
 from neon_theory.sweeps import experiment
 
 from . import official
 
 POSITIVE = (0.0, math.inf)
+DENSITY_T = DENSITY_TEMPERATURE_RANGE  # what float64 computes with (closed interval)
+STD_TAU = tuple(math.sqrt(v) for v in DENSITY_TEMPERATURE_RANGE)
+
+
+def _integral(cfg, name: str) -> None:
+    """A float field that holds a count (k, steps) accepts an integral float such as ``2.0`` or ``1e1``."""
+    v = getattr(cfg, name)
+    if isinstance(v, float) and v.is_integer():
+        object.__setattr__(cfg, name, int(v))
 
 
 def _finite_or_none(v):
@@ -68,7 +77,7 @@ class GaussianCell:
     w_values: tuple = ()
 
     def __post_init__(self):
-        check_real("T", self.T, *POSITIVE, lo_open=True)
+        check_real("T", self.T, *DENSITY_T)
         check_choice("base", self.base, ("under-dispersed", "over-dispersed"))
         check_int("n_synthetic", self.n_synthetic, lo=2)
         check_int("steps", self.steps, lo=1)
@@ -179,8 +188,9 @@ class TokenCell:
         check_int("vocab_size", self.vocab_size, lo=2, hi=6)
         check_int("length", self.length, lo=1, hi=4)
         if self.knob == "temperature":
-            check_real("value", self.value, *POSITIVE, lo_open=True)
+            check_real("value", self.value, *DENSITY_T)
         elif self.knob == "top_k":
+            _integral(self, "value")
             check_int("value", self.value, lo=1, hi=self.vocab_size)
         else:
             check_real("value", self.value, 0.0, 1.0, lo_open=True)
@@ -267,7 +277,7 @@ class ARCell:
 
     def __post_init__(self):
         check_choice("preset", self.preset, official.PRESETS)
-        check_real("tau", self.tau, *POSITIVE, lo_open=True)
+        check_real("tau", self.tau, *STD_TAU)
         if self.ft_epochs is not None:
             check_int("ft_epochs", self.ft_epochs, lo=1)
         if self.n_synthetic is not None:
@@ -402,6 +412,7 @@ class FlowCell:
         if self.knob == "guidance":
             check_real("value", self.value, 0.0, math.inf)
         else:
+            _integral(self, "value")
             check_int("value", self.value, lo=1)
         check_int("steps", self.steps, lo=1)
         check_int("estimator_rep", self.estimator_rep, lo=0)

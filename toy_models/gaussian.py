@@ -338,17 +338,19 @@ def n_parameters(dim: int) -> int:
     return 2 * dim + dim * (dim - 1) // 2
 
 
-def alignment_cost(dim: int, mc: int = 0) -> tuple[float, float]:
+def alignment_cost(dim: int, mc: int = 0, batches: int = 0) -> tuple[float, float]:
     """Rough cost (seconds, bytes) of an alignment report on the Gaussian family.
 
     The exact quantities take ~3e-4·p^1.5 s and ~7e3·p^1.5 bytes (autograd Hessians,
     p = :func:`n_parameters`), fitted to D = 20, 40, 60 on a 2-core CPU; a Monte Carlo
-    estimate adds ~3e-8·mc·(p + 20) s and streams in chunks (memory does not grow with mc).
+    estimate adds ~3e-8·mc·(p + 20) s and streams in chunks (memory does not grow with mc),
+    and each of its ``batches`` adds ~1 ms and ~16·p bytes (batch sums and the jackknife).
     Good to a factor of ~2: enough to warn before a request that would run for hours.
     """
     p = n_parameters(dim)
     check_int("mc", mc, lo=0)
-    return 3e-4 * p**1.5 + 3e-8 * mc * (p + 20), 7e3 * p**1.5
+    check_int("batches", batches, lo=0)
+    return 3e-4 * p**1.5 + 3e-8 * mc * (p + 20) + 1e-3 * batches, 7e3 * p**1.5 + 16.0 * batches * p
 
 
 def natural_gradient_s(target: GaussianTarget, model: GaussianModel, sampler: SamplerSpec | None) -> float:

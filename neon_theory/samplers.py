@@ -24,6 +24,7 @@ import enum
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -257,6 +258,100 @@ def as_spec(sampler: SamplerSpec | None) -> SamplerSpec:
     return sampler
 
 
+class SamplerImplementations:
+    """How one model family implements the sampler specs it supports: one function per spec type.
+
+    A family gets its registry from :func:`implementations` and registers ``fn(spec, state) ->
+    state`` per spec type.  :meth:`apply` folds a spec (a ``Chain`` left to right) into the
+    family's state: its solver settings, a temperature, or logits.  Adding a sampler is one spec
+    class here and one registered function per family that supports it.
+
+    Args:
+        family (str): the name used in errors, e.g. ``"the Gaussian family"``.
+    """
+
+    def __init__(self, family: str):
+        if not isinstance(family, str) or not family:
+            raise ValueError("family must be a non-empty string")
+        self.family = family
+        self._functions: dict[type, Callable] = {}
+
+    def register(self, spec_type: type):
+        """Decorator: ``fn(spec, state) -> state`` implements ``spec_type`` for this family."""
+        if not (isinstance(spec_type, type) and issubclass(spec_type, SamplerSpec)) or spec_type is Chain:
+            raise ValueError(f"spec_type must be a SamplerSpec class other than Chain; got {spec_type!r}")
+
+        def decorator(fn: Callable) -> Callable:
+            self._functions[spec_type] = fn
+            return fn
+
+        return decorator
+
+    @property
+    def supported(self) -> tuple[str, ...]:
+        """Names of the spec types this family implements."""
+        return tuple(t.__name__ for t in self._functions)
+
+    def apply(self, sampler: SamplerSpec | None, state):
+        """Fold ``sampler`` into ``state``.
+
+        Raises:
+            ValueError: naming the family and the spec, for a spec it does not implement (a
+                neutral one, such as the ``Temperature(1)`` that ``None`` stands for, is skipped).
+        """
+        spec = as_spec(sampler)
+        for s in spec.specs if isinstance(spec, Chain) else (spec,):
+            fn = self._functions.get(type(s))
+            if fn is None:
+                if s.is_neutral():
+                    continue
+                raise ValueError(f"{self.family} does not implement {type(s).__name__} samplers; it implements {', '.join(self.supported)}")
+            state = fn(s, state)
+        return state
+
+
+#: Every family's registry, by family name: where to look up who supports which sampler.
+IMPLEMENTATIONS: dict[str, SamplerImplementations] = {}
+
+
+def implementations(family: str) -> SamplerImplementations:
+    """The sampler registry of ``family``, created on first use."""
+    if family not in IMPLEMENTATIONS:
+        IMPLEMENTATIONS[family] = SamplerImplementations(family)
+    return IMPLEMENTATIONS[family]
+
+
+def supported_samplers() -> dict[str, tuple[str, ...]]:
+    """Family → the spec types it implements (families register when their module is imported)."""
+    return {name: impl.supported for name, impl in IMPLEMENTATIONS.items()}
+
+
+CATEGORICAL = implementations("categorical logits")
+
+
+@CATEGORICAL.register(Temperature)
+def _temperature_logits(s: Temperature, logits: Tensor) -> Tensor:
+    return logits / s.density_power
+
+
+@CATEGORICAL.register(TopK)
+def _top_k_logits(s: TopK, logits: Tensor) -> Tensor:
+    k = min(s.k, logits.shape[-1])
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, -math.inf)
+
+
+@CATEGORICAL.register(TopP)
+def _top_p_logits(s: TopP, logits: Tensor) -> Tensor:
+    if s.p >= 1.0:
+        return logits
+    sorted_p, order = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True)
+    # keep a token if the mass strictly before it is < p (always keeps the top token)
+    keep_sorted = torch.cumsum(sorted_p, dim=-1) - sorted_p < s.p
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    return logits.masked_fill(~keep, -math.inf)
+
+
 def categorical_logits(logits: Tensor, sampler: SamplerSpec | None) -> Tensor:
     """Apply temperature / top-k / top-p to categorical logits (last dimension = vocabulary).
 
@@ -268,28 +363,18 @@ def categorical_logits(logits: Tensor, sampler: SamplerSpec | None) -> Tensor:
         Tensor: shape (..., V), logits of q; removed tokens get −inf.  Order in a ``Chain``
         is the order given (temperature first is the usual practice).
     """
-    spec = as_spec(sampler)
-    specs = spec.specs if isinstance(spec, Chain) else (spec,)
-    out = logits
-    for s in specs:
-        if isinstance(s, Temperature):
-            out = out / s.density_power
-        elif isinstance(s, TopK):
-            k = min(s.k, out.shape[-1])
-            kth = torch.topk(out, k, dim=-1).values[..., -1:]
-            out = out.masked_fill(out < kth, -math.inf)
-        elif isinstance(s, TopP):
-            if s.p < 1.0:
-                probs = torch.softmax(out, dim=-1)
-                sorted_p, order = torch.sort(probs, dim=-1, descending=True)
-                # keep a token if the mass strictly before it is < p (always keeps the top token)
-                before = torch.cumsum(sorted_p, dim=-1) - sorted_p
-                keep_sorted = before < s.p
-                keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-                out = out.masked_fill(~keep, -math.inf)
-        else:
-            raise ValueError(f"sampler {type(s).__name__} does not apply to categorical logits")
-    return out
+    return CATEGORICAL.apply(sampler, logits)
+
+
+def _multiply_temperature(s: Temperature, T: float) -> float:
+    return T * s.density_power
+
+
+def temperature_family(family: str) -> SamplerImplementations:
+    """The registry of a family whose only sampler is a temperature (a chain multiplies T)."""
+    impl = implementations(family)
+    impl.register(Temperature)(_multiply_temperature)
+    return impl
 
 
 def total_temperature(sampler: SamplerSpec | None, family: str = "this model") -> float:
@@ -297,12 +382,8 @@ def total_temperature(sampler: SamplerSpec | None, family: str = "this model") -
 
     Raises ``ValueError`` naming ``family`` for any other spec (e.g. top-k on a Gaussian).
     """
-    spec = as_spec(sampler)
-    T = 1.0
-    for s in spec.specs if isinstance(spec, Chain) else (spec,):
-        if not isinstance(s, Temperature):
-            raise ValueError(f"{family} supports Temperature samplers only; got {type(s).__name__}")
-        T *= s.density_power
+    impl = IMPLEMENTATIONS[family] if family in IMPLEMENTATIONS else temperature_family(family)
+    T = impl.apply(sampler, 1.0)
     lo, hi = DENSITY_TEMPERATURE_RANGE
     if not lo * (1 - 1e-9) <= T <= hi * (1 + 1e-9):  # slack: τ_σ = 1e50 squares to 1e100 up to rounding
         raise ValueError(f"the chained temperatures multiply to T = {T:g}; their product must lie in [{lo:g}, {hi:g}]")

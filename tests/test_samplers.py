@@ -207,3 +207,65 @@ def test_to_dict_round_trips_fields():
     d = Temperature(0.7, "std").to_dict()
     assert d == {"kind": "Temperature", "value": 0.7, "convention": "std"}
     assert Chain((TopK(3), TopP(0.9))).to_dict()["specs"][1]["p"] == 0.9
+
+
+# ---- one registry of sampler implementations per family -------------------------------------
+
+
+def test_every_family_registers_its_samplers_in_one_place():
+    import toy_models.autoregressive  # noqa: F401  (importing a family registers it)
+    import toy_models.diffusion  # noqa: F401
+    import toy_models.flow  # noqa: F401
+    import toy_models.gaussian  # noqa: F401
+    from neon_theory.samplers import supported_samplers
+
+    support = supported_samplers()
+    assert support["the Gaussian family"] == ("Temperature",) and support["the continuous AR model"] == ("Temperature",)
+    assert set(support["diffusion sampling"]) == {"Steps", "ScoreScale", "Guidance"}
+    assert set(support["flow sampling"]) == {"Steps", "Guidance"}
+    assert set(support["categorical logits"]) == {"Temperature", "TopK", "TopP"}
+
+
+@pytest.mark.parametrize(
+    "call, spec, family",
+    [
+        (lambda s: __import__("toy_models.gaussian", fromlist=["x"]).temperature_of(s), TopK(2), "the Gaussian family"),
+        (lambda s: __import__("toy_models.autoregressive", fromlist=["x"]).std_scale_of(s), Guidance(2.0), "the continuous AR model"),
+        (lambda s: __import__("toy_models.diffusion", fromlist=["x"]).parse_diffusion_sampler(s), Temperature(0.5), "diffusion sampling"),
+        (lambda s: __import__("toy_models.flow", fromlist=["x"]).parse_flow_sampler(s), ScoreScale(1.1), "flow sampling"),
+        (lambda s: categorical_logits(torch.zeros(3), s), Steps(4, "euler"), "categorical logits"),
+    ],
+)
+def test_an_unsupported_spec_names_the_family_and_the_spec(call, spec, family):
+    with pytest.raises(ValueError, match=rf"{family} does not implement {type(spec).__name__} samplers; it implements"):
+        call(Chain((spec,)) if isinstance(spec, Temperature) else spec)
+
+
+def test_a_neutral_spec_is_accepted_by_every_family():
+    from toy_models.diffusion import parse_diffusion_sampler
+    from toy_models.flow import parse_flow_sampler
+
+    assert parse_diffusion_sampler(None) == (None, None, None) and parse_diffusion_sampler(Temperature(1.0)) == (None, None, None)
+    assert parse_flow_sampler(TopP(1.0)) == (Steps(100, "euler"), None)
+
+
+def test_adding_a_sampler_is_one_spec_and_one_implementation():
+    from dataclasses import dataclass
+
+    from neon_theory.samplers import SamplerImplementations, SamplerSpec, Sharpening
+
+    @dataclass(frozen=True)
+    class Shift(SamplerSpec):
+        by: float
+
+        def sharpening(self, vocab_size=None):
+            return Sharpening.MIXED
+
+    family = SamplerImplementations("a test family")
+    family.register(Shift)(lambda s, x: x + s.by)
+    family.register(Temperature)(lambda s, x: x * s.density_power)
+    assert family.apply(Chain((Shift(1.0), Temperature(2.0), Shift(0.5))), 1.0) == pytest.approx(4.5)  # in chain order
+    with pytest.raises(ValueError, match="spec_type must be a SamplerSpec class other than Chain"):
+        family.register(Chain)
+    with pytest.raises(ValueError, match="a test family does not implement TopK"):
+        family.apply(TopK(3), 0.0)

@@ -18,12 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
-from neon_theory.samplers import SamplerSpec, total_temperature
+from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
+
+SAMPLERS = temperature_family("the continuous AR model")
 
 
 def std_scale_of(sampler: SamplerSpec | None) -> float:
     """The factor on conditional stds (τ_σ = √T for a density temperature)."""
-    return math.sqrt(total_temperature(sampler, "the continuous AR model"))
+    return math.sqrt(total_temperature(sampler, SAMPLERS.family))
 
 
 class ARGaussianNet(nn.Module):

@@ -29,12 +29,13 @@ integer class label.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from neon_theory._validation import check_choice, check_generator, check_int, check_real
-from neon_theory.samplers import Chain, Guidance, SamplerSpec, ScoreScale, Steps, as_spec
+from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
 from ._conditional import ConditionalGenerator, TimeMLP
 from .gmm import GMM
@@ -85,21 +86,23 @@ class Schedule:
         return torch.as_tensor(u, dtype=torch.float64) / (self.T - 1)
 
 
-def parse_diffusion_sampler(sampler: SamplerSpec | None) -> tuple[Steps | None, ScoreScale | None, Guidance | None]:
-    """Split a spec into its Steps, ScoreScale and Guidance parts (temperature etc. are rejected)."""
-    spec = as_spec(sampler)
-    specs = spec.specs if isinstance(spec, Chain) else (spec,)
-    steps = zeta = gamma = None
-    for s in specs:
-        if isinstance(s, Steps):
-            steps = s
-        elif isinstance(s, ScoreScale):
-            zeta = s
-        elif isinstance(s, Guidance):
-            gamma = s
-        elif not s.is_neutral():
-            raise ValueError(f"diffusion sampling supports Steps, ScoreScale and Guidance; got {type(s).__name__}")
-    return steps, zeta, gamma
+class DiffusionSettings(NamedTuple):
+    """What a diffusion sampler spec sets; ``None`` keeps the model's default."""
+
+    steps: Steps | None = None
+    zeta: ScoreScale | None = None
+    guidance: Guidance | None = None
+
+
+SAMPLERS = implementations("diffusion sampling")
+SAMPLERS.register(Steps)(lambda s, settings: settings._replace(steps=s))
+SAMPLERS.register(ScoreScale)(lambda s, settings: settings._replace(zeta=s))
+SAMPLERS.register(Guidance)(lambda s, settings: settings._replace(guidance=s))
+
+
+def parse_diffusion_sampler(sampler: SamplerSpec | None) -> DiffusionSettings:
+    """Split a spec into its Steps, ScoreScale and Guidance parts (any other non-neutral spec is rejected)."""
+    return SAMPLERS.apply(sampler, DiffusionSettings())
 
 
 class DiffusionSampler:

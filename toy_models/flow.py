@@ -13,27 +13,28 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_generator, check_int
-from neon_theory.samplers import Chain, Guidance, SamplerSpec, Steps, as_spec
+from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 
 from ._conditional import ConditionalGenerator, TimeMLP
 
+SAMPLERS = implementations("flow sampling")
+
+
+@SAMPLERS.register(Steps)
+def _flow_steps(s: Steps, settings: tuple) -> tuple:
+    if s.n is None:
+        raise ValueError("flow sampling needs a finite number of steps n in [1, inf)")
+    if s.solver not in ("euler", "heun", "midpoint"):
+        raise ValueError(f"flow solver must be 'euler', 'heun' or 'midpoint'; got {s.solver!r}")
+    return s, settings[1]
+
+
+SAMPLERS.register(Guidance)(lambda s, settings: (settings[0], s))
+
 
 def parse_flow_sampler(sampler: SamplerSpec | None) -> tuple[Steps, Guidance | None]:
-    spec = as_spec(sampler)
-    specs = spec.specs if isinstance(spec, Chain) else (spec,)
-    steps, guidance = Steps(100, "euler"), None
-    for s in specs:
-        if isinstance(s, Steps):
-            if s.n is None:
-                raise ValueError("flow sampling needs a finite number of steps n in [1, inf)")
-            if s.solver not in ("euler", "heun", "midpoint"):
-                raise ValueError(f"flow solver must be 'euler', 'heun' or 'midpoint'; got {s.solver!r}")
-            steps = s
-        elif isinstance(s, Guidance):
-            guidance = s
-        elif not s.is_neutral():
-            raise ValueError(f"flow sampling supports Steps and Guidance; got {type(s).__name__}")
-    return steps, guidance
+    """(steps, guidance) of a spec: 100 Euler steps and no guidance unless it says otherwise."""
+    return SAMPLERS.apply(sampler, (Steps(100, "euler"), None))
 
 
 class FlowModel(ConditionalGenerator):

@@ -30,7 +30,7 @@ from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, 
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
 from neon_theory.params import flatten, parameter_vector
 from neon_theory.preconditioners import Preconditioner
-from neon_theory.samplers import SamplerSpec, total_temperature
+from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
 
 DTYPE = torch.float64
 
@@ -217,9 +217,12 @@ def model_from_theta(theta: Tensor, dim: int) -> GaussianModel:
     return model
 
 
+SAMPLERS = temperature_family("the Gaussian family")
+
+
 def temperature_of(sampler: SamplerSpec | None) -> float:
     """The density temperature T of a Gaussian-compatible sampler (``None`` → 1)."""
-    return total_temperature(sampler, "the Gaussian family")
+    return total_temperature(sampler, SAMPLERS.family)
 
 
 class GaussianTarget:

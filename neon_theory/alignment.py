@@ -1,5 +1,7 @@
 """The alignment scalar s = ⟨r_d, P r_s⟩, the P-cosine, w*, and the theory quantities.
 
+The quantities and what the checks found about Theorem 1 are in ``docs/theory.md`` (§2, §4).
+
 Uncertainty comes from a delete-one-batch jackknife over the batch means of the two
 gradient estimates (which share batches when estimated with common random numbers).
 The jackknife also removes the O(1/n) bias of the plug-in ŝ = r̂_dᵀ P r̂_s, which is

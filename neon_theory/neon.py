@@ -1,5 +1,7 @@
 """Self-training, the Neon merge, w-sweeps and Brent search for the best w.
 
+The first-order theory (R_data moves by wα·s, w* = −s/(αz)) is in ``docs/theory.md`` (§2).
+
 θ_Neon = (1+w)θ_r − wθ_s is computed as θ_r − w(θ_s − θ_r), which does not overflow in
 low precision.  w = 0 is the base model, w = −1 the self-trained one.
 """

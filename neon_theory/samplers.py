@@ -1,4 +1,6 @@
-"""Typed, validated sampler specifications.
+"""Typed, validated sampler specifications, and each model family's registry of how it implements them.
+
+The conventions pinned here are explained in ``docs/theory.md`` (§3).
 
 A sampler spec describes how an inference routine departs from the model's own law
 p_θ.  Each spec reports whether it is *mode-seeking*, *neutral* or *diversity-seeking*

@@ -1,4 +1,4 @@
-"""The exact Gaussian family: the oracle the engine is tested against.
+"""The exact Gaussian family: the oracle the engine is tested against (see ``docs/theory.md`` §4).
 
 Data law N(μ*, Σ*) in ℝ^D; model N(μ, Σ) with θ = (μ, log diag L, strict lower L),
 Σ = L Lᵀ (log-Cholesky, so every θ is a valid model and gradients are well defined);

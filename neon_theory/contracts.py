@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ._validation import check_generator, check_int
+from .samplers import SamplerSpec
 
 Noise = Union[None, Tensor, tuple, Mapping[str, Tensor]]
 
@@ -41,8 +42,8 @@ class GenerativeModel(Protocol):
         """ℓ_θ(x). x (Tensor): shape (n, ...). Returns shape (n,)."""
         ...
 
-    def sample(self, n: int, sampler, generator: torch.Generator) -> Tensor:
-        """n samples from q_{θ,κ}; shape (n, ...)."""
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        """n samples from q_{θ,κ} (``sampler=None``: the model's own law); shape (n, ...)."""
         ...
 
 

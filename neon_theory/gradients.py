@@ -30,7 +30,7 @@ from torch.func import functional_call, grad, vmap
 from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_tensor
-from .contracts import Noise, check_model, noise_rows
+from .contracts import GenerativeModel, Noise, Target, check_model, noise_rows
 from .params import flatten, num_parameters, trainable_named_parameters
 
 
@@ -63,6 +63,11 @@ class ModelLaw:
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.model.sample(n, self.sampler, generator)
+
+
+#: Where population gradients are estimated from: a finite set of rows, a data law, the
+#: model's own (sharpened) law, or an exact finite support with weights.
+Source = Tensor | Target | ModelLaw | WeightedSupport
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def as_estimate(g) -> GradientEstimate:
     return g if isinstance(g, GradientEstimate) else GradientEstimate.from_exact(g)
 
 
-def _source_size(source, n: int | None) -> int:
+def _source_size(source: Source, n: int | None) -> int:
     if isinstance(source, WeightedSupport):
         return source.points.shape[0]
     if isinstance(source, Tensor):
@@ -120,7 +125,7 @@ def _source_size(source, n: int | None) -> int:
     return check_int("n", n, lo=1)
 
 
-def _take(source, start: int, stop: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+def _take(source: Source, start: int, stop: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
     """Rows [start, stop) of the source and their weights (``None`` = uniform)."""
     if isinstance(source, WeightedSupport):
         return source.points[start:stop], source.weights[start:stop].double()
@@ -149,7 +154,7 @@ def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int
     return [(a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
 
 
-def _weighted_loss_sum(model, x: Tensor, noise: Noise, weights: Tensor | None) -> Tensor:
+def _weighted_loss_sum(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None) -> Tensor:
     """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar."""
     loss = model.per_example_loss(x, noise)
     if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
@@ -157,13 +162,13 @@ def _weighted_loss_sum(model, x: Tensor, noise: Noise, weights: Tensor | None) -
     return loss.sum() if weights is None else (loss * weights.to(loss.dtype)).sum()
 
 
-def _chunk_grad(model, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
+def _chunk_grad(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
     """Sum over the chunk of weight·∇ℓ, flat float64."""
     gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, weights), params, allow_unused=True)
     return flatten(gs, params)
 
 
-def _stream(model, source, n, chunk_size, generator, noise_generator, *, desc: str = "", progress: bool = False):
+def _stream(model: GenerativeModel, source: Source, n, chunk_size, generator, noise_generator, *, desc: str = "", progress: bool = False):
     """Validate, then yield (x, noise, weights | None, weight sum) chunk by chunk."""
     check_model(model)
     size = _source_size(source, n)
@@ -184,7 +189,7 @@ def _defaults(n: int, n_batches: int | None, chunk_size: int | None, exact: bool
 
 
 def paired_population_gradients(
-    model,
+    model: GenerativeModel,
     sources: dict,
     n: int | None = None,
     *,
@@ -279,7 +284,7 @@ def paired_population_gradients(
     return out
 
 
-def _draw_noise(model, n: int, noise_generator):
+def _draw_noise(model: GenerativeModel, n: int, noise_generator):
     if noise_generator is None:
         noise = model.draw_noise(n, torch.Generator().manual_seed(0))
         if noise is not None:
@@ -288,7 +293,7 @@ def _draw_noise(model, n: int, noise_generator):
     return model.draw_noise(n, noise_generator)
 
 
-def population_gradient(model, source, n: int | None = None, **kwargs) -> GradientEstimate:
+def population_gradient(model: GenerativeModel, source: Source, n: int | None = None, **kwargs) -> GradientEstimate:
     """E_source[∇_θ ℓ_θ(x)] with its standard error; see :func:`paired_population_gradients`."""
     return paired_population_gradients(model, {"source": source}, n, **kwargs)["source"]
 
@@ -305,7 +310,7 @@ class _LossModule(nn.Module):
         return self._model.per_example_loss(x, noise)
 
 
-def per_sample_gradients(model, x: Tensor, noise: Noise = None, *, method: str = "auto") -> Tensor:
+def per_sample_gradients(model: GenerativeModel, x: Tensor, noise: Noise = None, *, method: str = "auto") -> Tensor:
     """∇_θ ℓ_θ(x_i) for every row.
 
     Args:
@@ -374,8 +379,8 @@ class SecondMoment:
 
 
 def gradient_second_moment(
-    model,
-    source,
+    model: GenerativeModel,
+    source: Source,
     n: int | None = None,
     *,
     diagonal: bool = True,
@@ -405,8 +410,8 @@ def gradient_second_moment(
 
 
 def population_hessian(
-    model,
-    source,
+    model: GenerativeModel,
+    source: Source,
     n: int | None = None,
     *,
     generator: torch.Generator | None = None,
@@ -429,8 +434,8 @@ def population_hessian(
 
 
 def hessian_vector_product(
-    model,
-    source,
+    model: GenerativeModel,
+    source: Source,
     vector: Tensor,
     n: int | None = None,
     *,

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
-from .contracts import check_model
+from .contracts import GenerativeModel, check_model
 from .params import parameter_vector, trainable_named_parameters
 
 NONFINITE_POLICIES = ("raise", "mask", "skip", "propagate")
@@ -151,7 +151,7 @@ class SelfTrainResult:
 
 
 def self_train(
-    model,
+    model: GenerativeModel,
     data: Tensor,
     *,
     steps: int,
@@ -251,7 +251,7 @@ class WSweep:
     best_value: float
 
 
-def _evaluator(model, theta_s, metric, eval_seed: int, policy: MergePolicy) -> Callable[[float], float]:
+def _evaluator(model: GenerativeModel, theta_s, metric, eval_seed: int, policy: MergePolicy) -> Callable[[float], float]:
     check_model(model)
     if not callable(metric):
         raise ValueError("metric must be callable as metric(model, generator) -> float")
@@ -272,7 +272,7 @@ def _evaluator(model, theta_s, metric, eval_seed: int, policy: MergePolicy) -> C
 
 
 def w_sweep(
-    model,
+    model: GenerativeModel,
     theta_s: Mapping[str, Tensor],
     ws,
     metric: Callable,
@@ -313,7 +313,7 @@ class BestW:
 
 
 def brent_best_w(
-    model,
+    model: GenerativeModel,
     theta_s: Mapping[str, Tensor],
     metric: Callable,
     *,
@@ -358,7 +358,7 @@ def predicted_w_star(s: float, z: float, alpha: float) -> float:
     return -s / (alpha * z)
 
 
-def fit(model, data: Tensor, **kwargs) -> SelfTrainResult:
+def fit(model: GenerativeModel, data: Tensor, **kwargs) -> SelfTrainResult:
     """Train ``model`` in place on ``data`` (e.g. the base model on real data).
 
     Same arguments and optimiser loop as :func:`self_train`, whose result is loaded into
@@ -389,7 +389,7 @@ class NeonRun:
 
 
 def neon_loop(
-    model,
+    model: GenerativeModel,
     real,
     sampler,
     *,
@@ -474,7 +474,7 @@ def plane_state(
     return out
 
 
-def plane_sweep(model, theta_s, theta_o, w_s_values, w_o_values, metric: Callable, *, eval_seed: int = 0, progress: bool = False):
+def plane_sweep(model: GenerativeModel, theta_s, theta_o, w_s_values, w_o_values, metric: Callable, *, eval_seed: int = 0, progress: bool = False):
     """``metric`` on the grid of :func:`plane_state` (common evaluation noise); a tidy DataFrame."""
     import pandas as pd
 

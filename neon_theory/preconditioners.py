@@ -22,8 +22,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ._validation import check_generator, check_int, check_real, check_spd, check_tensor
-from .contracts import check_model
-from .gradients import WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment
+from .contracts import GenerativeModel, check_model
+from .gradients import Source, WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment
 from .params import num_parameters, trainable_named_parameters
 
 
@@ -186,8 +186,8 @@ def identity(p: int | None = None) -> Identity:
 
 
 def adam_minibatch(
-    model,
-    source,
+    model: GenerativeModel,
+    source: Source,
     *,
     batch_size: int,
     steps: int | None = None,
@@ -269,7 +269,7 @@ def adam_minibatch(
     return Diagonal(1.0 / (v_hat.sqrt() + eps), f"adam-minibatch(B={B})")
 
 
-def _adam_blocks(model, source, B, passes, shuffle, blocks, beta2, eps, generator, noise_generator, progress) -> BlockDiagonal:
+def _adam_blocks(model: GenerativeModel, source: Source, B, passes, shuffle, blocks, beta2, eps, generator, noise_generator, progress) -> BlockDiagonal:
     """:func:`adam_minibatch` with fixed minibatches grouped into blocks (see its docstring)."""
     size = source.shape[0]
     n_mb = math.ceil(size / B)
@@ -300,14 +300,14 @@ def _adam_blocks(model, source, B, passes, shuffle, blocks, beta2, eps, generato
     return BlockDiagonal(1.0 / (v_hat.sqrt() + eps), f"adam-minibatch(B={B})", block_sums=sums, block_weights=weights, row_edges=edges, eps=eps)
 
 
-def second_moment_diag(model, source, n: int | None = None, *, eps: float = 1e-8, **kwargs) -> Diagonal:
+def second_moment_diag(model: GenerativeModel, source: Source, n: int | None = None, *, eps: float = 1e-8, **kwargs) -> Diagonal:
     """P = diag(1/(√E[g²] + eps)) from per-sample gradients (Adam at batch size 1, infinite steps)."""
     eps = check_real("eps", eps, 0.0, math.inf, lo_open=True)
     m = gradient_second_moment(model, source, n, diagonal=True, **kwargs)
     return Diagonal(1.0 / (m.value.sqrt() + eps), "second-moment-diag")
 
 
-def empirical_fisher_diag(model, source, n: int | None = None, *, damping: float = 1e-8, **kwargs) -> Diagonal:
+def empirical_fisher_diag(model: GenerativeModel, source: Source, n: int | None = None, *, damping: float = 1e-8, **kwargs) -> Diagonal:
     """P = diag(1/(E[g²] + damping)): a diagonal natural gradient from the empirical Fisher."""
     damping = check_real("damping", damping, 0.0, math.inf, lo_open=True)
     m = gradient_second_moment(model, source, n, diagonal=True, **kwargs)

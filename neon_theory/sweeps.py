@@ -209,9 +209,31 @@ class SweepSpec:
         return config_to_dict(self)
 
 
+@functools.cache
+def module_version(module: str) -> str:
+    """12 hex of a SHA-256 of ``module``'s source when it lives outside this project (a user's
+    experiment), else ``""`` (the project's own code is covered by :func:`code_version`)."""
+    path = getattr(importlib.import_module(module), "__file__", None)
+    if path is None:
+        return ""
+    path = Path(path).resolve()
+    for package in ("neon_theory", "toy_models"):
+        if path.is_relative_to(Path(importlib.import_module(package).__file__).parent.resolve()):
+            return ""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
 def job_key(experiment_name: str, params: dict, seed: int, version: str | None = None) -> str:
-    """The cache key: SHA-256 of (experiment, canonical params, seed, code version)."""
-    version = code_version() if version is None else version
+    """The cache key: SHA-256 of (experiment, canonical params, seed, code version).
+
+    The code version covers this project's sources and, for an experiment registered from
+    another module (a user's package), that module's source too: editing it invalidates its
+    records.
+    """
+    if version is None:
+        exp = EXPERIMENTS.get(experiment_name)
+        extra = module_version(exp.module) if exp is not None else ""
+        version = code_version() + (f"+{extra}" if extra else "")
     payload = json.dumps({"e": experiment_name, "p": params, "s": seed, "v": version}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -253,3 +253,37 @@ def test_records_frame_has_tidy_columns(tmp_path):
     df = run_sweep(SweepSpec("test-square", grid={"x": [1]}), ResultStore(tmp_path), progress=False)
     assert {"x", "fail_below", "seed", "status", "error", "result.y"} <= set(df.columns)
     assert isinstance(df, pd.DataFrame) and df.iloc[0].status == "ok"
+
+
+USER_MODULE = """
+from neon_theory.sweeps import experiment
+
+
+@experiment("user-package-cell")
+def cell(params, seed):
+    return {{"y": params.get("x", 0) * {factor} + seed}}
+"""
+
+
+def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, monkeypatch):
+    """An experiment registered from a user's own module: its source is part of the cache key."""
+    import importlib
+
+    from neon_theory.sweeps import module_version
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "user_experiments_mod.py"
+    spec = SweepSpec("user-package-cell", grid={"x": [1, 2]})
+    ys = []
+    for factor in (10, 100):
+        source.write_text(USER_MODULE.format(factor=factor))
+        module_version.cache_clear()
+        sys.modules.pop("user_experiments_mod", None)
+        importlib.import_module("user_experiments_mod")
+        assert module_version("user_experiments_mod") != ""
+        df = run_sweep(spec, ResultStore(tmp_path / "store"), progress=False)
+        ys.append(sorted(df["result.y"]))
+    assert ys == [[10, 20], [100, 200]]  # the edited code ran; no stale record was reused
+    assert len(ResultStore(tmp_path / "store").keys()) == 4
+    assert module_version("neon_theory.sweeps") == "" and module_version("toy_models.experiments") == ""
+    module_version.cache_clear()

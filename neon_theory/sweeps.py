@@ -141,6 +141,8 @@ class SweepSpec:
         seeds (tuple): seeds in [0, inf).
         fixed (dict): parameters shared by every job.
         threads (int): torch threads per job (results depend on it; default 1).
+        module (str | None): a module to import before the experiment is looked up, e.g. the
+            user's package that registers it (it must be importable: installed or on PYTHONPATH).
     """
 
     experiment: str
@@ -148,6 +150,7 @@ class SweepSpec:
     seeds: tuple = (0,)
     fixed: dict = field(default_factory=dict)
     threads: int = 1
+    module: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
@@ -174,6 +177,17 @@ class SweepSpec:
         if len(set(self.seeds)) < len(self.seeds):  # a repeated seed would count one run twice in every mean ± SE
             raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
         check_int("threads", self.threads, lo=1, hi=MAX_THREADS)
+        if self.module is not None and (not isinstance(self.module, str) or not self.module):
+            raise ValueError(f"module must be an importable module name; got {self.module!r}")
+
+    def import_module(self) -> None:
+        """Import :attr:`module` (which registers its experiments); a clear ValueError if it cannot be."""
+        if self.module is None:
+            return
+        try:
+            importlib.import_module(self.module)
+        except Exception as e:  # ImportError, or any error raised while the module runs
+            raise ValueError(f"module {self.module!r} named by the sweep cannot be imported: {type(e).__name__}: {e}") from None
 
     @property
     def n_jobs(self) -> int:
@@ -195,6 +209,7 @@ class SweepSpec:
             ValueError: an unknown experiment, or a job whose params are not a valid config
                 (the message names the field and the job).
         """
+        self.import_module()
         exp = get_experiment(self.experiment)
         out = []
         for params, seed in self.jobs():

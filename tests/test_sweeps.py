@@ -287,3 +287,20 @@ def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, 
     assert len(ResultStore(tmp_path / "store").keys()) == 4
     assert module_version("neon_theory.sweeps") == "" and module_version("toy_models.experiments") == ""
     module_version.cache_clear()
+
+
+def test_a_sweep_file_can_name_the_module_that_registers_its_experiment(tmp_path, monkeypatch, capsys):
+    from neon_theory.cli import main
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "user_sweep_mod.py").write_text(USER_MODULE.format(factor=3).replace("user-package-cell", "user-sweep-cell"))
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("experiment: user-sweep-cell\nmodule: user_sweep_mod\ngrid: {x: [1, 2]}\nseeds: [0, 5]\n")
+    code = main(["sweep", str(sweep), "--store", str(tmp_path / "store"), "--out", str(tmp_path / "t.csv"), "--json"])
+    out = capsys.readouterr().out
+    assert code == 0 and json.loads(out)["ok"] == 4
+    assert sorted(pd.read_csv(tmp_path / "t.csv")["result.y"]) == [3, 6, 8, 11]
+    sweep.write_text("experiment: user-sweep-cell\nmodule: no_such_module_here\n")
+    code = main(["sweep", str(sweep), "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 2 and "module 'no_such_module_here' named by the sweep cannot be imported" in err and err.count("\n") == 1

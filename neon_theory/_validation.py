@@ -53,6 +53,11 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     return v
 
 
+def integral(value):
+    """An integral float (``1e5`` or ``2.0`` as YAML writes counts) as an int; anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def check_choice(name: str, value, choices: Iterable[str]) -> str:
     choices = tuple(choices)
     if value not in choices:

@@ -18,6 +18,8 @@ import typing
 
 import yaml
 
+from ._validation import integral
+
 
 class NumberSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that also resolves exponent floats without a dot (``1e-3``, ``5E4``)
@@ -112,9 +114,7 @@ def _integral(v, kind):
         and int in typing.get_args(kind)
         and float not in typing.get_args(kind)
     )
-    if ints and isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
+    return integral(v) if ints else v
 
 
 def _tupled(v):

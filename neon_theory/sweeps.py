@@ -46,7 +46,7 @@ from typing import Callable, Iterable, Iterator
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._validation import check_choice, check_int, check_path, check_writable_folder
+from ._validation import check_choice, check_int, check_path, check_writable_folder, integral
 from .config import config_from_dict, config_to_dict
 
 
@@ -172,8 +172,7 @@ class SweepSpec:
             raise ValueError(f"parameters {overlap} appear in both grid and fixed")
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
             raise ValueError("seeds must be a non-empty list of integers")
-        integral = (int(s) if isinstance(s, float) and s.is_integer() else s for s in self.seeds)  # `1e3` in YAML
-        object.__setattr__(self, "seeds", tuple(check_int("seed", s, lo=0) for s in integral))
+        object.__setattr__(self, "seeds", tuple(check_int("seed", integral(s), lo=0) for s in self.seeds))  # `1e3` in YAML
         if len(set(self.seeds)) < len(self.seeds):  # a repeated seed would count one run twice in every mean ± SE
             raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
         check_int("threads", self.threads, lo=1, hi=MAX_THREADS)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory._validation import check_choice, check_int, check_real, integral
 from neon_theory.rng import child_seed, generator
 from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Temperature, TopK, TopP
 from neon_theory.sweeps import experiment
@@ -32,9 +32,7 @@ STD_TAU = tuple(math.sqrt(v) for v in DENSITY_TEMPERATURE_RANGE)
 
 def _integral(cfg, name: str) -> None:
     """A float field that holds a count (k, steps) accepts an integral float such as ``2.0`` or ``1e1``."""
-    v = getattr(cfg, name)
-    if isinstance(v, float) and v.is_integer():
-        object.__setattr__(cfg, name, int(v))
+    object.__setattr__(cfg, name, integral(getattr(cfg, name)))
 
 
 def _finite_or_none(v):

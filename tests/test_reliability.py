@@ -284,13 +284,13 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(monkeypatch, tmp_pa
 
 INTERRUPTED_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from neon_theory.cli import main
     from neon_theory.sweeps import experiment
 
     @experiment("slow-cell")
     def slow(params, seed):
-        time.sleep(0.3)
+        time.sleep(float(os.environ.get("CELL_SECONDS", "0")))  # slow only while it is to be interrupted
         return {"y": params["x"]}
 
     sys.exit(main(sys.argv[1:]))
@@ -303,9 +303,12 @@ def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
     script.write_text(INTERRUPTED_SCRIPT)
     path = sweep_file(tmp_path, "experiment: slow-cell\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n")
     argv = [sys.executable, str(script), "sweep", str(path), "--store", str(store), "--out", str(tmp_path / "t.csv")]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # 1 s per job: the interrupt lands ~10 s before the sweep could finish, even on a loaded machine
+    slow_env = {**os.environ, "CELL_SECONDS": "1.0"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow_env)
     deadline = time.time() + 120
-    while (len(list(store.glob("*/*.json"))) if store.exists() else 0) < 2 and time.time() < deadline:
+    finished = lambda: [p for p in store.glob("*/*.json") if not p.name.startswith(".tmp-")]  # noqa: E731 (not in-flight temp files)
+    while len(finished()) < 2 and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

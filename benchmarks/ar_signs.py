@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-import toy_models.experiments  # noqa: F401  (registers the experiments)
-from neon_theory.cli import parse_seeds
-from neon_theory.sweeps import ResultStore, SweepSpec, run_sweep
+import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
+from neon_theory.run.cli import parse_seeds
+from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
 
 TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
 

@@ -48,9 +48,9 @@ def sweep_throughput(workers_list=(1, 2)) -> None:
     with 1 vs N local workers, each run on a fresh store (nothing cached)."""
     import tempfile
 
-    from neon_theory.sweeps import ResultStore, run_sweep
-    from toy_models.experiments import clear_caches
-    from toy_models.figures import ar_cosine_spec, gaussian_temperature_spec
+    from neon_theory.run.sweeps import ResultStore, run_sweep
+    from toy_models.drivers.experiments import clear_caches
+    from toy_models.drivers.figures import ar_cosine_spec, gaussian_temperature_spec
 
     specs = [gaussian_temperature_spec("smoke"), ar_cosine_spec("smoke")]
     n_jobs = sum(len(s.jobs()) for s in specs)

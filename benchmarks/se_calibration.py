@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-import toy_models.experiments  # noqa: F401  (registers the experiments)
+import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
 from neon_theory.calibration import grouped_se_calibration
-from neon_theory.cli import parse_seeds
-from neon_theory.sweeps import ResultStore, SweepSpec, run_sweep
+from neon_theory.run.cli import parse_seeds
+from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
 
 TOYS = {
     "ar": ("ar-cell", "tau", (0.5, 1.6), {"best_w": False, "cosine": True}),

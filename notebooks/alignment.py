@@ -13,7 +13,7 @@
 #
 # The P-cosine of r_d and r_s for every model family and sampler (exact Gaussian, exact
 # tokens with temperature / top-k / top-p, the official AR and diffusion toys), and the
-# over-dispersed counterexample.  All logic lives in `toy_models.figures`; this notebook
+# over-dispersed counterexample.  All logic lives in `toy_models.drivers.figures`; this notebook
 # runs the cached sweeps and shows the figures.  `preset = "paper"` gives the full sizes.
 
 # %% tags=["parameters"]
@@ -24,8 +24,8 @@ out = "results/figures"
 # %%
 from IPython.display import Image, display
 
-from neon_theory.plots import seed_bands
-from toy_models.figures import make_figure
+from neon_theory.run.plots import seed_bands
+from toy_models.drivers.figures import make_figure
 
 # %%
 cos = make_figure("cosine-vs-sharpness", preset, store=store, out=out)

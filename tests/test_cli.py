@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from neon_theory.cli import main
+from neon_theory.run.cli import main
 
 
 def run(argv, capsys):
@@ -75,7 +75,9 @@ def test_bad_input_prints_one_line_and_exits_2(argv, needle, capsys):
         (["plane", "--preset", "huge"], ["--preset", "'smoke', 'reduced', 'paper'"]),
         (["plane", "--seeds", "0-x"], ["--seeds", "'0-4' or '0,2,5'"]),
         (["plane", "--seeds", "4-2"], ["--seeds", "[0, inf)"]),
-        (["plane", "--seeds", "0", "--figures", "{file}"], ["--figures", "folder"]),
+        (["plane", "--seeds", "0", "--out", "{file}"], ["--out", "folder"]),
+        (["plane", "--seeds", "0", "--store", "{file}"], ["--store", "folder"]),
+        (["toys", "--device", "tpu"], ["--device", "'cpu'"]),
         (["results", "{dir}/table.txt"], ["table suffix", "'.parquet', '.csv'"]),
         ([], ["command"]),
     ],
@@ -114,10 +116,10 @@ def test_results_on_a_table_without_seed_or_status_exits_2(suffix, drop, tmp_pat
 
 def test_console_script_exit_status_is_2_on_bad_input():
     proc = subprocess.run(
-        [sys.executable, "-m", "neon_theory.cli", "align", "--sampler", "temperature=-1"], capture_output=True, text=True
+        [sys.executable, "-m", "neon_theory.run.cli", "align", "--sampler", "temperature=-1"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and proc.stderr.startswith("neon-theory: error:")
-    proc = subprocess.run([sys.executable, "-m", "neon_theory.cli", "align", "--preconditioner", "adamw"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "neon_theory.run.cli", "align", "--preconditioner", "adamw"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--preconditioner" in proc.stderr
 
 
@@ -137,18 +139,23 @@ def test_demo_shows_the_expected_signs_and_writes_the_figure(tmp_path, capsys):
     assert (tmp_path / "demo.png").stat().st_size > 10_000 and (tmp_path / "demo.pdf").exists()
 
 
-def test_toys_and_plane_commands_cache_per_seed_tables(tmp_path, capsys):
-    code, out, _ = run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path / "fig"), "--json"], capsys)
-    assert code == 0 and (tmp_path / "fig" / "official_ar_smoke_cosine.png").exists()
+def test_toys_and_plane_are_figures_over_the_one_store(tmp_path, capsys):
+    """``toys``/``plane`` draw the figures official-*/plane from the same store as ``figures``: a
+    second call, or ``figures`` at the same seeds, recomputes nothing."""
+    store, figs = str(tmp_path / "store"), tmp_path / "fig"
+    argv = ["toys", "--which", "ar", "--seeds", "0", "--store", store, "--out", str(figs), "--json"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and (figs / "official-ar_smoke_seeds0.png").exists()
     d = json.loads(out)
-    assert d["summary"]["ar"]["best_w"][0]["count"] == 1
-    cached = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv")
-    assert cached == ["ar_smoke_best_w_seed0.csv", "ar_smoke_cosine_seed0.csv"]
-    before = (tmp_path / cached[0]).stat().st_mtime_ns
-    run(["toys", "--which", "ar", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path / "fig"), "--json"], capsys)
-    assert (tmp_path / cached[0]).stat().st_mtime_ns == before  # reused, not recomputed
-    code, out, _ = run(["plane", "--seeds", "0", "--out", str(tmp_path), "--figures", str(tmp_path), "--json"], capsys)
-    assert code == 0 and (tmp_path / "fig2_plane_smoke.png").exists()
+    assert d["summary"]["ar"]["best_w"][0]["count"] == 1 and len(d["summary"]["ar"]["best_w"]) == 4
+    records = sorted((tmp_path / "store").rglob("*.json"))
+    assert len(records) == 4 + 3  # (τ, epochs) best-w cells + τ cosine cells
+    stamps = {p: p.stat().st_mtime_ns for p in records}
+    assert run(argv, capsys)[0] == 0
+    assert run(["figures", "official-ar", "--seeds", "0", "--store", store, "--out", str(figs), "--json"], capsys)[0] == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")} == stamps  # reused, not recomputed
+    code, out, _ = run(["plane", "--seeds", "0", "--store", store, "--out", str(figs), "--json"], capsys)
+    assert code == 0 and (figs / "plane_smoke_seeds0.png").exists() and json.loads(out)["summary"]["neon_axis_best"] <= json.loads(out)["summary"]["base"]
     code, _, err = run(["toys", "--seeds", "a-b"], capsys)
     assert code == 2 and "--seeds" in err
 
@@ -181,17 +188,17 @@ def test_sweep_and_results_commands(tmp_path, capsys):
 
 
 def ResultStoreKeys(path):
-    from neon_theory.sweeps import ResultStore
+    from neon_theory.run.sweeps import ResultStore
 
     return ResultStore(path).keys()
 
 
 def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
-    from toy_models.figures import FIGURES
+    from neon_theory.run.figures import FIGURES
 
     code, out, err = run(["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
     assert code == 0, err
-    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 8
+    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 10
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000

@@ -1,6 +1,6 @@
 """Property-based fuzz tests of the ``neon-theory`` command line (hypothesis).
 
-The contract (module docstring of :mod:`neon_theory.cli`): bad input prints exactly one line
+The contract (module docstring of :mod:`neon_theory.run.cli`): bad input prints exactly one line
 ``neon-theory: error: ...`` to stderr, nothing to stdout, and exits 2 before any work; a
 successful run exits 0; no traceback is ever printed.  ``main(argv)`` is called in-process
 with stdout/stderr redirected to strings, and ``NEON_THEORY_TRACEBACK=1`` is set for the
@@ -41,8 +41,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from neon_theory._validation import check_choice, check_int, check_real
-from neon_theory.cli import main
-from neon_theory.sweeps import experiment
+from neon_theory.run.cli import main
+from neon_theory.run.sweeps import experiment
 
 ALIGN_EXAMPLES = 250
 SWEEP_EXAMPLES = 300
@@ -327,8 +327,8 @@ def tripwires():
     def trip(*args, **kwargs):
         raise HeavyWorkStarted("heavy work started despite an invalid argument")
 
-    targets = ["toy_models.gaussian_demo.run_demo", "toy_models.official.run_diffusion_toy", "toy_models.official.run_ar_toy",
-               "toy_models.official.run_plane", "toy_models.figures.make_figure"]
+    targets = ["toy_models.drivers.gaussian_demo.run_demo", "toy_models.drivers.official.run_plane", "neon_theory.run.figures.make_figure",
+               "neon_theory.run.sweeps.run_sweep"]
     with contextlib.ExitStack() as stack:
         for target in targets:
             stack.enter_context(mock.patch(target, trip))
@@ -347,17 +347,17 @@ TABLES = ("missing.csv", "missing.parquet", "t.txt", "corrupt.parquet", "garbage
 COMMANDS = {
     "demo": dict(base=["demo", "--out", "{dir}/demo"], valid=tokens("--seed 0", "--seed 2", "--json"),
                  invalid=tokens("--seed -1", "--seed x", "--seed 1.5", "--out {file}", "--out {file}/sub") + STRAY),
-    "toys": dict(base=["toys", "--out", "{dir}/official", "--figures", "{dir}/figs"],
+    "toys": dict(base=["toys", "--store", "{dir}/store", "--out", "{dir}/figs"],
                  valid=tokens("--preset smoke", "--which ar", "--which both", "--seeds 0", "--seeds 0-1", "--json"),
-                 invalid=SEEDS_BAD + PRESET_BAD + tokens("--which gan", "--out {file}", "--figures {file}") + STRAY),
-    "plane": dict(base=["plane", "--out", "{dir}/plane", "--figures", "{dir}/figs"],
+                 invalid=SEEDS_BAD + PRESET_BAD + tokens("--which gan", "--out {file}", "--store {file}", "--device tpu") + STRAY),
+    "plane": dict(base=["plane", "--store", "{dir}/store", "--out", "{dir}/figs"],
                   valid=tokens("--preset smoke", "--seeds 0", "--seeds 0,1", "--json"),
                   invalid=SEEDS_BAD + PRESET_BAD + tokens("--out {file}", "--figures {file}", "--which ar") + STRAY),
     "results": dict(base=["results"], valid=tokens("--json"), invalid=STRAY,
                     positional={"valid": [], "invalid": [(f"{{dir}}/{name}",) for name in TABLES]}),
     "figures": dict(base=["figures", "--store", "{dir}/store", "--out", "{dir}/figs"],
                     valid=tokens("--preset smoke") + EXECUTOR_GOOD,
-                    invalid=tokens("--out {file}", "--preset huge", "--preset reduced") + EXECUTOR_BAD + STRAY,
+                    invalid=tokens("--out {file}", "--preset huge", "--seeds 2-1", "--device tpu") + EXECUTOR_BAD + STRAY,
                     positional={"valid": tokens("all", "metric-vs-w", "plane"), "invalid": tokens("nosuch", ("",))}),
 }
 

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neon_theory.config import config_hash, config_to_dict, from_yaml, to_yaml
-from toy_models.gaussian_demo import DemoConfig
-from toy_models.official import ARToyConfig, DiffusionToyConfig, PlaneConfig
+from neon_theory.run.config import config_hash, config_to_dict, from_yaml, to_yaml
+from toy_models.drivers.gaussian_demo import DemoConfig
+from toy_models.drivers.official import ARToyConfig, DiffusionToyConfig, PlaneConfig
 
 
 @pytest.mark.parametrize(

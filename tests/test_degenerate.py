@@ -74,13 +74,13 @@ def test_the_results_table_counts_the_flag_per_setting(tmp_path):
     table = tmp_path / "t.csv"
     pd.DataFrame({"tau": [0.5, 0.5, 1.6, 1.6], "seed": [0, 1, 0, 1], "status": ["ok"] * 4,
                   "result.cosine": [0.1, 0.2, 0.3, 0.4], "result.degenerate": [False, True, True, True]}).to_csv(table, index=False)
-    out = subprocess.run([sys.executable, "-m", "neon_theory.cli", "results", str(table), "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "neon_theory.run.cli", "results", str(table), "--json"], capture_output=True, text=True, check=True)
     counts = json.loads(out.stdout)["summary"]["('result.degenerate', 'n_true')"]
     assert counts == {"0.5": 1, "1.6": 2}
 
 
 def test_the_cosine_figure_crosses_out_degenerate_cells():
-    from neon_theory.plots import cosine_panels
+    from toy_models.drivers.figures import cosine_panels
 
     df = pd.DataFrame({"tau": [0.5, 0.5, 1.6, 1.6], "seed": [0, 1, 0, 1], "status": ["ok"] * 4,
                        "result.cosine": [-0.4, -0.5, 0.97, 0.3], "result.degenerate": [False, False, True, False]})

@@ -1,11 +1,13 @@
-"""The official toys at smoke size: the published signs, as statements over seeds (mean / SE)."""
+"""The official toys at smoke size, through the figures that ``neon-theory toys`` draws: the
+published signs, as statements over seeds (mean / SE)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from toy_models.official import PUBLISHED, ARToyConfig, DiffusionToyConfig, run_ar_toy, run_diffusion_toy
+from neon_theory.run.figures import make_figure
+from toy_models.drivers.official import PUBLISHED, ARToyConfig, DiffusionToyConfig
 
 SEEDS = range(5)
 T_MIN = 2.5  # |mean| / SE over the 5 seeds
@@ -16,22 +18,27 @@ def t_stat(values) -> tuple[float, float]:
     return float(v.mean()), float(v.mean() / (v.std(ddof=1) / math.sqrt(len(v))))
 
 
-@pytest.fixture(scope="module")
-def diffusion_runs():
-    return [run_diffusion_toy(DiffusionToyConfig.preset("smoke"), s) for s in SEEDS]
+def _frames(name: str, tmp_path_factory) -> dict:
+    """The figure's sweep tables over SEEDS (label → DataFrame, one row per cell and seed)."""
+    tmp = tmp_path_factory.mktemp(name)
+    return make_figure(name, "smoke", store=tmp / "store", out=tmp, seeds=tuple(SEEDS))["frames"]
 
 
 @pytest.fixture(scope="module")
-def ar_runs():
-    return [run_ar_toy(ARToyConfig.preset("smoke"), s) for s in SEEDS]
+def diffusion_runs(tmp_path_factory):
+    return _frames("official-diffusion", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def ar_runs(tmp_path_factory):
+    return _frames("official-ar", tmp_path_factory)
 
 
 def best_w(runs, key: str, value: float, budget_key: str, budget: int) -> list[float]:
-    out = []
-    for r in runs:
-        t = r.best_w
-        out.append(float(t[(t[key] == value) & (t[budget_key] == budget)].best_w.iloc[0]))
-    return out
+    t = runs["best_w"]
+    cell = t[(t[key] == value) & (t[budget_key] == budget)].sort_values("seed")
+    assert list(cell.seed) == list(SEEDS)
+    return cell["result.best_w"].astype(float).tolist()
 
 
 @pytest.mark.parametrize(
@@ -60,25 +67,27 @@ def test_ar_cosine_is_negative_for_a_sharpening_temperature_in_every_seed(ar_run
     Not asserted, because it does not hold reliably at smoke size: the τ = 1.3 cosine is positive
     on average but its magnitude varies so much across base models (≈ 0 to 0.7) that t < 2.5.
     """
-    vals = [float(r.cosine[r.cosine.tau == 0.7].cosine.iloc[0]) for r in ar_runs]
-    assert all(v < 0 for v in vals), vals
+    cos = ar_runs["cosine"]
+    vals = cos[cos.tau == 0.7]["result.cosine"].astype(float).tolist()
+    assert len(vals) == len(SEEDS) and all(v < 0 for v in vals), vals
 
 
 def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
     for runs, n_rows, n_cos in ((diffusion_runs, 4, 3), (ar_runs, 4, 3)):
-        for r in runs:
-            assert len(r.best_w) == n_rows and len(r.cosine) == n_cos
-            assert np.isfinite(r.best_w[["best_w", "best_fd", "base_fd"]].to_numpy()).all()
-            # a clamp keeps the cosine in [−1, 1] whatever happens; estimated cosines must be strictly
-            # inside, finite, with a positive jackknife SE (a saturated ±1 would flag a broken norm)
-            cos = r.cosine.cosine.to_numpy()
-            assert np.isfinite(cos).all() and (np.abs(cos) < 1).all(), cos
-            assert (r.cosine.cosine_se > 0).all()
-            assert (r.best_w.best_fd <= r.best_w.base_fd + 1e-12).all()  # Brent never does worse than w = 0
+        best, cosine = runs["best_w"], runs["cosine"]
+        assert (best.status == "ok").all() and (cosine.status == "ok").all()
+        assert len(best) == n_rows * len(SEEDS) and len(cosine) == n_cos * len(SEEDS)
+        assert np.isfinite(best[["result.best_w", "result.best_fd", "result.base_fd"]].to_numpy(float)).all()
+        # a clamp keeps the cosine in [−1, 1] whatever happens; estimated cosines must be strictly
+        # inside, finite, with a positive jackknife SE (a saturated ±1 would flag a broken norm)
+        cos = cosine["result.cosine"].to_numpy(float)
+        assert np.isfinite(cos).all() and (np.abs(cos) < 1).all(), cos
+        assert (cosine["result.cosine_se"] > 0).all()
+        assert (best["result.best_fd"] <= best["result.base_fd"] + 1e-12).all()  # Brent never does worse than w = 0
 
 
 def test_fig2_plane_smoke_grid_and_summary():
-    from toy_models.official import PlaneConfig, plane_summary, run_plane
+    from toy_models.drivers.official import PlaneConfig, plane_summary, run_plane
 
     cfg = PlaneConfig.preset("smoke")
     df = run_plane(cfg, 0)
@@ -89,7 +98,7 @@ def test_fig2_plane_smoke_grid_and_summary():
 
 
 def test_presets_are_validated_and_reduced_only_shrinks_evaluation():
-    from toy_models.official import PlaneConfig
+    from toy_models.drivers.official import PlaneConfig
 
     paper, reduced = DiffusionToyConfig.preset("paper"), DiffusionToyConfig.preset("reduced")
     assert reduced.n_eval < paper.n_eval
@@ -108,7 +117,7 @@ def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
 
     import torch
 
-    from toy_models.official import diffusion_base, diffusion_cosine_probe
+    from toy_models.drivers.official import diffusion_base, diffusion_cosine_probe
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=5, n_pop=64, noise_draws=4, n_batches=8, grad_batch=8)
     probe = diffusion_cosine_probe(diffusion_base(cfg, 0), cfg, 0)

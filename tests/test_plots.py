@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from neon_theory import plots
+from neon_theory.run import plots
 
 
 def _frame(values_by_x: dict) -> pd.DataFrame:

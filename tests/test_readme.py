@@ -24,9 +24,9 @@ def test_readme_opens_with_the_two_setup_commands():
 
 
 def test_readme_sweep_file_is_a_valid_sweep():
-    import toy_models.experiments  # noqa: F401
-    from neon_theory.config import from_yaml
-    from neon_theory.sweeps import SweepSpec
+    import toy_models.drivers.experiments  # noqa: F401
+    from neon_theory.run.config import from_yaml
+    from neon_theory.run.sweeps import SweepSpec
 
     yaml_text = re.search(r"cat > sweep.yaml <<'YAML'\n(.*?)YAML\n", README.read_text(), flags=re.S).group(1)
     spec = from_yaml(SweepSpec, yaml_text)

@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from helpers import SquareConfig  # noqa: E402
 
-import toy_models.experiments  # noqa: E402,F401  (registers the toy experiments)
-from neon_theory import cli, plots  # noqa: E402
-from neon_theory.cli import main  # noqa: E402
-from neon_theory.config import config_from_dict, from_yaml  # noqa: E402
-from neon_theory.sweeps import (  # noqa: E402
+import toy_models.drivers.experiments  # noqa: E402,F401  (registers the toy experiments)
+from neon_theory.run import cli, plots  # noqa: E402
+from neon_theory.run.cli import main  # noqa: E402
+from neon_theory.run.config import config_from_dict, from_yaml  # noqa: E402
+from neon_theory.run.sweeps import (  # noqa: E402
     CorruptRecordWarning,
     ResultStore,
     SweepSpec,
@@ -33,7 +33,7 @@ from neon_theory.sweeps import (  # noqa: E402
     make_executor,
     run_sweep,
 )
-from toy_models.experiments import GaussianCell  # noqa: E402
+from toy_models.drivers.experiments import GaussianCell  # noqa: E402
 from toy_models.gaussian import alignment_cost  # noqa: E402
 
 # an unwritable folder (even for root) and a path that cannot be created
@@ -145,7 +145,7 @@ def test_an_unwritable_sweep_table_fails_before_the_first_job(option, tmp_path, 
 
 @needs_sys
 def test_demo_into_an_unwritable_folder_fails_before_computing(monkeypatch, capsys):
-    import toy_models.gaussian_demo as demo
+    import toy_models.drivers.gaussian_demo as demo
 
     monkeypatch.setattr(demo, "run_demo", lambda *a, **k: pytest.fail("the demo computed before checking --out"))
     code, out, err = run(["demo", "--out", UNWRITABLE], capsys)
@@ -256,8 +256,8 @@ def test_a_sweep_without_failures_exits_0_and_reports_zero_failed(tmp_path, caps
 
 
 def test_figures_with_a_failed_job_exits_1(monkeypatch, tmp_path, capsys):
-    import toy_models.figures as figures
-    from neon_theory.sweeps import SweepFailed
+    import neon_theory.run.figures as figures
+    from neon_theory.run.sweeps import SweepFailed
 
     def failing(*a, **k):
         raise SweepFailed("figure 'x', sweep 'y': 1 of 3 job(s) failed; the first ...")
@@ -269,7 +269,7 @@ def test_figures_with_a_failed_job_exits_1(monkeypatch, tmp_path, capsys):
 
 
 def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(monkeypatch, tmp_path, capsys):
-    import neon_theory.sweeps as sweeps
+    import neon_theory.run.sweeps as sweeps
 
     def interrupted(spec, store, **kwargs):
         raise KeyboardInterrupt
@@ -285,8 +285,8 @@ def test_ctrl_c_exits_130_with_one_line_saying_how_to_resume(monkeypatch, tmp_pa
 INTERRUPTED_SCRIPT = textwrap.dedent(
     """
     import os, sys, time
-    from neon_theory.cli import main
-    from neon_theory.sweeps import experiment
+    from neon_theory.run.cli import main
+    from neon_theory.run.sweeps import experiment
 
     @experiment("slow-cell")
     def slow(params, seed):
@@ -327,7 +327,7 @@ def test_a_broken_pipe_exits_quietly(tmp_path):
     n = 20_000  # a summary far larger than a pipe's buffer
     table = pd.DataFrame({"T": np.arange(n) % 5000 * 1e-3, "seed": np.arange(n) // 5000, "status": "ok", "result.s": np.linspace(-1, 1, n)})
     table.to_csv(tmp_path / "big.csv", index=False)
-    proc = subprocess.Popen([sys.executable, "-m", "neon_theory.cli", "results", str(tmp_path / "big.csv")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "neon_theory.run.cli", "results", str(tmp_path / "big.csv")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(100)  # what `| head -c 100` does
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -443,7 +443,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from neon_theory import Guidance, ScoreScale, Steps, Temperature, TopK, TopP, alignment, merge, predicted_w_star  # noqa: E402
 from neon_theory.preconditioners import Diagonal, exact_inverse, identity  # noqa: E402
-from neon_theory.sweeps import load_table  # noqa: E402
+from neon_theory.run.sweeps import load_table  # noqa: E402
 
 GARBAGE = st.one_of(
     st.none(),
@@ -486,73 +486,6 @@ def test_public_entry_points_reject_garbage_with_value_error(entry, value):
         assert str(e) and "\n" not in str(e).strip()
 
 
-
-
-# ---- per-seed CSV caches of toys/plane: a damaged table is recomputed, with one warning ---------
-
-
-def _fake_tables(calls):
-    import pandas as pd
-
-    def compute():
-        calls.append(1)
-        return {"a": pd.DataFrame({"tau": [0.5, 1.0, 1.6], "cosine": [-0.5, 0.0, 0.25]})}
-
-    return compute
-
-
-def _make_folder(p):
-    p.unlink()
-    p.mkdir()
-
-
-DAMAGES = {
-    "garbage": lambda p: p.write_bytes(b"\x00\xff garbage"),
-    "empty": lambda p: p.write_bytes(b""),
-    "missing-column": lambda p: p.write_text("tau,other\n0.5,1\n"),
-    "truncated-row": lambda p: p.write_bytes(p.read_bytes()[:-3]),
-    "truncated-at-a-line": lambda p: p.write_text("\n".join(p.read_text().splitlines()[:2]) + "\n"),  # parses fine
-    "text-in-a-value": lambda p: p.write_text(p.read_text().replace("0.25", "oops")),
-    "no-checksum": lambda p: p.with_name(p.name + ".sha256").unlink(),
-    "a-folder": _make_folder,
-}
-
-
-@pytest.mark.parametrize("damage", sorted(DAMAGES))
-def test_a_damaged_cached_table_is_recomputed(damage, tmp_path):
-    calls = []
-    paths, columns = {"a": tmp_path / "a.csv"}, {"a": ["tau", "cosine"]}
-    first, discarded = cli.cached_tables(paths, columns, _fake_tables(calls))
-    again, discarded_again = cli.cached_tables(paths, columns, _fake_tables(calls))
-    assert len(calls) == 1 and not discarded and not discarded_again and again["a"].equals(first["a"])  # reused
-    DAMAGES[damage](paths["a"])
-    fixed, discarded = cli.cached_tables(paths, columns, _fake_tables(calls))
-    assert discarded and len(calls) == 2 and list(fixed["a"].cosine) == [-0.5, 0.0, 0.25]
-    assert cli.cached_tables(paths, columns, _fake_tables(calls))[1] is False and len(calls) == 2
-    assert not list(tmp_path.glob(".tmp-*"))
-
-
-def test_toys_report_damaged_cached_seeds_in_one_warning_line_with_the_count(tmp_path, monkeypatch, capsys):
-    import pandas as pd
-
-    import toy_models.official as official
-
-    class Result:
-        best_w = pd.DataFrame({"tau": [0.5, 1.6], "ft_epochs": [1, 1], "best_w": [0.3, -0.2], "best_fd": [0.1, 0.1], "base_fd": [0.2, 0.2]})
-        cosine = pd.DataFrame({"tau": [0.5, 1.6], "cosine": [-0.4, 0.3]})
-
-    calls = []
-    monkeypatch.setattr(official, "run_ar_toy", lambda cfg, seed, progress=False: calls.append(seed) or Result())
-    argv = ["toys", "--which", "ar", "--seeds", "0-2", "--out", tmp_path / "o", "--figures", tmp_path / "f", "--json"]
-    assert run(argv, capsys)[0] == 0 and calls == [0, 1, 2]
-    for seed in (1, 2):  # cut at a line boundary: still parses, only the checksum tells
-        path = tmp_path / "o" / f"ar_smoke_best_w_seed{seed}.csv"
-        path.write_text("\n".join(path.read_text().splitlines()[:2]) + "\n")
-    code, out, err = run(argv, capsys)
-    assert code == 0 and calls == [0, 1, 2, 1, 2]  # only the damaged seeds are recomputed
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("neon-theory: warning: 2 corrupt or truncated cached seed table(s)")
-    assert json.loads(out)["summary"]["ar"]["best_w"][0]["count"] == 3
 
 
 # ---- inputs found by an independent review ---------------------------------------------------------
@@ -623,7 +556,7 @@ def test_a_local_pool_never_starts_more_processes_than_jobs(tmp_path):
 
 
 def test_counts_given_as_integral_floats_are_accepted_by_the_toy_cells():
-    from toy_models.experiments import FlowCell, TokenCell
+    from toy_models.drivers.experiments import FlowCell, TokenCell
 
     assert TokenCell(knob="top_k", value=2.0).value == 2 and FlowCell(knob="steps", value=1e1).value == 10
     with pytest.raises(ValueError, match="value"):
@@ -645,7 +578,7 @@ def test_a_folder_in_a_records_place_is_discarded_and_recomputed(tmp_path):
 def test_save_table_into_an_unwritable_folder_is_a_value_error():
     import pandas as pd
 
-    from neon_theory.sweeps import save_table
+    from neon_theory.run.sweeps import save_table
 
     with pytest.raises(ValueError, match="cannot write the table '/sys/a.csv'"):
         save_table(pd.DataFrame({"a": [1]}), f"{UNWRITABLE}/a.csv")

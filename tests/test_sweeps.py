@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from helpers import SquareConfig
 
-import toy_models.experiments  # noqa: F401  (registers the toy experiments)
-from neon_theory.sweeps import (
+import toy_models.drivers.experiments  # noqa: F401  (registers the toy experiments)
+from neon_theory.run.sweeps import (
     EXPERIMENTS,
     CorruptRecordWarning,
     LocalExecutor,
@@ -45,7 +45,7 @@ def _sorted(df, cols=COLS):
 
 
 def test_grid_expands_params_times_seeds_and_round_trips_yaml():
-    from neon_theory.config import from_yaml, to_yaml
+    from neon_theory.run.config import from_yaml, to_yaml
 
     jobs = SPEC.jobs()
     assert len(jobs) == 6 and jobs[0] == ({"x": 0}, 0)
@@ -146,7 +146,7 @@ def test_tables_round_trip_through_parquet_and_csv(tmp_path):
 
 
 def test_the_gaussian_cell_matches_the_demo(tmp_path):
-    from toy_models.gaussian_demo import DemoConfig, run_demo
+    from toy_models.drivers.gaussian_demo import DemoConfig, run_demo
 
     spec = SweepSpec("gaussian-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed"})
     row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
@@ -159,7 +159,7 @@ def test_the_gaussian_cell_matches_the_demo(tmp_path):
 
 def test_the_submitit_path_equals_the_local_one(tmp_path):
     pytest.importorskip("submitit")
-    from neon_theory.sweeps import SubmititExecutor
+    from neon_theory.run.sweeps import SubmititExecutor
 
     spec = SweepSpec("warmup-cell", grid={"dim": [1, 3]}, seeds=(0,), fixed={"draws": 200})
     cols = ["dim", "seed", "result.improvement_rate", "result.mean_delta"]
@@ -174,7 +174,7 @@ def test_the_submitit_path_equals_the_local_one(tmp_path):
 SLOW_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from neon_theory.sweeps import ResultStore, SweepSpec, experiment, run_sweep
+    from neon_theory.run.sweeps import ResultStore, SweepSpec, experiment, run_sweep
 
     @experiment("slow-square")
     def slow(params, seed):
@@ -217,7 +217,7 @@ TOY_EXPERIMENTS = ("gaussian-cell", "warmup-cell", "token-cell", "ar-cell", "dif
 
 @pytest.mark.parametrize("name", TOY_EXPERIMENTS)
 def test_toy_experiment_configs_are_documented_and_round_trip_through_yaml(name):
-    from neon_theory.config import from_yaml, to_yaml
+    from neon_theory.run.config import from_yaml, to_yaml
 
     cls = EXPERIMENTS[name].config
     assert cls is not None and cls.__doc__
@@ -256,7 +256,7 @@ def test_records_frame_has_tidy_columns(tmp_path):
 
 
 USER_MODULE = """
-from neon_theory.sweeps import experiment
+from neon_theory.run.sweeps import experiment
 
 
 @experiment("user-package-cell")
@@ -269,7 +269,7 @@ def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, 
     """An experiment registered from a user's own module: its source is part of the cache key."""
     import importlib
 
-    from neon_theory.sweeps import module_version
+    from neon_theory.run.sweeps import package_version
 
     monkeypatch.syspath_prepend(str(tmp_path))
     source = tmp_path / "user_experiments_mod.py"
@@ -277,20 +277,44 @@ def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, 
     ys = []
     for factor in (10, 100):
         source.write_text(USER_MODULE.format(factor=factor))
-        module_version.cache_clear()
+        package_version.cache_clear()
         sys.modules.pop("user_experiments_mod", None)
         importlib.import_module("user_experiments_mod")
-        assert module_version("user_experiments_mod") != ""
+        assert package_version("user_experiments_mod") != ""
         df = run_sweep(spec, ResultStore(tmp_path / "store"), progress=False)
         ys.append(sorted(df["result.y"]))
     assert ys == [[10, 20], [100, 200]]  # the edited code ran; no stale record was reused
     assert len(ResultStore(tmp_path / "store").keys()) == 4
-    assert module_version("neon_theory.sweeps") == "" and module_version("toy_models.experiments") == ""
-    module_version.cache_clear()
+    assert package_version("neon_theory.run.sweeps") == ""  # the engine is covered by code_version
+    # the toys' experiments depend on the whole toy_models package (families included)
+    assert package_version("toy_models.drivers.experiments") == package_version("toy_models.gaussian") != ""
+    package_version.cache_clear()
+
+
+def test_the_version_of_a_package_covers_every_module_but_the_presentation_only_ones(tmp_path, monkeypatch):
+    from neon_theory.run.experiments import PRESENTATION_MARK, package_version
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = tmp_path / "user_family_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.py").write_text("SCALE = 1\n")
+    (pkg / "figures.py").write_text(f"{PRESENTATION_MARK}\nTITLE = 'a'\n")
+
+    def version():
+        package_version.cache_clear()
+        return package_version("user_family_pkg.model")
+
+    first = version()
+    (pkg / "figures.py").write_text(f"{PRESENTATION_MARK}\nTITLE = 'b'\n")  # presentation only: records still valid
+    assert version() == first
+    (pkg / "model.py").write_text("SCALE = 2\n")  # a model module of the same package: records are stale
+    assert version() != first
+    package_version.cache_clear()
 
 
 def test_a_sweep_file_can_name_the_module_that_registers_its_experiment(tmp_path, monkeypatch, capsys):
-    from neon_theory.cli import main
+    from neon_theory.run.cli import main
 
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "user_sweep_mod.py").write_text(USER_MODULE.format(factor=3).replace("user-package-cell", "user-sweep-cell"))

@@ -1,4 +1,9 @@
-"""Figures drawn from result tables (matplotlib, Agg backend; PNG and PDF)."""
+"""Figures drawn from result tables (matplotlib, Agg backend; PNG and PDF).
+
+Generic drawings only: the figures of a model family live with its package.
+"""
+
+# neon-theory: presentation-only
 
 from __future__ import annotations
 
@@ -108,7 +113,7 @@ def plane_heatmap(grid: pd.DataFrame, *, value: str = "log10_w2", ax=None, title
 # ---- figures drawn from sweep tables (records_frame columns: params, seed, result.<field>) ----
 
 
-def _need(df: pd.DataFrame, cols, name: str = "table") -> None:
+def require_columns(df: pd.DataFrame, cols, name: str = "table") -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
@@ -127,7 +132,7 @@ def seed_bands(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, leve
     from scipy import stats
 
     keys = [hue, x] if hue else [x]
-    _need(df, keys + [y])
+    require_columns(df, keys + [y])
     ok = df[df["status"] == "ok"] if "status" in df else df
     g = ok.groupby(keys, sort=True)
     out = g[y].agg(mean="mean", sd="std", n_seeds="count").reset_index()
@@ -163,7 +168,7 @@ def band_plot(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ax=No
 
 def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> pd.DataFrame:
     """One row per (record, w) from list-valued ``w_col`` and ``values`` columns; adds column ``w``."""
-    _need(df, [w_col, *values])
+    require_columns(df, [w_col, *values])
     ok = df[df["status"] == "ok"].copy() if "status" in df else df.copy()
     ok[w_col] = ok[w_col].map(list)
     for v in values:
@@ -175,41 +180,10 @@ def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> p
     return long
 
 
-def _zero_lines(ax, x: float | None = None):
+def zero_lines(ax, x: float | None = None):
     ax.axhline(0, color="k", lw=0.7)
     if x is not None:
         ax.axvline(x, color="grey", ls=":", lw=0.8)
-
-
-def _mark_degenerate(ax, df: pd.DataFrame, x: str) -> None:
-    """Cross out the per-seed cosines flagged degenerate (one coordinate carries most of a P-norm)."""
-    if "result.degenerate" not in df:
-        return
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    bad = ok[ok["result.degenerate"].fillna(False).astype(bool)]
-    if len(bad):
-        ax.scatter(bad[x].astype(float), bad["result.cosine"].astype(float), marker="x", color="red", s=18, zorder=5,
-                   label=f"degenerate: {len(bad)} of {len(ok)} cells")
-
-
-def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None, ncols: int = 4):
-    """The P-cosine vs sharpness, one panel per family and sampler: ``panels`` maps a title to
-    (table, x column, hue column); ``neutral`` maps a title to the x of the neutral sampler."""
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.2 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for ax, (title, (df, x, hue)) in zip(axes.flat, panels.items()):
-        band_plot(df, x=x, y="result.cosine", hue=hue, ax=ax)
-        _mark_degenerate(ax, df, x)
-        _zero_lines(ax, (neutral or {}).get(title))
-        ax.set_title(title, fontsize=9)
-        ax.set_ylabel("P-cosine")
-        ax.set_ylim(-1.05, 1.05)
-        ax.legend(fontsize=6)
-    fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def metric_vs_w_figure(df: pd.DataFrame, *, metric: str, by: list[str], predicted: str | None = None, best: str | None = None):
@@ -240,7 +214,7 @@ def panels(*specs, title: str | None = None):
             zero, ylabel, title_ = spec.pop("zero", None), spec.pop("ylabel", None), spec.pop("title", None)
             band_plot(spec.pop("df"), ax=ax, **spec)
             if zero is not None:
-                _zero_lines(ax, None if zero is True else zero)
+                zero_lines(ax, None if zero is True else zero)
             if ylabel:
                 ax.set_ylabel(ylabel)
             if title_:
@@ -249,26 +223,3 @@ def panels(*specs, title: str | None = None):
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
-
-
-def precision_recall_vs_w(df: pd.DataFrame, *, by: str):
-    """Precision and recall (list columns aligned with ``w_values``) vs w, one line per ``by`` value."""
-    long = explode_w(df, ["result.precision_at_w", "result.recall_at_w"])
-    return panels(
-        dict(df=long, x="w", y="result.precision_at_w", hue=by, marker=".", ylabel="precision", zero=0.0),
-        dict(df=long, x="w", y="result.recall_at_w", hue=by, marker=".", ylabel="recall", zero=0.0),
-        title="prdc precision and recall of θ_Neon(w) samples (k = 5; mean over seeds, 95% t-band)",
-    )
-
-
-def plane_from_records(df: pd.DataFrame):
-    """The Fig. 2 plane (mean over seeds) from records with list columns result.w_s, result.w_o, result.log10_w2."""
-    cols = ["result.w_s", "result.w_o", "result.log10_w2"]
-    _need(df, cols)
-    ok = df[df["status"] == "ok"]
-    grid = pd.concat(
-        [pd.DataFrame({"w_s": list(r[cols[0]]), "w_o": list(r[cols[1]]), "log10_w2": list(r[cols[2]]), "seed": r["seed"]}) for _, r in ok.iterrows()],
-        ignore_index=True,
-    )
-    ax = plane_heatmap(grid, title=f"log10 W2 to the truth (AR toy), mean of {ok.seed.nunique()} seed(s)")
-    return ax.figure

@@ -23,7 +23,7 @@ from neon_theory.preconditioners import identity
 from neon_theory.rng import generator
 from neon_theory.samplers import Temperature
 
-from .gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
+from ..gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
 
 
 @dataclass(frozen=True)
@@ -96,40 +96,41 @@ def self_trained(config: DemoConfig, target: GaussianTarget, base_name: str, T: 
     return model, st
 
 
-def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.DataFrame:
-    """One row per (base, T): exact s, cosine, z, w*, and the empirical best w and gain."""
+def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object, object]:
+    """One (base, T) cell: exact s, cosine, z, w*, and the empirical best w and gain.
+
+    Returns:
+        (row, model, self_trained): the table row, θ_r and its self-training result (for curves).
+    """
     target = demo_target(config)
+    model, st = self_trained(config, target, base_name, T)
+    o = exact_quantities(target, model, Temperature(T))
+    rep = oracle_alignment(o, identity(), alpha=config.alpha)
+    # App. B.10 plug-in from the realised displacement d = (θ_s − θ_r)/α
+    d = (state_vector(model.module, st.state_dict) - model.theta()) / config.alpha
+    s_hat, z_hat = float(o.r_d @ -d), float(d @ o.H_hat @ d)
+    best = brent_best_w(model, st.state_dict, lambda m, _g: population_nll(target, m), bracket=config.bracket)
+    row = {
+        "base": base_name,
+        "T": T,
+        "sampler": Temperature(T).sharpening().value,
+        "s": rep.s,
+        "cosine": rep.cosine,
+        "z": rep.z,
+        "w_star": rep.w_star,
+        "w_star_displacement": -s_hat / (config.alpha * z_hat) if z_hat > 0 else math.nan,
+        "best_w": best.w,
+        "gain": best.gain,
+        "base_nll": best.base_value,
+        "verdict": _verdict(best),
+    }
+    return row, model, st
 
-    def metric(model, _generator):
-        return population_nll(target, model)
 
-    rows = []
+def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.DataFrame:
+    """One row per (base, T) of :func:`demo_row`."""
     jobs = [(b, T) for b in config.bases for T in config.temperatures]
-    for base_name, T in tqdm(jobs, disable=not progress, desc="demo"):
-        model, st = self_trained(config, target, base_name, T)
-        o = exact_quantities(target, model, Temperature(T))
-        rep = oracle_alignment(o, identity(), alpha=config.alpha)
-        # App. B.10 plug-in from the realised displacement d = (θ_s − θ_r)/α
-        d = (state_vector(model.module, st.state_dict) - model.theta()) / config.alpha
-        s_hat, z_hat = float(o.r_d @ -d), float(d @ o.H_hat @ d)
-        best = brent_best_w(model, st.state_dict, metric, bracket=config.bracket)
-        rows.append(
-            {
-                "base": base_name,
-                "T": T,
-                "sampler": Temperature(T).sharpening().value,
-                "s": rep.s,
-                "cosine": rep.cosine,
-                "z": rep.z,
-                "w_star": rep.w_star,
-                "w_star_displacement": -s_hat / (config.alpha * z_hat) if z_hat > 0 else math.nan,
-                "best_w": best.w,
-                "gain": best.gain,
-                "base_nll": best.base_value,
-                "verdict": _verdict(best),
-            }
-        )
-    return pd.DataFrame(rows)
+    return pd.DataFrame([demo_row(config, b, T)[0] for b, T in tqdm(jobs, disable=not progress, desc="demo")])
 
 
 def metric_curves(config: DemoConfig, temperature: float, ws) -> pd.DataFrame:

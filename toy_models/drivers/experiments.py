@@ -20,8 +20,8 @@ import torch
 
 from neon_theory._validation import check_choice, check_int, check_real, integral
 from neon_theory.rng import child_seed, generator
+from neon_theory.run.experiments import experiment
 from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Temperature, TopK, TopP
-from neon_theory.sweeps import experiment
 
 from . import official
 
@@ -87,16 +87,15 @@ class GaussianCell:
 def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     from neon_theory.neon import w_sweep
 
-    from .gaussian import population_nll
-    from .gaussian_demo import DemoConfig, demo_target, run_demo, self_trained
+    from ..gaussian import population_nll
+    from .gaussian_demo import DemoConfig, demo_row, demo_target
 
-    demo = DemoConfig(temperatures=(cfg.T,), bases={cfg.base: DemoConfig().bases[cfg.base]}, n_synthetic=cfg.n_synthetic, lr=cfg.lr, steps=cfg.steps, seed=seed)
-    row = run_demo(demo, progress=False).iloc[0].to_dict()
+    demo = DemoConfig(n_synthetic=cfg.n_synthetic, lr=cfg.lr, steps=cfg.steps, seed=seed)
+    row, model, st = demo_row(demo, cfg.base, cfg.T)
     out = _clean({k: v for k, v in row.items() if k not in ("base", "T")})
     out["alpha"] = demo.alpha
     if cfg.w_values:
         target = demo_target(demo)
-        model, st = self_trained(demo, target, cfg.base, cfg.T)
         out["nll_at_w"] = list(w_sweep(model, st.state_dict, cfg.w_values, lambda m, g: population_nll(target, m)).values)
     return out
 
@@ -134,7 +133,7 @@ class WarmupCell:
 
 @experiment("warmup-cell", config=WarmupCell)
 def warmup_cell(cfg: WarmupCell, seed: int) -> dict:
-    from .warmup import warmup_loss_change
+    from ..warmup import warmup_loss_change
 
     delta = warmup_loss_change(cfg.dim, cfg.n, (cfg.a, *cfg.a_values), cfg.draws, generator(seed, "warmup"))
     at_a, curve = delta[:, 0], delta[:, 1:]
@@ -205,7 +204,7 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
     from neon_theory.gradients import population_hessian
     from neon_theory.preconditioners import exact_inverse, identity
 
-    from .tokens import MarkovChainTarget, TabularAR, all_sequences, exact_kl, exact_token_alignment
+    from ..tokens import MarkovChainTarget, TabularAR, all_sequences, exact_kl, exact_token_alignment
 
     chain = MarkovChainTarget.random(cfg.vocab_size, cfg.length, generator(cfg.chain_seed, "chain"))
     seqs = all_sequences(cfg.vocab_size, cfg.length)
@@ -241,7 +240,7 @@ PROBE_FIELDS = ("cosine", "cosine_se", "s", "s_se", "max_share_d", "max_share_s"
 
 
 def _probe_record(row: dict) -> dict:
-    """The record fields of one :class:`~toy_models.official.CosineProbe` row (with its degeneracy flag)."""
+    """The record fields of one :class:`~toy_models.drivers.official.CosineProbe` row (with its degeneracy flag)."""
     return {**{k: _finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}
 
 
@@ -250,7 +249,7 @@ class ARCell:
     """The official AR toy at one (τ, budget, |S|) for one seed.
 
     Attributes:
-        preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes of :class:`~toy_models.official.ARToyConfig`).
+        preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes of :class:`~toy_models.drivers.official.ARToyConfig`).
         tau (float): std temperature in (0, inf).
         ft_epochs (int | None): fine-tuning epochs (the budget); None = the preset's first.
         n_synthetic (int | None): |S|; None = the preset's.
@@ -292,7 +291,7 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
 
     from neon_theory.metrics import frechet_distance_from_samples
 
-    from .gmm import official_gaussian
+    from ..gmm import official_gaussian
 
     target = official_gaussian()
     real = target.sample(n_pr, generator(seed, "pr-real")).numpy()
@@ -352,29 +351,57 @@ def _diffusion_probe(preset: str, seed: int, rep: int):
     return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed, rep)
 
 
+@functools.lru_cache(maxsize=32)
+def _diffusion_theta_s(preset: str, seed: int, zeta: float):
+    return official.diffusion_finetune(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed, zeta)
+
+
 @dataclass(frozen=True)
 class DiffusionCell:
-    """The P-cosine of the official diffusion toy at one score scale ζ (ζ > 1 mode-seeking).
+    """The official diffusion toy at one score scale ζ (ζ > 1 mode-seeking) for one seed.
 
     Attributes:
         preset (str): ``smoke`` | ``reduced`` | ``paper``.
         zeta (float): in (0, inf).
+        ft_steps (int | None): fine-tuning steps (the budget), one of the preset's ``ft_steps``;
+            None = the preset's first.
+        cosine (bool): measure the P-cosine (Adam P, CRN) at ζ.
+        best_w (bool): also self-train on S drawn at ζ and run Brent on the FD.
         estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
     preset: str = "smoke"
     zeta: float = 1.1
+    ft_steps: int | None = None
+    cosine: bool = True
+    best_w: bool = False
     estimator_rep: int = 0
 
     def __post_init__(self):
         check_choice("preset", self.preset, official.PRESETS)
         check_real("zeta", self.zeta, *POSITIVE, lo_open=True)
+        if self.ft_steps is not None:
+            budgets = official.DiffusionToyConfig.preset(self.preset).ft_steps
+            check_choice("ft_steps", check_int("ft_steps", self.ft_steps, lo=1), budgets)
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
 
 @experiment("diffusion-cell", config=DiffusionCell)
 def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
-    return _probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0])
+    from neon_theory.neon import brent_best_w
+
+    out = {}
+    if cfg.cosine:
+        out.update(_probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0]))
+    if cfg.best_w:
+        toy = official.DiffusionToyConfig.preset(cfg.preset)
+        steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
+        theta_s = _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
+        metric = official.diffusion_fd_metric(toy)
+        best = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, metric, bracket=toy.bracket, xtol=toy.xtol,
+                            eval_seed=child_seed(seed, f"eval/{cfg.zeta}/{steps}"))
+        out.update(ft_steps_used=steps, best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+    return _clean(out)
 
 
 # ---- class-conditional flow matching: guidance γ and Euler steps -------------------------
@@ -383,6 +410,7 @@ FLOW_PRESETS = {
     "smoke": dict(n_base=2000, base_steps=600, base_lr=2e-3, base_batch=None, n_pop=4000, n_batches=8, grad_batch=500),
     "paper": dict(n_base=20000, base_steps=3000, base_lr=1e-3, base_batch=2048, n_pop=50000, n_batches=32, grad_batch=4096),
 }
+FLOW_PRESETS["reduced"] = FLOW_PRESETS["paper"]  # the flow cells are cheap: no reduced size
 
 
 @dataclass(frozen=True)
@@ -391,7 +419,7 @@ class FlowCell:
     GMM, at one guidance scale γ or one number of Euler steps.
 
     Attributes:
-        preset (str): ``smoke`` | ``paper`` (sizes in ``FLOW_PRESETS``).
+        preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes in ``FLOW_PRESETS``; reduced = paper).
         knob (str): ``guidance`` (γ > 1 mode-seeking; ``steps`` fixed) or ``steps`` (Euler steps; γ = 1).
         value (float): γ in [0, inf) or a number of steps in [1, inf).
         steps (int): Euler steps when the knob is ``guidance``.
@@ -405,7 +433,7 @@ class FlowCell:
     estimator_rep: int = 0
 
     def __post_init__(self):
-        check_choice("preset", self.preset, tuple(FLOW_PRESETS))
+        check_choice("preset", self.preset, official.PRESETS)
         check_choice("knob", self.knob, ("guidance", "steps"))
         if self.knob == "guidance":
             check_real("value", self.value, 0.0, math.inf)
@@ -429,9 +457,9 @@ def _flow_probe(preset: str, seed: int, rep: int):
 
     from neon_theory.neon import fit
 
-    from ._conditional import TimeMLP
-    from .flow import FlowModel
-    from .gmm import two_class
+    from .._conditional import TimeMLP
+    from ..flow import FlowModel
+    from ..gmm import two_class
 
     size = SimpleNamespace(**FLOW_PRESETS[preset])
     target = two_class()
@@ -460,7 +488,7 @@ def flow_cell(cfg: FlowCell, seed: int) -> dict:
 
 def clear_caches() -> None:
     """Drop the memoised base models (e.g. before timing, so every run starts cold)."""
-    for cached in (_ar_base, _ar_theta_s, _ar_probe, _diffusion_base, _diffusion_probe, _flow_probe):
+    for cached in (_ar_base, _ar_theta_s, _ar_probe, _diffusion_base, _diffusion_theta_s, _diffusion_probe, _flow_probe):
         cached.cache_clear()
 
 
@@ -469,7 +497,7 @@ def clear_caches() -> None:
 
 @dataclass(frozen=True)
 class PlaneCell:
-    """The Fig. 2 plane (AR toy) for one seed at a preset of :class:`~toy_models.official.PlaneConfig`."""
+    """The Fig. 2 plane (AR toy) for one seed at a preset of :class:`~toy_models.drivers.official.PlaneConfig`."""
 
     preset: str = "smoke"
 

@@ -18,7 +18,7 @@ import typing
 
 import yaml
 
-from ._validation import integral
+from .._validation import integral
 
 
 class NumberSafeLoader(yaml.SafeLoader):

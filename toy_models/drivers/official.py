@@ -16,7 +16,9 @@ What the official notebook actually does, and what is reproduced here:
   without replacement (same number of steps: epochs × ⌈n_s/2048⌉).
 
 The best w is found by bounded Brent search on the FD (common evaluation noise across w),
-not by the notebook's dense grid; ``w_grid`` optionally adds the grid.
+not by the notebook's dense grid.  The experiments ``ar-cell`` and ``diffusion-cell``
+(:mod:`toy_models.drivers.experiments`) run one (sharpness, budget, seed) cell each; the
+figures ``official-ar`` and ``official-diffusion`` (``neon-theory toys``) run them over seeds.
 """
 
 from __future__ import annotations
@@ -28,23 +30,28 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from neon_theory._validation import check_choice, check_int
 from neon_theory.alignment import alignment
 from neon_theory.gradients import paired_population_gradients
 from neon_theory.metrics import frechet_distance_from_samples
-from neon_theory.neon import brent_best_w, fit, self_train, w_sweep
+from neon_theory.neon import fit, self_train
 from neon_theory.preconditioners import adam_minibatch
 from neon_theory.rng import child_seed, generator
 from neon_theory.samplers import Chain, ScoreScale, Steps, Temperature
 
-from ._conditional import TimeMLP
-from .autoregressive import ARGaussianModel
-from .diffusion import DiffusionModel, Schedule
-from .gmm import official_gaussian
+from .._conditional import TimeMLP
+from ..autoregressive import ARGaussianModel
+from ..diffusion import DiffusionModel, Schedule
+from ..gmm import official_gaussian
 
-PRESETS = ("paper", "reduced", "smoke")
+#: The one list of preset names, for every toy, figure and command (registered with the run
+#: layer by :mod:`toy_models.drivers.figures`).
+PRESETS = {
+    "smoke": "CI-sized: 2 seeds, coarse grids, small samples (minutes on a CPU)",
+    "reduced": "the official sizes and the paper's grids, but 10x fewer FD evaluation samples in the diffusion toy",
+    "paper": "the official sizes and the paper's grids (hours on a CPU, mostly the diffusion toy)",
+}
 
 PUBLISHED = {
     "diffusion": {
@@ -76,7 +83,6 @@ class DiffusionToyConfig:
     ft_steps: tuple = (50, 250)
     bracket: tuple = (-3.0, 3.0)
     xtol: float = 0.01
-    w_grid: tuple | None = None
     n_eval: int = 1_000_000
     cos_zetas: tuple = tuple(np.round(np.linspace(0.8, 1.2, 46), 6).tolist())
     n_pop: int = 100_000
@@ -117,7 +123,6 @@ class ARToyConfig:
     ft_epochs: tuple = (50, 250)
     bracket: tuple = (-1.5, 1.5)
     xtol: float = 0.005
-    w_grid: tuple | None = None
     n_eval: int = 50_000
     cos_taus: tuple = tuple(np.round(np.linspace(0.6, 1.4, 41), 6).tolist())
     n_pop: int = 100_000
@@ -146,16 +151,6 @@ def _fd_metric(sampler, n_eval: int):
         return frechet_distance_from_samples(x, target.mean(), target.cov())
 
     return metric
-
-
-def _best_w_row(model, theta_s, metric, cfg, seed, label: dict, eval_name: str) -> dict:
-    """Brent's best w (and optionally the grid's), with common evaluation noise across w."""
-    eval_seed = child_seed(seed, eval_name)
-    best = brent_best_w(model, theta_s, metric, bracket=cfg.bracket, xtol=cfg.xtol, eval_seed=eval_seed)
-    row = dict(label, seed=seed, best_w=best.w, best_fd=best.value, base_fd=best.base_value, at_boundary=best.at_boundary, n_evals=best.n_evals)
-    if cfg.w_grid is not None:
-        row["grid_best_w"] = w_sweep(model, theta_s, cfg.w_grid, metric, eval_seed=eval_seed).best_w
-    return row
 
 
 class CosineProbe:
@@ -217,15 +212,6 @@ def estimator_stream(name: str, rep: int) -> str:
     return name if rep == 0 else f"{name}/rep{rep}"
 
 
-@dataclass(frozen=True)
-class ToyResult:
-    """Tidy tables of one toy run: ``best_w`` (one row per sharpness × budget) and ``cosine``."""
-
-    best_w: pd.DataFrame
-    cosine: pd.DataFrame
-    config: dict = field(default_factory=dict)
-
-
 def diffusion_base(cfg: DiffusionToyConfig, seed: int) -> DiffusionModel:
     """θ_r of the diffusion toy for one seed: the official MLP trained on n_base real samples."""
     check_int("seed", seed, lo=0)
@@ -262,16 +248,8 @@ def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int =
     return CosineProbe(model, pop.repeat_interleave(cfg.noise_draws, dim=0), synthetic_of, cfg, seed, P, "zeta", rep, edges)
 
 
-def run_diffusion_toy(cfg: DiffusionToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
-    """One seed of the diffusion toy: train θ_r, then best w per (ζ, steps) and the P-cosine vs ζ."""
-    model = diffusion_base(cfg, seed)
-    metric = _fd_metric(Steps(cfg.sample_steps, "ddim", eta=cfg.eta), cfg.n_eval)
-    rows = []
-    for zeta in tqdm(cfg.zetas, disable=not progress, desc="best w vs zeta"):
-        for k, theta_s in diffusion_finetune(model, cfg, seed, zeta).items():
-            rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"zeta": zeta, "ft_steps": k}, f"eval/{zeta}/{k}"))
-    cos = diffusion_cosine_probe(model, cfg, seed).rows(cfg.cos_zetas)
-    return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
+def diffusion_fd_metric(cfg: DiffusionToyConfig):
+    return _fd_metric(Steps(cfg.sample_steps, "ddim", eta=cfg.eta), cfg.n_eval)
 
 
 def ar_base(cfg: ARToyConfig, seed: int) -> ARGaussianModel:
@@ -309,18 +287,6 @@ def ar_cosine_probe(model, cfg: ARToyConfig, seed: int, rep: int = 0) -> CosineP
 
 def ar_fd_metric(cfg: ARToyConfig):
     return _fd_metric(Temperature(1.0, "std"), cfg.n_eval)
-
-
-def run_ar_toy(cfg: ARToyConfig, seed: int, *, progress: bool = False) -> ToyResult:
-    """One seed of the AR toy: train θ_r, then best w per (τ, epochs) and the P-cosine vs τ."""
-    model = ar_base(cfg, seed)
-    metric = ar_fd_metric(cfg)
-    rows = []
-    for tau in tqdm(cfg.taus, disable=not progress, desc="best w vs tau"):
-        for e, theta_s in ar_finetune(model, cfg, seed, tau).items():
-            rows.append(_best_w_row(model, theta_s, metric, cfg, seed, {"tau": tau, "ft_epochs": e}, f"eval/{tau}/{e}"))
-    cos = ar_cosine_probe(model, cfg, seed).rows(cfg.cos_taus)
-    return ToyResult(pd.DataFrame(rows), pd.DataFrame(cos), cfg.to_dict())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,151 @@
+"""Experiments: registered pure functions ``run(config, seed) -> dict``, and the cache key of one job.
+
+* An *experiment* is a registered pure function ``run(config, seed) -> dict`` of JSON-safe
+  values, with an optional frozen-dataclass config type (see :func:`experiment`).  Sweep
+  parameters are that dataclass's fields, so a misspelt or out-of-range field is rejected,
+  naming the field, before any job runs.
+* The cache key (:func:`job_key`) hashes the experiment, the full config (defaults included),
+  the seed and the version of the code that computes the record: this package's engine
+  (:func:`code_version`) and the package that registered the experiment, wherever it lives
+  (:func:`package_version`).  Editing either invalidates the records; editing a module that
+  only presents results (marked :data:`PRESENTATION_MARK`) does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .config import config_from_dict, config_to_dict
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: ``run(config, seed) -> dict``; ``config`` is a dataclass type or None (plain dict)."""
+
+    name: str
+    run: Callable
+    config: type | None
+    module: str
+
+    def build(self, params: dict):
+        """The config object for ``params`` (a ValueError names a bad field)."""
+        if self.config is None:
+            return dict(params)
+        return config_from_dict(self.config, dict(params))
+
+    def canonical(self, params: dict) -> dict:
+        """The params with every default filled in (what the cache key hashes)."""
+        if self.config is None:
+            return dict(params)
+        return config_to_dict(self.build(params))
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def experiment(name: str, config: type | None = None):
+    """Register ``run(config, seed) -> dict`` under ``name`` (a decorator).
+
+    Args:
+        name (str): the name a sweep file uses.
+        config (type | None): a frozen dataclass; each job's params are built into it (unknown
+            fields and invalid values raise ``ValueError``).  ``None`` passes a plain dict.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("experiment name must be a non-empty string")
+    if config is not None and not dataclasses.is_dataclass(config):
+        raise ValueError(f"config must be a dataclass type or None; got {config!r}")
+
+    def register(f):
+        EXPERIMENTS[name] = Experiment(name, f, config, f.__module__)
+        return f
+
+    return register
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment {name!r} is not registered; known: {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+#: A module whose source holds this line only presents results (plots, the CLI, figure
+#: catalogues): editing it changes no record, so it is left out of the code version.
+PRESENTATION_MARK = "# neon-theory: presentation-only"
+
+
+def _sources_hash(root: Path, files) -> str:
+    h = hashlib.sha256()
+    for p in sorted(files):
+        text = p.read_bytes()
+        if PRESENTATION_MARK.encode() in text:
+            continue
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(text)
+    return h.hexdigest()[:12]
+
+
+def _package_root(module: str) -> Path | None:
+    """The folder of ``module``'s top-level package, or its file if it is a top-level module."""
+    top = importlib.import_module(module.partition(".")[0])
+    path = getattr(top, "__file__", None)
+    if path is None:  # a namespace package or a built-in: nothing to hash
+        return None
+    path = Path(path).resolve()
+    return path.parent if path.name == "__init__.py" else path
+
+
+@functools.cache
+def code_version() -> str:
+    """``<package version>+<12 hex of a SHA-256 over the sources of neon_theory>``.
+
+    Any edit to the engine changes the cache key, so a stale record is never reused;
+    presentation-only modules (marked with :data:`PRESENTATION_MARK`) are left out.
+    """
+    from .. import __version__
+
+    root = _package_root(__name__)
+    return f"{__version__}+{_sources_hash(root.parent, root.rglob('*.py'))}"
+
+
+@functools.cache
+def package_version(module: str) -> str:
+    """12 hex of a SHA-256 over the sources of the top-level package that holds ``module``
+    (every ``.py`` under it, presentation-only modules left out), or of the module's file
+    when it is a top-level module; ``""`` for this package (covered by :func:`code_version`).
+
+    The experiments of a model-family package (this project's toys, or a user's package)
+    depend on the whole package, so an edit anywhere in it invalidates their records.
+    """
+    root = _package_root(module)
+    if root is None or root == _package_root(__name__):
+        return ""
+    files = root.rglob("*.py") if root.is_dir() else [root]
+    return _sources_hash(root.parent, files)
+
+
+def job_key(experiment_name: str, params: dict, seed: int, version: str | None = None, device: str = "cpu") -> str:
+    """The cache key: SHA-256 of (experiment, canonical params, seed, code version[, device]).
+
+    A record computed on another device than the CPU gets its own key (its numbers differ in
+    the last bits); CPU keys do not name the device.
+
+    The code version covers the engine (:func:`code_version`) and the package that registered
+    the experiment (:func:`package_version`), wherever it lives: editing either invalidates
+    the experiment's records.
+    """
+    if version is None:
+        exp = EXPERIMENTS.get(experiment_name)
+        extra = package_version(exp.module) if exp is not None else ""
+        version = code_version() + (f"+{extra}" if extra else "")
+    body = {"e": experiment_name, "p": params, "s": seed, "v": version} | ({} if device == "cpu" else {"d": device})
+    payload = json.dumps(body, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+

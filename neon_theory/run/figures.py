@@ -1,0 +1,114 @@
+"""The figure catalogue and the presets: each figure is a set of sweeps at a preset and one drawing.
+
+Model-family packages register figures (:func:`register_figure`) and presets
+(:func:`register_preset`) from a module named in the ``neon_theory.figures`` entry-point
+group (see :mod:`neon_theory.run.plugins`).  :func:`make_figure` runs a figure's sweeps
+through the cached, resumable sweep engine over one result store, so a figure re-drawn
+later, or a second figure sharing a sweep, recomputes nothing; ``neon-theory figures
+NAME|all`` calls it.
+"""
+
+# neon-theory: presentation-only
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .._validation import check_choice
+from . import plots
+from .executors import Executor
+from .store import ResultStore
+from .sweeps import SweepFailed, SweepSpec, failure_summary, run_sweep
+
+#: preset name → what it means (sizes, seeds); one list for every command and figure.
+PRESETS: dict[str, str] = {}
+
+
+def register_preset(name: str, description: str) -> None:
+    """Add a preset name (e.g. ``smoke``) that every figure builder and command accepts."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"preset name must be an identifier such as 'smoke'; got {name!r}")
+    PRESETS[name] = description
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure: what it shows, its sweeps (label → ``build(preset) -> SweepSpec``) and
+    ``draw(frames) -> matplotlib Figure`` over the sweep tables (label → DataFrame)."""
+
+    name: str
+    description: str
+    sweeps: dict
+    draw: Callable[[dict], object]
+    module: str = ""
+
+
+FIGURES: dict[str, Figure] = {}
+
+
+def register_figure(name: str, description: str, sweeps: dict, draw: Callable[[dict], object]) -> Figure:
+    """Add figure ``name`` to the catalogue; ``sweeps`` maps a label to ``build(preset) -> SweepSpec``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("figure name must be a non-empty string")
+    if not isinstance(sweeps, dict) or not sweeps or not all(callable(b) for b in sweeps.values()):
+        raise ValueError(f"figure {name!r}: sweeps must map each label to a callable build(preset) -> SweepSpec")
+    if not callable(draw):
+        raise ValueError(f"figure {name!r}: draw must be callable as draw(frames) -> figure")
+    FIGURES[name] = fig = Figure(name, description, dict(sweeps), draw, getattr(draw, "__module__", ""))
+    return fig
+
+
+def figure_specs(name: str, preset: str, seeds: tuple | None = None) -> dict[str, SweepSpec]:
+    """The sweeps of figure ``name`` at ``preset`` (label → spec); ``seeds`` replaces the preset's seeds."""
+    check_choice("figure", name, tuple(FIGURES))
+    check_choice("preset", preset, tuple(PRESETS))
+    specs = {label: build(preset) for label, build in FIGURES[name].sweeps.items()}
+    if seeds is not None:
+        specs = {label: dataclasses.replace(spec, seeds=tuple(seeds)) for label, spec in specs.items()}
+    return specs
+
+
+def make_figure(
+    name: str,
+    preset: str = "smoke",
+    *,
+    store: ResultStore | str | Path = "results/store",
+    out: str | Path = "figures",
+    executor: Executor | None = None,
+    progress: bool = False,
+    seeds: tuple | None = None,
+    device=None,
+) -> dict:
+    """Run (or load from the store) the sweeps of figure ``name`` and write it as PNG and PDF.
+
+    Returns:
+        dict: ``paths`` (written files), ``frames`` (label → sweep table) and ``failed`` (0).
+
+    Raises:
+        SweepFailed: some job failed (the message names the first error and its job); the
+            finished records stay cached, so a re-run retries only the failed ones.
+    """
+    specs = figure_specs(name, preset, seeds)
+    if device is not None:  # where the jobs run (a torch.device or its name)
+        specs = {label: dataclasses.replace(spec, device=str(device)) for label, spec in specs.items()}
+    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    for spec in specs.values():
+        spec.validate()  # every sweep is checked before any of them runs
+    frames = {label: run_sweep(spec, store, executor=executor, progress=progress) for label, spec in specs.items()}
+    for label, frame in frames.items():
+        summary = failure_summary(frame)
+        if summary is not None:
+            raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
+    fig = FIGURES[name].draw(frames)
+    suffix = preset if seeds is None else f"{preset}_seeds{_seed_label(seeds)}"
+    paths = plots.save(fig, Path(out) / f"{name}_{suffix}")
+    return {"paths": paths, "frames": frames, "failed": 0}
+
+
+def _seed_label(seeds) -> str:
+    seeds = sorted(seeds)
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    return f"{seeds[0]}-{seeds[-1]}" if contiguous and len(seeds) > 1 else ",".join(map(str, seeds))

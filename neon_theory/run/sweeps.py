@@ -1,0 +1,230 @@
+"""Sweeps: a grid of configs × seeds, each job a pure ``run(config, seed) -> record``, cached on disk.
+
+* An *experiment* is a registered pure function ``run(config, seed) -> dict`` of JSON-safe
+  values, with an optional frozen-dataclass config type (see :func:`experiment`).  Sweep
+  parameters are that dataclass's fields, so a misspelt or out-of-range field is rejected —
+  naming the field — before any job runs (:meth:`SweepSpec.validate`).
+* A :class:`SweepSpec` names the experiment, the fixed parameters, the grid of swept
+  parameters (sharpness τ/ζ/k/p/γ/steps, |S|, budget, w, …) and the seeds; it round-trips
+  through YAML.
+* A :class:`ResultStore` keeps one JSON record per job, keyed by a hash of the experiment,
+  the full config (defaults included), the seed and the code version (a hash of the
+  package sources, :func:`code_version`).  Records are written atomically (temp file +
+  rename) and checksummed; a corrupt or truncated file is detected, discarded and recomputed.
+  A killed sweep therefore loses no finished record, and a re-run recomputes none of them.
+* :func:`run_sweep` runs what is missing or failed through an :class:`Executor` — in this
+  process, a local process pool (:class:`LocalExecutor`), Ray (:class:`RayExecutor`) or
+  SLURM through submitit (:class:`SubmititExecutor`) — and returns a tidy DataFrame
+  (:func:`records_frame`; save it with :func:`save_table` as parquet and/or CSV).  Each job
+  depends only on its own config and seed and runs with a fixed number of torch threads, so
+  records are identical for any executor and number of workers.  A failing job records its
+  error and the rest finish; a re-run retries only the failed ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from dataclasses import dataclass, field
+from itertools import product
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .._validation import check_int, integral
+from .config import config_to_dict
+
+# The sweep API in one import: the names of the experiment registry, the store and the
+# executors are re-exported here (``from neon_theory.run.sweeps import experiment, ResultStore``).
+from .executors import EXECUTORS, MAX_WORKERS, Executor, Job, LocalExecutor, RayExecutor, SubmititExecutor, make_executor, run_job
+from .experiments import EXPERIMENTS, Experiment, code_version, experiment, get_experiment, job_key, package_version
+from .store import CorruptRecordWarning, ResultStore, load_table, records_frame, save_table
+
+__all__ = [
+    "EXECUTORS", "EXPERIMENTS", "MAX_JOBS", "MAX_THREADS", "MAX_WORKERS", "CorruptRecordWarning", "Executor", "Experiment", "Job",
+    "LocalExecutor", "RayExecutor", "ResultStore", "SubmititExecutor", "SweepFailed", "SweepSpec", "code_version", "experiment",
+    "failure_summary", "get_experiment", "job_key", "load_table", "make_executor", "package_version", "records_frame", "run_job",
+    "run_sweep", "save_table",
+]
+
+#: Limits that keep a typo from expanding a billion jobs or asking for absurd thread counts.
+MAX_JOBS = 1_000_000
+MAX_THREADS = 1024
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep: ``experiment`` over the product of ``grid`` values × ``seeds``, with ``fixed`` params.
+
+    Attributes:
+        experiment (str): a registered experiment name.
+        grid (dict): parameter → non-empty list of values.
+        seeds (tuple): seeds in [0, inf).
+        fixed (dict): parameters shared by every job.
+        threads (int): torch threads per job (results depend on it; default 1).
+        module (str | None): a module to import before the experiment is looked up, e.g. the
+            user's package that registers it (it must be importable: installed or on PYTHONPATH).
+        device (str): where the jobs run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA if
+            present).  Tensors a job creates default to it; a record made on another device
+            than the CPU has its own cache key (the numbers differ in the last bits).
+    """
+
+    experiment: str
+    grid: dict = field(default_factory=dict)
+    seeds: tuple = (0,)
+    fixed: dict = field(default_factory=dict)
+    threads: int = 1
+    module: str | None = None
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if not isinstance(self.experiment, str) or not self.experiment:
+            raise ValueError("experiment must be a non-empty string")
+        if not isinstance(self.grid, dict):
+            raise ValueError("grid must map each parameter to a non-empty list of values")
+        if not isinstance(self.fixed, dict):
+            raise ValueError("fixed must be a mapping of parameter -> value")
+        for where, mapping in (("grid", self.grid), ("fixed", self.fixed)):
+            odd = [k for k in mapping if not isinstance(k, str)]
+            if odd:
+                raise ValueError(f"{where} parameter names must be text; got {odd[0]!r} ({type(odd[0]).__name__})")
+        for k, v in self.grid.items():
+            if not isinstance(v, (list, tuple)) or len(v) == 0:
+                raise ValueError(f"grid.{k} must be a non-empty list of values; got {v!r}")
+        object.__setattr__(self, "grid", {k: tuple(v) for k, v in self.grid.items()})
+        overlap = sorted(set(self.grid) & set(self.fixed))
+        if overlap:
+            raise ValueError(f"parameters {overlap} appear in both grid and fixed")
+        if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
+            raise ValueError("seeds must be a non-empty list of integers")
+        object.__setattr__(self, "seeds", tuple(check_int("seed", integral(s), lo=0) for s in self.seeds))  # `1e3` in YAML
+        if len(set(self.seeds)) < len(self.seeds):  # a repeated seed would count one run twice in every mean ± SE
+            raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
+        check_int("threads", self.threads, lo=1, hi=MAX_THREADS)
+        if self.module is not None and (not isinstance(self.module, str) or not self.module):
+            raise ValueError(f"module must be an importable module name; got {self.module!r}")
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {self.device!r}")
+
+    def import_module(self) -> None:
+        """Import :attr:`module` (which registers its experiments); a clear ValueError if it cannot be."""
+        if self.module is None:
+            return
+        try:
+            importlib.import_module(self.module)
+        except Exception as e:  # ImportError, or any error raised while the module runs
+            raise ValueError(f"module {self.module!r} named by the sweep cannot be imported: {type(e).__name__}: {e}") from None
+
+    @property
+    def n_jobs(self) -> int:
+        """How many jobs the sweep expands to (computed without expanding it)."""
+        return math.prod(len(v) for v in self.grid.values()) * len(self.seeds)
+
+    def jobs(self) -> list[tuple[dict, int]]:
+        """Every (params, seed), in a fixed order (at most :data:`MAX_JOBS`)."""
+        if self.n_jobs > MAX_JOBS:
+            raise ValueError(f"a sweep may have at most {MAX_JOBS:,} jobs (grid points × seeds); this one has {self.n_jobs:,}")
+        names = sorted(self.grid)
+        combos = product(*(self.grid[k] for k in names)) if names else [()]
+        return [({**self.fixed, **dict(zip(names, c))}, int(s)) for c in combos for s in self.seeds]
+
+    def validate(self) -> list[tuple[dict, int, str]]:
+        """Build every job's config before any work starts; returns (canonical params, seed, key).
+
+        Raises:
+            ValueError: an unknown experiment, or a job whose params are not a valid config
+                (the message names the field and the job).
+        """
+        self.import_module()
+        exp = get_experiment(self.experiment)
+        device = self.resolved_device()
+        out = []
+        for params, seed in self.jobs():
+            try:
+                canonical = exp.canonical(params)
+            except ValueError as e:
+                raise ValueError(f"sweep job {params}: {e}") from None
+            out.append((canonical, seed, job_key(self.experiment, canonical, seed, device=device)))
+        return out
+
+    def resolved_device(self) -> str:
+        """:attr:`device` with ``auto`` resolved on this machine (a ValueError if it is not available)."""
+        from ..device import resolve_device
+
+        return str(resolve_device(self.device))
+
+    def to_dict(self) -> dict:
+        return config_to_dict(self)
+
+
+class SweepFailed(RuntimeError):
+    """Some jobs of a sweep failed; the message names how many and the first error with its job."""
+
+
+def failure_summary(df: pd.DataFrame) -> str | None:
+    """One line: how many jobs of a sweep table failed and the first error with its job (``None`` if none)."""
+    if df.empty or "status" not in df:
+        return None
+    bad = df[df.status != "ok"]
+    if bad.empty:
+        return None
+    first = bad.iloc[0]
+    params = {k: v.item() if hasattr(v, "item") else v for k, v in first.items() if k not in ("seed", "status", "error") and not str(k).startswith("result.")}
+    return (
+        f"{len(bad)} of {len(df)} job(s) failed; the first, {params} with seed {first['seed']}: {first['error']} "
+        "(the others are cached: a re-run retries only the failed jobs)"
+    )
+
+
+def run_sweep(
+    spec: SweepSpec,
+    store: ResultStore,
+    *,
+    workers: int = 1,
+    executor: Executor | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run the missing or failed jobs of ``spec`` and return every record as a tidy DataFrame.
+
+    Every job is validated first (:meth:`SweepSpec.validate`); each finished record is written
+    to ``store`` as soon as it arrives.  ``executor`` defaults to ``LocalExecutor(workers)``.
+
+    Returns:
+        DataFrame: one row per job, columns: the parameters, ``seed``, ``status``, ``error``
+        and ``result.<field>`` per result field (see :func:`records_frame`).
+    """
+    if not isinstance(spec, SweepSpec):
+        raise ValueError(f"spec must be a SweepSpec; got {type(spec).__name__}")
+    if not isinstance(store, ResultStore):
+        raise ValueError(f"store must be a ResultStore; got {type(store).__name__}")
+    planned = spec.validate()
+    exp = get_experiment(spec.experiment)
+    own = executor is None
+    executor = LocalExecutor(workers) if own else executor
+    discarded_before = store.discarded
+    device = spec.resolved_device()
+    todo = [
+        Job(spec.experiment, exp.module, p, s, k, spec.threads, device)
+        for p, s, k in planned
+        if (r := store.get(k)) is None or r["status"] != "ok"
+    ]
+    if store.discarded > discarded_before:
+        warnings.warn(
+            f"{store.discarded - discarded_before} corrupt or truncated record(s) in store {str(store.root)!r} "
+            "were discarded and are recomputed",
+            CorruptRecordWarning,
+            stacklevel=2,
+        )
+    failed = 0
+    with tqdm(total=len(todo), disable=not progress or not todo, desc=f"sweep {spec.experiment} [{executor.name}]", unit="job") as bar:
+        try:
+            for record in executor.map(todo):
+                store.put(record)
+                failed += record["status"] != "ok"
+                bar.set_postfix(failed=failed, refresh=False)
+                bar.update()
+        finally:
+            if own:
+                executor.close()
+    return records_frame([store.get(k) for _, _, k in planned])

@@ -1,0 +1,350 @@
+"""The toys' commands, registered with the CLI (the ``neon_theory.commands`` entry point).
+
+* ``demo``: the Neon loop on the exact Gaussian family, a table and a figure;
+* ``align``: the alignment report for a Gaussian data law, model and sampler;
+* ``toys`` and ``plane``: thin aliases of ``figures official-diffusion official-ar`` and
+  ``figures plane`` over the one result store, with a summary printed next to the
+  published values.
+
+Heavy modules (torch, the toys) are imported inside the commands, so ``--help`` stays fast.
+"""
+
+# neon-theory: presentation-only
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from neon_theory._validation import check_real
+from neon_theory.run.cli import (
+    CLIError,
+    add_device_option,
+    add_executor_options,
+    confirm_cost,
+    integer,
+    non_finite_entries,
+    on_device,
+    output_folder,
+    register_command,
+    run_figures,
+    seed_option,
+)
+
+PRECONDITIONERS = ("identity", "natural", "data-hessian", "star-hessian", "fisher-diag")
+
+
+def parse_vector(text: str, option: str):
+    """'0.1,-0.2' → tensor of shape (D,)."""
+    import torch
+
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"{option} must be comma-separated numbers like '0,0.5'; got {text!r}") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise CLIError(f"{option} must contain finite numbers; got {text!r}")
+    return torch.tensor(vals, dtype=torch.float64)
+
+
+def parse_matrix(text: str, option: str):
+    """'2,1;1,2' → tensor of shape (D, D) (rows separated by ';')."""
+    rows = [parse_vector(r, option) for r in text.split(";")]
+    if len({r.shape[0] for r in rows}) != 1 or rows[0].shape[0] != len(rows):
+        raise CLIError(f"{option} must be a square matrix written row by row like '2,1;1,2'; got {text!r}")
+    return rows[0].new_tensor([r.tolist() for r in rows])
+
+
+#: engine names of the Gaussian moments → the options that set them
+_MOMENT_OPTIONS = {"data_mean": "--data-mean", "data_cov": "--data-cov", "model_mean": "--model-mean", "model_cov": "--model-cov"}
+
+
+def _in_user_names(message: str) -> str:
+    for name, option in _MOMENT_OPTIONS.items():
+        message = message.replace(name, option)
+    return message
+
+
+def _build_gaussian(args):
+    from ..gaussian import GaussianModel, GaussianTarget
+
+    try:
+        return _gaussian_pair(args, GaussianModel, GaussianTarget)
+    except CLIError:
+        raise
+    except ValueError as e:
+        message = str(e)
+        if args.model_cov is None:  # the model covariance is --model-scale × the data covariance
+            message = message.replace("model_cov", "--model-scale × --data-cov (the model covariance)")
+        raise CLIError(_in_user_names(message)) from None
+
+
+def _gaussian_pair(args, GaussianModel, GaussianTarget):
+    D = args.dim
+    if args.data_cov is not None:
+        data_cov = parse_matrix(args.data_cov, "--data-cov")
+    else:
+        import torch
+
+        data_cov = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64) if D == 2 else torch.eye(D, dtype=torch.float64)
+    data_mean = parse_vector(args.data_mean, "--data-mean") if args.data_mean is not None else data_cov.new_zeros(D)
+    for name, t in (("--data-cov", data_cov), ("--data-mean", data_mean)):
+        if t.shape[0] != D:
+            raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
+    target = GaussianTarget(data_mean, data_cov)
+    c = check_real("--model-scale", args.model_scale, 0.0, math.inf, lo_open=True)  # checked even when unused
+    model_cov = parse_matrix(args.model_cov, "--model-cov") if args.model_cov is not None else c * data_cov
+    model_mean = parse_vector(args.model_mean, "--model-mean") if args.model_mean is not None else data_mean.clone()
+    for name, t in (("--model-cov", model_cov), ("--model-mean", model_mean)):
+        if t.shape[0] != D:
+            raise CLIError(f"{name} must have dimension --dim={D}; got {t.shape[0]}")
+    return target, GaussianModel(model_mean, model_cov)
+
+
+def _preconditioner(name: str, oracle):
+    from neon_theory.preconditioners import Diagonal, exact_inverse, identity
+
+    if name == "identity":
+        return identity()
+    if name == "natural":
+        return exact_inverse(oracle.fisher_r, name="natural F(θ_r)^-1")
+    if name == "data-hessian":
+        return exact_inverse(oracle.H_hat, name="H_data(θ_r)^-1")
+    if name == "star-hessian":
+        return exact_inverse(oracle.H_d, name="H_d(θ*)^-1")
+    return Diagonal(1.0 / oracle.fisher_r.diagonal(), "diag F(θ_r)^-1")
+
+
+def cmd_align(args) -> dict:
+    from neon_theory.run.specs import parse_sampler
+
+    from ..gaussian import alignment_cost, exact_quantities
+
+    try:
+        sampler = parse_sampler(args.sampler)
+    except ValueError as e:
+        raise CLIError(f"--sampler: {e}") from None
+    alpha = check_real("--alpha", args.alpha, 0.0, math.inf, lo_open=True)
+    if args.mc != 0 and args.mc < 2 * args.batches:
+        raise CLIError(f"--mc must be 0 (exact) or at least 2*--batches={2 * args.batches}; got {args.mc}")
+    seconds, nbytes = alignment_cost(args.dim, args.mc, args.batches if args.mc else 0)
+    what = f"align --dim {args.dim} --mc {args.mc}" + (f" --batches {args.batches}" if args.mc else "")
+    confirm_cost(what, seconds, nbytes, args.yes, "--dim, --mc or --batches")
+    target, model = _build_gaussian(args)
+    try:
+        oracle = exact_quantities(target, model, sampler)
+    except ValueError as e:
+        raise CLIError(_in_user_names(str(e))) from None
+    try:
+        P = _preconditioner(args.preconditioner, oracle)
+    except ValueError as e:
+        raise CLIError(f"--preconditioner {args.preconditioner}: {e}") from None
+    try:
+        rep = _alignment_report(args, target, model, sampler, P, oracle, alpha)
+    except ValueError as e:
+        raise CLIError(f"cannot compute the alignment for these inputs: {_in_user_names(str(e))}") from None
+    out = rep.to_dict()
+    overflowed = sorted(non_finite_entries(out))
+    if overflowed:  # each input in range, but together beyond float64: refuse rather than print NaN
+        raise CLIError(
+            f"the report overflows float64 for these inputs ({', '.join(overflowed[:4])} not finite); "
+            "use means, covariances and a temperature closer to unit scale"
+        )
+    out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
+    out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
+    if not args.json:
+        _print_alignment(rep, out, sampler, alpha)
+    return out
+
+
+def _alignment_report(args, target, model, sampler, P, oracle, alpha):
+    from neon_theory.alignment import alignment, theory_quantities
+    from neon_theory.gradients import ModelLaw, paired_population_gradients
+    from neon_theory.rng import generator
+
+    from ..gaussian import exact_alignment
+
+    if args.mc == 0:
+        rep = exact_alignment(target, model, sampler, P, alpha=alpha)
+    else:
+        est = paired_population_gradients(
+            model,
+            {"real": target, "synthetic": ModelLaw(model, sampler)},
+            args.mc,
+            generator=generator(args.seed, "align"),
+            n_batches=args.batches,
+        )
+        th = theory_quantities(oracle.eps, oracle.H_d, oracle.b, oracle.Delta, P)
+        rep = alignment(est["real"], est["synthetic"], P, alpha=alpha, hessian=oracle.H_hat, theory=th)
+    return rep
+
+
+def _print_alignment(rep, out, sampler, alpha) -> None:
+    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {sampler.density_power:g} ({out['sampler']['sharpening']})")
+    print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
+    print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
+    print(f"  z        = {rep.z:.6g}")
+    print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
+    th = rep.theory
+    print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
+    print(
+        f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; "
+        f"corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}"
+    )
+    for note in rep.notes:
+        print(f"  note: {note}")
+
+
+def cmd_demo(args) -> dict:
+    import pandas as pd
+
+    from neon_theory.run import plots
+
+    from .gaussian_demo import DemoConfig, metric_curves, run_demo
+
+    output_folder("--out", args.out)
+    cfg = DemoConfig(seed=args.seed)
+    table = run_demo(cfg, progress=not args.json)
+    ws = [i / 10 for i in range(-40, 61)]
+    T_show = 0.7
+    curves = metric_curves(cfg, T_show, ws)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    # the cosine is undefined at the neutral T = 1 (r_s = 0), so that point is left out
+    plots.alignment_vs_sharpness(table[table["sampler"] != "neutral"], x="T", y="cosine", hue="base", ax=axes[0])
+    axes[0].set_title("P-cosine vs density temperature (P = I)")
+    at_T = table[table["T"] == T_show].set_index("base")
+    marks = {b: {"predicted w*": at_T.loc[b, "w_star"], "best w": at_T.loc[b, "best_w"]} for b in at_T.index}
+    plots.metric_vs_w(curves, metric="nll", hue="base", marks=marks, ax=axes[1])
+    axes[1].set_title(f"population NLL of the Neon merge, T = {T_show}")
+    ok = table.dropna(subset=["w_star"])
+    for b, g in ok.groupby("base", sort=False):
+        axes[2].scatter(g["w_star"], g["best_w"], label=b)
+    lim = max(1.0, float(ok[["w_star", "best_w"]].abs().max().max()))
+    axes[2].plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="best w = w*")
+    axes[2].set_xlabel("predicted w* = -s/(alpha z)")
+    axes[2].set_ylabel("best w (Brent, exact NLL)")
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("first-order prediction vs empirical best w")
+    written = plots.save(fig, Path(args.out) / "demo")
+    if not args.json:
+        with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
+            print(table.drop(columns=["base_nll", "z"]).to_string(index=False))
+        print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL")
+        print("figure: " + ", ".join(map(str, written)))
+    return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
+
+
+def _mean_sem(df, by: list, col: str) -> list[dict]:
+    return df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index().to_dict(orient="records")
+
+
+def toy_summary(frames: dict, toy: str) -> dict:
+    """Mean ± SE over seeds of the best w, log10 FD and P-cosine of one official toy's figure frames."""
+    from . import official
+
+    sharp, budget = ("zeta", "ft_steps") if toy == "diffusion" else ("tau", "ft_epochs")
+    best = frames["best_w"][frames["best_w"].status == "ok"].assign(
+        log10_best_fd=lambda d: d["result.best_fd"].astype(float).map(math.log10),
+        log10_base_fd=lambda d: d["result.base_fd"].astype(float).map(math.log10),
+    )
+    cos = frames["cosine"][frames["cosine"].status == "ok"]
+    published = official.PUBLISHED[toy]
+    return {
+        "best_w": _mean_sem(best, [sharp, budget], "result.best_w"),
+        "best_log10_fd": _mean_sem(best, [sharp, budget], "log10_best_fd"),
+        "base_log10_fd": _mean_sem(best, [sharp], "log10_base_fd"),
+        "cosine": _mean_sem(cos, [sharp], "result.cosine"),
+        "published": {k: ({"/".join(map(str, a)) if isinstance(a, tuple) else str(a): v for a, v in val.items()} if isinstance(val, dict) else val)
+                      for k, val in published.items()},
+    }
+
+
+def cmd_toys(args) -> dict:
+    """``figures official-diffusion official-ar`` with the seeds given, and a summary next to the published values."""
+    which = ["diffusion", "ar"] if args.which == "both" else [args.which]
+    drawn = run_figures(args, [f"official-{t}" for t in which], seeds=args.seeds)
+    summary = {}
+    for toy in which:
+        result = drawn[f"official-{toy}"]
+        summary[toy] = toy_summary(result["frames"], toy) | {"figures": [str(p) for p in result["paths"]]}
+        if not args.json:
+            _print_toy(toy, args.preset, sorted(result["frames"]["best_w"].seed.unique().tolist()), summary[toy])
+    return {"preset": args.preset, "seeds": args.seeds, "summary": summary}
+
+
+def _print_toy(toy: str, preset: str, seeds: list, summary: dict) -> None:
+    sharp = "zeta" if toy == "diffusion" else "tau"
+    print(f"== {toy} toy, preset {preset}, seeds {seeds} (mean ± SE over seeds)")
+    for r in summary["best_w"]:
+        setting = {k: v for k, v in r.items() if k not in ("mean", "sem", "count")}
+        print(f"  best w  {setting}: {r['mean']:+.3f} ± {r['sem']:.3f}  (n={r['count']})")
+    for r in summary["cosine"]:
+        print(f"  cosine  {sharp}={r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
+    print(f"  published: {summary['published']}")
+    print("  figure: " + ", ".join(summary["figures"]))
+
+
+def cmd_plane(args) -> dict:
+    """``figures plane`` with the seeds given, and the comparison of the two directions."""
+    import pandas as pd
+
+    from .official import plane_summary
+
+    result = run_figures(args, ["plane"], seeds=args.seeds)["plane"]
+    ok = result["frames"]["plane"]
+    ok = ok[ok.status == "ok"]
+    frames = [pd.DataFrame({"w_s": r["result.w_s"], "w_o": r["result.w_o"], "log10_w2": r["result.log10_w2"]}) for _, r in ok.iterrows()]
+    per_seed = [plane_summary(f) for f in frames]
+    summary = plane_summary(pd.concat(frames, ignore_index=True))
+    written = [str(p) for p in result["paths"]]
+    if not args.json:
+        print(f"Fig. 2 plane ({args.preset}, {len(frames)} seed(s)), mean log10 W2 over seeds:")
+        print(f"  base {summary['base']:+.3f}; best on the Neon axis {summary['neon_axis_best']:+.3f} at w_s={summary['neon_axis_best_w_s']:g}; "
+              f"best on the real-data axis {summary['real_axis_best']:+.3f} at w_o={summary['real_axis_best_w_o']:g}")
+        n_match = sum(s["neon_matches_real"] for s in per_seed)
+        print(f"  the Neon direction matches the 4x-real-data direction in {n_match}/{len(frames)} seeds")
+        print("figure: " + ", ".join(written))
+    return {"summary": summary, "per_seed": per_seed, "figures": written}
+
+
+def _demo_options(p) -> None:
+    seed_option(p)
+    p.add_argument("--out", default="results/demo", help="folder for the figure (default: results/demo, outside the tracked tree)")
+    add_device_option(p)
+
+
+def _align_options(a) -> None:
+    a.add_argument("--dim", type=integer(1), default=2, help="dimension D; the report costs ~p^1.5 with p = 2D + D(D-1)/2")
+    a.add_argument("--data-mean", default=None, help="e.g. '0,0' (default zeros)")
+    a.add_argument("--data-cov", default=None, help="rows separated by ';', e.g. '2,1;1,2' (default: that for D=2, else I)")
+    a.add_argument("--model-mean", default=None, help="default: the data mean")
+    a.add_argument("--model-cov", default=None, help="default: --model-scale x data cov")
+    a.add_argument("--model-scale", type=float, default=0.8, help="the model covariance is this times the data covariance (default 0.8)")
+    a.add_argument("--sampler", default="temperature=0.7", help="a sampler spec: temperature=T (density) or std-temperature=TAU for this family")
+    a.add_argument("--preconditioner", choices=PRECONDITIONERS, default="identity")
+    a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps, for w*")
+    a.add_argument("--mc", type=integer(0), default=0, help="Monte Carlo sample size (0 = exact; 1e5 is accepted)")
+    a.add_argument("--batches", type=integer(2), default=32, help="batches for standard errors (with --mc)")
+    a.add_argument("--yes", action="store_true", help="run a request estimated to take over a minute or 2 GiB")
+    seed_option(a)
+    add_device_option(a)
+
+
+def _toys_options(t) -> None:
+    t.add_argument("--which", choices=("diffusion", "ar", "both"), default="both")
+    _alias_options(t)
+
+
+def _alias_options(p) -> None:
+    p.add_argument("--seeds", default="0-4", help="e.g. '0-4' or '0,3' (default 0-4)")
+    p.add_argument("--out", default="figures", help="folder for the figure (default: figures)")
+    add_executor_options(p)
+    add_device_option(p)
+
+
+register_command("demo", "the Neon loop on the exact Gaussian family: table + figure", _demo_options, on_device(cmd_demo))
+register_command("align", "alignment report for a Gaussian data law, model and sampler", _align_options, on_device(cmd_align))
+register_command("toys", "the official diffusion and AR toys over seeds (= figures official-diffusion official-ar)", _toys_options, cmd_toys, presets=True)
+register_command("plane", "paper Fig. 2: the Neon direction vs a 4x-more-real-data direction (= figures plane)", _alias_options, cmd_plane, presets=True)

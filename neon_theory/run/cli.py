@@ -415,17 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse has printed the help or its one-line error
-        return e.code if isinstance(e.code, int) else 2
-    # Warnings are held and printed as one line each once the command has run, so that bad
-    # input still prints exactly one line (the error) and nothing else.
+    # Warnings (a plugin that failed to load, corrupt records, ...) are held and printed as one
+    # line each once the command has run, so that bad input still prints exactly one line
+    # (the error) and nothing else.
     held: list[str] = []
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *rest, **kw: held.append(str(message))
-        code = _run(args, held)
-    return code
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # argparse has printed the help or its one-line error
+            return e.code if isinstance(e.code, int) else 2
+        return _run(args, held)
 
 
 def _run(args, held: list) -> int:

@@ -1,6 +1,6 @@
 """Plugins: model-family packages add experiments, figures, presets and commands through entry points.
 
-A package (this project's ``toy_models``, or a user's own) declares in its ``pyproject.toml``::
+A package (this project's toys, or a user's own) declares in its ``pyproject.toml``::
 
     [project.entry-points."neon_theory.experiments"]
     my_package = "my_package.experiments"     # registers with @experiment(...)

@@ -6,7 +6,7 @@
     temperature=0.7                  density temperature T (p^(1/T))
     std-temperature=0.8              std temperature τ (σ → τσ)
     top-k=5 | top-p=0.9              categorical truncation
-    score-scale=1.1[,where=eps]      score scale ζ
+    score-scale=1.1[,where=update]   score scale ζ (inside x̂₀ by default)
     guidance=2                       classifier-free guidance γ
     steps=20[,solver=ddim][,eta=0]   solver steps
     steps=20,solver=euler+guidance=2 a chain

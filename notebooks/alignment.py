@@ -24,8 +24,8 @@ out = "results/figures"
 # %%
 from IPython.display import Image, display
 
+from neon_theory.run.figures import make_figure
 from neon_theory.run.plots import seed_bands
-from toy_models.drivers.figures import make_figure
 
 # %%
 cos = make_figure("cosine-vs-sharpness", preset, store=store, out=out)

@@ -22,8 +22,8 @@ out = "results/figures"
 # %%
 from IPython.display import Image, display
 
+from neon_theory.run.figures import make_figure
 from neon_theory.run.plots import seed_bands
-from toy_models.drivers.figures import make_figure
 
 # %%
 mw = make_figure("metric-vs-w", preset, store=store, out=out)

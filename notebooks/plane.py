@@ -28,7 +28,7 @@ out = "results/figures"
 import pandas as pd
 from IPython.display import Image, display
 
-from toy_models.drivers.figures import make_figure
+from neon_theory.run.figures import make_figure
 
 # %%
 plane = make_figure("plane", preset, store=store, out=out)

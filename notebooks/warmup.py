@@ -23,8 +23,8 @@ out = "results/figures"
 # %%
 from IPython.display import Image, display
 
+from neon_theory.run.figures import make_figure
 from neon_theory.run.plots import seed_bands
-from toy_models.drivers.figures import make_figure
 
 # %%
 w = make_figure("warmup", preset, store=store, out=out)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._validation import check_choice
-from . import plots
+from . import plots, plugins
 from .executors import Executor
 from .store import ResultStore
 from .sweeps import SweepFailed, SweepSpec, failure_summary, run_sweep
@@ -62,7 +62,11 @@ def register_figure(name: str, description: str, sweeps: dict, draw: Callable[[d
 
 
 def figure_specs(name: str, preset: str, seeds: tuple | None = None) -> dict[str, SweepSpec]:
-    """The sweeps of figure ``name`` at ``preset`` (label → spec); ``seeds`` replaces the preset's seeds."""
+    """The sweeps of figure ``name`` at ``preset`` (label → spec); ``seeds`` replaces the preset's seeds.
+
+    The installed packages' figures and presets are loaded first (their entry points).
+    """
+    plugins.load("neon_theory.figures")
     check_choice("figure", name, tuple(FIGURES))
     check_choice("preset", preset, tuple(PRESETS))
     specs = {label: build(preset) for label, build in FIGURES[name].sweeps.items()}

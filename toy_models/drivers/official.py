@@ -69,7 +69,20 @@ PUBLISHED = {
 
 
 @dataclass(frozen=True)
-class DiffusionToyConfig:
+class ProbeSizes:
+    """Sizes of a toy's P-cosine probe: population rows, minibatch of the gradient and Adam
+    passes, and the batches of the standard errors (the official notebook's values)."""
+
+    n_pop: int = 100_000
+    grad_batch: int = 2048
+    n_batches: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DiffusionToyConfig(ProbeSizes):
     """Settings of the diffusion toy (``paper`` = the official sizes)."""
 
     n_base: int = 1000
@@ -85,10 +98,7 @@ class DiffusionToyConfig:
     xtol: float = 0.01
     n_eval: int = 1_000_000
     cos_zetas: tuple = tuple(np.round(np.linspace(0.8, 1.2, 46), 6).tolist())
-    n_pop: int = 100_000
     noise_draws: int = 16
-    grad_batch: int = 2048
-    n_batches: int = 32
 
     @classmethod
     def preset(cls, name: str) -> "DiffusionToyConfig":
@@ -105,12 +115,9 @@ class DiffusionToyConfig:
             cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, grad_batch=500, n_batches=8, xtol=0.05,
         )
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ARToyConfig:
+class ARToyConfig(ProbeSizes):
     """Settings of the AR toy (``paper`` = the official sizes)."""
 
     n_base: int = 100
@@ -125,9 +132,6 @@ class ARToyConfig:
     xtol: float = 0.005
     n_eval: int = 50_000
     cos_taus: tuple = tuple(np.round(np.linspace(0.6, 1.4, 41), 6).tolist())
-    n_pop: int = 100_000
-    grad_batch: int = 2048
-    n_batches: int = 32
 
     @classmethod
     def preset(cls, name: str) -> "ARToyConfig":
@@ -136,9 +140,6 @@ class ARToyConfig:
         if name in ("paper", "reduced"):
             return cls()
         return cls(n_synthetic=4096, ft_epochs=(5, 20), n_eval=20_000, cos_taus=(0.7, 1.0, 1.3), n_pop=8192, grad_batch=1024, n_batches=8, xtol=0.02)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _fd_metric(sampler, n_eval: int):

@@ -396,13 +396,20 @@ register_command("results", "summarise a sweep table (parquet or CSV): mean ± S
 register_command("figures", "run the sweeps of figures (or 'all') over one store and draw them to --out", _figures_options, cmd_figures, presets=True)
 
 
+DESCRIPTION = (
+    "Measure the theory behind Neon (negative extrapolation from self-training) exactly or with honest error bars. "
+    "Exit status: 0 on success; 2 for bad input (one line, printed before any work); 1 when some sweep job failed; "
+    "130 on Ctrl-C (run the same command again to resume); 141 when the reader of the output goes away."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every registered command (plugins' commands are loaded first)."""
     from . import plugins
 
     plugins.load("neon_theory.commands")
     # allow_abbrev=False: `toys --seed 1` must not silently mean `--seeds 1`
-    p = _Parser(prog="neon-theory", description=__doc__, allow_abbrev=False)
+    p = _Parser(prog="neon-theory", description=DESCRIPTION, allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True, parser_class=functools.partial(_Parser, allow_abbrev=False))
     for command in COMMANDS.values():
         c = sub.add_parser(command.name, help=command.help, description=command.help)

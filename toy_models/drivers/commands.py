@@ -333,7 +333,7 @@ def _align_options(a) -> None:
 
 
 def _toys_options(t) -> None:
-    t.add_argument("--which", choices=("diffusion", "ar", "both"), default="both")
+    t.add_argument("--which", choices=("diffusion", "ar", "both"), default="both", help="which official toy (default both)")
     _alias_options(t)
 
 

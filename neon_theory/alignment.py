@@ -49,6 +49,7 @@ from scipy import stats
 from torch import Tensor
 
 from ._validation import check_real, check_tensor
+from .device import to_accumulator
 from .gradients import GradientEstimate, as_estimate
 from .preconditioners import BlockDiagonal, Preconditioner, matrix_power_sym
 
@@ -71,7 +72,7 @@ def coordinate_shares(r: Tensor, P: Preconditioner) -> Tensor:
     r_i (P r)_i can have either sign and their absolute values are divided by ‖r‖²_P.
     A zero vector has all shares 0.
     """
-    r = check_tensor("r", r, ndim=1).double()
+    r = to_accumulator(check_tensor("r", r, ndim=1))
     terms = r * P.apply(r)
     total = float(terms.sum())
     return terms.abs() / total if total > 0 else torch.zeros_like(terms)
@@ -139,7 +140,7 @@ def theory_quantities(eps: Tensor, H_d: Tensor, b: Tensor, Delta: Tensor, P: Pre
     check_tensor("Delta", Delta, shape=(p, p))
     eps, H, b, D = eps.double(), H_d.double(), b.double(), Delta.double()
     H_half, H_mhalf = matrix_power_sym(H, 0.5, "H_d"), matrix_power_sym(H, -0.5, "H_d")
-    Pm = P.matrix(p)
+    Pm = P.matrix(p, device=H.device)
     K = H_half @ Pm @ H_half
     K = 0.5 * (K + K.T)
     k_eigs = torch.linalg.eigvalsh(K)
@@ -245,7 +246,7 @@ def _jackknife(full: float, loo: Tensor, nb: int, q: float) -> tuple[float, floa
     """Bias-corrected estimate, SE and interval from delete-one values."""
     if nb < 2:
         return full, 0.0, (full, full)
-    loo = loo.double()
+    loo = to_accumulator(loo)
     finite = torch.isfinite(loo)
     if not bool(finite.all()):
         return full, math.nan, (math.nan, math.nan)
@@ -260,7 +261,7 @@ def _blocks_match(P: BlockDiagonal, gd: GradientEstimate, gs: GradientEstimate, 
     the gradients were estimated with ``batch_edges`` proportional to ``P.row_edges``)."""
     if P.n_blocks != nb:
         return False
-    edges = torch.tensor(P.row_edges, dtype=torch.float64)
+    edges = torch.tensor(P.row_edges, dtype=gd.batch_weights.dtype, device=gd.batch_weights.device)
     shares = (edges[1:] - edges[:-1]) / edges[-1]
     return all(g.exact or torch.allclose(g.batch_weights, shares, rtol=0, atol=1e-9) for g in (gd, gs))
 
@@ -317,8 +318,8 @@ def alignment(
     PD, PS = P.apply(D), P.apply(S)
     if isinstance(P, BlockDiagonal) and nb > 1:
         if _blocks_match(P, gd, gs, nb):  # resample P with the gradient batches: its noise enters the SEs
-            P_loo = P.delete_one()
-            PD, PS = torch.cat([PD[:1], D[1:].double() * P_loo]), torch.cat([PS[:1], S[1:].double() * P_loo])
+            P_loo = P.delete_one().to(D.device)
+            PD, PS = torch.cat([PD[:1], to_accumulator(D[1:]) * P_loo]), torch.cat([PS[:1], to_accumulator(S[1:]) * P_loo])
         else:
             notes.append(
                 f"P's {P.n_blocks} blocks do not match the gradients' {nb} batches (estimate them with "
@@ -348,9 +349,9 @@ def alignment(
     if hessian is not None:
         if isinstance(hessian, Tensor):
             check_tensor("hessian", hessian, shape=(D.shape[1], D.shape[1]))
-            HPS = PS @ hessian.double()
+            HPS = PS @ hessian.to(PS)
         elif callable(hessian):
-            HPS = torch.stack([hessian(PS[0]).double()])
+            HPS = torch.stack([hessian(PS[0]).to(PS)])
             notes.append("hessian given as a function: z is treated as exact in the jackknife")
         else:
             raise ValueError("hessian must be a (p, p) Tensor or a callable v -> H v")

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from torch import Tensor
 
 from ._validation import check_real
 
@@ -54,14 +55,13 @@ def se_calibration(estimates, ses) -> SECalibration:
     """Compare the spread of ``estimates`` over independent repeats with their reported ``ses``.
 
     Args:
-        estimates: shape (R,), one estimate per repeat, R in [3, inf), finite.
+        estimates: shape (R,), one estimate per repeat, R in [3, inf), finite (a tensor on any device, or array-like).
         ses: shape (R,), the standard error each repeat reported, finite and positive.
 
     Returns:
         :class:`SECalibration`.
     """
-    x = np.asarray(estimates, dtype=np.float64).reshape(-1)
-    se = np.asarray(ses, dtype=np.float64).reshape(-1)
+    x, se = (np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=np.float64).reshape(-1) for v in (estimates, ses))
     if x.shape != se.shape:
         raise ValueError(f"estimates and ses must have the same length; got {x.size} and {se.size}")
     if x.size < 3:

@@ -12,6 +12,11 @@ providing:
 * optionally ``log_prob(x)``: the exact log-density, shape (n,).
 
 Noise is ``None``, a tensor with leading dimension n, or a tuple / dict of such tensors.
+
+Devices: the engine moves data rows to the device of ``module``'s parameters, and
+``draw_noise`` and ``sample`` should return tensors there too.  The generator may live
+elsewhere (named streams are CPU generators): draw on its device and move the result, as
+:func:`neon_theory.rng.draw` does, so that a stream gives the same numbers on every device.
 """
 
 from __future__ import annotations

@@ -1,20 +1,89 @@
-"""Devices: which one a command runs on, and what precision accumulators use there."""
+"""Devices: which one a command runs on, where the engine's tensors live, and what precision they sum in.
+
+The engine puts everything it creates (accumulators, per-sample gradients, preconditioners,
+merged tensors) on the device of the model's parameters (:func:`module_device`).
+
+Accumulators are float64 wherever the device has it (CPU, CUDA).  A device without float64
+(Apple's MPS) accumulates in float32 instead, and :class:`RunningSum` then adds with Kahan
+compensation, so a sum of n terms is off by about 2·eps₃₂·Σ|xᵢ| (eps₃₂ ≈ 1.2e-7) rather
+than n·eps₃₂·Σ|xᵢ|: error bars of the order of 1e-7 relative, not the float64 1e-16.
+"""
 
 from __future__ import annotations
 
+import itertools
+
 import torch
+from torch import Tensor, nn
+
+#: Device types without float64 (they accumulate in float32 with compensation).
+NO_FLOAT64 = ("mps",)
+_ACCEPTED = "'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA if present, else CPU) as a ``torch.device``."""
+    """``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA if present, else CPU) as a ``torch.device``.
+
+    Raises:
+        ValueError: naming ``device`` for any other name, or for a device this machine lacks.
+    """
     if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device must be one of 'cpu', 'cuda', 'cuda:N', 'auto'; got {name!r}") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be one of 'cpu', 'cuda', 'cuda:N', 'auto'; got {name!r}")
+        raise ValueError(f"device must be one of {_ACCEPTED}; got {name!r}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be one of {_ACCEPTED}; got {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available on this machine; use 'cpu' or 'auto'")
+    if device.type == "cuda" and device.index is not None and device.index >= (count := torch.cuda.device_count()):
+        raise ValueError(f"device {name!r} was asked for but this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} was asked for but MPS is not available on this machine; use 'cpu' or 'auto'")
     return device
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where θ lives: the device of the module's first parameter (or buffer); the default device if it has none."""
+    first = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return torch.get_default_device() if first is None else first.device
+
+
+def accumulator_dtype(device: str | torch.device) -> torch.dtype:
+    """float64, or float32 on a device without float64 (see the module docstring)."""
+    return torch.float32 if torch.device(device).type in NO_FLOAT64 else torch.float64
+
+
+def to_accumulator(t: Tensor) -> Tensor:
+    """``t`` in the accumulator dtype of its own device (``.double()`` where float64 exists)."""
+    return t.to(accumulator_dtype(t.device))
+
+
+class RunningSum:
+    """A sum of tensors added one at a time, on ``device`` in its accumulator dtype.
+
+    Args:
+        shape: the shape of the sum.
+        device: where it lives.
+        dtype: override the accumulator dtype (float32 forces the compensated path).
+
+    Attributes:
+        total (Tensor): the sum so far, shape ``shape``.
+    """
+
+    def __init__(self, shape, device: str | torch.device, dtype: torch.dtype | None = None):
+        self.total = torch.zeros(shape, dtype=dtype or accumulator_dtype(device), device=device)
+        # float64 needs no compensation; below it, Kahan keeps the error independent of the count
+        self._carry = None if self.total.dtype == torch.float64 else torch.zeros_like(self.total)
+
+    def add(self, x: Tensor, index=...) -> None:
+        """``total[index] += x`` (compensated below float64)."""
+        x = x.to(self.total.dtype)
+        if self._carry is None:
+            self.total[index] += x
+            return
+        y = x - self._carry[index]
+        t = self.total[index] + y
+        self._carry[index] = (t - self.total[index]) - y  # what the rounding of t lost
+        self.total[index] = t

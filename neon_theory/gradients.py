@@ -1,9 +1,11 @@
 """Population gradients with standard errors, common random numbers and per-sample paths.
 
 ``population_gradient`` estimates r = E_source[∇_θ ℓ_θ(x)] by streaming the source in
-chunks (memory does not grow with n) and accumulating in float64.  The n examples are
-split into ``n_batches`` contiguous batches whose means are kept: they give the
-batch-means standard error here and the jackknife errors in :mod:`alignment`.
+chunks (memory does not grow with n) and accumulating in float64 on the parameters' device
+(source rows are moved there chunk by chunk; :mod:`neon_theory.device` covers devices
+without float64).  The n examples are split into ``n_batches`` contiguous batches whose
+means are kept: they give the batch-means standard error here and the jackknife errors in
+:mod:`alignment`.
 
 ``paired_population_gradients`` estimates r_d and r_s with the *same* loss noise for the
 i-th real and the i-th synthetic chunk (common random numbers).
@@ -31,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_tensor
 from .contracts import GenerativeModel, Noise, Target, check_model, noise_rows
+from .device import RunningSum, accumulator_dtype, module_device, to_accumulator
 from .params import flatten, num_parameters, trainable_named_parameters
 
 
@@ -49,7 +52,7 @@ class WeightedSupport:
     def __post_init__(self):
         check_tensor("points", self.points)
         check_tensor("weights", self.weights, shape=(self.points.shape[0],))
-        w = self.weights.double()
+        w = self.weights.detach().cpu().double()  # checked in float64 whatever the device
         if bool((w < 0).any()) or abs(float(w.sum()) - 1.0) > 1e-9:
             raise ValueError("weights must be nonnegative and sum to 1 (within 1e-9)")
 
@@ -81,6 +84,9 @@ class GradientEstimate:
         batch_weights (Tensor): shape (n_batches,), float64, summing to 1.
         n (int): examples used.
         exact (bool): computed by enumeration or closed form.
+
+    The tensors live on the parameters' device (float64 is the accumulator dtype there; see
+    :mod:`neon_theory.device`).
     """
 
     mean: Tensor
@@ -98,8 +104,8 @@ class GradientEstimate:
     def from_exact(cls, vector: Tensor) -> "GradientEstimate":
         """Wrap an exactly known gradient, shape (p,)."""
         check_tensor("vector", vector, ndim=1)
-        v = vector.detach().double()
-        return cls(v, torch.zeros_like(v), v[None].clone(), torch.ones(1, dtype=torch.float64), 0, True)
+        v = to_accumulator(vector.detach())
+        return cls(v, torch.zeros_like(v), v[None].clone(), v.new_ones(1), 0, True)
 
 
 def as_estimate(g) -> GradientEstimate:
@@ -128,7 +134,7 @@ def _source_size(source: Source, n: int | None) -> int:
 def _take(source: Source, start: int, stop: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
     """Rows [start, stop) of the source and their weights (``None`` = uniform)."""
     if isinstance(source, WeightedSupport):
-        return source.points[start:stop], source.weights[start:stop].double()
+        return source.points[start:stop], to_accumulator(source.weights[start:stop])
     if isinstance(source, Tensor):
         return source[start:stop], None
     return source.sample(stop - start, generator), None
@@ -155,15 +161,15 @@ def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int
 
 
 def _weighted_loss_sum(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None) -> Tensor:
-    """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar."""
-    loss = model.per_example_loss(x, noise)
+    """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar; the rows go to θ's device."""
+    loss = model.per_example_loss(x.to(module_device(model.module)), noise)
     if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
         raise ValueError(f"per_example_loss must return shape ({x.shape[0]},); got {tuple(loss.shape)}")
-    return loss.sum() if weights is None else (loss * weights.to(loss.dtype)).sum()
+    return loss.sum() if weights is None else (loss * weights.to(loss)).sum()
 
 
 def _chunk_grad(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
-    """Sum over the chunk of weight·∇ℓ, flat float64."""
+    """Sum over the chunk of weight·∇ℓ, flat float64 on θ's device."""
     gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, weights), params, allow_unused=True)
     return flatten(gs, params)
 
@@ -249,29 +255,30 @@ def paired_population_gradients(
         check_generator("noise_generator", noise_generator)
     data_gens = {}
     for k in sources:
-        if needs_data_rng:
-            g = torch.Generator()
-            g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        if needs_data_rng:  # split streams stay on the user's generator's device: the same draws on any model device
+            g = torch.Generator(device=generator.device)
+            g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
             data_gens[k] = g
     params = [p for _, p in trainable_named_parameters(model.module)]
     p_dim = num_parameters(model.module)
+    device = module_device(model.module)
     bounds = explicit if explicit is not None and not exact else _batch_bounds(n_eff, nb)
-    batch_means = {k: torch.zeros(len(bounds), p_dim, dtype=torch.float64) for k in sources}
-    batch_w = {k: torch.zeros(len(bounds), dtype=torch.float64) for k in sources}
+    batch_means = {k: RunningSum((len(bounds), p_dim), device) for k in sources}
+    batch_w = {k: torch.zeros(len(bounds), dtype=accumulator_dtype(device), device=device) for k in sources}
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
     for b, (lo, hi) in enumerate(bounds):
         for a, z in _chunk_bounds(lo, hi, cs):
             noise = _draw_noise(model, z - a, noise_generator)
             for k, src in sources.items():
                 x, w = _take(src, a, z, data_gens.get(k))
-                batch_means[k][b] += _chunk_grad(model, x, noise, w, params)
+                batch_means[k].add(_chunk_grad(model, x, noise, w, params), b)
                 batch_w[k][b] += (z - a) if w is None else float(w.sum())
             bar.update(z - a)
     bar.close()
     out = {}
     for k in sources:
         w = batch_w[k]
-        means = batch_means[k] / w.clamp_min(1e-300)[:, None]
+        means = batch_means[k].total / w.clamp_min(1e-300)[:, None]
         weights = w / w.sum()
         mean = (weights[:, None] * means).sum(0)
         if exact:
@@ -321,7 +328,7 @@ def per_sample_gradients(model: GenerativeModel, x: Tensor, noise: Noise = None,
             e.g. with data-dependent input checks).
 
     Returns:
-        Tensor: shape (n, p), float64.
+        Tensor: shape (n, p), float64, on the parameters' device (x is moved there).
     """
     check_model(model)
     check_choice("method", method, ("vmap", "loop", "auto"))
@@ -332,12 +339,13 @@ def per_sample_gradients(model: GenerativeModel, x: Tensor, noise: Noise = None,
             if "vmap" not in str(e):
                 raise
             return per_sample_gradients(model, x, noise, method="loop")
-    check_tensor("x", x, finite=False)
+    device = module_device(model.module)
+    x = check_tensor("x", x, finite=False).to(device)
     named = trainable_named_parameters(model.module)
     params = [p for _, p in named]
     if method == "loop":
         rows = [_chunk_grad(model, x[i : i + 1], noise_rows(noise, slice(i, i + 1)), None, params) for i in range(x.shape[0])]
-        return torch.stack(rows) if rows else torch.zeros(0, num_parameters(model.module), dtype=torch.float64)
+        return torch.stack(rows) if rows else torch.zeros(0, num_parameters(model.module), dtype=accumulator_dtype(device), device=device)
     wrapper = _LossModule(model)
     frozen = {"m." + k: v for k, v in model.module.named_buffers()}
     frozen.update({"m." + k: p.detach() for k, p in model.module.named_parameters() if not p.requires_grad})
@@ -351,7 +359,7 @@ def per_sample_gradients(model: GenerativeModel, x: Tensor, noise: Noise = None,
         g = vmap(grad(lambda t, xi: one(t, xi, None)), in_dims=(None, 0))(theta, x)
     else:
         g = vmap(grad(one), in_dims=(None, 0, 0))(theta, x, noise)
-    return torch.cat([g["m." + k].reshape(x.shape[0], -1).double() for k, _ in named], dim=1)
+    return torch.cat([to_accumulator(g["m." + k].reshape(x.shape[0], -1)) for k, _ in named], dim=1)
 
 
 def _unsqueeze(noise):
@@ -367,7 +375,7 @@ class SecondMoment:
     """E[g gᵀ] of per-example gradients.
 
     Attributes:
-        value (Tensor): shape (p,) if diagonal else (p, p), float64.
+        value (Tensor): shape (p,) if diagonal else (p, p), float64, on the parameters' device.
         mean (Tensor): shape (p,), the mean gradient (so the covariance is value − mean meanᵀ).
         n (int): examples used.
     """
@@ -396,17 +404,17 @@ def gradient_second_moment(
     :class:`ModelLaw` it is a Monte Carlo estimate of the true Fisher.
     """
     p = num_parameters(check_model(model).module)
-    acc = torch.zeros(p if diagonal else (p, p), dtype=torch.float64)
-    mean = torch.zeros(p, dtype=torch.float64)
+    device = module_device(model.module)
+    acc, mean = RunningSum(p if diagonal else (p, p), device), RunningSum(p, device)
     total_w, size = 0.0, 0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator, desc="second moment", progress=progress):
         g = per_sample_gradients(model, x, noise, method=method)
-        w = torch.ones(x.shape[0], dtype=torch.float64) if w is None else w
-        acc += (w[:, None] * g * g).sum(0) if diagonal else (w[:, None] * g).T @ g
-        mean += (w[:, None] * g).sum(0)
+        w = g.new_ones(g.shape[0]) if w is None else w.to(g)
+        acc.add((w[:, None] * g * g).sum(0) if diagonal else (w[:, None] * g).T @ g)
+        mean.add((w[:, None] * g).sum(0))
         total_w += wsum
         size += x.shape[0]
-    return SecondMoment(acc / total_w, mean / total_w, size, diagonal)
+    return SecondMoment(acc.total / total_w, mean.total / total_w, size, diagonal)
 
 
 def population_hessian(
@@ -418,18 +426,18 @@ def population_hessian(
     noise_generator: torch.Generator | None = None,
     chunk_size: int = 4096,
 ) -> Tensor:
-    """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64.  For small models (p up to a few thousand)."""
+    """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64 on θ's device.  For small models (p up to a few thousand)."""
     params = [p for _, p in trainable_named_parameters(check_model(model).module)]
     p_dim = num_parameters(model.module)
-    H = torch.zeros(p_dim, p_dim, dtype=torch.float64)
+    H = RunningSum((p_dim, p_dim), module_device(model.module))
     total_w = 0.0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
         grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
         g_graph = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(grads, params)])
         for i in range(p_dim if g_graph.requires_grad else 0):
-            H[i] += flatten(torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True), params)
+            H.add(flatten(torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True), params), i)
         total_w += wsum
-    H /= total_w
+    H = H.total / total_w
     return 0.5 * (H + H.T)
 
 
@@ -443,18 +451,18 @@ def hessian_vector_product(
     noise_generator: torch.Generator | None = None,
     chunk_size: int = 4096,
 ) -> Tensor:
-    """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64."""
+    """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64 on θ's device."""
     params = [p for _, p in trainable_named_parameters(check_model(model).module)]
     check_tensor("vector", vector, shape=(num_parameters(model.module),))
-    out = torch.zeros(vector.shape[0], dtype=torch.float64)
+    out = RunningSum(vector.shape[0], module_device(model.module))
     total_w = 0.0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
         gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
-        dot = sum((gi * vi.to(gi.dtype)).sum() for gi, vi in zip(gs, _split(vector, params)) if gi is not None)
+        dot = sum((gi * vi.to(gi)).sum() for gi, vi in zip(gs, _split(vector, params)) if gi is not None)
         if isinstance(dot, Tensor) and dot.requires_grad:
-            out += flatten(torch.autograd.grad(dot, params, allow_unused=True), params)
+            out.add(flatten(torch.autograd.grad(dot, params, allow_unused=True), params))
         total_w += wsum
-    return out / total_w
+    return out.total / total_w
 
 
 def _split(vector: Tensor, params) -> list[Tensor]:

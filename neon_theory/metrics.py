@@ -3,13 +3,15 @@
 "FD" follows the FID convention: the *squared* 2-Wasserstein distance between Gaussians,
 FD = ‖m₁ − m₂‖² + tr(C₁ + C₂ − 2 (C₁^{1/2} C₂ C₁^{1/2})^{1/2}).
 Matrix square roots use a symmetric eigen-decomposition (never ``scipy.linalg.sqrtm``,
-whose result can carry complex noise), and everything runs in float64.
+whose result can carry complex noise), and everything runs in float64 on the inputs' device
+(the optimal-transport distances from POT run on the CPU).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -86,7 +88,7 @@ def gaussian_cross_entropy(data_mean: Tensor, data_cov: Tensor, model_mean: Tens
 
 def gaussian_entropy(cov: Tensor) -> float:
     """Differential entropy of N(·, cov) in nats."""
-    _, c = _moments("", torch.zeros(cov.shape[0], dtype=torch.float64), cov, psd_ok=False)
+    _, c = _moments("", torch.zeros(cov.shape[0], dtype=torch.float64, device=cov.device), cov, psd_ok=False)
     d = c.shape[0]
     return float(0.5 * (torch.logdet(c) + d * (1 + math.log(2 * math.pi))))
 
@@ -105,7 +107,7 @@ def bures_wasserstein(mean1: Tensor, cov1: Tensor, mean2: Tensor, cov2: Tensor) 
     m2, c2 = _moments("second", mean2, cov2)
     if m1.shape != m2.shape:
         raise ValueError("the two Gaussians must have the same dimension")
-    return float(ot.gaussian.bures_wasserstein_distance(m1.numpy(), m2.numpy(), c1.numpy(), c2.numpy()))
+    return float(ot.gaussian.bures_wasserstein_distance(*(t.cpu().numpy() for t in (m1, m2, c1, c2))))
 
 
 def wasserstein2_empirical(x: Tensor, y: Tensor) -> float:
@@ -120,7 +122,7 @@ def wasserstein2_empirical(x: Tensor, y: Tensor) -> float:
     check_tensor("y", y, ndim=2)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension; got {x.shape[1]} and {y.shape[1]}")
-    a = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64).numpy()
-    b = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=torch.float64).numpy()
-    cost = ot.dist(x.double().numpy(), y.double().numpy())  # squared Euclidean
+    a = np.full(x.shape[0], 1.0 / x.shape[0])
+    b = np.full(y.shape[0], 1.0 / y.shape[0])
+    cost = ot.dist(x.double().cpu().numpy(), y.double().cpu().numpy())  # squared Euclidean, on the CPU
     return math.sqrt(max(float(ot.emd2(a, b, cost, numItermax=1_000_000)), 0.0))

@@ -4,6 +4,9 @@ The first-order theory (R_data moves by wα·s, w* = −s/(αz)) is in ``docs/th
 
 θ_Neon = (1+w)θ_r − wθ_s is computed as θ_r − w(θ_s − θ_r), which does not overflow in
 low precision.  w = 0 is the base model, w = −1 the self-trained one.
+
+Merged tensors live on θ_r's device; self-training runs on the model's device.  Evaluation
+generators stay on the CPU, so the evaluation noise is the same stream on every device.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import GenerativeModel, check_model
+from .device import accumulator_dtype, module_device
 from .params import parameter_vector, trainable_named_parameters
+from .rng import draw
 
 NONFINITE_POLICIES = ("raise", "mask", "skip", "propagate")
 BUFFER_POLICIES = ("copy_base", "merge", "raise")
@@ -67,7 +72,7 @@ def merge(
             entry (use :func:`merge_modules` to take them from a module).
 
     Returns:
-        dict: a new state dict; inputs are not modified.
+        dict: a new state dict on base's devices; inputs are not modified.
     """
     w = check_real("w", w)
     if not isinstance(policy, MergePolicy):
@@ -88,7 +93,7 @@ def merge(
             raise ValueError(f"state dict entry {k!r} has shape {tuple(a.shape)} in base but {tuple(b.shape)} in other")
         is_param = a.is_floating_point() and (names is None or k in names)
         if not is_param:
-            if policy.buffers == "raise" and not torch.equal(a, b):
+            if policy.buffers == "raise" and not torch.equal(a, b.to(a.device)):
                 raise ValueError(f"buffer {k!r} differs between base and other (policy buffers='raise')")
             if not (policy.buffers == "merge" and a.is_floating_point()):
                 out[k] = a.clone()
@@ -100,7 +105,7 @@ def merge(
 def _merge_tensor(key: str, a: Tensor, b: Tensor, w: float, nonfinite: str) -> Tensor:
     # half precision: compute in float32, cast back
     work = torch.float32 if a.dtype in (torch.float16, torch.bfloat16) else a.dtype
-    af, bf = a.to(work), b.to(work)
+    af, bf = a.to(work), b.to(device=a.device, dtype=work)
     merged = af - w * (bf - af)
     finite = torch.isfinite(af) & torch.isfinite(bf)
     if not bool(finite.all()):
@@ -128,7 +133,7 @@ class SelfTrainResult:
 
     Attributes:
         state_dict: θ_s after ``steps`` optimiser steps.
-        losses (Tensor): shape (steps,), the minibatch loss before each step.
+        losses (Tensor): shape (steps,), the minibatch loss before each step, on the model's device.
         snapshots (dict): step → state dict for each requested snapshot step.
         lr, steps, batch_size, optimizer: the recipe.
         trajectory (Tensor | None): shape (steps + 1, p), float64, θ after each step
@@ -169,7 +174,7 @@ def self_train(
 
     Args:
         model: a :class:`GenerativeModel` at θ_r.
-        data (Tensor): S, shape (n_s, ...).
+        data (Tensor): S, shape (n_s, ...); moved to the model's device.
         steps (int): optimiser steps in [1, inf).
         lr (float): learning rate in (0, inf).
         batch_size (int | None): minibatch size in [1, n_s]; ``None`` = full batch.  Minibatches
@@ -194,13 +199,15 @@ def self_train(
     noise_gen = generator if noise_generator is None else check_generator("noise_generator", noise_generator)
     snaps = sorted({check_int("snapshot step", s, lo=1, hi=steps) for s in snapshot_steps})
     work = copy.deepcopy(model)
+    device = module_device(work.module)
+    data = data.to(device)
     params = [p for _, p in trainable_named_parameters(work.module)]
     opt = (
         torch.optim.Adam(params, lr=lr, betas=adam_betas)
         if optimizer == "adam"
         else torch.optim.SGD(params, lr=lr)
     )
-    losses = torch.empty(steps, dtype=torch.float64)
+    losses = torch.empty(steps, dtype=accumulator_dtype(device), device=device)
     snapshots = {}
     trajectory = [parameter_vector(work.module)] if record_trajectory else None
     order, cursor = None, n_s
@@ -209,7 +216,7 @@ def self_train(
             x = data
         else:  # epochs: walk a fresh permutation in slices of B, reshuffling when it runs out
             if cursor + B > n_s:
-                order, cursor = torch.randperm(n_s, generator=generator), 0
+                order, cursor = draw(torch.randperm, n_s, generator=generator, device=device), 0
             x = data[order[cursor : cursor + B]]
             cursor += B
         loss = work.per_example_loss(x, work.draw_noise(B, noise_gen)).mean()
@@ -262,7 +269,7 @@ def _evaluator(model: GenerativeModel, theta_s, metric, eval_seed: int, policy: 
 
     def f(w: float) -> float:
         work.module.load_state_dict(merge(base_state, theta_s, w, policy=policy, parameter_names=names))
-        g = torch.Generator().manual_seed(eval_seed)  # same evaluation noise for every w
+        g = torch.Generator().manual_seed(eval_seed)  # the same evaluation noise for every w and on every device (a CPU stream)
         value = float(metric(work, g))
         if not math.isfinite(value):
             raise ValueError(f"metric returned a non-finite value ({value}) at w={w:g}")

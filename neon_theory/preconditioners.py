@@ -10,6 +10,9 @@ Builders estimate P from a model and a data source:
 * :func:`second_moment_diag` — diag(1/(√E[g²] + eps)) from per-sample gradients (B = 1).
 * :func:`empirical_fisher_diag` — diag(1/(E[g²] + damping)), a diagonal natural gradient.
 * :func:`exact_inverse` — dense H⁻¹ (or F⁻¹) for small models.
+
+Builders put P on the parameters' device, in float64 (the accumulator dtype there, see
+:mod:`neon_theory.device`); ``apply`` follows the device of v.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from tqdm.auto import tqdm
 
 from ._validation import check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import GenerativeModel, check_model
+from .device import accumulator_dtype, module_device, to_accumulator
 from .gradients import Source, WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment
 from .params import num_parameters, trainable_named_parameters
+from .rng import draw
 
 
 class Preconditioner:
@@ -37,26 +42,32 @@ class Preconditioner:
         """p, or ``None`` when any dimension is accepted."""
         return None
 
+    @property
+    def device(self) -> torch.device | None:
+        """Where P's tensors live, or ``None`` when it holds none."""
+        return None
+
     def apply(self, v: Tensor) -> Tensor:
-        """P v. v (Tensor): shape (..., p). Returns shape (..., p), float64."""
+        """P v. v (Tensor): shape (..., p). Returns shape (..., p), float64, on v's device."""
         raise NotImplementedError
 
-    def matrix(self, p: int | None = None) -> Tensor:
-        """Dense P, shape (p, p), float64."""
+    def matrix(self, p: int | None = None, device: str | torch.device | None = None) -> Tensor:
+        """Dense P, shape (p, p), float64, on ``device`` (default: P's own, else the default device)."""
         p = self.dim if p is None else p
         if p is None:
             raise ValueError("p is required for a dimension-free preconditioner")
-        return self.apply(torch.eye(p, dtype=torch.float64))
+        device = device or self.device or torch.get_default_device()
+        return self.apply(torch.eye(p, dtype=accumulator_dtype(device), device=device))
 
     def inner(self, a: Tensor, b: Tensor) -> Tensor:
         """⟨a, P b⟩ over the last dimension."""
-        return (a.double() * self.apply(b)).sum(-1)
+        return (to_accumulator(a) * self.apply(b)).sum(-1)
 
     def _check(self, v: Tensor) -> Tensor:
         check_tensor("v", v, finite=False)
         if self.dim is not None and v.shape[-1] != self.dim:
             raise ValueError(f"v must have last dimension p={self.dim}; got {v.shape[-1]}")
-        return v.double()
+        return to_accumulator(v)
 
     def scaled(self, c: float) -> "Preconditioner":
         """c·P for c in (0, inf)."""
@@ -93,6 +104,10 @@ class Scaled(Preconditioner):
     def dim(self):
         return self.base.dim
 
+    @property
+    def device(self):
+        return self.base.device
+
     def apply(self, v):
         return self.c * self.base.apply(v)
 
@@ -112,14 +127,19 @@ class Diagonal(Preconditioner):
         check_tensor("diag", self.diag, ndim=1)
         if bool((self.diag <= 0).any()):
             raise ValueError("diag must be positive (entries in (0, inf))")
-        object.__setattr__(self, "diag", self.diag.double())
+        object.__setattr__(self, "diag", to_accumulator(self.diag))
 
     @property
     def dim(self):
         return self.diag.shape[0]
 
+    @property
+    def device(self):
+        return self.diag.device
+
     def apply(self, v):
-        return self._check(v) * self.diag
+        v = self._check(v)
+        return v * self.diag.to(v.device)
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,14 +191,20 @@ class Dense(Preconditioner):
 
     def __post_init__(self):
         check_spd("P", self.P)
-        object.__setattr__(self, "P", 0.5 * (self.P.double() + self.P.double().T))
+        P = to_accumulator(self.P)
+        object.__setattr__(self, "P", 0.5 * (P + P.T))
 
     @property
     def dim(self):
         return self.P.shape[0]
 
+    @property
+    def device(self):
+        return self.P.device
+
     def apply(self, v):
-        return self._check(v) @ self.P
+        v = self._check(v)
+        return v @ self.P.to(v.device)
 
 
 def identity(p: int | None = None) -> Identity:
@@ -246,7 +272,10 @@ def adam_minibatch(
             check_generator("generator", generator)
         if blocks is not None:
             return _adam_blocks(model, source, B, passes, shuffle, blocks, beta2, eps, generator, noise_generator, progress)
-        orders = (torch.randperm(size, generator=generator) if shuffle else torch.arange(size) for _ in range(passes))
+        orders = (
+            draw(torch.randperm, size, generator=generator, device=source.device) if shuffle else torch.arange(size, device=source.device)
+            for _ in range(passes)
+        )
         batches = (source[order[a:z]] for order in orders for a, z in _chunk_bounds(0, size, B))
         T = passes * math.ceil(size / B)
     elif blocks is not None:
@@ -261,7 +290,8 @@ def adam_minibatch(
         check_generator("generator", generator)
         batches = (source.sample(B, generator) for _ in range(T))
     params = [p for _, p in trainable_named_parameters(model.module)]
-    v = torch.zeros(num_parameters(model.module), dtype=torch.float64)
+    device = module_device(model.module)
+    v = torch.zeros(num_parameters(model.module), dtype=accumulator_dtype(device), device=device)
     for x in tqdm(batches, total=T, disable=not progress, desc="adam second moment"):
         g = _chunk_grad(model, x, _draw_noise(model, x.shape[0], noise_generator), None, params) / x.shape[0]
         v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
@@ -277,21 +307,20 @@ def _adam_blocks(model: GenerativeModel, source: Source, B, passes, shuffle, blo
         raise ValueError(f"blocks needs at least 2 minibatches: N={size} rows at batch_size={B} give 1; use batch_size in [1, {max(size // 2, 1)}]")
     k = check_int("blocks", blocks, lo=2, hi=n_mb)
     groups = _batch_bounds(n_mb, k)
-    block_of = torch.empty(n_mb, dtype=torch.long)
-    for j, (a, z) in enumerate(groups):
-        block_of[a:z] = j
+    block_of = [j for j, (a, z) in enumerate(groups) for _ in range(a, z)]
     params = [p for _, p in trainable_named_parameters(model.module)]
-    sums = torch.zeros(k, num_parameters(model.module), dtype=torch.float64)
-    weights = torch.zeros(k, dtype=torch.float64)
+    device = module_device(model.module)
+    sums = torch.zeros(k, num_parameters(model.module), dtype=accumulator_dtype(device), device=device)
+    weights = torch.zeros(k, dtype=sums.dtype, device=device)
     T = passes * n_mb
     with tqdm(total=T, disable=not progress, desc="adam second moment") as bar:
         for _ in range(passes):
-            for t in (torch.randperm(n_mb, generator=generator) if shuffle else torch.arange(n_mb)).tolist():
+            for t in torch.randperm(n_mb, generator=generator, device=generator.device).tolist() if shuffle else range(n_mb):
                 x = source[t * B : (t + 1) * B]
                 g = _chunk_grad(model, x, _draw_noise(model, x.shape[0], noise_generator), None, params) / x.shape[0]
                 sums.mul_(beta2)  # every earlier step's weight decays by β₂: c_t = (1−β₂)β₂^{T−t}
                 weights.mul_(beta2)
-                j = int(block_of[t])
+                j = block_of[t]
                 sums[j].addcmul_(g, g, value=1 - beta2)
                 weights[j] += 1 - beta2
                 bar.update()
@@ -323,7 +352,7 @@ def exact_inverse(matrix: Tensor, *, damping: float = 0.0, name: str = "inverse"
     """
     damping = check_real("damping", damping, 0.0, math.inf)
     check_tensor("matrix", matrix, ndim=2)
-    M = 0.5 * (matrix.double() + matrix.double().T) + damping * torch.eye(matrix.shape[0], dtype=torch.float64)
+    M = 0.5 * (matrix.double() + matrix.double().T) + damping * torch.eye(matrix.shape[0], dtype=torch.float64, device=matrix.device)
     evals, evecs = torch.linalg.eigh(M)
     if float(evals.min()) <= 0:
         raise ValueError(

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory.rng import draw, multinomial
 
 
 class TimeMLP(nn.Module):
@@ -62,16 +63,21 @@ class ConditionalGenerator:
     def dtype(self) -> torch.dtype:
         return next(self.module.parameters()).dtype
 
+    @property
+    def device(self) -> torch.device:
+        """Where θ lives; noise, samples and labels are put there."""
+        return next(self.module.parameters()).device
+
     def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Values (n, D) in the module dtype and labels (n,) (``None`` if unconditional)."""
-        check_tensor("x", x, shape=(None, self.dim + (1 if self.num_classes else 0)))
+        """Values (n, D) in the module dtype and labels (n,) (``None`` if unconditional), on θ's device."""
+        x = check_tensor("x", x, shape=(None, self.dim + (1 if self.num_classes else 0))).to(self.device)
         if not self.num_classes:
             return x.to(self.dtype), None
         return x[:, : self.dim].to(self.dtype), x[:, self.dim].round().long()
 
     def label_drop(self, n: int, generator: torch.Generator) -> tuple:
         """The label-dropout part of the loss noise (empty for unconditional models)."""
-        return (torch.rand(n, generator=generator) < self.p_uncond,) if self.num_classes else ()
+        return (draw(torch.rand, n, generator=generator, device=self.device) < self.p_uncond,) if self.num_classes else ()
 
     @staticmethod
     def dropped(labels: Tensor | None, noise) -> Tensor | None:
@@ -84,7 +90,7 @@ class ConditionalGenerator:
         if not self.num_classes:
             return None
         check_int("n", n, lo=1)
-        return torch.multinomial(self.class_probs, n, replacement=True, generator=check_generator("generator", generator))
+        return multinomial(self.class_probs, n, generator=check_generator("generator", generator), replacement=True, device=self.device)
 
     @staticmethod
     def attach(x: Tensor, labels: Tensor | None) -> Tensor:

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory.rng import draw
 from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
 
 SAMPLERS = temperature_family("the continuous AR model")
@@ -74,7 +75,7 @@ class ARGaussianModel:
     def per_example_loss(self, x: Tensor, noise=None) -> Tensor:
         """NLL, shape (n,). x (Tensor): shape (n, 2)."""
         check_tensor("x", x, shape=(None, 2), finite=False)
-        x = x.to(self.dtype)
+        x = x.to(self.module.mu1)  # θ's dtype and device
         mu1, ls1, mu2, ls2 = self.module.conditionals(x[:, 0])
         return _gauss_nll(x[:, 0], mu1, ls1) + _gauss_nll(x[:, 1], mu2, ls2)
 
@@ -83,12 +84,13 @@ class ARGaussianModel:
 
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
-        """n draws, shape (n, 2), each conditional std multiplied by τ_σ."""
+        """n draws, shape (n, 2) on θ's device, each conditional std multiplied by τ_σ."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
         tau = std_scale_of(sampler)
-        z = torch.randn(n, 2, generator=generator, dtype=self.dtype)
-        mu1, ls1, _, _ = self.module.conditionals(torch.zeros(n, dtype=self.dtype))
+        device = self.module.mu1.device
+        z = draw(torch.randn, n, 2, generator=generator, dtype=self.dtype, device=device)
+        mu1, ls1, _, _ = self.module.conditionals(torch.zeros(n, dtype=self.dtype, device=device))
         x1 = mu1 + tau * ls1.exp() * z[:, 0]
         _, _, mu2, ls2 = self.module.conditionals(x1)
         return torch.stack([x1, mu2 + tau * ls2.exp() * z[:, 1]], -1)

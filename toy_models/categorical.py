@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from neon_theory._validation import check_choice, check_generator, check_int, check_real, check_tensor
 from neon_theory.gradients import WeightedSupport
+from neon_theory.rng import multinomial
 from neon_theory.samplers import SamplerSpec, categorical_logits
 
 DTYPE = torch.float64
@@ -71,7 +72,8 @@ class CategoricalModel:
         check_tensor("x", x, ndim=1)
         if x.is_floating_point() or (x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.vocab_size)):
             raise ValueError(f"x must hold integer tokens in [0, {self.vocab_size})")
-        return -torch.log_softmax(self.module.logits(), -1)[x.long()]
+        logits = self.module.logits()
+        return -torch.log_softmax(logits, -1)[x.long().to(logits.device)]
 
     def log_prob(self, x: Tensor) -> Tensor:
         return -self.per_example_loss(x)
@@ -83,14 +85,15 @@ class CategoricalModel:
 
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
-        """n tokens from q_{θ,κ}, shape (n,), int64."""
+        """n tokens from q_{θ,κ}, shape (n,), int64, on θ's device."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        return torch.multinomial(self.sampler_probs(sampler), n, replacement=True, generator=generator)
+        return multinomial(self.sampler_probs(sampler), n, generator=generator, replacement=True)
 
     def support(self, sampler: SamplerSpec | None = None) -> WeightedSupport:
         """q_{θ,κ} as an exact enumeration source."""
-        return WeightedSupport(torch.arange(self.vocab_size), self.sampler_probs(sampler))
+        q = self.sampler_probs(sampler)
+        return WeightedSupport(torch.arange(self.vocab_size, device=q.device), q)
 
 
 class CategoricalTarget:
@@ -111,13 +114,13 @@ class CategoricalTarget:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        return torch.multinomial(self.probs, n, replacement=True, generator=generator)
+        return multinomial(self.probs, n, generator=generator, replacement=True)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        return torch.log(self.probs)[x.long()]
+        return torch.log(self.probs)[x.long().to(self.probs.device)]
 
     def support(self) -> WeightedSupport:
-        return WeightedSupport(torch.arange(self.vocab_size), self.probs)
+        return WeightedSupport(torch.arange(self.vocab_size, device=self.probs.device), self.probs)
 
 
 # ---- closed-form alignment and sign rates over seeds ------------------------------------

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_choice, check_generator, check_int, check_real
+from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
 from ._conditional import ConditionalGenerator, TimeMLP
@@ -47,26 +48,27 @@ class Schedule:
     Args:
         kind (str): ``"cosine"`` or ``"linear"`` (β from beta_start to beta_end).
         T (int): number of steps, in [2, inf).
+        device: where ᾱ lives (default: the default device).
 
     The cosine schedule follows the official toy: ᾱ_t = f(t)/f(0) for t = 0..T−1 with
     f(t) = cos²((t/T + s)/(1 + s)·π/2), so ᾱ_0 = 1 (no noise at t = 0) and no β clipping.
     """
 
-    def __init__(self, kind: str = "cosine", T: int = 1000, *, s: float = 0.008, beta_start: float = 1e-4, beta_end: float = 0.02):
+    def __init__(self, kind: str = "cosine", T: int = 1000, *, s: float = 0.008, beta_start: float = 1e-4, beta_end: float = 0.02, device=None):
         self.kind = check_choice("kind", kind, ("cosine", "linear"))
         self.T = check_int("T", T, lo=2)
         if kind == "cosine":
             s = check_real("s", s, 0.0, math.inf)
-            f = torch.cos(((torch.arange(T, dtype=torch.float64) / T) + s) / (1 + s) * math.pi / 2) ** 2
+            f = torch.cos(((torch.arange(T, dtype=torch.float64, device=device) / T) + s) / (1 + s) * math.pi / 2) ** 2
             self.alpha_bar = f / f[0]
         else:
             b0 = check_real("beta_start", beta_start, 0.0, 1.0, lo_open=True, hi_open=True)
             b1 = check_real("beta_end", beta_end, 0.0, 1.0, lo_open=True, hi_open=True)
-            self.alpha_bar = torch.cumprod(1 - torch.linspace(b0, b1, T, dtype=torch.float64), 0)
+            self.alpha_bar = torch.cumprod(1 - torch.linspace(b0, b1, T, dtype=torch.float64, device=device), 0)
 
     def at(self, u) -> Tensor:
         """ᾱ at fractional indices u in [0, T−1] (tensor or float)."""
-        u = torch.as_tensor(u, dtype=torch.float64).clamp(0, self.T - 1)
+        u = torch.as_tensor(u, dtype=torch.float64, device=self.alpha_bar.device).clamp(0, self.T - 1)
         lo = u.floor().long().clamp(max=self.T - 2)
         frac = u - lo
         log_ab = torch.log(self.alpha_bar)
@@ -74,7 +76,7 @@ class Schedule:
 
     def index_of(self, alpha_bar) -> Tensor:
         """The fractional index u with ``at(u) = alpha_bar`` (inverse of :meth:`at`)."""
-        target = -torch.log(torch.as_tensor(alpha_bar, dtype=torch.float64))
+        target = -torch.log(torch.as_tensor(alpha_bar, dtype=torch.float64, device=self.alpha_bar.device))
         grid = -torch.log(self.alpha_bar)  # increasing in u
         hi = torch.searchsorted(grid, target.clamp(float(grid[0]), float(grid[-1]))).clamp(1, self.T - 1)
         lo = hi - 1
@@ -83,7 +85,7 @@ class Schedule:
 
     def time_input(self, u) -> Tensor:
         """The network's time input u/(T−1)."""
-        return torch.as_tensor(u, dtype=torch.float64) / (self.T - 1)
+        return torch.as_tensor(u, dtype=torch.float64, device=self.alpha_bar.device) / (self.T - 1)
 
 
 class DiffusionSettings(NamedTuple):
@@ -112,6 +114,7 @@ class DiffusionSampler:
     num_classes: int
     schedule: Schedule
     grid: str
+    device: torch.device  # where samples are drawn
 
     def eps(self, x: Tensor, alpha_bar: float, time_input: float, labels: Tensor | None) -> Tensor:
         """ε̂(x) at one noise level. x (Tensor): shape (n, D); labels: (n,) with −1 = unconditional."""
@@ -119,10 +122,11 @@ class DiffusionSampler:
 
     def _grid(self, n_steps: int) -> tuple[Schedule, Tensor]:
         """(schedule, u) with u decreasing from the noisiest grid point to index 0."""
+        device = self.schedule.alpha_bar.device
         if self.grid == "own":
-            sched = Schedule(self.schedule.kind, max(n_steps, 2))
-            return sched, torch.arange(n_steps - 1, -1, -1, dtype=torch.float64) * (sched.T - 1) / max(n_steps - 1, 1)
-        return self.schedule, torch.linspace(self.schedule.T - 1, 0, n_steps, dtype=torch.float64)
+            sched = Schedule(self.schedule.kind, max(n_steps, 2), device=device)
+            return sched, torch.arange(n_steps - 1, -1, -1, dtype=torch.float64, device=device) * (sched.T - 1) / max(n_steps - 1, 1)
+        return self.schedule, torch.linspace(self.schedule.T - 1, 0, n_steps, dtype=torch.float64, device=device)
 
     @torch.no_grad()
     def sample_x(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None, dtype=torch.float64) -> Tensor:
@@ -147,7 +151,7 @@ class DiffusionSampler:
             e_u = self.eps(x, ab, ti, torch.full_like(labels, -1))
             return e_u + gamma * (e_c - e_u)
 
-        x = torch.randn(n, self.dim, generator=generator, dtype=dtype)
+        x = draw(torch.randn, n, self.dim, generator=generator, dtype=dtype, device=self.device)
         if steps.solver in ("ddim", "ddpm"):
             eta = 1.0 if steps.solver == "ddpm" else steps.eta
             sched, u = self._grid(steps.n)
@@ -166,14 +170,14 @@ def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where:
         ab_prev = float(abs_[i + 1])
         sigma = eta * math.sqrt((1 - ab_prev) / (1 - ab)) * math.sqrt(max(1 - ab / ab_prev, 0.0))
         direction = e if where == "x0" else zeta * e
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) if sigma > 0 else 0.0
+        noise = draw(torch.randn, x.shape, generator=generator, dtype=x.dtype, device=x.device) if sigma > 0 else 0.0
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * direction + sigma * noise
     return x
 
 
-def karras_sigmas(sigma_max: float, sigma_min: float, n: int, rho: float = 7.0) -> Tensor:
-    """n noise levels from sigma_max down to sigma_min, spaced uniformly in σ^{1/ρ} (EDM)."""
-    i = torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
+def karras_sigmas(sigma_max: float, sigma_min: float, n: int, rho: float = 7.0, device=None) -> Tensor:
+    """n noise levels from sigma_max down to sigma_min, spaced uniformly in σ^{1/ρ} (EDM), shape (n,), on ``device``."""
+    i = torch.arange(n, dtype=torch.float64, device=device) / max(n - 1, 1)
     return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
 
 
@@ -185,7 +189,7 @@ def _ode(eps_fn, x, sched: Schedule, n: int, solver: str, zeta: float) -> Tensor
     """
     sig = torch.sqrt((1 - sched.alpha_bar) / sched.alpha_bar)
     positive = sig[sig > 0]
-    sigmas = karras_sigmas(float(sig.max()), float(positive.min()), n)
+    sigmas = karras_sigmas(float(sig.max()), float(positive.min()), n, device=sig.device)
 
     def d(y, sigma):
         ab = 1.0 / (1.0 + float(sigma) ** 2)
@@ -229,21 +233,21 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
         """(t index (n,), ε (n, D)[, label-drop mask (n,)])."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        t = torch.randint(0, self.schedule.T, (n,), generator=generator)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=self.dtype)
+        t = draw(torch.randint, 0, self.schedule.T, (n,), generator=generator, device=self.device)
+        eps = draw(torch.randn, n, self.dim, generator=generator, dtype=self.dtype, device=self.device)
         return (t, eps) + self.label_drop(n, generator)
 
     def per_example_loss(self, x: Tensor, noise) -> Tensor:
         """Mean over dimensions of (ε̂ − ε)², shape (n,)."""
         x0, labels = self.split(x)
         t, eps = noise[0], noise[1]
-        ab = self.schedule.alpha_bar.to(self.dtype)[t][:, None]
+        ab = self.schedule.alpha_bar.to(device=t.device, dtype=self.dtype)[t][:, None]
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
         time_input = (t.to(self.dtype) / (self.schedule.T - 1))[:, None]
         return ((self.module(xt, time_input, self.dropped(labels, noise)) - eps) ** 2).mean(-1)
 
     def eps(self, x, alpha_bar, time_input, labels):
-        ti = torch.full((x.shape[0], 1), time_input, dtype=self.dtype)
+        ti = torch.full((x.shape[0], 1), time_input, dtype=self.dtype, device=x.device)
         return self.module(x.to(self.dtype), ti, labels).to(x.dtype)
 
     @torch.no_grad()
@@ -267,6 +271,10 @@ class ExactScoreDiffusion(DiffusionSampler):
         self.schedule = Schedule() if schedule is None else schedule
         self.grid = check_choice("grid", grid, ("subsample", "own"))
         self.dim, self.num_classes = target.dim, target.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return self.target.means.device
 
     def eps(self, x, alpha_bar, time_input, labels):
         noised = self.target.noised_vp(alpha_bar)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_generator, check_int
+from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 
 from ._conditional import ConditionalGenerator, TimeMLP
@@ -53,8 +54,8 @@ class FlowModel(ConditionalGenerator):
         """(t (n, 1), x₀ (n, D)[, label-drop mask (n,)])."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        t = torch.rand(n, 1, generator=generator, dtype=self.dtype)
-        x0 = torch.randn(n, self.dim, generator=generator, dtype=self.dtype)
+        t = draw(torch.rand, n, 1, generator=generator, dtype=self.dtype, device=self.device)
+        x0 = draw(torch.randn, n, self.dim, generator=generator, dtype=self.dtype, device=self.device)
         return (t, x0) + self.label_drop(n, generator)
 
     def per_example_loss(self, x: Tensor, noise) -> Tensor:
@@ -64,7 +65,7 @@ class FlowModel(ConditionalGenerator):
         return ((self.module(xt, t, self.dropped(labels, noise)) - (x1 - x0)) ** 2).mean(-1)
 
     def velocity(self, x: Tensor, t: float, labels: Tensor | None, gamma: float | None) -> Tensor:
-        tt = torch.full((x.shape[0], 1), t, dtype=self.dtype)
+        tt = torch.full((x.shape[0], 1), t, dtype=self.dtype, device=x.device)
         if labels is None:
             return self.module(x, tt)
         v_c = self.module(x, tt, labels)
@@ -83,7 +84,7 @@ class FlowModel(ConditionalGenerator):
         if guidance is not None and labels is None:
             raise ValueError("Guidance needs a class-conditional model")
         gamma = None if guidance is None else guidance.gamma
-        x = torch.randn(n, self.dim, generator=generator, dtype=self.dtype)
+        x = draw(torch.randn, n, self.dim, generator=generator, dtype=self.dtype, device=self.device)
         h = 1.0 / steps.n
         for i in range(steps.n):
             t = i * h

@@ -30,6 +30,7 @@ from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, 
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
 from neon_theory.params import flatten, parameter_vector
 from neon_theory.preconditioners import Preconditioner
+from neon_theory.rng import draw
 from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
 
 DTYPE = torch.float64
@@ -81,7 +82,7 @@ class GaussianParams(nn.Module):
         mean, cov = _check_moments(mean, cov, "model")
         d = mean.shape[0]
         L = torch.linalg.cholesky(cov)
-        rows, cols = torch.tril_indices(d, d, offset=-1)
+        rows, cols = torch.tril_indices(d, d, offset=-1, device=mean.device)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
         self.mean = nn.Parameter(mean.clone())
@@ -132,7 +133,7 @@ class GaussianModel:
         """NLL, shape (n,). x (Tensor): shape (n, D)."""
         check_tensor("x", x, shape=(None, self.dim), finite=False)
         L = self.module.cholesky()
-        diff = (x.to(DTYPE) - self.module.mean).T
+        diff = (x.to(self.module.mean) - self.module.mean).T  # float64 on θ's device
         z = torch.linalg.solve_triangular(L, diff, upper=False)
         return 0.5 * (z**2).sum(0) + self.module.log_diag.sum() + 0.5 * self.dim * math.log(2 * math.pi)
 
@@ -145,18 +146,18 @@ class GaussianModel:
 
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
-        """n draws from N(μ, T Σ), shape (n, D), float64."""
+        """n draws from N(μ, T Σ), shape (n, D), float64 on θ's device."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
         scale = math.sqrt(temperature_of(sampler))
-        z = torch.randn(n, self.dim, generator=generator, dtype=DTYPE)
+        z = draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.module.mean.device)
         return self.module.mean + scale * z @ self.module.cholesky().T
 
     # -- closed forms ---------------------------------------------------------------------
     def expected_loss(self, mean: Tensor, cov: Tensor) -> Tensor:
         """E_{N(mean, cov)}[ℓ_θ], a scalar differentiable in θ (cov may be PSD)."""
         m = self.module
-        return _expected_nll(m.mean, m.log_diag, m.offdiag, m._rows, m._cols, mean.to(DTYPE), cov.to(DTYPE))
+        return _expected_nll(m.mean, m.log_diag, m.offdiag, m._rows, m._cols, mean.to(m.mean), cov.to(m.mean))
 
     def exact_gradient(self, mean: Tensor, cov: Tensor) -> Tensor:
         """∇_θ E_{N(mean, cov)}[ℓ_θ], shape (p,), float64."""
@@ -169,7 +170,7 @@ class GaussianModel:
         """∇²_θ E_{N(mean, cov)}[ℓ_θ], shape (p, p), float64."""
         m, d = self.module, self.dim
         sizes = [d, d, d * (d - 1) // 2]
-        mean, cov = mean.to(DTYPE), cov.to(DTYPE)
+        mean, cov = mean.to(m.mean), cov.to(m.mean)  # float64 on θ's device
 
         def f(theta: Tensor) -> Tensor:
             mu, ld, off = torch.split(theta, sizes)
@@ -207,7 +208,7 @@ def model_from_theta(theta: Tensor, dim: int) -> GaussianModel:
     sizes = [dim, dim, dim * (dim - 1) // 2]
     theta = check_tensor("theta", theta, shape=(sum(sizes),)).to(DTYPE)
     mu, log_diag, offdiag = torch.split(theta, sizes)
-    rows, cols = torch.tril_indices(dim, dim, offset=-1)
+    rows, cols = torch.tril_indices(dim, dim, offset=-1, device=theta.device)
     L = _cholesky(log_diag, offdiag, rows, cols)
     model = GaussianModel(mu, L @ L.T)
     with torch.no_grad():  # set θ exactly (not through a Cholesky round trip)
@@ -245,7 +246,7 @@ class GaussianTarget:
         check_int("n", n, lo=1)
         check_generator("generator", generator)
         L = torch.linalg.cholesky(self.cov)
-        return self.mean + torch.randn(n, self.dim, generator=generator, dtype=DTYPE) @ L.T
+        return self.mean + draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.mean.device) @ L.T
 
     def log_prob(self, x: Tensor) -> Tensor:
         return GaussianModel(self.mean, self.cov).log_prob(x)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_generator, check_int, check_real, check_spd, check_tensor
+from neon_theory.rng import draw, multinomial
 
 DTYPE = torch.float64
 
@@ -75,7 +76,7 @@ class GMM:
     def component_log_prob(self, x: Tensor) -> Tensor:
         """log N(x; μ_k, Σ_k), shape (n, K)."""
         check_tensor("x", x, shape=(None, self.dim), finite=False)
-        diff = x.to(DTYPE)[:, None, :] - self.means[None]  # (n, K, D)
+        diff = x.to(self.means)[:, None, :] - self.means[None]  # (n, K, D)
         z = torch.linalg.solve_triangular(self._chol[None], diff[..., None], upper=False)[..., 0]
         logdet = torch.log(torch.diagonal(self._chol, dim1=1, dim2=2)).sum(-1)
         return -0.5 * (z**2).sum(-1) - logdet - 0.5 * self.dim * math.log(2 * math.pi)
@@ -91,7 +92,7 @@ class GMM:
     def score(self, x: Tensor) -> Tensor:
         """∇_x log p(x), shape (n, D)."""
         r = self.responsibilities(x)
-        diff = self.means[None] - x.to(DTYPE)[:, None, :]
+        diff = self.means[None] - x.to(self.means)[:, None, :]
         comp = torch.cholesky_solve(diff[..., None], self._chol[None])[..., 0]  # Σ_k⁻¹ (μ_k − x)
         return (r[..., None] * comp).sum(1)
 
@@ -103,11 +104,11 @@ class GMM:
 
     @torch.no_grad()
     def sample_with_labels(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """n draws and their component indices (or class labels when given), shapes (n, D), (n,)."""
+        """n draws and their component indices (or class labels when given), shapes (n, D), (n,), on the mixture's device."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=DTYPE)
+        k = multinomial(self.weights, n, generator=generator, replacement=True)
+        z = draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.means.device)
         x = self.means[k] + (self._chol[k] @ z[..., None])[..., 0]
         return x, (k if self.labels is None else self.labels[k])
 
@@ -115,13 +116,13 @@ class GMM:
     def noised_vp(self, alpha_bar: float) -> "GMM":
         """The law of √ᾱ x₀ + √(1−ᾱ) ε, for ᾱ in (0, 1]."""
         a = check_real("alpha_bar", alpha_bar, 0.0, 1.0, lo_open=True)
-        eye = torch.eye(self.dim, dtype=DTYPE)
+        eye = torch.eye(self.dim, dtype=DTYPE, device=self.means.device)
         return GMM(self.weights, math.sqrt(a) * self.means, a * self.covs + (1 - a) * eye, self.labels)
 
     def noised_ve(self, sigma: float) -> "GMM":
         """The law of x₀ + σ ε, for σ in [0, inf)."""
         s = check_real("sigma", sigma, 0.0, math.inf)
-        return GMM(self.weights, self.means, self.covs + s * s * torch.eye(self.dim, dtype=DTYPE), self.labels)
+        return GMM(self.weights, self.means, self.covs + s * s * torch.eye(self.dim, dtype=DTYPE, device=self.means.device), self.labels)
 
     def condition(self, label: int) -> "GMM":
         """The class-conditional mixture p(x | c = label)."""
@@ -136,7 +137,7 @@ class GMM:
         """p(c), shape (num_classes,)."""
         if self.labels is None:
             raise ValueError("class_probs needs a GMM built with labels")
-        return torch.zeros(self.num_classes, dtype=DTYPE).index_add(0, self.labels, self.weights)
+        return torch.zeros(self.num_classes, dtype=DTYPE, device=self.weights.device).index_add(0, self.labels, self.weights)
 
 
 def official_gaussian() -> GMM:

@@ -23,17 +23,19 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory.device import module_device
 from neon_theory.gradients import WeightedSupport
+from neon_theory.rng import draw, multinomial
 from neon_theory.samplers import SamplerSpec, categorical_logits
 
 DTYPE = torch.float64
 
 
-def all_sequences(vocab_size: int, length: int) -> Tensor:
-    """Every sequence in lexicographic order, shape (V^L, L), int64."""
+def all_sequences(vocab_size: int, length: int, device=None) -> Tensor:
+    """Every sequence in lexicographic order, shape (V^L, L), int64, on ``device`` (default: the default device)."""
     check_int("vocab_size", vocab_size, lo=2)
     check_int("length", length, lo=1)
-    return torch.tensor(list(itertools.product(range(vocab_size), repeat=length)), dtype=torch.long)
+    return torch.tensor(list(itertools.product(range(vocab_size), repeat=length)), dtype=torch.long, device=device)
 
 
 class MarkovChainTarget:
@@ -62,7 +64,7 @@ class MarkovChainTarget:
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x), shape (n,). x (Tensor): tokens of shape (n, L)."""
-        check_tensor("x", x, shape=(None, self.length))
+        x = check_tensor("x", x, shape=(None, self.length)).to(self.init.device)
         lp = torch.log(self.init)[x[:, 0]]
         for i in range(1, self.length):
             lp = lp + torch.log(self.trans)[x[:, i - 1], x[:, i]]
@@ -72,21 +74,21 @@ class MarkovChainTarget:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        out = torch.empty(n, self.length, dtype=torch.long)
-        out[:, 0] = torch.multinomial(self.init, n, replacement=True, generator=generator)
+        out = torch.empty(n, self.length, dtype=torch.long, device=self.init.device)
+        out[:, 0] = multinomial(self.init, n, generator=generator, replacement=True)
         for i in range(1, self.length):
-            out[:, i] = torch.multinomial(self.trans[out[:, i - 1]], 1, generator=generator)[:, 0]
+            out[:, i] = multinomial(self.trans[out[:, i - 1]], 1, generator=generator)[:, 0]
         return out
 
     def support(self) -> WeightedSupport:
-        seqs = all_sequences(self.vocab_size, self.length)
+        seqs = all_sequences(self.vocab_size, self.length, self.init.device)
         return WeightedSupport(seqs, torch.exp(self.log_prob(seqs)))
 
     @classmethod
     def random(cls, vocab_size: int, length: int, generator: torch.Generator, concentration: float = 1.0) -> "MarkovChainTarget":
         """A random chain with positive probabilities (lower concentration = peakier rows)."""
         # positive random rows: normalised powers of exponential draws (Dirichlet(1) at concentration 1)
-        g = -torch.log(torch.rand(vocab_size + 1, vocab_size, generator=generator, dtype=DTYPE).clamp_min(1e-12))
+        g = -torch.log(draw(torch.rand, vocab_size + 1, vocab_size, generator=generator, dtype=DTYPE).clamp_min(1e-12))
         g = g ** (1.0 / check_real("concentration", concentration, 0.0, math.inf, lo_open=True))
         return cls(g[0] / g[0].sum(), g[1:] / g[1:].sum(1, keepdim=True), length)
 
@@ -102,6 +104,11 @@ class TokenAR:
         """Logits of x_i given x_<i for every i, shape (n, L, V)."""
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        """Where θ lives; tokens are moved there."""
+        return module_device(self.module)
+
     def draw_noise(self, n: int, generator: torch.Generator):
         return None
 
@@ -109,7 +116,7 @@ class TokenAR:
         check_tensor("x", x, shape=(None, self.length))
         if x.is_floating_point():
             raise ValueError("x must hold integer tokens")
-        return x.long()
+        return x.long().to(self.device)
 
     def per_example_loss(self, x: Tensor, noise=None) -> Tensor:
         """NLL of each sequence, shape (n,). x (Tensor): tokens of shape (n, L) in [0, V)."""
@@ -129,27 +136,27 @@ class TokenAR:
 
     def support(self, sampler: SamplerSpec | None = None) -> WeightedSupport:
         """q_{θ,κ} over all V^L sequences, exactly (sequences with q = 0 get weight 0)."""
-        seqs = all_sequences(self.vocab_size, self.length)
+        seqs = all_sequences(self.vocab_size, self.length, self.device)
         w = torch.exp(self.sequence_log_q(seqs, sampler)).to(DTYPE)
         return WeightedSupport(seqs, w / w.sum())
 
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
-        """n sequences from q_{θ,κ}, shape (n, L), int64."""
+        """n sequences from q_{θ,κ}, shape (n, L), int64, on θ's device."""
         check_int("n", n, lo=1)
         check_generator("generator", generator)
-        x = torch.zeros(n, self.length, dtype=torch.long)
+        x = torch.zeros(n, self.length, dtype=torch.long, device=self.device)
         for i in range(self.length):
             logits = categorical_logits(self.all_logits(x)[:, i], sampler)
-            x[:, i] = torch.multinomial(torch.softmax(logits.double(), -1), 1, generator=generator)[:, 0]
+            x[:, i] = multinomial(torch.softmax(logits.double(), -1), 1, generator=generator)[:, 0]
         return x
 
 
 def _prefix_index(x: Tensor, vocab_size: int) -> Tensor:
     """Index of the prefix x_<i among all prefixes of all lengths, shape (n, L)."""
     n, L = x.shape
-    idx = torch.zeros(n, L, dtype=torch.long)
-    offset, code = 0, torch.zeros(n, dtype=torch.long)
+    idx = torch.zeros(n, L, dtype=torch.long, device=x.device)
+    offset, code = 0, torch.zeros(n, dtype=torch.long, device=x.device)
     for i in range(L):
         idx[:, i] = offset + code
         offset += vocab_size**i
@@ -183,10 +190,11 @@ class TabularAR(TokenAR):
 
     @classmethod
     def from_log_prob(cls, log_prob, vocab_size: int, length: int) -> "TabularAR":
-        """The member of the family equal to a law over sequences given by ``log_prob(seqs)`` (θ*)."""
-        model = cls(vocab_size, length)
+        """The member of the family equal to a law over sequences given by ``log_prob(seqs)`` (θ*), on the device of its values."""
         seqs = all_sequences(vocab_size, length)
         p = torch.exp(log_prob(seqs).to(DTYPE))
+        model = cls(vocab_size, length)
+        model.module.to(p.device)
         with torch.no_grad():
             for i in range(length):
                 # marginal of the prefix x_<=i, then conditionals of x_i given x_<i
@@ -220,11 +228,11 @@ class MLPAR(TokenAR):
         feats = []
         for i in range(L):
             # tokens before position i, the rest marked with the pad symbol V
-            prefix = torch.full((n, max(L - 1, 0)), V, dtype=torch.long)
+            prefix = torch.full((n, max(L - 1, 0)), V, dtype=torch.long, device=x.device)
             if i:
                 prefix[:, :i] = x[:, :i]
             parts = [nn.functional.one_hot(prefix, V + 1).reshape(n, -1).to(dtype)] if L > 1 else []
-            parts.append(nn.functional.one_hot(torch.full((n,), i, dtype=torch.long), L).to(dtype))
+            parts.append(nn.functional.one_hot(torch.full((n,), i, dtype=torch.long, device=x.device), L).to(dtype))
             feats.append(torch.cat(parts, -1))
         return self.module(torch.stack(feats, 1))
 
@@ -233,7 +241,7 @@ def exact_kl(target: MarkovChainTarget, model: TokenAR) -> float:
     """KL(p_data ‖ p_θ) over all sequences, exactly (nats)."""
     support = target.support()
     with torch.no_grad():
-        return float((support.weights * (torch.log(support.weights) - model.log_prob(support.points).double())).sum())
+        return float((support.weights * (torch.log(support.weights) - model.log_prob(support.points).to(support.weights))).sum())
 
 
 def exact_token_alignment(target: MarkovChainTarget, model: TabularAR, sampler: SamplerSpec | None, P):
@@ -251,6 +259,7 @@ def exact_token_alignment(target: MarkovChainTarget, model: TabularAR, sampler: 
     if (model.vocab_size, model.length) != (target.vocab_size, target.length):
         raise ValueError("model and target must share vocab_size and length")
     star = TabularAR.from_log_prob(target.log_prob, target.vocab_size, target.length)
+    star.module.to(model.device)  # θ* next to θ_r, whichever device the target is on
     q = model.support(sampler)
     H_d = population_hessian(star, target.support())
     theory = theory_quantities(

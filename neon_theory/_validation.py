@@ -96,6 +96,13 @@ def check_generator(name: str, value) -> torch.Generator:
     return value
 
 
+def check_draw(n, generator) -> int:
+    """The arguments of ``sample(n, generator)``: a count n in [1, inf) and an explicit generator."""
+    check_int("n", n, lo=1)
+    check_generator("generator", generator)
+    return n
+
+
 def check_spd(name: str, matrix: Tensor) -> Tensor:
     """Check that ``matrix`` is a finite, symmetric, positive-definite square matrix."""
     check_tensor(name, matrix, ndim=2)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Protocol, Union, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_generator, check_int
+from ._validation import check_draw
 from .samplers import SamplerSpec
 
 Noise = Union[None, Tensor, tuple, Mapping[str, Tensor]]
@@ -95,16 +95,14 @@ class ModelAdapter:
                 raise ValueError(f"{name} must be callable or None")
 
     def draw_noise(self, n: int, generator: torch.Generator) -> Noise:
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         return None if self.noise_fn is None else self.noise_fn(n, generator)
 
     def per_example_loss(self, x: Tensor, noise: Noise) -> Tensor:
         return self.loss_fn(self.module, x, noise)
 
     def sample(self, n: int, sampler, generator: torch.Generator) -> Tensor:
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         with torch.no_grad():
             return self.sample_fn(self.module, n, sampler, generator)
 

@@ -418,51 +418,42 @@ def gradient_second_moment(
 
 
 def population_hessian(
-    model: GenerativeModel,
-    source: Source,
-    n: int | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    noise_generator: torch.Generator | None = None,
-    chunk_size: int = 4096,
+    model: GenerativeModel, source: Source, n: int | None = None, *, generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None, chunk_size: int = 4096, vector: Tensor | None = None,
 ) -> Tensor:
-    """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64 on θ's device.  For small models (p up to a few thousand)."""
+    """Dense ∇²_θ E_source[ℓ_θ], shape (p, p), float64 on θ's device.  For small models (p up to a few thousand).
+
+    With ``vector`` (shape (p,)) it returns the product ∇²_θ E_source[ℓ_θ] · v instead, shape
+    (p,), one streamed pass that never forms the matrix (see :func:`hessian_vector_product`).
+    """
     params = [p for _, p in trainable_named_parameters(check_model(model).module)]
-    p_dim = num_parameters(model.module)
-    H = RunningSum((p_dim, p_dim), module_device(model.module))
+    p_dim, device = num_parameters(model.module), module_device(model.module)
+    if vector is not None:
+        check_tensor("vector", vector, shape=(p_dim,))
+    out = RunningSum((p_dim, p_dim) if vector is None else p_dim, device)
     total_w = 0.0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
         grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
+        total_w += wsum
+        if vector is not None:  # one more backward pass through ⟨∇ℓ, v⟩
+            dot = sum((gi * vi.to(gi)).sum() for gi, vi in zip(grads, _split(vector, params)) if gi is not None)
+            if isinstance(dot, Tensor) and dot.requires_grad:
+                out.add(flatten(torch.autograd.grad(dot, params, allow_unused=True), params))
+            continue
         g_graph = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(grads, params)])
         for i in range(p_dim if g_graph.requires_grad else 0):
-            H.add(flatten(torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True), params), i)
-        total_w += wsum
-    H = H.total / total_w
-    return 0.5 * (H + H.T)
+            out.add(flatten(torch.autograd.grad(g_graph[i], params, retain_graph=True, allow_unused=True), params), i)
+    H = out.total / total_w
+    return H if vector is not None else 0.5 * (H + H.T)
 
 
-def hessian_vector_product(
-    model: GenerativeModel,
-    source: Source,
-    vector: Tensor,
-    n: int | None = None,
-    *,
-    generator: torch.Generator | None = None,
-    noise_generator: torch.Generator | None = None,
-    chunk_size: int = 4096,
-) -> Tensor:
-    """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64 on θ's device."""
-    params = [p for _, p in trainable_named_parameters(check_model(model).module)]
-    check_tensor("vector", vector, shape=(num_parameters(model.module),))
-    out = RunningSum(vector.shape[0], module_device(model.module))
-    total_w = 0.0
-    for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
-        gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
-        dot = sum((gi * vi.to(gi)).sum() for gi, vi in zip(gs, _split(vector, params)) if gi is not None)
-        if isinstance(dot, Tensor) and dot.requires_grad:
-            out.add(flatten(torch.autograd.grad(dot, params, allow_unused=True), params))
-        total_w += wsum
-    return out.total / total_w
+def hessian_vector_product(model: GenerativeModel, source: Source, vector: Tensor, n: int | None = None, **options) -> Tensor:
+    """∇²_θ E_source[ℓ_θ] · v for v of shape (p,), streamed; returns shape (p,), float64 on θ's device.
+
+    ``options`` are :func:`population_hessian`'s keyword arguments (``generator``,
+    ``noise_generator``, ``chunk_size``).
+    """
+    return population_hessian(model, source, n, vector=vector, **options)
 
 
 def _split(vector: Tensor, params) -> list[Tensor]:

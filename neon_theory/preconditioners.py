@@ -37,15 +37,18 @@ class Preconditioner:
 
     name: str = "preconditioner"
 
+    #: the tensor that stores P (its first axis has length p), or ``None`` when P stores none
+    stored: Tensor | None = None
+
     @property
     def dim(self) -> int | None:
         """p, or ``None`` when any dimension is accepted."""
-        return None
+        return None if self.stored is None else self.stored.shape[0]
 
     @property
     def device(self) -> torch.device | None:
         """Where P's tensors live, or ``None`` when it holds none."""
-        return None
+        return None if self.stored is None else self.stored.device
 
     def apply(self, v: Tensor) -> Tensor:
         """P v. v (Tensor): shape (..., p). Returns shape (..., p), float64, on v's device."""
@@ -130,12 +133,8 @@ class Diagonal(Preconditioner):
         object.__setattr__(self, "diag", to_accumulator(self.diag))
 
     @property
-    def dim(self):
-        return self.diag.shape[0]
-
-    @property
-    def device(self):
-        return self.diag.device
+    def stored(self):
+        return self.diag
 
     def apply(self, v):
         v = self._check(v)
@@ -195,12 +194,8 @@ class Dense(Preconditioner):
         object.__setattr__(self, "P", 0.5 * (P + P.T))
 
     @property
-    def dim(self):
-        return self.P.shape[0]
-
-    @property
-    def device(self):
-        return self.P.device
+    def stored(self):
+        return self.P
 
     def apply(self, v):
         v = self._check(v)

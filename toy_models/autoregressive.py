@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory._validation import check_draw, check_int, check_real, check_tensor
 from neon_theory.rng import draw
 from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
 
@@ -85,8 +85,7 @@ class ARGaussianModel:
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n draws, shape (n, 2) on θ's device, each conditional std multiplied by τ_σ."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         tau = std_scale_of(sampler)
         device = self.module.mu1.device
         z = draw(torch.randn, n, 2, generator=generator, dtype=self.dtype, device=device)

@@ -18,7 +18,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_choice, check_generator, check_int, check_real, check_tensor
+from neon_theory._validation import check_choice, check_draw, check_int, check_real, check_tensor
 from neon_theory.gradients import WeightedSupport
 from neon_theory.rng import multinomial
 from neon_theory.samplers import SamplerSpec, categorical_logits
@@ -86,8 +86,7 @@ class CategoricalModel:
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n tokens from q_{θ,κ}, shape (n,), int64, on θ's device."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         return multinomial(self.sampler_probs(sampler), n, generator=generator, replacement=True)
 
     def support(self, sampler: SamplerSpec | None = None) -> WeightedSupport:
@@ -105,15 +104,11 @@ class CategoricalTarget:
 
     def __init__(self, probs: Tensor):
         self.probs = _check_probs(probs, "probs")
-
-    @property
-    def vocab_size(self) -> int:
-        return self.probs.shape[0]
+        self.vocab_size = self.probs.shape[0]
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         return multinomial(self.probs, n, generator=generator, replacement=True)
 
     def log_prob(self, x: Tensor) -> Tensor:

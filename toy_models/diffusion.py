@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_choice, check_generator, check_int, check_real
+from neon_theory._validation import check_choice, check_draw, check_int, check_real
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
@@ -131,8 +131,7 @@ class DiffusionSampler:
     @torch.no_grad()
     def sample_x(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None, dtype=torch.float64) -> Tensor:
         """n draws in data space, shape (n, D).  ``labels`` (n,) are the classes for guidance."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         steps, zeta, guidance = parse_diffusion_sampler(sampler)
         if steps is None or steps.n is None:
             steps = Steps(self.schedule.T, "ddim", eta=1.0)
@@ -231,8 +230,7 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
 
     def draw_noise(self, n: int, generator: torch.Generator):
         """(t index (n,), ε (n, D)[, label-drop mask (n,)])."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         t = draw(torch.randint, 0, self.schedule.T, (n,), generator=generator, device=self.device)
         eps = draw(torch.randn, n, self.dim, generator=generator, dtype=self.dtype, device=self.device)
         return (t, eps) + self.label_drop(n, generator)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_generator, check_int
+from neon_theory._validation import check_draw
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 
@@ -52,8 +52,7 @@ class FlowModel(ConditionalGenerator):
 
     def draw_noise(self, n: int, generator: torch.Generator):
         """(t (n, 1), x₀ (n, D)[, label-drop mask (n,)])."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         t = draw(torch.rand, n, 1, generator=generator, dtype=self.dtype, device=self.device)
         x0 = draw(torch.randn, n, self.dim, generator=generator, dtype=self.dtype, device=self.device)
         return (t, x0) + self.label_drop(n, generator)
@@ -77,8 +76,7 @@ class FlowModel(ConditionalGenerator):
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n draws, shape (n, D) (or (n, D + 1) with the label column for conditional models)."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         steps, guidance = parse_flow_sampler(sampler)
         labels = self.sample_labels(n, generator)
         if guidance is not None and labels is None:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.functional import hessian as _autograd_hessian
 
-from neon_theory._validation import check_generator, check_int, check_spd, check_tensor
+from neon_theory._validation import check_draw, check_int, check_spd, check_tensor
 from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
 from neon_theory.params import flatten, parameter_vector
@@ -147,8 +147,7 @@ class GaussianModel:
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n draws from N(μ, T Σ), shape (n, D), float64 on θ's device."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         scale = math.sqrt(temperature_of(sampler))
         z = draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.module.mean.device)
         return self.module.mean + scale * z @ self.module.cholesky().T
@@ -243,8 +242,7 @@ class GaussianTarget:
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         L = torch.linalg.cholesky(self.cov)
         return self.mean + draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.mean.device) @ L.T
 

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_generator, check_int, check_real, check_spd, check_tensor
+from neon_theory._validation import check_draw, check_int, check_real, check_spd, check_tensor
 from neon_theory.rng import draw, multinomial
 
 DTYPE = torch.float64
@@ -105,8 +105,7 @@ class GMM:
     @torch.no_grad()
     def sample_with_labels(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """n draws and their component indices (or class labels when given), shapes (n, D), (n,), on the mixture's device."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         k = multinomial(self.weights, n, generator=generator, replacement=True)
         z = draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.means.device)
         x = self.means[k] + (self._chol[k] @ z[..., None])[..., 0]

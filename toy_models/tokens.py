@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory._validation import check_draw, check_int, check_real, check_tensor
 from neon_theory.device import module_device
 from neon_theory.gradients import WeightedSupport
 from neon_theory.rng import draw, multinomial
@@ -72,8 +72,7 @@ class MarkovChainTarget:
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         out = torch.empty(n, self.length, dtype=torch.long, device=self.init.device)
         out[:, 0] = multinomial(self.init, n, generator=generator, replacement=True)
         for i in range(1, self.length):
@@ -143,8 +142,7 @@ class TokenAR:
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n sequences from q_{θ,κ}, shape (n, L), int64, on θ's device."""
-        check_int("n", n, lo=1)
-        check_generator("generator", generator)
+        check_draw(n, generator)
         x = torch.zeros(n, self.length, dtype=torch.long, device=self.device)
         for i in range(self.length):
             logits = categorical_logits(self.all_logits(x)[:, i], sampler)

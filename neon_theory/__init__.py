@@ -2,6 +2,7 @@
 
 from .alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
 from .contracts import GenerativeModel, ModelAdapter, Target
+from .device import accumulator_dtype, module_device, resolve_device
 from .gradients import (
     GradientEstimate,
     ModelLaw,
@@ -34,10 +35,12 @@ __all__ = [
     "TopK",
     "TopP",
     "WeightedSupport",
+    "accumulator_dtype",
     "alignment",
     "brent_best_w",
     "fit",
     "merge",
+    "module_device",
     "neon_loop",
     "paired_population_gradients",
     "per_sample_gradients",
@@ -46,6 +49,7 @@ __all__ = [
     "population_gradient",
     "population_hessian",
     "predicted_w_star",
+    "resolve_device",
     "self_train",
     "theory_quantities",
     "w_sweep",

@@ -328,3 +328,38 @@ def test_a_sweep_file_can_name_the_module_that_registers_its_experiment(tmp_path
     code = main(["sweep", str(sweep), "--store", str(tmp_path / "store")])
     err = capsys.readouterr().err
     assert code == 2 and "module 'no_such_module_here' named by the sweep cannot be imported" in err and err.count("\n") == 1
+
+
+@experiment("where-tensors-go")
+def _where(params, seed):
+    import torch
+
+    return {"device": str(torch.zeros(1).device)}
+
+
+def test_a_job_creates_its_tensors_on_the_sweeps_device_and_the_device_is_in_the_record_and_key():
+    from neon_theory.run.sweeps import Job, job_key, run_job
+
+    record = run_job(Job("where-tensors-go", __name__, {}, 0, "k", device="meta"))  # meta: a device that exists everywhere
+    assert record["status"] == "ok" and record["result"] == {"device": "meta"} and record["device"] == "meta"
+    assert run_job(Job("where-tensors-go", __name__, {}, 0, "k"))["result"] == {"device": "cpu"}
+    cpu = job_key("where-tensors-go", {}, 0)
+    assert job_key("where-tensors-go", {}, 0, device="cpu") == cpu != job_key("where-tensors-go", {}, 0, device="cuda:0")
+
+
+def test_a_sweep_on_a_device_this_machine_lacks_is_refused_before_any_job(tmp_path, capsys):
+    import torch
+
+    from neon_theory.run.cli import main
+
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"  # a device this machine lacks, on any machine
+    with pytest.raises(ValueError, match=f"device '{missing}' was asked for but"):
+        SweepSpec("where-tensors-go", device=missing).validate()
+    with pytest.raises(ValueError, match="device must be one of"):
+        SweepSpec("where-tensors-go", device="tpu").validate()
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("experiment: gaussian-cell\nseeds: [0]\n")
+    code = main(["sweep", str(sweep), "--device", missing, "--store", str(tmp_path / "store")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("neon-theory: error: --device:") and err.count("\n") == 1
+    assert not (tmp_path / "store").exists()

@@ -64,8 +64,8 @@ def seed_option(p) -> None:
 
 
 def add_device_option(p) -> None:
-    """Add ``--device cpu|cuda|cuda:N|auto`` (default ``auto``: CUDA if present, else CPU)."""
-    p.add_argument("--device", default="auto", help="where models run: cpu, cuda, cuda:N or auto (CUDA if present, else CPU; default auto)")
+    """Add ``--device cpu|cuda|cuda:N|mps|auto`` (default ``auto``: CUDA if present, else CPU)."""
+    p.add_argument("--device", default="auto", help="where models run: cpu, cuda, cuda:N, mps or auto (CUDA if present, else CPU; default auto)")
 
 
 def on_device(run: Callable) -> Callable:
@@ -380,7 +380,7 @@ def _sweep_options(sw) -> None:
     sw.add_argument("--out", default="results/sweep.parquet", help="table of every record, .parquet or .csv (default results/sweep.parquet)")
     sw.add_argument("--csv", default=None, help="also export the table as this CSV file")
     sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
-    sw.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto; default: the sweep file's device (cpu if it names none)")
+    sw.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto; default: the sweep file's device (cpu if it names none)")
 
 
 def _figures_options(fg) -> None:

@@ -65,7 +65,7 @@ class SweepSpec:
         threads (int): torch threads per job (results depend on it; default 1).
         module (str | None): a module to import before the experiment is looked up, e.g. the
             user's package that registers it (it must be importable: installed or on PYTHONPATH).
-        device (str): where the jobs run: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA if
+        device (str): where the jobs run: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA if
             present).  Tensors a job creates default to it; a record made on another device
             than the CPU has its own cache key (the numbers differ in the last bits).
     """
@@ -105,7 +105,7 @@ class SweepSpec:
         if self.module is not None and (not isinstance(self.module, str) or not self.module):
             raise ValueError(f"module must be an importable module name; got {self.module!r}")
         if not isinstance(self.device, str):
-            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto'; got {self.device!r}")
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'; got {self.device!r}")
 
     def import_module(self) -> None:
         """Import :attr:`module` (which registers its experiments); a clear ValueError if it cannot be."""

@@ -107,7 +107,9 @@ def make_figure(
         if summary is not None:
             raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
     fig = FIGURES[name].draw(frames)
-    suffix = preset if seeds is None else f"{preset}_seeds{_seed_label(seeds)}"
+    preset_seeds = {tuple(sorted(spec.seeds)) for spec in figure_specs(name, preset).values()}
+    own = seeds is None or preset_seeds == {tuple(sorted(seeds))}  # the preset's own seeds: the plain name
+    suffix = preset if own else f"{preset}_seeds{_seed_label(seeds)}"
     paths = plots.save(fig, Path(out) / f"{name}_{suffix}")
     return {"paths": paths, "frames": frames, "failed": 0}
 

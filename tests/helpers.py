@@ -7,6 +7,7 @@ from torch import nn
 
 from neon_theory._validation import check_real
 from neon_theory.contracts import ModelAdapter
+from neon_theory.rng import draw
 
 F64 = torch.float64
 
@@ -23,7 +24,7 @@ class SquareConfig:
 
 
 def random_spd(d: int, generator: torch.Generator, jitter: float = 0.3) -> torch.Tensor:
-    A = torch.randn(d, d, generator=generator, dtype=F64)
+    A = draw(torch.randn, d, d, generator=generator, dtype=F64)
     return A @ A.T / d + jitter * torch.eye(d, dtype=F64)
 
 
@@ -33,7 +34,7 @@ def mlp_denoiser(dim: int = 2, hidden: int = 8, seed: int = 0) -> ModelAdapter:
     net = nn.Sequential(nn.Linear(dim + 1, hidden), nn.Tanh(), nn.Linear(hidden, dim)).double()
 
     def noise_fn(n, g):
-        return (torch.rand(n, 1, generator=g, dtype=F64), torch.randn(n, dim, generator=g, dtype=F64))
+        return (draw(torch.rand, n, 1, generator=g, dtype=F64), draw(torch.randn, n, dim, generator=g, dtype=F64))
 
     def loss_fn(m, x, noise):
         t, eps = noise
@@ -42,7 +43,7 @@ def mlp_denoiser(dim: int = 2, hidden: int = 8, seed: int = 0) -> ModelAdapter:
         return ((m(torch.cat([xt, t], -1)) - eps) ** 2).sum(-1)
 
     def sample_fn(m, n, sampler, g):
-        return torch.randn(n, dim, generator=g, dtype=F64)
+        return draw(torch.randn, n, dim, generator=g, dtype=F64)
 
     return ModelAdapter(net, loss_fn=loss_fn, sample_fn=sample_fn, noise_fn=noise_fn)
 

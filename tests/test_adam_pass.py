@@ -16,7 +16,7 @@ from neon_theory import ModelAdapter
 from neon_theory.alignment import DegenerateCosineWarning, alignment, coordinate_shares
 from neon_theory.gradients import per_sample_gradients
 from neon_theory.preconditioners import Diagonal, adam_minibatch
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 
 F64 = torch.float64
 N, TAIL, B = 200, (17, 151), 8
@@ -40,7 +40,7 @@ def _model(seen: list | None = None) -> ModelAdapter:
 
 def _population(seed: int, shift: float = 0.0) -> torch.Tensor:
     """(N, 3): value, tail indicator, row id."""
-    x = torch.randn(N, generator=generator(seed, "pop"), dtype=F64) + shift
+    x = draw(torch.randn, N, generator=generator(seed, "pop"), dtype=F64) + shift
     tail = torch.zeros(N, dtype=F64)
     tail[list(TAIL)] = 1.0
     x[list(TAIL)] += 3.0  # the tail rows sit far out
@@ -74,7 +74,7 @@ def _with_replacement_P(model, x, seed: int) -> Diagonal:
     g = generator(seed, "adam")
     v, T = torch.zeros(2, dtype=F64), -(-N // B)
     for _ in range(T):
-        grad = per_sample_gradients(model, x[torch.randint(0, N, (B,), generator=g)], method="loop").mean(0)
+        grad = per_sample_gradients(model, x[draw(torch.randint, 0, N, (B,), generator=g)], method="loop").mean(0)
         v = 0.999 * v + 0.001 * grad**2
     return Diagonal(1 / ((v / (1 - 0.999**T)).sqrt() + 1e-8))
 
@@ -118,7 +118,7 @@ def test_block_diagonal_deletes_each_block_as_a_direct_re_derivation_does():
     g = generator(4, "adam")
     terms = []
     for _ in range(2):
-        for t in torch.randperm(7, generator=g).tolist():
+        for t in draw(torch.randperm, 7, generator=g).tolist():
             grad = per_sample_gradients(model, pop[30 * t : 30 * (t + 1)], method="loop").mean(0)
             terms.append((t, grad**2))
     T = len(terms)

@@ -21,7 +21,7 @@ from neon_theory import ModelAdapter, ModelLaw, Temperature, alignment, paired_p
 from neon_theory.alignment import DegenerateCosineWarning
 from neon_theory.calibration import grouped_se_calibration, se_calibration
 from neon_theory.preconditioners import Diagonal, adam_minibatch
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 
 F64 = torch.float64
 R, N, N_BATCHES, K, SLACK = 200, 1600, 16, 4.0, 0.05
@@ -35,7 +35,7 @@ class Law:
         self.scale, self.shift = scale, shift
 
     def sample(self, n, generator):
-        return self.shift + self.scale * torch.randn(n, 2, generator=generator, dtype=F64)
+        return self.shift + self.scale * draw(torch.randn, n, 2, generator=generator, dtype=F64)
 
 
 class LocationScale(nn.Module):
@@ -53,7 +53,7 @@ def gaussian_nll_model() -> ModelAdapter:
         return (0.5 * z**2 + m.log_sigma).sum(-1)
 
     def sample(m, n, sampler, g):
-        return m.mu + sampler.std_scale * m.log_sigma.exp() * torch.randn(n, 2, generator=g, dtype=F64)
+        return m.mu + sampler.std_scale * m.log_sigma.exp() * draw(torch.randn, n, 2, generator=g, dtype=F64)
 
     return ModelAdapter(LocationScale(), loss_fn=loss, sample_fn=sample)
 
@@ -64,7 +64,7 @@ def linear_denoiser() -> ModelAdapter:
     net = nn.Linear(3, 2).double()
 
     def noise(n, g):
-        return torch.rand(n, 1, generator=g, dtype=F64), torch.randn(n, 2, generator=g, dtype=F64)
+        return draw(torch.rand, n, 1, generator=g, dtype=F64), draw(torch.randn, n, 2, generator=g, dtype=F64)
 
     def loss(m, x, nz):
         t, eps = nz
@@ -95,8 +95,8 @@ def _replicate(model, synthetic, P):
             a = alignment(est["real"], est["syn"], P_rep)
             fixed = alignment(est["real"], est["syn"], Diagonal(P_rep.diag)) if P == "adam" else a
         rows.append((est["real"].mean, est["real"].se, a.s, a.s_se, a.cosine, a.cosine_se, fixed.cosine_se))
-    means = torch.stack([r[0] for r in rows]).numpy()
-    ses = torch.stack([r[1] for r in rows]).numpy()
+    means = torch.stack([r[0] for r in rows]).cpu().numpy()
+    ses = torch.stack([r[1] for r in rows]).cpu().numpy()
     scalars = np.array([r[2:] for r in rows])
     return means, ses, scalars
 

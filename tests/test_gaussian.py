@@ -13,7 +13,7 @@ from neon_theory.gradients import ModelLaw, paired_population_gradients, populat
 from neon_theory.neon import merge
 from neon_theory.params import unflatten
 from neon_theory.preconditioners import Diagonal, exact_inverse, identity
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from neon_theory.samplers import Temperature, TopK
 from toy_models.gaussian import (
     GaussianModel,
@@ -32,8 +32,8 @@ DATA_COV = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=F64)
 
 def case(seed: int, d: int, scale: float = 1.0):
     g = torch.Generator().manual_seed(seed)
-    target = GaussianTarget(torch.randn(d, generator=g, dtype=F64), random_spd(d, g))
-    model = GaussianModel(target.mean + scale * 0.3 * torch.randn(d, generator=g, dtype=F64), random_spd(d, g))
+    target = GaussianTarget(draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g))
+    model = GaussianModel(target.mean + scale * 0.3 * draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g))
     return target, model
 
 

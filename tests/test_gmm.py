@@ -6,7 +6,7 @@ from helpers import F64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from toy_models.gmm import GMM, official_gaussian, ring, two_class
 
 K_SE = 6
@@ -61,7 +61,7 @@ def test_noised_law_matches_noising_samples_within_k_se():
     n = 100_000
     x0 = gmm.sample(n, generator(2, "x"))
     a = 0.3
-    xt = math.sqrt(a) * x0 + math.sqrt(1 - a) * torch.randn(n, 2, generator=generator(2, "e"), dtype=F64)
+    xt = math.sqrt(a) * x0 + math.sqrt(1 - a) * draw(torch.randn, n, 2, generator=generator(2, "e"), dtype=F64)
     law = gmm.noised_vp(a)
     # E[log p_t(x_t)] under the samples vs the exact cross-entropy is not closed form; compare second moments
     second = (xt**2).mean(0)

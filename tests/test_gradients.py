@@ -19,7 +19,7 @@ from neon_theory.gradients import (
     population_gradient,
     population_hessian,
 )
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from neon_theory.samplers import Chain, Temperature, TopK, TopP
 from toy_models.categorical import CategoricalModel, CategoricalTarget
 
@@ -48,7 +48,7 @@ def test_chunking_and_batching_do_not_change_a_finite_set_gradient(chunk_size, n
 
 def test_noise_model_gradient_equals_direct_autograd_with_the_same_noise():
     model = mlp_denoiser()
-    x = torch.randn(200, 2, generator=generator(0, "x"), dtype=F64)
+    x = draw(torch.randn, 200, 2, generator=generator(0, "x"), dtype=F64)
     est = population_gradient(model, x, chunk_size=100, n_batches=2, noise_generator=generator(1, "noise"))
     g = generator(1, "noise")  # the same stream, consumed chunk by chunk in the same order
     loss = torch.cat([model.per_example_loss(x[i : i + 100], model.draw_noise(100, g)) for i in (0, 100)]).mean()
@@ -58,7 +58,7 @@ def test_noise_model_gradient_equals_direct_autograd_with_the_same_noise():
 
 def test_per_sample_gradients_vmap_equals_loop_and_averages_to_the_population_gradient():
     model = mlp_denoiser()
-    x = torch.randn(33, 2, generator=generator(0, "x"), dtype=F64)
+    x = draw(torch.randn, 33, 2, generator=generator(0, "x"), dtype=F64)
     noise = model.draw_noise(33, generator(2, "n"))
     g_vmap = per_sample_gradients(model, x, noise)
     g_loop = per_sample_gradients(model, x, noise, method="loop")
@@ -72,7 +72,7 @@ def test_per_sample_gradients_vmap_equals_loop_and_averages_to_the_population_gr
 def test_common_random_numbers_make_identical_sources_give_identical_estimates():
     """Same data and same noise for both sources ⇒ r_d − r_s is exactly 0; independent noise ⇒ it is not."""
     model = mlp_denoiser()
-    x = torch.randn(256, 2, generator=generator(0, "x"), dtype=F64)
+    x = draw(torch.randn, 256, 2, generator=generator(0, "x"), dtype=F64)
     est = paired_population_gradients(model, {"a": x, "b": x.clone()}, noise_generator=generator(3, "n"), n_batches=8)
     assert torch.equal(est["a"].mean, est["b"].mean)
     a = population_gradient(model, x, noise_generator=generator(3, "n"), n_batches=8)
@@ -158,7 +158,7 @@ def test_categorical_monte_carlo_within_k_se_of_enumeration():
         model, {"d": target, "s": ModelLaw(model, sampler)}, 30_000, generator=generator(0, "cat"), n_batches=30
     )
     # the synthetic law by hand (numpy), independent of categorical_logits: p^(1/0.7), drop the smallest
-    q_hand = torch.from_numpy(hand_sampler_law(p_model, sampler))
+    q_hand = torch.as_tensor(hand_sampler_law(p_model, sampler))  # on the default device, like the support
     assert float(q_hand[0]) == 0 and bool((q_hand[1:] > 0).all())
     q_support = WeightedSupport(torch.arange(4), q_hand)
     for key, src in (("d", target.support()), ("s", q_support)):
@@ -198,7 +198,7 @@ def test_population_gradient_of_a_million_large_offset_rows_is_float64_exact():
     model = ModelAdapter(
         _Centre(theta),
         loss_fn=lambda m, x, _: 0.5 * ((x - m.theta) ** 2).sum(-1),
-        sample_fn=lambda m, n, s, g: torch.randn(n, 2, generator=g, dtype=F64),
+        sample_fn=lambda m, n, s, g: draw(torch.randn, n, 2, generator=g, dtype=F64),
     )
     est = population_gradient(model, x)
     exact = torch.tensor([t - math.fsum(col) / n for t, col in zip(theta, x.T.tolist())], dtype=F64)

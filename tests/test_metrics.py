@@ -18,16 +18,16 @@ from neon_theory.metrics import (
     sqrtm_psd,
     wasserstein2_empirical,
 )
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 
 
 def gaussian(seed: int, d: int):
     g = generator(seed)
-    return torch.randn(d, generator=g, dtype=F64), random_spd(d, g)
+    return draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g)
 
 
 def rotation(seed: int, d: int) -> torch.Tensor:
-    q, r = torch.linalg.qr(torch.randn(d, d, generator=generator(seed), dtype=F64))
+    q, r = torch.linalg.qr(draw(torch.randn, d, d, generator=generator(seed), dtype=F64))
     return q * torch.sign(torch.diagonal(r))
 
 
@@ -37,12 +37,12 @@ def test_fd_is_symmetric_nonnegative_and_rotation_translation_invariant(a, b, d)
     m2, c2 = gaussian(b + 20_000, d)
     fd = gaussian_frechet_distance(m1, c1, m2, c2)
     # independent reference: ‖Δm‖² + tr(c1 + c2 − 2 (c1^½ c2 c1^½)^½) with scipy's sqrtm
-    r1 = scipy.linalg.sqrtm(c1.numpy())
-    cross = np.real(scipy.linalg.sqrtm(r1 @ c2.numpy() @ r1))
-    ref = float(((m1 - m2) ** 2).sum()) + float(np.trace(c1.numpy() + c2.numpy() - 2 * cross))
+    r1 = scipy.linalg.sqrtm(c1.cpu().numpy())
+    cross = np.real(scipy.linalg.sqrtm(r1 @ c2.cpu().numpy() @ r1))
+    ref = float(((m1 - m2) ** 2).sum()) + float(np.trace(c1.cpu().numpy() + c2.cpu().numpy() - 2 * cross))
     assert fd == pytest.approx(ref, rel=1e-8, abs=1e-10)
     assert fd == pytest.approx(gaussian_frechet_distance(m2, c2, m1, c1), rel=1e-9, abs=1e-12)
-    R, t = rotation(a + b, d), torch.randn(d, generator=generator(b), dtype=F64)
+    R, t = rotation(a + b, d), draw(torch.randn, d, generator=generator(b), dtype=F64)
     fd_rt = gaussian_frechet_distance(R @ m1 + t, R @ c1 @ R.T, R @ m2 + t, R @ c2 @ R.T)
     assert fd_rt == pytest.approx(fd, rel=1e-8, abs=1e-10)
 
@@ -73,7 +73,7 @@ def test_fd_commuting_covariances_closed_form_and_sqrtm_is_real():
 
 def test_fd_from_samples_converges_to_the_exact_value():
     m, c = gaussian(1, 2)
-    x = m + torch.randn(200_000, 2, generator=generator(2), dtype=F64) @ torch.linalg.cholesky(c).T
+    x = m + draw(torch.randn, 200_000, 2, generator=generator(2), dtype=F64) @ torch.linalg.cholesky(c).T
     assert frechet_distance_from_samples(x, m, c) < 1e-3
     mean, cov = sample_moments(x)
     se = torch.sqrt(torch.diagonal(c) / x.shape[0])
@@ -84,7 +84,7 @@ def test_cross_entropy_and_kl_against_monte_carlo_within_k_se():
     mp, cp = gaussian(3, 2)
     mq, cq = gaussian(4, 2)
     n = 200_000
-    x = mp + torch.randn(n, 2, generator=generator(5), dtype=F64) @ torch.linalg.cholesky(cp).T
+    x = mp + draw(torch.randn, n, 2, generator=generator(5), dtype=F64) @ torch.linalg.cholesky(cp).T
 
     def logpdf(x, m, c):
         L = torch.linalg.cholesky(c)
@@ -123,7 +123,7 @@ def test_pot_bures_wasserstein_is_the_square_root_of_our_fd(a, d):
 
 
 def test_empirical_w2_of_a_shift_and_of_identical_samples():
-    x = torch.randn(300, 2, generator=generator(0), dtype=F64)
+    x = draw(torch.randn, 300, 2, generator=generator(0), dtype=F64)
     assert wasserstein2_empirical(x, x) == pytest.approx(0.0, rel=0, abs=1e-6)  # √ of round-off
     shift = torch.tensor([3.0, 4.0], dtype=F64)
     assert wasserstein2_empirical(x, x + shift) == pytest.approx(5.0, rel=1e-9, abs=0)  # a translation is optimal

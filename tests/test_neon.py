@@ -18,7 +18,7 @@ from neon_theory.neon import (
     w_sweep,
 )
 from neon_theory.params import parameter_vector, state_vector
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from neon_theory.samplers import Temperature
 from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities, population_nll
 
@@ -27,7 +27,7 @@ finite = st.floats(-5, 5)
 
 def state(seed: int, extra_buffer=True):
     g = generator(seed)
-    sd = {"w": torch.randn(3, 2, generator=g), "b": torch.randn(2, generator=g, dtype=F64)}
+    sd = {"w": draw(torch.randn, 3, 2, generator=g), "b": draw(torch.randn, 2, generator=g, dtype=F64)}
     if extra_buffer:
         sd["steps"] = torch.tensor(seed, dtype=torch.long)
     return sd
@@ -62,9 +62,9 @@ def test_merge_is_base_minus_w_times_other_minus_base(a, b, w):
     a_np, b_np = np.array(a[:n]), np.array(b[:n])
     out = merge({"p": torch.tensor(a_np)}, {"p": torch.tensor(b_np)}, w)["p"]
     assert out.dtype == torch.float64
-    np.testing.assert_allclose(out.numpy(), a_np - w * (b_np - a_np), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.cpu().numpy(), a_np - w * (b_np - a_np), rtol=0, atol=1e-12)
     # the same point written as (1 + w)a − wb (equal up to float64 rounding of |values| ≤ 2100)
-    np.testing.assert_allclose(out.numpy(), (1 + w) * a_np - w * b_np, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(out.cpu().numpy(), (1 + w) * a_np - w * b_np, rtol=0, atol=1e-9)
 
 
 @given(st.integers(0, 100), finite)
@@ -162,7 +162,7 @@ def test_self_train_sgd_step_is_a_gradient_step_and_leaves_the_base_untouched():
 
 def test_self_train_lowers_the_synthetic_loss_and_keeps_snapshots():
     model = mlp_denoiser()
-    S = torch.randn(256, 2, generator=generator(0, "S"), dtype=F64)
+    S = draw(torch.randn, 256, 2, generator=generator(0, "S"), dtype=F64)
     res = self_train(
         model, S, steps=60, lr=1e-2, batch_size=64, generator=generator(1), snapshot_steps=(10, 60), record_trajectory=True
     )
@@ -217,7 +217,7 @@ def test_w_sweep_uses_common_random_numbers():
     draws = []
 
     def metric(m, g):
-        draws.append(torch.rand(1, generator=g).item())
+        draws.append(draw(torch.rand, 1, generator=g).item())
         return 0.0
 
     w_sweep(model, model.module.state_dict(), [-1.0, 0.0, 2.0], metric, eval_seed=3)

@@ -289,13 +289,13 @@ def test_token_enumeration_agrees_with_monte_carlo(chain, spec):
     # the truncated sampling law by hand (numpy sorting, not categorical_logits): q(x) = Π_i q_i(x_i | x_<i)
     seqs = all_sequences(3, 3)
     with torch.no_grad():
-        step_p = torch.softmax(model.all_logits(seqs).double(), -1).numpy()
+        step_p = torch.softmax(model.all_logits(seqs).double(), -1).cpu().numpy()
     q_hand = np.array([
         np.prod([hand_sampler_law(step_p[j, i], spec)[int(seqs[j, i])] for i in range(3)]) for j in range(seqs.shape[0])
     ])
     assert bool((q_hand == 0).any()) == (not isinstance(spec, Temperature))  # top-k / top-p remove sequences
-    torch.testing.assert_close(model.support(spec).weights, torch.from_numpy(q_hand), rtol=0, atol=1e-12)
-    exact_s = population_gradient(model, WeightedSupport(seqs, torch.from_numpy(q_hand / q_hand.sum()))).mean
+    torch.testing.assert_close(model.support(spec).weights, torch.as_tensor(q_hand), rtol=0, atol=1e-12)
+    exact_s = population_gradient(model, WeightedSupport(seqs, torch.as_tensor(q_hand / q_hand.sum()))).mean
     assert bool(((est["d"].mean - exact_d).abs() <= K_SE * est["d"].se + 1e-12).all())
     assert bool(((est["s"].mean - exact_s).abs() <= K_SE * est["s"].se + 1e-12).all())
 

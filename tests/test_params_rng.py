@@ -3,14 +3,14 @@ import torch
 from torch import nn
 
 from neon_theory.params import parameter_vector, set_parameter_vector, state_vector, unflatten
-from neon_theory.rng import child_seed, generator
+from neon_theory.rng import child_seed, draw, generator
 
 
 def test_named_streams_are_reproducible_and_distinct():
-    a = torch.rand(3, generator=generator(7, "noise"))
-    assert torch.equal(a, torch.rand(3, generator=generator(7, "noise")))
-    assert not torch.equal(a, torch.rand(3, generator=generator(7, "data")))
-    assert not torch.equal(a, torch.rand(3, generator=generator(8, "noise")))
+    a = draw(torch.rand, 3, generator=generator(7, "noise"))
+    assert torch.equal(a, draw(torch.rand, 3, generator=generator(7, "noise")))
+    assert not torch.equal(a, draw(torch.rand, 3, generator=generator(7, "data")))
+    assert not torch.equal(a, draw(torch.rand, 3, generator=generator(8, "noise")))
     assert 0 <= child_seed(0, "x") < 2**63
 
 

@@ -14,7 +14,7 @@ from neon_theory.preconditioners import (
     identity,
     second_moment_diag,
 )
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from toy_models.categorical import CategoricalModel, CategoricalTarget
 
 
@@ -52,7 +52,7 @@ def test_adam_minibatch_matches_a_direct_adam_second_moment_ema():
     v = torch.zeros(3, dtype=F64)
     steps = 0
     for _ in range(2):
-        order = torch.randperm(500, generator=g)
+        order = draw(torch.randperm, 500, generator=g)
         for start in range(0, 500, 16):
             grad = per_sample_gradients(model, x[order[start : start + 16]]).mean(0)
             v = 0.9 * v + 0.1 * grad**2
@@ -78,7 +78,7 @@ def test_adam_minibatch_depends_on_batch_size_as_mean_plus_variance_over_B():
 
 def test_second_moment_and_fisher_diag_relations():
     model = mlp_denoiser()
-    x = torch.randn(64, 2, generator=generator(0, "x"), dtype=F64)
+    x = draw(torch.randn, 64, 2, generator=generator(0, "x"), dtype=F64)
     sm = second_moment_diag(model, x, noise_generator=generator(1, "n"), eps=1e-12)
     ef = empirical_fisher_diag(model, x, noise_generator=generator(1, "n"), damping=1e-12)
     # 1/(√v + 1e-12) vs 1/√(v + 1e-12): equal up to a relative 1e-12/√v

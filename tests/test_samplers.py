@@ -129,9 +129,9 @@ def test_top_k_keeps_the_k_most_probable(probs, k):
     kept = q > 0
     # by hand: the k-th largest logit from a numpy sort; every token at or above it is kept
     # (exactly k tokens unless there are ties at the threshold, which are all kept)
-    z = logits.numpy()
+    z = logits.cpu().numpy()
     kth = np.sort(z)[::-1][min(k, z.shape[0]) - 1]
-    assert kept.numpy().tolist() == (z >= kth).tolist()
+    assert kept.tolist() == (z >= kth).tolist()
     # renormalised restriction of p
     assert torch.allclose(q[kept], probs[kept] / probs[kept].sum(), rtol=0, atol=1e-12)
 
@@ -141,7 +141,7 @@ def test_top_k_keeps_exactly_k_tokens_when_there_are_no_ties(weights, k):
     probs = torch.tensor(weights, dtype=torch.float64) / sum(weights)
     q = torch.softmax(categorical_logits(torch.log(probs), TopK(k)), -1)
     assert int((q > 0).sum()) == min(k, len(weights))
-    torch.testing.assert_close(q, torch.from_numpy(hand_sampler_law(probs.numpy(), TopK(k))), rtol=0, atol=1e-15)
+    torch.testing.assert_close(q, torch.as_tensor(hand_sampler_law(probs.cpu().numpy(), TopK(k))), rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize(

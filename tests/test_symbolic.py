@@ -3,7 +3,7 @@ import sympy as sp
 import torch
 from helpers import F64
 
-from neon_theory.rng import generator
+from neon_theory.rng import draw, generator
 from neon_theory.samplers import Temperature
 from neon_theory.symbolic import one_d_alignment, warmup_gamma
 from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities
@@ -23,7 +23,7 @@ def test_symbolic_one_d_alignment_matches_the_engine(v, tau):
 
 def warmup_gradient_draws(d: int, m: int, reps: int, seed: int) -> torch.Tensor:
     """∇_Σ L_pop(μ̂, Σ̂) for `reps` independent MLE fits on m draws from N(0, I_d); shape (reps, d, d)."""
-    x = torch.randn(reps, m, d, generator=generator(seed, "warmup"), dtype=F64)
+    x = draw(torch.randn, reps, m, d, generator=generator(seed, "warmup"), dtype=F64)
     mu = x.mean(1, keepdim=True)
     S = (x - mu).transpose(1, 2) @ (x - mu) / m
     Si = torch.linalg.inv(S)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from neon_theory.alignment import theory_quantities
 from neon_theory.gradients import population_gradient, population_hessian
 from neon_theory.preconditioners import Diagonal, exact_inverse, identity
+from neon_theory.rng import draw
 from neon_theory.samplers import Temperature
 from toy_models.categorical import CategoricalModel, CategoricalTarget
 from toy_models.gaussian import GaussianTarget, exact_quantities, model_from_theta
@@ -143,12 +144,12 @@ def test_first_order_sufficient_condition_implies_negative_first_order_s(seed, d
     """θ_r on a random direction at a fraction of the first-order radius (measured at tiny ε):
     whenever ``sufficient_condition_first_order`` holds, s₁ ≤ bound < 0 (s itself may be ≥ 0)."""
     g = torch.Generator().manual_seed(seed)
-    target = GaussianTarget(torch.randn(d, generator=g, dtype=F64), random_spd(d, g))
+    target = GaussianTarget(draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g))
     theta_star = target.as_model().theta()
     p = theta_star.shape[0]
-    direction = torch.randn(p, generator=g, dtype=F64)
+    direction = draw(torch.randn, p, generator=g, dtype=F64)
     T = float(torch.exp(torch.tensor(logT)))
-    P = None if natural else Diagonal(torch.exp(torch.randn(p, generator=g, dtype=F64)))
+    P = None if natural else Diagonal(torch.exp(draw(torch.randn, p, generator=g, dtype=F64)))
 
     def at(c):
         model = model_from_theta(theta_star + c * direction, d)

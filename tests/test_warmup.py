@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from neon_theory.metrics import gaussian_cross_entropy
+from neon_theory.rng import draw
 from toy_models.warmup import warmup_loss_change
 
 
@@ -17,7 +18,7 @@ from toy_models.warmup import warmup_loss_change
 def test_each_draw_matches_the_closed_form_population_nll(dim, extra, a, seed):
     n = dim + extra
     delta = warmup_loss_change(dim, n, [a], 3, torch.Generator().manual_seed(seed))[:, 0]
-    x = torch.randn(3, n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = draw(torch.randn, 3, n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     zero, eye = torch.zeros(dim, dtype=torch.float64), torch.eye(dim, dtype=torch.float64)
     for i in range(3):
         mu = x[i].mean(0)

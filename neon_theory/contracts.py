@@ -74,7 +74,7 @@ class ModelAdapter:
     Example:
         >>> net = nn.Linear(2, 2)
         >>> model = ModelAdapter(net, loss_fn=lambda m, x, _: ((m(x) - x) ** 2).sum(-1),
-        ...                      sample_fn=lambda m, n, s, g: torch.randn(n, 2, generator=g))
+        ...                      sample_fn=lambda m, n, s, g: torch.randn(n, 2, generator=g, device=g.device))
     """
 
     module: nn.Module

@@ -108,7 +108,8 @@ laplace = functools.partial(
     ModelAdapter,
     loss_fn=lambda m, x, noise: ((x - m["loc"]).abs() / m["log_b"].exp() + m["log_b"] + math.log(2)).sum(-1),
     sample_fn=lambda m, n, sampler, g: m["loc"]
-    + LAPLACE.apply(sampler, 1.0) * m["log_b"].exp() * torch.empty(2, n, len(m["loc"]), dtype=torch.float64).exponential_(generator=g).diff(dim=0)[0],
+    + LAPLACE.apply(sampler, 1.0) * m["log_b"].exp()
+    * torch.empty(2, n, len(m["loc"]), dtype=torch.float64, device=g.device).exponential_(generator=g).to(m["loc"]).diff(dim=0)[0],
 )
 loc_star = torch.tensor([0.0, 1.0, -1.0], dtype=torch.float64)  # the data law: Laplace(μ*, b*) in each coordinate
 b_star = torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64)
@@ -126,7 +127,7 @@ truth = check_model(laplace(nn.ParameterDict({"loc": nn.Parameter(loc_star.clone
 T = 0.5
 draws = truth.sample(n, Temperature(T), generator(seed, "check"))
 scaled = ((draws - loc_star).abs() / b_star).mean(0)
-print("mean |x − μ*|/b* per coordinate:", scaled.numpy().round(4), f"(T = {T}, standard error {T / math.sqrt(n):.4f})")
+print("mean |x − μ*|/b* per coordinate:", scaled.cpu().numpy().round(4), f"(T = {T}, standard error {T / math.sqrt(n):.4f})")
 assert bool(((scaled - T).abs() < 4 * T / math.sqrt(n)).all()) and bool(((scaled - math.sqrt(T)).abs() > 20 * T / math.sqrt(n)).all())
 assert torch.equal(draws, truth.sample(n, Temperature(T, "std"), generator(seed, "check")))
 assert torch.equal(truth.sample(5, TopP(1.0), generator(seed, "x")), truth.sample(5, None, generator(seed, "x")))

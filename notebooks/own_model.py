@@ -41,7 +41,7 @@ import torch
 from neon_theory import ModelAdapter, ModelLaw, Temperature, WeightedSupport, alignment, fit, neon_loop
 from neon_theory.gradients import paired_population_gradients, per_sample_gradients, population_hessian
 from neon_theory.preconditioners import identity
-from neon_theory.rng import generator
+from neon_theory.rng import generator, multinomial
 from neon_theory.samplers import categorical_logits
 
 # %% [markdown]
@@ -69,8 +69,8 @@ torch.manual_seed(seed)
 net = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 6)).double()
 model = ModelAdapter(net,
                      loss_fn=lambda m, x, noise: torch.nn.functional.cross_entropy(m(one).expand(len(x), -1), x, reduction="none"),
-                     sample_fn=lambda m, n, sampler, g: torch.multinomial(categorical_logits(m(one)[0], sampler).softmax(-1), n, replacement=True, generator=g))
-_ = fit(model, torch.multinomial(p_data**1.25, 2000, replacement=True, generator=generator(seed, "train")), steps=200, lr=0.1, generator=generator(seed, "fit"))
+                     sample_fn=lambda m, n, sampler, g: multinomial(categorical_logits(m(one)[0], sampler).softmax(-1), n, replacement=True, generator=g))
+_ = fit(model, multinomial(p_data**1.25, 2000, replacement=True, generator=generator(seed, "train")), steps=200, lr=0.1, generator=generator(seed, "fit"))
 
 # %% [markdown]
 # ## 2. s, the P-cosine and w\* with error bars
@@ -84,7 +84,7 @@ _ = fit(model, torch.multinomial(p_data**1.25, 2000, replacement=True, generator
 
 # %%
 sampler, lr, steps = Temperature(0.7), 0.02, 10
-real = torch.multinomial(p_data, {"smoke": 20_000, "full": 400_000}[preset], replacement=True, generator=generator(seed, "real"))
+real = multinomial(p_data, {"smoke": 20_000, "full": 400_000}[preset], replacement=True, generator=generator(seed, "real"))
 est = paired_population_gradients(model, {"real": real, "synthetic": ModelLaw(model, sampler)}, generator=generator(seed, "gradients"))
 H = population_hessian(model, real)
 report = alignment(est["real"], est["synthetic"], identity(), alpha=lr * steps, hessian=H)

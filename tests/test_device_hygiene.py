@@ -26,18 +26,10 @@ DRAWS = {"randn", "rand", "randint", "randn_like", "rand_like", "multinomial", "
 IN_PLACE = {"exponential_", "uniform_", "normal_"}
 RNG_MODULE = "neon_theory.rng"  # its draw / multinomial draw where the generator lives, then move the result
 
-NOTEBOOK = "notebook, owned elsewhere; see report"
 #: (path, a piece of the offending line) -> why it is fine.  An entry that matches nothing fails the test.
 ALLOWED = {
     # the reference draw itself: probs moved to the CPU, drawn with a CPU generator, compared on the CPU
     ("tests/test_device.py", "torch.multinomial(probs.cpu(), 20, True, generator="): "owned elsewhere; see report (explicitly on the CPU: fine on any device)",
-    # The notebooks run in their own kernel (nbmake), on the CPU whatever NEON_TEST_DEVICE says, so these
-    # cannot fail the suite; but they are user-facing examples and should draw device-generically.
-    ("notebooks/own_model.py", "torch.multinomial(categorical_logits(m(one)[0], sampler).softmax(-1), n, replacement=True, generator=g)"): NOTEBOOK,
-    ("notebooks/own_model.py", 'torch.multinomial(p_data**1.25, 2000, replacement=True, generator=generator(seed, "train"))'): NOTEBOOK,
-    ("notebooks/own_model.py", 'real = torch.multinomial(p_data, {"smoke": 20_000, "full": 400_000}[preset], replacement=True'): NOTEBOOK,
-    ("notebooks/add_a_family.py", ".exponential_(generator=g)"): NOTEBOOK,
-    ("notebooks/add_a_family.py", "scaled.numpy().round(4)"): NOTEBOOK,
 }
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_generator, check_int, check_real
+from neon_theory.rng import draw
 
 
 def warmup_loss_change(dim: int, n: int, a_values, draws: int, generator: torch.Generator) -> Tensor:
@@ -38,7 +39,7 @@ def warmup_loss_change(dim: int, n: int, a_values, draws: int, generator: torch.
 
 
 def _loss_change(draws: int, n: int, dim: int, a: Tensor, generator: torch.Generator) -> Tensor:
-    x = torch.randn(draws, n, dim, generator=generator, dtype=torch.float64)
+    x = draw(torch.randn, draws, n, dim, generator=generator, dtype=torch.float64)
     mu = x.mean(1)
     centred = x - mu[:, None, :]
     cov = centred.transpose(1, 2) @ centred / n  # MLE

@@ -294,7 +294,7 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     from ..gmm import official_gaussian
 
     target = official_gaussian()
-    real = target.sample(n_pr, generator(seed, "pr-real")).numpy()
+    real = target.sample(n_pr, generator(seed, "pr-real")).cpu().numpy()
 
     def metric(model, g):
         x = model.sample(max(toy.n_eval, n_pr), Temperature(1.0, "std"), g).double()
@@ -302,7 +302,7 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
             log.append((math.nan, math.nan))
             return 1e6
         with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
-            m = compute_prdc(real_features=real, fake_features=x[:n_pr].numpy(), nearest_k=5)
+            m = compute_prdc(real_features=real, fake_features=x[:n_pr].cpu().numpy(), nearest_k=5)
         log.append((float(m["precision"]), float(m["recall"])))
         return frechet_distance_from_samples(x[: toy.n_eval], target.mean(), target.cov())
 

@@ -17,13 +17,14 @@ from pathlib import Path
 import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
+from toy_models.drivers.official import PRESETS
 
 TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="paper", choices=("smoke", "reduced", "paper"))
+    ap.add_argument("--preset", default="paper", choices=tuple(PRESETS))
     ap.add_argument("--seeds", default="1000-1029", help="held-out base-model seeds (default 1000-1029)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default="results/calibration-store")

@@ -24,6 +24,7 @@ import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
 from neon_theory.calibration import grouped_se_calibration
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
+from toy_models.drivers.official import PRESETS
 
 TOYS = {
     "ar": ("ar-cell", "tau", (0.5, 1.6), {"best_w": False, "cosine": True}),
@@ -34,7 +35,7 @@ TOYS = {
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--toy", choices=sorted(TOYS), required=True)
-    ap.add_argument("--preset", default="paper", choices=("smoke", "reduced", "paper"))
+    ap.add_argument("--preset", default="paper", choices=tuple(PRESETS))
     ap.add_argument("--seeds", default="100-102", help="base-model seeds (default 100-102, never used by tests or figures)")
     ap.add_argument("--reps", type=int, default=8, help="repeats with fresh estimator noise per cell (default 8)")
     ap.add_argument("--values", default=None, help="comma-separated sharpness values (default: the toy's two published ones)")

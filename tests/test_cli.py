@@ -78,6 +78,7 @@ def test_bad_input_prints_one_line_and_exits_2(argv, needle, capsys):
         (["plane", "--seeds", "0", "--out", "{file}"], ["--out", "folder"]),
         (["plane", "--seeds", "0", "--store", "{file}"], ["--store", "folder"]),
         (["toys", "--device", "tpu"], ["--device", "'cpu'"]),
+        (["figures", "all", "plane"], ["'all' must stand alone"]),
         (["results", "{dir}/table.txt"], ["table suffix", "'.parquet', '.csv'"]),
         ([], ["command"]),
     ],

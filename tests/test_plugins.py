@@ -91,9 +91,15 @@ def user_package(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text(textwrap.dedent(ENTRY_POINTS))
     monkeypatch.syspath_prepend(str(root))
 
-    def forget():  # each test imports (and so registers) the package afresh
+    def forget():  # each test imports (and so registers) the package afresh, whatever ran before
+        from neon_theory.run.experiments import EXPERIMENTS
+        from neon_theory.run.figures import FIGURES, PRESETS
+
         plugins.load.cache_clear()
         COMMANDS.pop("user-hello", None)
+        EXPERIMENTS.pop("user-plugin-cell", None)
+        FIGURES.pop("user-plugin-figure", None)
+        PRESETS.pop("tiny", None)
         for name in [m for m in sys.modules if m.startswith("user_plugin_pkg")]:
             del sys.modules[name]
 
@@ -132,6 +138,35 @@ def test_an_outside_figure_and_preset_run_through_neon_theory_figures(user_packa
     assert {"user-plugin-figure", "plane", "official-ar"} <= set(FIGURES) and {"tiny", "smoke", "paper"} <= set(PRESETS)
 
 
+def test_an_outside_figure_runs_in_a_fresh_process_that_loads_its_experiment_by_entry_point(user_package, tmp_path):
+    """A fresh ``neon-theory figures`` finds the figure (figures group) and its experiment (experiments group)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(user_package), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "neon_theory.run.cli", "figures", "user-plugin-figure", "--preset", "tiny",
+         "--store", str(tmp_path / "store"), "--out", str(tmp_path / "figs"), "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "figs" / "user-plugin-figure_tiny.png").exists() and len(list((tmp_path / "store").rglob("*.json"))) == 4
+
+
+def test_a_plugin_cannot_take_a_name_another_module_registered(user_package):
+    from neon_theory.run.cli import register_command
+    from neon_theory.run.experiments import experiment
+    from neon_theory.run.figures import register_figure
+
+    with pytest.raises(ValueError, match="experiment 'ar-cell' is already registered by toy_models.drivers.experiments"):
+        experiment("ar-cell")(lambda cfg, seed: {})
+    with pytest.raises(ValueError, match="command 'sweep' is already registered by neon_theory.run.cli"):
+        register_command("sweep", "mine", lambda p: None, lambda args: {})
+    plugins.load("neon_theory.figures")
+    with pytest.raises(ValueError, match="figure 'plane' is already registered by toy_models.drivers.figures"):
+        register_figure("plane", "mine", {"x": lambda preset: None}, lambda frames: None)
+
+
 def test_an_outside_command_is_added_to_the_cli(user_package, capsys):
     code, out, _ = _run(["user-hello", "--who", "reader", "--json"], capsys)
     assert code == 0 and json.loads(out) == {"greeting": "hello reader"}
@@ -139,6 +174,9 @@ def test_an_outside_command_is_added_to_the_cli(user_package, capsys):
 
 def test_a_broken_plugin_gives_one_warning_line_and_the_others_still_load(user_package, tmp_path, capsys):
     (user_package / "user_plugin_pkg" / "commands.py").write_text("raise RuntimeError('broken on purpose')\n")
+    code, _, err = _run(["user-hello"], capsys)  # the command is missing: the error, then why
+    assert code == 2 and "invalid choice: 'user-hello'" in err and "broken on purpose" in err.splitlines()[1]
+    plugins.load.cache_clear()  # a fresh process
     table = tmp_path / "t.csv"
     table.write_text("x,seed,status,result.y\n1,0,ok,1.0\n1,1,ok,3.0\n")
     code, out, err = _run(["results", table], capsys)
@@ -153,6 +191,18 @@ def test_a_broken_plugin_gives_one_warning_line_and_the_others_still_load(user_p
 def test_load_rejects_an_unknown_group():
     with pytest.raises(ValueError, match="group must be one of"):
         plugins.load("neon_theory.nope")
+
+
+def test_exactly_the_presentation_modules_are_left_out_of_the_code_version():
+    """The marker counts only as a line of its own: experiments.py, which defines it, stays in the key."""
+    from neon_theory.run.experiments import _MARK_LINE
+
+    root = Path(__file__).parent.parent
+    marked = sorted(str(p.relative_to(root)) for d in ("neon_theory", "toy_models") for p in (root / d).rglob("*.py") if _MARK_LINE.search(p.read_bytes()))
+    assert marked == [
+        "neon_theory/run/cli.py", "neon_theory/run/figures.py", "neon_theory/run/plots.py", "neon_theory/run/plugins.py",
+        "neon_theory/run/specs.py", "toy_models/drivers/commands.py", "toy_models/drivers/figures.py",
+    ]
 
 
 def test_the_engine_imports_no_model_family():

@@ -78,3 +78,10 @@ def test_the_cli_parses_align_samplers_with_the_same_function(capsys):
     assert "Gaussian family does not implement TopK" in err and err.count("\n") == 1
     assert main(["align", "--sampler", "std-temperature=0.9", "--json"]) == 0
     assert math.isfinite(__import__("json").loads(capsys.readouterr().out)["s"])
+
+
+def test_align_prints_the_product_of_chained_temperatures(capsys):
+    from neon_theory.run.cli import main
+
+    assert main(["align", "--sampler", "temperature=0.5+temperature=0.5"]) == 0
+    assert "sampler T = 0.25 (mode-seeking)" in capsys.readouterr().out

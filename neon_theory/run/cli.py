@@ -11,6 +11,8 @@ before any work); 1 when some sweep job failed (the first error and its job are 
 reader of the output goes away (``| head``), quietly.
 """
 
+# neon-theory: presentation-only
+
 from __future__ import annotations
 
 import argparse
@@ -321,6 +323,8 @@ def cmd_figures(args) -> dict:
     from .figures import FIGURES
 
     plugins.load("neon_theory.figures")
+    if "all" in args.names and len(args.names) > 1:
+        raise CLIError(f"figure 'all' must stand alone (it names every figure); got {' '.join(args.names)!r}")
     names = list(FIGURES) if args.names == ["all"] else list(dict.fromkeys(args.names))
     drawn = run_figures(args, names, seeds=args.seeds)
     out = {name: [str(p) for p in result["paths"]] for name, result in drawn.items()}
@@ -371,7 +375,15 @@ def register_command(name: str, help: str, add_arguments: Callable, run: Callabl
         raise ValueError(f"command name must be a word such as 'demo'; got {name!r}")
     if not callable(add_arguments) or not callable(run):
         raise ValueError(f"command {name!r}: add_arguments and run must be callables")
+    _refuse_override("command", name, COMMANDS.get(name) and COMMANDS[name].run, run)
     COMMANDS[name] = Command(name, help, add_arguments, run, presets)
+
+
+def _refuse_override(kind: str, name: str, old, new) -> None:
+    """A plugin may re-register its own name (a re-import) but not take another module's."""
+    from .experiments import refuse_override
+
+    refuse_override(kind, name, getattr(old, "__module__", None), getattr(new, "__module__", None))
 
 
 def _sweep_options(sw) -> None:
@@ -422,17 +434,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    # Warnings (a plugin that failed to load, corrupt records, ...) are held and printed as one
-    # line each once the command has run, so that bad input still prints exactly one line
-    # (the error) and nothing else.
-    held: list[str] = []
+    # Warnings (corrupt records, degenerate cosines, ...) are held and printed as one line each
+    # once the command has run, so that bad input still prints exactly one line (the error).
+    # A plugin that failed to load is the exception: it may be why the input looks bad (an
+    # unknown command or experiment), so it is printed after the error too.
+    held: list = []
     with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *rest, **kw: held.append(str(message))
+        warnings.showwarning = lambda message, category, *rest, **kw: held.append((str(message), category))
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # argparse has printed the help or its one-line error
+            _flush_warnings(held, only=_plugin_warning())
             return e.code if isinstance(e.code, int) else 2
         return _run(args, held)
+
+
+def _plugin_warning() -> type:
+    from .plugins import PluginWarning
+
+    return PluginWarning
 
 
 def _run(args, held: list) -> int:
@@ -449,6 +469,7 @@ def _run(args, held: list) -> int:
         return 0
     except ValueError as e:  # includes CLIError and every validation error of the engine
         _error(e)
+        _flush_warnings(held, only=_plugin_warning())
         return 2
     except SweepFailed as e:
         _flush_warnings(held)
@@ -470,8 +491,9 @@ def _run(args, held: list) -> int:
         return 1
 
 
-def _flush_warnings(held: list) -> None:
-    for message in dict.fromkeys(held):  # each distinct warning once
+def _flush_warnings(held: list, only: type | None = None) -> None:
+    """Print each distinct held warning once (of category ``only`` if given), as one line."""
+    for message in dict.fromkeys(m for m, category in held if only is None or issubclass(category, only)):
         _error(message, "warning: ")
     held.clear()
 

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import importlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -64,28 +65,42 @@ def experiment(name: str, config: type | None = None):
         raise ValueError(f"config must be a dataclass type or None; got {config!r}")
 
     def register(f):
+        refuse_override("experiment", name, EXPERIMENTS[name].module if name in EXPERIMENTS else None, f.__module__)
         EXPERIMENTS[name] = Experiment(name, f, config, f.__module__)
         return f
 
     return register
 
 
+def refuse_override(kind: str, name: str, old_module: str | None, new_module: str | None) -> None:
+    """Raise if ``name`` is already registered from another module (re-registering from the same one, a re-import, is fine)."""
+    if old_module is not None and old_module != new_module:
+        raise ValueError(f"{kind} {name!r} is already registered by {old_module}; {new_module} must choose another name")
+
+
 def get_experiment(name: str) -> Experiment:
+    """The experiment registered as ``name``; the installed packages' experiments are loaded first if needed."""
+    if name not in EXPERIMENTS:
+        from . import plugins
+
+        plugins.load("neon_theory.experiments")
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment {name!r} is not registered; known: {sorted(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 
-#: A module whose source holds this line only presents results (plots, the CLI, figure
-#: catalogues): editing it changes no record, so it is left out of the code version.
+#: A module whose source holds this line (a whole line of its own) only presents results
+#: (plots, the CLI, figure catalogues): editing it changes no record, so it is left out of
+#: the code version.
 PRESENTATION_MARK = "# neon-theory: presentation-only"
+_MARK_LINE = re.compile(rb"^" + re.escape(PRESENTATION_MARK.encode()) + rb"[ \t]*\r?$", re.M)
 
 
 def _sources_hash(root: Path, files) -> str:
     h = hashlib.sha256()
     for p in sorted(files):
         text = p.read_bytes()
-        if PRESENTATION_MARK.encode() in text:
+        if _MARK_LINE.search(text):
             continue
         h.update(p.relative_to(root).as_posix().encode())
         h.update(text)
@@ -93,13 +108,18 @@ def _sources_hash(root: Path, files) -> str:
 
 
 def _package_root(module: str) -> Path | None:
-    """The folder of ``module``'s top-level package, or its file if it is a top-level module."""
-    top = importlib.import_module(module.partition(".")[0])
-    path = getattr(top, "__file__", None)
-    if path is None:  # a namespace package or a built-in: nothing to hash
-        return None
-    path = Path(path).resolve()
-    return path.parent if path.name == "__init__.py" else path
+    """The folder of ``module``'s top-level package, or its file if it is a top-level module.
+
+    Under a namespace package (no ``__init__.py`` at the top) it is the outermost regular
+    package on the way down to ``module``, or ``module``'s own file.
+    """
+    parts = module.split(".")
+    for depth in range(1, len(parts) + 1):
+        path = getattr(importlib.import_module(".".join(parts[:depth])), "__file__", None)
+        if path is not None:
+            path = Path(path).resolve()
+            return path.parent if path.name == "__init__.py" else path
+    return None  # built in: nothing to hash
 
 
 @functools.cache

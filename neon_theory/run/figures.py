@@ -20,6 +20,7 @@ from typing import Callable
 from .._validation import check_choice
 from . import plots, plugins
 from .executors import Executor
+from .experiments import refuse_override
 from .store import ResultStore
 from .sweeps import SweepFailed, SweepSpec, failure_summary, run_sweep
 
@@ -57,7 +58,9 @@ def register_figure(name: str, description: str, sweeps: dict, draw: Callable[[d
         raise ValueError(f"figure {name!r}: sweeps must map each label to a callable build(preset) -> SweepSpec")
     if not callable(draw):
         raise ValueError(f"figure {name!r}: draw must be callable as draw(frames) -> figure")
-    FIGURES[name] = fig = Figure(name, description, dict(sweeps), draw, getattr(draw, "__module__", ""))
+    module = getattr(draw, "__module__", "")
+    refuse_override("figure", name, FIGURES[name].module if name in FIGURES else None, module)
+    FIGURES[name] = fig = Figure(name, description, dict(sweeps), draw, module)
     return fig
 
 

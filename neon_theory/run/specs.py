@@ -14,6 +14,8 @@
 Values are checked by the spec dataclasses themselves, so the accepted ranges are theirs.
 """
 
+# neon-theory: presentation-only
+
 from __future__ import annotations
 
 import dataclasses

@@ -150,9 +150,14 @@ class SweepSpec:
 
     def resolved_device(self) -> str:
         """:attr:`device` with ``auto`` resolved on this machine (a ValueError if it is not available)."""
+        import torch
+
         from ..device import resolve_device
 
-        return str(resolve_device(self.device))
+        device = resolve_device(self.device)
+        if device.type == "cuda" and device.index is None:  # 'cuda' and 'cuda:0' are one device: one cache key
+            device = torch.device("cuda", torch.cuda.current_device())
+        return str(device)
 
     def to_dict(self) -> dict:
         return config_to_dict(self)

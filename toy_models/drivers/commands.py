@@ -180,7 +180,10 @@ def _alignment_report(args, target, model, sampler, P, oracle, alpha):
 
 
 def _print_alignment(rep, out, sampler, alpha) -> None:
-    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {sampler.density_power:g} ({out['sampler']['sharpening']})")
+    from neon_theory.samplers import total_temperature
+
+    T = total_temperature(sampler, "the Gaussian family")  # a chain of temperatures multiplies
+    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {T:g} ({out['sampler']['sharpening']})")
     print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
     print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
     print(f"  z        = {rep.z:.6g}")
@@ -240,14 +243,18 @@ def _mean_sem(df, by: list, col: str) -> list[dict]:
     return df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index().to_dict(orient="records")
 
 
+def _log10(v: float) -> float:
+    return math.log10(v) if v > 0 else -math.inf  # an FD of exactly 0 is a perfect fit, not an error
+
+
 def toy_summary(frames: dict, toy: str) -> dict:
     """Mean ± SE over seeds of the best w, log10 FD and P-cosine of one official toy's figure frames."""
     from . import official
 
     sharp, budget = ("zeta", "ft_steps") if toy == "diffusion" else ("tau", "ft_epochs")
     best = frames["best_w"][frames["best_w"].status == "ok"].assign(
-        log10_best_fd=lambda d: d["result.best_fd"].astype(float).map(math.log10),
-        log10_base_fd=lambda d: d["result.base_fd"].astype(float).map(math.log10),
+        log10_best_fd=lambda d: d["result.best_fd"].astype(float).map(_log10),
+        log10_base_fd=lambda d: d["result.base_fd"].astype(float).map(_log10),
     )
     cos = frames["cosine"][frames["cosine"].status == "ok"]
     published = official.PUBLISHED[toy]
@@ -338,7 +345,7 @@ def _toys_options(t) -> None:
 
 
 def _alias_options(p) -> None:
-    p.add_argument("--seeds", default="0-4", help="e.g. '0-4' or '0,3' (default 0-4)")
+    p.add_argument("--seeds", default=None, help="e.g. '0-4' or '0,3' (default: the preset's seeds, 0-1 for smoke and 0-4 for paper)")
     p.add_argument("--out", default="figures", help="folder for the figure (default: figures)")
     add_executor_options(p)
     add_device_option(p)

@@ -2,7 +2,7 @@
 
 Each is a pure ``run(config, seed) -> dict`` with a frozen, validated config dataclass whose
 fields are what a sweep file may set or sweep.  Expensive shared state (a trained base
-model, its preconditioner) is memoised per process by (preset, seed): a cached value is a
+model, its preconditioner) is memoised per process by (device, preset, seed): a cached value is a
 deterministic function of its key, so caching never changes a record.  The memo holds 16
 keys: sweeps cycle through the seeds, and an LRU smaller than the seed count would miss
 on every job.
@@ -49,6 +49,23 @@ def _check_ws(name: str, ws) -> tuple:
     if not isinstance(ws, (list, tuple)):
         raise ValueError(f"{name} must be a list of finite numbers; got {ws!r}")
     return tuple(check_real(name, w) for w in ws)
+
+
+def _per_device(maxsize: int):
+    """``functools.lru_cache`` keyed by torch's default device too (the sweep's device): a base
+    model trained on one device is never reused by a job on another."""
+
+    def wrap(f):
+        cached = functools.lru_cache(maxsize=maxsize)(lambda device, *args: f(*args))
+
+        @functools.wraps(f)
+        def call(*args):
+            return cached(str(torch.get_default_device()), *args)
+
+        call.cache_clear = cached.cache_clear
+        return call
+
+    return wrap
 
 
 # ---- exact Gaussian ----------------------------------------------------------------------
@@ -221,17 +238,17 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
 # ---- the official AR and diffusion toys --------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
+@_per_device(16)
 def _ar_base(preset: str, seed: int):
     return official.ar_base(official.ARToyConfig.preset(preset), seed)
 
 
-@functools.lru_cache(maxsize=64)
+@_per_device(64)
 def _ar_theta_s(preset: str, seed: int, tau: float, n_synthetic: int | None):
     return official.ar_finetune(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, tau, n_synthetic)
 
 
-@functools.lru_cache(maxsize=16)
+@_per_device(16)
 def _ar_probe(preset: str, seed: int, rep: int):
     return official.ar_cosine_probe(_ar_base(preset, seed), official.ARToyConfig.preset(preset), seed, rep)
 
@@ -341,17 +358,17 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     return _clean(out)
 
 
-@functools.lru_cache(maxsize=16)
+@_per_device(16)
 def _diffusion_base(preset: str, seed: int):
     return official.diffusion_base(official.DiffusionToyConfig.preset(preset), seed)
 
 
-@functools.lru_cache(maxsize=16)
+@_per_device(16)
 def _diffusion_probe(preset: str, seed: int, rep: int):
     return official.diffusion_cosine_probe(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed, rep)
 
 
-@functools.lru_cache(maxsize=32)
+@_per_device(32)
 def _diffusion_theta_s(preset: str, seed: int, zeta: float):
     return official.diffusion_finetune(_diffusion_base(preset, seed), official.DiffusionToyConfig.preset(preset), seed, zeta)
 
@@ -451,7 +468,7 @@ class FlowCell:
         return Chain((Steps(int(self.value), "euler"), Guidance(1.0)))
 
 
-@functools.lru_cache(maxsize=16)
+@_per_device(16)
 def _flow_probe(preset: str, seed: int, rep: int):
     from types import SimpleNamespace
 

@@ -14,7 +14,18 @@ from neon_theory._validation import check_generator, check_int, check_real, chec
 from neon_theory.rng import draw, multinomial
 
 
-class TimeMLP(nn.Module):
+class TimeNet(nn.Module):
+    """The network the diffusion and flow families train: ``forward(x (n, D), time (n, 1),
+    labels (n,) with −1 = the null class) -> (n, D)``, with ``dim`` = D and ``num_classes``
+    (0 = unconditional).  :class:`TimeMLP` and the image UNet are two of them."""
+
+    def __init__(self, dim: int, num_classes: int = 0):
+        super().__init__()
+        self.dim = check_int("dim", dim, lo=1)
+        self.num_classes = check_int("num_classes", num_classes, lo=0)
+
+
+class TimeMLP(TimeNet):
     """MLP on (x, time[, one-hot class with a null slot]) → ℝ^D.
 
     The default is the official diffusion toy: Linear(D+1→32), 4×[Linear(32,32)+ReLU],
@@ -22,9 +33,7 @@ class TimeMLP(nn.Module):
     """
 
     def __init__(self, dim: int = 2, hidden: int = 32, depth: int = 4, num_classes: int = 0):
-        super().__init__()
-        self.dim = check_int("dim", dim, lo=1)
-        self.num_classes = check_int("num_classes", num_classes, lo=0)
+        super().__init__(dim, num_classes)
         check_int("hidden", hidden, lo=1)
         check_int("depth", depth, lo=0)
         in_dim = dim + 1 + (num_classes + 1 if num_classes else 0)
@@ -44,13 +53,13 @@ class TimeMLP(nn.Module):
 
 
 class ConditionalGenerator:
-    """Mixin: data layout, label dropout and label sampling for a :class:`TimeMLP` generator."""
+    """Mixin: data layout, label dropout and label sampling for a :class:`TimeNet` generator."""
 
-    module: TimeMLP
+    module: TimeNet
 
-    def _init_conditional(self, module: TimeMLP, p_uncond: float, class_probs: Tensor | None) -> None:
-        if not isinstance(module, TimeMLP):
-            raise ValueError(f"module must be a TimeMLP; got {type(module).__name__}")
+    def _init_conditional(self, module: TimeNet, p_uncond: float, class_probs: Tensor | None) -> None:
+        if not isinstance(module, TimeNet):
+            raise ValueError(f"module must be a TimeNet (e.g. TimeMLP or the image TimeUNet); got {type(module).__name__}")
         self.module = module
         self.dim, self.num_classes = module.dim, module.num_classes
         self.p_uncond = check_real("p_uncond", p_uncond, 0.0, 1.0, hi_open=True)

@@ -38,7 +38,7 @@ from neon_theory._validation import check_choice, check_draw, check_int, check_r
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
-from ._conditional import ConditionalGenerator, TimeMLP
+from ._conditional import ConditionalGenerator, TimeNet
 from .gmm import GMM
 
 
@@ -215,7 +215,7 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
     """MLP diffusion on the GenerativeModel contract.
 
     Args:
-        module (TimeMLP): the ε-predictor (holds θ).
+        module (TimeNet): the ε-predictor (holds θ): a TimeMLP, or the image TimeUNet.
         schedule (Schedule): the training schedule.
         grid (str): DDIM sampling grid, ``"subsample"`` or ``"own"`` (see module docstring).
         p_uncond (float): label-drop probability in [0, 1) for conditional training.
@@ -223,7 +223,7 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
             (default uniform).
     """
 
-    def __init__(self, module: TimeMLP, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1, class_probs: Tensor | None = None):
+    def __init__(self, module: TimeNet, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1, class_probs: Tensor | None = None):
         self._init_conditional(module, p_uncond, class_probs)
         self.schedule = Schedule() if schedule is None else schedule
         self.grid = check_choice("grid", grid, ("subsample", "own"))

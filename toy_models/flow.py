@@ -16,7 +16,7 @@ from neon_theory._validation import check_draw
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 
-from ._conditional import ConditionalGenerator, TimeMLP
+from ._conditional import ConditionalGenerator, TimeNet
 
 SAMPLERS = implementations("flow sampling")
 
@@ -42,12 +42,12 @@ class FlowModel(ConditionalGenerator):
     """Flow-matching generator.
 
     Args:
-        module (TimeMLP): the velocity network (holds θ).
+        module (TimeNet): the velocity network (holds θ): a TimeMLP, or the image TimeUNet.
         p_uncond (float): label-drop probability in [0, 1) for conditional training.
         class_probs (Tensor | None): law of the labels attached to samples (default uniform).
     """
 
-    def __init__(self, module: TimeMLP, *, p_uncond: float = 0.1, class_probs: Tensor | None = None):
+    def __init__(self, module: TimeNet, *, p_uncond: float = 0.1, class_probs: Tensor | None = None):
         self._init_conditional(module, p_uncond, class_probs)
 
     def draw_noise(self, n: int, generator: torch.Generator):

@@ -9,6 +9,7 @@ from neon_theory.gradients import per_sample_gradients
 from neon_theory.neon import fit
 from neon_theory.rng import draw, generator
 from neon_theory.samplers import Chain, Guidance, Steps
+from toy_models._conditional import TimeNet
 from toy_models.diffusion import DiffusionModel, Schedule
 from toy_models.flow import FlowModel
 from toy_models.images.data import digits
@@ -63,3 +64,34 @@ def test_diffusion_and_flow_on_digits_go_through_the_contract_and_the_engine():
     flow = FlowModel(_unet())
     check_model(flow)
     assert flow.sample(4, Steps(3, "heun"), generator(0, "f")).shape == (4, 64)
+
+
+class _Fixed(TimeNet):
+    """A network that returns a fixed output (times a parameter w = 1), to check what the family does with it."""
+
+    def __init__(self, out: torch.Tensor):
+        super().__init__(out.shape[1])
+        self.out = out
+        self.w = nn.Parameter(torch.ones(1, dtype=torch.float64))
+
+    def forward(self, x, time_input, labels=None):
+        return self.w * self.out
+
+
+def test_v_prediction_trains_on_v_and_samples_with_the_eps_it_implies():
+    x0 = draw(torch.randn, 6, 4, generator=generator(0, "x0"), dtype=torch.float64)
+    model = DiffusionModel(_Fixed(torch.zeros(6, 4, dtype=torch.float64)), Schedule("cosine", 100), prediction="v")
+    t, eps = model.draw_noise(6, generator(0, "noise"))
+    ab = Schedule("cosine", 100).alpha_bar.double()[t][:, None]
+    v = ab.sqrt() * eps - (1 - ab).sqrt() * x0  # re-derived here, not read from the family
+    torch.testing.assert_close(model.per_example_loss(x0, (t, eps)), (v**2).mean(-1).detach())
+    eps_model = DiffusionModel(_Fixed(torch.zeros(6, 4, dtype=torch.float64)), Schedule("cosine", 100))
+    torch.testing.assert_close(eps_model.per_example_loss(x0, (t, eps)), (eps**2).mean(-1))
+    # a network that predicts the true v gives back the true ε at every noise level
+    for i in range(6):
+        a = float(ab[i])
+        xt = a**0.5 * x0[i : i + 1] + (1 - a) ** 0.5 * eps[i : i + 1]
+        oracle = DiffusionModel(_Fixed(v[i : i + 1].detach()), prediction="v")
+        torch.testing.assert_close(oracle.eps(xt, a, 0.5, None), eps[i : i + 1], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        DiffusionModel(_unet(), prediction="x0")

@@ -212,21 +212,28 @@ def _ode(eps_fn, x, sched: Schedule, n: int, solver: str, zeta: float) -> Tensor
 
 
 class DiffusionModel(ConditionalGenerator, DiffusionSampler):
-    """MLP diffusion on the GenerativeModel contract.
+    """Diffusion on the GenerativeModel contract (an MLP on vectors, or a UNet on flattened images).
 
     Args:
-        module (TimeNet): the ε-predictor (holds θ): a TimeMLP, or the image TimeUNet.
+        module (TimeNet): the network (holds θ): a TimeMLP, or the image TimeUNet.
         schedule (Schedule): the training schedule.
         grid (str): DDIM sampling grid, ``"subsample"`` or ``"own"`` (see module docstring).
         p_uncond (float): label-drop probability in [0, 1) for conditional training.
         class_probs (Tensor | None): shape (num_classes,), law of the labels attached to samples
             (default uniform).
+        prediction (str): what the network predicts: ``"eps"`` (ε, the loss is the mean of
+            (ε̂ − ε)²) or ``"v"`` (v = √ᾱ ε − √(1−ᾱ) x₀, the loss is the mean of (v̂ − v)²).
+            Samplers always use ε̂; from v̂ it is ε̂ = √(1−ᾱ) x_t + √ᾱ v̂.
     """
 
-    def __init__(self, module: TimeNet, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1, class_probs: Tensor | None = None):
+    def __init__(
+        self, module: TimeNet, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1,
+        class_probs: Tensor | None = None, prediction: str = "eps",
+    ):
         self._init_conditional(module, p_uncond, class_probs)
         self.schedule = Schedule() if schedule is None else schedule
         self.grid = check_choice("grid", grid, ("subsample", "own"))
+        self.prediction = check_choice("prediction", prediction, ("eps", "v"))
 
     def draw_noise(self, n: int, generator: torch.Generator):
         """(t index (n,), ε (n, D)[, label-drop mask (n,)])."""
@@ -236,17 +243,22 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
         return (t, eps) + self.label_drop(n, generator)
 
     def per_example_loss(self, x: Tensor, noise) -> Tensor:
-        """Mean over dimensions of (ε̂ − ε)², shape (n,)."""
+        """Mean over dimensions of (ε̂ − ε)² (or (v̂ − v)² for v-prediction), shape (n,)."""
         x0, labels = self.split(x)
         t, eps = noise[0], noise[1]
         ab = self.schedule.alpha_bar.to(device=t.device, dtype=self.dtype)[t][:, None]
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
         time_input = (t.to(self.dtype) / (self.schedule.T - 1))[:, None]
-        return ((self.module(xt, time_input, self.dropped(labels, noise)) - eps) ** 2).mean(-1)
+        target = eps if self.prediction == "eps" else ab.sqrt() * eps - (1 - ab).sqrt() * x0
+        return ((self.module(xt, time_input, self.dropped(labels, noise)) - target) ** 2).mean(-1)
 
     def eps(self, x, alpha_bar, time_input, labels):
         ti = torch.full((x.shape[0], 1), time_input, dtype=self.dtype, device=x.device)
-        return self.module(x.to(self.dtype), ti, labels).to(x.dtype)
+        out = self.module(x.to(self.dtype), ti, labels).to(x.dtype)
+        if self.prediction == "eps":
+            return out
+        ab = float(alpha_bar)
+        return math.sqrt(1 - ab) * x + math.sqrt(ab) * out  # ε̂ from v̂
 
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:

@@ -52,6 +52,13 @@ class TimeMLP(TimeNet):
         return self.net(torch.cat(parts, -1))
 
 
+def class_law(num_classes: int, class_probs: Tensor | None) -> Tensor:
+    """The law of the labels attached to samples, shape (num_classes,), float64: uniform by default."""
+    cp = torch.full((num_classes,), 1.0 / num_classes) if class_probs is None else class_probs
+    check_tensor("class_probs", cp, shape=(num_classes,))
+    return cp.double() / cp.double().sum()
+
+
 class ConditionalGenerator:
     """Mixin: data layout, label dropout and label sampling for a :class:`TimeNet` generator."""
 
@@ -64,9 +71,7 @@ class ConditionalGenerator:
         self.dim, self.num_classes = module.dim, module.num_classes
         self.p_uncond = check_real("p_uncond", p_uncond, 0.0, 1.0, hi_open=True)
         if self.num_classes:
-            cp = torch.full((self.num_classes,), 1.0 / self.num_classes) if class_probs is None else class_probs
-            check_tensor("class_probs", cp, shape=(self.num_classes,))
-            self.class_probs = cp.double() / cp.double().sum()
+            self.class_probs = class_law(self.num_classes, class_probs)
 
     @property
     def dtype(self) -> torch.dtype:

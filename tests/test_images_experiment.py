@@ -1,16 +1,19 @@
 """``image-cell``: s and the P-cosine on digits for the three image families, through the sweep engine."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 
-from neon_theory.run.experiments import EXPERIMENTS, get_experiment
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
 
 
 def test_the_image_experiment_is_found_through_its_entry_point():
-    EXPERIMENTS.pop("image-cell", None)
-    assert get_experiment("image-cell").module == "toy_models.drivers.image_experiments"
+    """In a fresh process (this one's registry is shared with the other tests), nothing imported by hand."""
+    code = "from neon_theory.run.experiments import get_experiment; print(get_experiment('image-cell').module)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "toy_models.drivers.image_experiments", proc.stderr
 
 
 @pytest.mark.parametrize(

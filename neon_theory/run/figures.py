@@ -72,10 +72,13 @@ def figure_specs(name: str, preset: str, seeds: tuple | None = None) -> dict[str
     plugins.load("neon_theory.figures")
     check_choice("figure", name, tuple(FIGURES))
     check_choice("preset", preset, tuple(PRESETS))
-    specs = {label: build(preset) for label, build in FIGURES[name].sweeps.items()}
-    if seeds is not None:
-        specs = {label: dataclasses.replace(spec, seeds=tuple(seeds)) for label, spec in specs.items()}
-    return specs
+    return _override({label: build(preset) for label, build in FIGURES[name].sweeps.items()}, seeds=seeds)
+
+
+def _override(specs: dict, *, seeds=None, device=None) -> dict:
+    """``specs`` with their seeds and/or device replaced (``None`` keeps the spec's own)."""
+    changes = ({} if seeds is None else {"seeds": tuple(seeds)}) | ({} if device is None else {"device": str(device)})
+    return {label: dataclasses.replace(spec, **changes) for label, spec in specs.items()} if changes else specs
 
 
 def make_figure(
@@ -98,9 +101,9 @@ def make_figure(
         SweepFailed: some job failed (the message names the first error and its job); the
             finished records stay cached, so a re-run retries only the failed ones.
     """
-    specs = figure_specs(name, preset, seeds)
-    if device is not None:  # where the jobs run (a torch.device or its name)
-        specs = {label: dataclasses.replace(spec, device=str(device)) for label, spec in specs.items()}
+    preset_specs = figure_specs(name, preset)
+    own = seeds is None or {tuple(sorted(spec.seeds)) for spec in preset_specs.values()} == {tuple(sorted(seeds))}  # the plain name
+    specs = _override(preset_specs, seeds=seeds, device=device)  # device: a torch.device or its name
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     for spec in specs.values():
         spec.validate()  # every sweep is checked before any of them runs
@@ -110,8 +113,6 @@ def make_figure(
         if summary is not None:
             raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
     fig = FIGURES[name].draw(frames)
-    preset_seeds = {tuple(sorted(spec.seeds)) for spec in figure_specs(name, preset).values()}
-    own = seeds is None or preset_seeds == {tuple(sorted(seeds))}  # the preset's own seeds: the plain name
     suffix = preset if own else f"{preset}_seeds{_seed_label(seeds)}"
     paths = plots.save(fig, Path(out) / f"{name}_{suffix}")
     return {"paths": paths, "frames": frames, "failed": 0}

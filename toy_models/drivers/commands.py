@@ -251,7 +251,7 @@ def toy_summary(frames: dict, toy: str) -> dict:
     """Mean ± SE over seeds of the best w, log10 FD and P-cosine of one official toy's figure frames."""
     from . import official
 
-    sharp, budget = ("zeta", "ft_steps") if toy == "diffusion" else ("tau", "ft_epochs")
+    sharp, budget = official.TOY_AXES[toy]
     best = frames["best_w"][frames["best_w"].status == "ok"].assign(
         log10_best_fd=lambda d: d["result.best_fd"].astype(float).map(_log10),
         log10_base_fd=lambda d: d["result.base_fd"].astype(float).map(_log10),
@@ -282,7 +282,9 @@ def cmd_toys(args) -> dict:
 
 
 def _print_toy(toy: str, preset: str, seeds: list, summary: dict) -> None:
-    sharp = "zeta" if toy == "diffusion" else "tau"
+    from .official import TOY_AXES
+
+    sharp = TOY_AXES[toy][0]
     print(f"== {toy} toy, preset {preset}, seeds {seeds} (mean ± SE over seeds)")
     for r in summary["best_w"]:
         setting = {k: v for k, v in r.items() if k not in ("mean", "sem", "count")}

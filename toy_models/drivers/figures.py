@@ -332,8 +332,9 @@ def plane_from_records(df: pd.DataFrame):
     return ax.figure
 
 
-def official_toy_figure(f: dict, toy: str, sharp: str, budget: str):
+def official_toy_figure(f: dict, toy: str):
     """Best w vs budget per sharpness (the published values as crosses) and the P-cosine vs sharpness."""
+    sharp, budget = official.TOY_AXES[toy]
     published = pd.DataFrame([{sharp: k[0], budget: k[1], "best_w": v} for k, v in official.PUBLISHED[toy]["best_w"].items()])
     fig = panels(
         dict(df=f["best_w"], x=budget, y="result.best_w", hue=sharp, logx=True, zero=True, ylabel="best w (Brent on the FD)", title=f"best w vs {budget}"),
@@ -395,11 +396,11 @@ register_figure(
     "official-diffusion",
     "the official diffusion toy: best w per (ζ, budget) against the published values, and the P-cosine vs ζ",
     {"best_w": diffusion_best_w_spec, "cosine": diffusion_cosine_spec},
-    lambda f: official_toy_figure(f, "diffusion", "zeta", "ft_steps"),
+    lambda f: official_toy_figure(f, "diffusion"),
 )
 register_figure(
     "official-ar",
     "the official AR toy: best w per (τ, budget) against the published values, and the P-cosine vs τ",
     {"best_w": ar_best_w_spec, "cosine": ar_cosine_spec},
-    lambda f: official_toy_figure(f, "ar", "tau", "ft_epochs"),
+    lambda f: official_toy_figure(f, "ar"),
 )

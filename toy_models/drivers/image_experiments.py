@@ -122,17 +122,17 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.gradients import ModelLaw, paired_population_gradients
     from neon_theory.preconditioners import identity
 
-    s = IMAGE_PRESETS[cfg.preset]
+    s, sampler = IMAGE_PRESETS[cfg.preset], cfg.sampler()
     model = _image_base(cfg.family, cfg.size, cfg.preset, seed)
     real = _held_out(cfg.family, cfg.size, cfg.preset).to(torch.get_default_device())
     est = paired_population_gradients(
-        model, {"real": real, "synthetic": ModelLaw(model, cfg.sampler())}, real.shape[0],
+        model, {"real": real, "synthetic": ModelLaw(model, sampler)}, real.shape[0],
         generator=generator(seed, f"image-S/{cfg.knob}/{cfg.value}"), noise_generator=generator(seed, "image-noise"),
         n_batches=s["n_batches"], chunk_size=s["batch"],
     )
     rep = alignment(est["real"], est["synthetic"], identity())
     held_out_loss = float(model.per_example_loss(real, model.draw_noise(real.shape[0], generator(seed, "image-eval"))).mean().detach())
     return _clean({
-        "sharpening": cfg.sampler().sharpening().value, "s": rep.s, "s_se": rep.s_se, "cosine": rep.cosine, "cosine_se": rep.cosine_se,
+        "sharpening": sampler.sharpening().value, "s": rep.s, "s_se": rep.s_se, "cosine": rep.cosine, "cosine_se": rep.cosine_se,
         "degenerate": bool(rep.degenerate), "held_out_loss": held_out_loss,
     })

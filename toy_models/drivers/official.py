@@ -53,6 +53,9 @@ PRESETS = {
     "paper": "the official sizes and the paper's grids (hours on a CPU, mostly the diffusion toy)",
 }
 
+#: each official toy's sharpness knob and fine-tuning budget (the columns of its best-w cells)
+TOY_AXES = {"diffusion": ("zeta", "ft_steps"), "ar": ("tau", "ft_epochs")}
+
 PUBLISHED = {
     "diffusion": {
         "base_log10_fd": -0.80,

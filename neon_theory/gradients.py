@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_tensor
@@ -433,7 +434,9 @@ def population_hessian(
     out = RunningSum((p_dim, p_dim) if vector is None else p_dim, device)
     total_w = 0.0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
-        grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
+        # the fused attention kernels have no double backward; the math kernel computes the same attention
+        with sdpa_kernel(SDPBackend.MATH):
+            grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
         total_w += wsum
         if vector is not None:  # one more backward pass through ⟨∇ℓ, v⟩
             dot = sum((gi * vi.to(gi)).sum() for gi, vi in zip(grads, _split(vector, params)) if gi is not None)

@@ -13,7 +13,7 @@ from toy_models.images import data as D
 @pytest.mark.parametrize(
     "name, size, shape, n_all, classes",
     [("digits", 8, (1, 8, 8), 1797, 10), ("digits", 16, (1, 16, 16), 1797, 10), ("faces", None, (1, 25, 25), 200, 2),
-     ("patches", 16, (3, 16, 16), None, None), ("patches", 32, (3, 32, 32), None, None)],
+     ("patches", 16, (3, 16, 16), None, 4), ("patches", 32, (3, 32, 32), None, 4)],
 )
 def test_each_bundled_set_has_its_shape_range_and_a_fixed_disjoint_split(name, size, shape, n_all, classes):
     train, test, every = (D.load(name, split, size) for split in ("train", "test", "all"))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from neon_theory.rng import draw, generator
-from toy_models.images.data import digits, photo_patches
+from toy_models.images.data import ImageData, digits, photo_patches
 from toy_models.images.features import FeatureNet, extract, fid, kid, train_feature_net
 
 
@@ -66,7 +66,7 @@ def test_the_feature_net_learns_the_digits_and_fid_orders_real_against_noise():
 
 def test_bad_inputs_name_the_parameter():
     with pytest.raises(ValueError, match="has no labels"):
-        train_feature_net(photo_patches("test", 16), steps=1)
+        train_feature_net(ImageData(photo_patches("test", 16).images, None, "unlabelled"), steps=1)
     a = torch.zeros(10, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="features_b"):
         fid(a, torch.zeros(10, 4))

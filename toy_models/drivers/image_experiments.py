@@ -1,17 +1,48 @@
-"""Image experiments registered with the sweep engine: s and the P-cosine vs sampler sharpness on real images.
+"""Image experiments registered with the sweep engine: the Neon theory checked on real images.
 
-``image-cell`` trains a base model of one family (UNet diffusion, UNet flow matching, or
-the pixel transformer) on the training split of a bundled image set, then measures s, the
-P-cosine (P = I) and their jackknife errors with r_d on the held-out split and r_s on
-samples drawn with the sharpened sampler, with common loss noise.  The base model is
-memoised per process by (device, family, data set, preset, seed), as the toys' are.
+``image-cell`` runs one (family, sampler setting, seed) of Algorithm 1 on a bundled image set
+(scikit-learn's digits, scikit-image's faces or photo patches), for the three image families:
+
+* ``diffusion``: the GroupNorm :class:`~toy_models.images.unet.TimeUNet` as an ε-prediction
+  DDPM (cosine schedule), sampled by DDIM (η = 0) with guidance γ (class-conditional, CFG)
+  or a number of steps;
+* ``flow``: the same UNet as a flow-matching velocity field, sampled by Euler with γ or steps;
+* ``pixel-ar``: the causal pixel transformer over quantised pixels, sampled with temperature,
+  top-k or top-p.
+
+What one cell measures, in order:
+
+1. θ_r: the family's base model trained on the training split (memoised per process).
+2. s = ⟨r_d, P r_s⟩ and the P-cosine with jackknife SEs: r_d on the **held-out split**, r_s on
+   as many images drawn with the sharpened sampler, with common loss noise (each image carries
+   ``noise_draws`` (t, noise) draws, kept in one batch).  P is the Adam-minibatch
+   preconditioner as the training optimiser sees it (minibatch = the training batch, one pass
+   over the training split per loss-noise draw, without replacement) or the identity.  P is
+   estimated on the training split, independently of the held-out rows, and the SEs are
+   conditional on it.
+3. With ``best_w``: S (``n_synthetic`` images) drawn with the sharpened sampler, θ_s fine-tuned
+   on S with Adam (``ft_lr``, ``ft_steps``), and Brent's best w of θ_Neon = θ_r − w(θ_s − θ_r)
+   on two metrics, each with common evaluation noise across w: the **held-out loss** (the exact
+   denoising / flow-matching loss on fixed noise, or the exact NLL in nats) and the **FID**
+   of ``n_eval`` samples from the neutral sampler (γ = 1, T = 1) against the held-out split, in
+   the features of the project's own classifier (:mod:`toy_models.images.features`).  The
+   predicted w* = −s/(αz) (α = ft_lr × ft_steps, z from a Hessian-vector product on the
+   held-out rows) and the FID floor (held-out split vs as many training images) come with it.
+4. With ``w_values``: the held-out loss, FID, and prdc precision and recall (k = 5, features)
+   at each w.
+
+The theory predicts sign(best w on the loss) = −sign(s); whether the sign of s also predicts
+the best w on FID is the empirical question (on the official diffusion toy it did not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 
@@ -20,119 +51,382 @@ from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
 
 from . import official
-from .experiments import _clean, _integral, _per_device
+from .experiments import _check_ws, _clean, _integral, _per_device
 
 FAMILIES = ("diffusion", "flow", "pixel-ar")
 #: which sampler knobs each family has (the value is γ, a step count, a temperature, k or p)
 KNOBS = {"diffusion": ("guidance", "steps"), "flow": ("guidance", "steps"), "pixel-ar": ("temperature", "top_k", "top_p")}
+#: the bundled image sets and the sizes each comes in
+DATASETS = {"digits": (8, 16), "faces": (25,), "patches": (16, 32)}
+PRECONDITIONERS = ("adam", "identity")
+PRECISIONS = ("float32", "bfloat16")
+#: the network of the diffusion and flow families: the project's TimeUNet, or a diffusers UNet2DModel
+NETWORKS = ("unet", "diffusers")
+#: the longest pixel sequence the transformer is asked to sample one token at a time
+MAX_PIXEL_TOKENS = 1024
+
+_COMMON = dict(bracket=(-2.0, 2.0), heads=4, depth=2)
 IMAGE_PRESETS = {
-    "smoke": dict(channels=8, width=16, base_steps=60, lr=3e-3, batch=128, n_pop=256, n_batches=8, levels=4, sample_steps=5),
-    "paper": dict(channels=32, width=64, base_steps=4000, lr=1e-3, batch=256, n_pop=4096, n_batches=32, levels=8, sample_steps=50),
+    # CI-sized: seconds per cell on a CPU; under-trained models, nothing is concluded from it
+    "smoke": dict(_COMMON, channels=8, width=16, base_steps=60, lr=3e-3, batch=128, n_pop=256, n_batches=8, levels=4, sample_steps=5,
+                  noise_draws=2, n_synthetic=256, ft_steps=10, ft_lr=1e-3, n_eval=256, feature_steps=150, xtol=0.05),
+    # a CPU-sized run that trains real models (minutes per seed on 2 cores at 8×8)
+    "reduced": dict(_COMMON, channels=16, width=32, base_steps=1500, lr=2e-3, batch=128, n_pop=360, n_batches=12, levels=4, sample_steps=10,
+                    noise_draws=8, n_synthetic=1024, ft_steps=50, ft_lr=2e-4, n_eval=1000, feature_steps=400, xtol=0.02),
+    # the GPU size: wider nets, long training, 10k FID samples (``neon-theory figures images --preset paper --device cuda``)
+    "paper": dict(_COMMON, channels=32, width=64, base_steps=20000, lr=1e-3, batch=256, n_pop=4096, n_batches=32, levels=8, sample_steps=50,
+                  noise_draws=16, n_synthetic=10000, ft_steps=200, ft_lr=1e-4, n_eval=10000, feature_steps=2000, xtol=0.01),
 }
-IMAGE_PRESETS["reduced"] = IMAGE_PRESETS["paper"]
 
 
 @dataclass(frozen=True)
 class ImageCell:
-    """One (family, sampler setting, seed) on digits.
+    """One (family, sampler setting, seed) on a bundled image set.
 
     Attributes:
         family (str): ``diffusion`` | ``flow`` | ``pixel-ar``.
         knob (str): ``guidance`` or ``steps`` (diffusion, flow: DDIM / Euler); ``temperature``,
             ``top_k`` or ``top_p`` (pixel-ar).
         value (float): γ in [0, inf), steps in [1, inf), T in (0, inf), k in [1, levels], p in (0, 1].
-        size (int): digit size, 8 or 16.
+        data (str): ``digits`` | ``faces`` | ``patches`` (labels: digit, face/non-face, photograph).
+        size (int): image side: digits 8 or 16, faces 25, patches 16 or 32.
         preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes in ``IMAGE_PRESETS``).
+        preconditioner (str): ``adam`` (Adam-minibatch P at the training batch) or ``identity``.
+        best_w (bool): also self-train on S and run Brent on the held-out loss and on FID.
+        w_values (tuple): w at which to report the held-out loss, FID, precision and recall.
+        network (str): ``unet`` (the project's :class:`~toy_models.images.unet.TimeUNet`) or ``diffusers``
+            (a randomly initialised ``diffusers.UNet2DModel`` of the same width, through
+            :class:`~toy_models.images.diffusers_unet.DiffusersUNet`; needs the diffusers extra).
+        precision (str): ``float32``, or ``bfloat16`` autocast for every forward pass (base
+            training, sampling, losses); parameters, gradients and the engine's sums stay float32
+            or wider.  Helps on GPUs; on a CPU it is mostly slower.
+        estimator_rep (int): in [0, inf); fresh estimator noise (held-out loss noise, synthetic
+            draws, Adam minibatches) on the same base model; 0 is the standard.
     """
 
     family: str = "diffusion"
     knob: str = "guidance"
     value: float = 2.0
+    data: str = "digits"
     size: int = 8
     preset: str = "smoke"
+    preconditioner: str = "adam"
+    best_w: bool = False
+    w_values: tuple = ()
+    precision: str = "float32"
+    network: str = "unet"
+    estimator_rep: int = 0
 
     def __post_init__(self):
         check_choice("family", self.family, FAMILIES)
         check_choice("knob", self.knob, KNOBS[self.family])
-        check_choice("size", self.size, (8, 16))
+        check_choice("data", self.data, tuple(DATASETS))
+        check_choice("size", self.size, DATASETS[self.data])
         check_choice("preset", self.preset, official.PRESETS)
+        check_choice("preconditioner", self.preconditioner, PRECONDITIONERS)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("network", self.network, NETWORKS)
+        if self.network == "diffusers":
+            if self.family == "pixel-ar":
+                raise ValueError("network='diffusers' is a UNet for the diffusion and flow families, not for pixel-ar")
+            if self.size % 2:
+                raise ValueError(f"network='diffusers' needs an even image size; got size={self.size}")
+            from ..images.diffusers_unet import _diffusers
+
+            _diffusers()  # a clear error now if diffusers is missing
+        _check_ws("w_values", self.w_values)
+        check_int("estimator_rep", self.estimator_rep, lo=0)
+        levels = IMAGE_PRESETS[self.preset]["levels"]
         if self.knob in ("steps", "top_k"):
             _integral(self, "value")  # a count: 5.0 or 5e0 is 5
-            check_int(self.knob, self.value, lo=1)
+            check_int(self.knob, self.value, lo=1, hi=levels if self.knob == "top_k" else None)
         elif self.knob == "top_p":
             check_real("top_p", self.value, 0.0, 1.0, lo_open=True)
         elif self.knob == "temperature":
             check_real("temperature", self.value, 0.0, math.inf, lo_open=True)
         else:
             check_real("guidance", self.value, 0.0, math.inf)
+        if self.family == "pixel-ar" and self.tokens > MAX_PIXEL_TOKENS:
+            raise ValueError(f"pixel-ar samples one token at a time: {self.data} at size {self.size} is {self.tokens} tokens, "
+                             f"more than {MAX_PIXEL_TOKENS}; use a smaller size")
+
+    @property
+    def shape(self) -> tuple:
+        """(C, H, W) of one image."""
+        return (3 if self.data == "patches" else 1, self.size, self.size)
+
+    @property
+    def tokens(self) -> int:
+        C, H, W = self.shape
+        return C * H * W
 
     def sampler(self):
+        """The sharpened sampler κ of this cell."""
         from neon_theory.samplers import Chain, Guidance, Steps, Temperature, TopK, TopP
 
-        size = IMAGE_PRESETS[self.preset]
         if self.family == "pixel-ar":
             return {"temperature": Temperature, "top_k": TopK, "top_p": TopP}[self.knob](self.value)
-        solver = "ddim" if self.family == "diffusion" else "euler"
-        if self.knob == "steps":
-            return Chain((Steps(int(self.value), solver), Guidance(1.0)))
-        return Chain((Steps(size["sample_steps"], solver), Guidance(self.value)))
+        steps = int(self.value) if self.knob == "steps" else IMAGE_PRESETS[self.preset]["sample_steps"]
+        return Chain((Steps(steps, _solver(self.family)), Guidance(self.value if self.knob == "guidance" else 1.0)))
+
+    def neutral_sampler(self):
+        """The sampler FID is measured with: γ = 1 (no guidance) at the preset's steps; T = 1."""
+        from neon_theory.samplers import Chain, Guidance, Steps
+
+        if self.family == "pixel-ar":
+            return None
+        return Chain((Steps(IMAGE_PRESETS[self.preset]["sample_steps"], _solver(self.family)), Guidance(1.0)))
+
+    def sharpening(self) -> str:
+        vocab = IMAGE_PRESETS[self.preset]["levels"] if self.family == "pixel-ar" else None
+        return self.sampler().sharpening(vocab).value
 
 
-def _rows(data, family: str, levels: int) -> torch.Tensor:
+def _solver(family: str) -> str:
+    return "ddim" if family == "diffusion" else "euler"
+
+
+def _precision(name: str):
+    """bfloat16 autocast on the default device (the sweep's device), or nothing."""
+    if name == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.get_default_device().type, dtype=torch.bfloat16)
+
+
+def _split(data: str, size: int, split: str):
+    from ..images.data import load
+
+    return load(data, split, size)
+
+
+def _rows(images, family: str, levels: int) -> torch.Tensor:
     """An image split as the family's data rows: flat pixels or tokens, then the label column."""
     from ..images.pixel_ar import quantise
 
-    values = quantise(data.images, levels) if family == "pixel-ar" else data.images.flatten(1)
-    return torch.cat([values.to(torch.float32), data.labels[:, None].to(torch.float32)], 1)
+    values = quantise(images.images, levels) if family == "pixel-ar" else images.images.flatten(1)
+    return torch.cat([values.to(torch.float32), images.labels[:, None].to(torch.float32)], 1)
 
 
-@_per_device(8)
-def _image_base(family: str, size: int, preset: str, seed: int):
-    from neon_theory.neon import fit
+def rows_to_images(rows: torch.Tensor, family: str, shape: tuple, levels: int) -> torch.Tensor:
+    """A family's data rows (pixels or tokens, then the label column) → images (n, C, H, W) in [-1, 1]."""
+    from ..images.pixel_ar import dequantise
 
+    C, H, W = shape
+    values = rows[:, : C * H * W]
+    if family == "pixel-ar":
+        return dequantise(values.round().long(), shape, levels)
+    return values.float().reshape(-1, C, H, W).clamp(-1, 1)
+
+
+def _build(family: str, network: str, shape: tuple, num_classes: int, s: dict, seed: int):
     from ..diffusion import DiffusionModel, Schedule
     from ..flow import FlowModel
-    from ..images.data import digits
     from ..images.pixel_ar import PixelARModel, PixelTransformer
     from ..images.unet import TimeUNet
 
-    s = IMAGE_PRESETS[preset]
+    C, H, W = shape
     torch.manual_seed(child_seed(seed, f"image-init/{family}"))
     if family == "pixel-ar":
-        model = PixelARModel(PixelTransformer(size * size, s["levels"], width=s["width"], heads=4, depth=2, num_classes=10))
+        return PixelARModel(PixelTransformer(C * H * W, s["levels"], width=s["width"], heads=s["heads"], depth=s["depth"], num_classes=num_classes))
+    if network == "diffusers":
+        from ..images.diffusers_unet import tiny_unet2d
+
+        net = tiny_unet2d(shape, num_classes=num_classes, channels=max(8, 8 * (s["channels"] // 8)), seed=child_seed(seed, f"image-init/{family}"))
     else:
-        net = TimeUNet((1, size, size), channels=s["channels"], levels=2, num_classes=10)
-        model = DiffusionModel(net, Schedule("cosine", 1000)) if family == "diffusion" else FlowModel(net)
-    fit(model, _rows(digits("train", size), family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=s["batch"],
-        generator=generator(seed, f"image-base/{family}"))
+        net = TimeUNet(shape, channels=s["channels"], levels=2 if H % 2 == 0 else 1, num_classes=num_classes)
+    return DiffusionModel(net, Schedule("cosine", 1000)) if family == "diffusion" else FlowModel(net)
+
+
+@_per_device(8)
+def _image_base(family: str, network: str, data: str, size: int, preset: str, precision: str, seed: int):
+    from neon_theory.neon import fit
+
+    s = IMAGE_PRESETS[preset]
+    train = _split(data, size, "train")
+    model = _build(family, network, train.shape, train.num_classes, s, seed)
+    with _precision(precision):
+        fit(model, _rows(train, family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
+            generator=generator(seed, f"image-base/{family}"))
     return model
 
 
-@functools.lru_cache(maxsize=8)
-def _held_out(family: str, size: int, preset: str) -> torch.Tensor:
-    from ..images.data import digits
+def _held_out_images(data: str, size: int, preset: str):
+    test = _split(data, size, "test")
+    n = min(IMAGE_PRESETS[preset]["n_pop"], len(test))
+    return test.images[:n], test.labels[:n]
+
+
+def _copies(family: str, preset: str) -> int:
+    """Loss-noise draws per image (1 for the exact-NLL pixel transformer)."""
+    return 1 if family == "pixel-ar" else IMAGE_PRESETS[preset]["noise_draws"]
+
+
+def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
+    """Equal batches of whole images (each image's ``copies`` rows kept together), in rows."""
+    k = min(n_batches, n_images)
+    return tuple(copies * (i * n_images // k) for i in range(k + 1))
+
+
+@_per_device(8)
+def _image_probe(family: str, network: str, data: str, size: int, preset: str, precision: str, preconditioner: str, seed: int, rep: int):
+    """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
+    from neon_theory.preconditioners import adam_minibatch, identity
+
+    from ..images.data import ImageData
 
     s = IMAGE_PRESETS[preset]
-    return _rows(digits("test", size), family, s["levels"])[: s["n_pop"]]
+    model = _image_base(family, network, data, size, preset, precision, seed)
+    stream = functools.partial(official.estimator_stream, rep=rep)
+    copies = _copies(family, preset)
+    images, labels = _held_out_images(data, size, preset)
+    test = _split(data, size, "test")
+    real = _rows(ImageData(images, labels, "held-out", test.num_classes), family, s["levels"])
+    with _precision(precision):
+        if preconditioner == "adam":
+            train = _rows(_split(data, size, "train"), family, s["levels"])
+            P = adam_minibatch(model, train, batch_size=min(s["batch"], train.shape[0]), passes=copies,
+                               generator=generator(seed, stream("image-adam")), noise_generator=generator(seed, stream("image-adam-noise")))
+        else:
+            P = identity()
+
+        def synthetic_of(cell: ImageCell):  # called under the cell's precision
+            S = model.sample(real.shape[0], cell.sampler(), generator(seed, stream(f"image-S/{cell.knob}/{cell.value}")))
+            return S.repeat_interleave(copies, dim=0)
+
+        sizes = SimpleNamespace(n_batches=s["n_batches"], grad_batch=s["batch"] * copies)
+        edges = _batch_edges(real.shape[0], s["n_batches"], copies)
+        return official.CosineProbe(model, real.repeat_interleave(copies, dim=0), synthetic_of, sizes, seed, P, "cell", rep, edges)
+
+
+@_per_device(4)
+def _feature_reference(data: str, size: int, preset: str, family_levels: int):
+    """The feature network (trained once per image set, seed 0), the held-out reference features
+    and the FID floor (the held-out split against as many training images).  ``family_levels``:
+    0 for pixel-space families, else the quantisation levels (the reference is quantised too,
+    so FID measures the model and not the quantiser)."""
+    from ..images.features import extract, fid, train_feature_net
+    from ..images.pixel_ar import dequantise, quantise
+
+    s = IMAGE_PRESETS[preset]
+    train, test = _split(data, size, "train"), _split(data, size, "test")
+    net = train_feature_net(train, steps=s["feature_steps"], seed=0).to(torch.get_default_device())
+
+    def as_seen(x):
+        return dequantise(quantise(x, family_levels), tuple(x.shape[1:]), family_levels) if family_levels else x
+
+    ref = extract(net, as_seen(test.images).to(torch.get_default_device()))
+    n_floor = min(len(train), s["n_eval"])
+    floor = fid(ref, extract(net, as_seen(train.images[:n_floor]).to(torch.get_default_device())))
+    return net, ref, floor, n_floor
+
+
+def _feature_levels(cell: ImageCell) -> int:
+    """The quantisation the FID reference goes through: the pixel transformer's levels, else 0 (none)."""
+    return IMAGE_PRESETS[cell.preset]["levels"] if cell.family == "pixel-ar" else 0
+
+
+def _metrics(cell: ImageCell, log: list | None = None):
+    """(held-out loss metric, FID metric) for :func:`~neon_theory.neon.brent_best_w` / :func:`w_sweep`;
+    with ``log``, the FID metric appends (precision, recall) of its samples (prdc, k = 5)."""
+    from prdc import compute_prdc
+
+    from ..images.data import ImageData
+    from ..images.features import extract, fid
+
+    s = IMAGE_PRESETS[cell.preset]
+    images, labels = _held_out_images(cell.data, cell.size, cell.preset)
+    test = _split(cell.data, cell.size, "test")
+    copies = _copies(cell.family, cell.preset)
+    real = _rows(ImageData(images, labels, "held-out", test.num_classes), cell.family, s["levels"]).repeat_interleave(copies, dim=0)
+
+    def held_out_loss(model, g):
+        with torch.no_grad(), _precision(cell.precision):
+            total = 0.0
+            for i in range(0, real.shape[0], s["batch"] * copies):  # chunks of whole images; the noise is one stream
+                x = real[i : i + s["batch"] * copies]
+                total += float(model.per_example_loss(x, model.draw_noise(x.shape[0], g)).double().sum())
+        return total / real.shape[0]
+
+    def fid_metric(model, g):
+        with torch.no_grad(), _precision(cell.precision):
+            rows = model.sample(s["n_eval"], cell.neutral_sampler(), g)
+        x = rows_to_images(rows.float(), cell.family, cell.shape, s["levels"])
+        if not bool(torch.isfinite(x).all()):
+            if log is not None:
+                log.append((math.nan, math.nan))
+            return 1e6  # a diverged merge: worse than anything finite
+        net, ref, _, _ = _feature_reference(cell.data, cell.size, cell.preset, _feature_levels(cell))  # memoised
+        feats = extract(net, x)
+        if log is not None:
+            with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
+                m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats.cpu().numpy(), nearest_k=5)
+            log.append((float(m["precision"]), float(m["recall"])))
+        return fid(ref, feats)
+
+    return held_out_loss, fid_metric
+
+
+def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
+    """What the fine-tuning step Δ = θ_s − θ_r itself predicts (App. B.10's plug-in): along
+    θ_r − wΔ the quadratic model of the held-out risk is minimised at ⟨r_d, Δ⟩ / ⟨Δ, ĤΔ⟩, and
+    ``displacement_cosine`` = cos(Δ, −P r_s) says how closely Δ follows Thm B.1's direction."""
+    from neon_theory.params import parameter_vector, state_vector
+
+    delta = state_vector(model.module, theta_s) - parameter_vector(model.module, torch.float64)
+    curvature = float(delta @ hessian(delta).to(delta))
+    cos = float(-(delta @ P_r_s) / (delta.norm() * P_r_s.norm()))
+    return {"w_star_displacement": float(r_d @ delta) / curvature if curvature > 0 else math.nan, "displacement_cosine": cos,
+            "displacement_norm": float(delta.norm())}
 
 
 @experiment("image-cell", config=ImageCell)
 def image_cell(cfg: ImageCell, seed: int) -> dict:
-    from neon_theory.alignment import alignment
-    from neon_theory.gradients import ModelLaw, paired_population_gradients
-    from neon_theory.preconditioners import identity
+    from neon_theory.gradients import hessian_vector_product
+    from neon_theory.neon import brent_best_w, self_train, w_sweep
 
-    s, sampler = IMAGE_PRESETS[cfg.preset], cfg.sampler()
-    model = _image_base(cfg.family, cfg.size, cfg.preset, seed)
-    real = _held_out(cfg.family, cfg.size, cfg.preset).to(torch.get_default_device())
-    est = paired_population_gradients(
-        model, {"real": real, "synthetic": ModelLaw(model, sampler)}, real.shape[0],
-        generator=generator(seed, f"image-S/{cfg.knob}/{cfg.value}"), noise_generator=generator(seed, "image-noise"),
-        n_batches=s["n_batches"], chunk_size=s["batch"],
-    )
-    rep = alignment(est["real"], est["synthetic"], identity())
-    held_out_loss = float(model.per_example_loss(real, model.draw_noise(real.shape[0], generator(seed, "image-eval"))).mean().detach())
-    return _clean({
-        "sharpening": sampler.sharpening().value, "s": rep.s, "s_se": rep.s_se, "cosine": rep.cosine, "cosine_se": rep.cosine_se,
-        "degenerate": bool(rep.degenerate), "held_out_loss": held_out_loss,
-    })
+    s = IMAGE_PRESETS[cfg.preset]
+    probe = _image_probe(cfg.family, cfg.network, cfg.data, cfg.size, cfg.preset, cfg.precision, cfg.preconditioner, seed, cfg.estimator_rep)
+    model = probe.model
+    held_out_loss, fid_metric = _metrics(cfg)
+    out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(child_seed(seed, "image-eval")))}
+    if not (cfg.best_w or cfg.w_values):
+        with _precision(cfg.precision):
+            rep = probe.report(cfg)
+        return _clean({**out, **official.report_fields(rep)})
+    alpha = s["ft_lr"] * s["ft_steps"]
+    hvp_noise = child_seed(seed, official.estimator_stream("image-hvp-noise", cfg.estimator_rep))
+
+    def hessian(v):
+        with _precision(cfg.precision):
+            return hessian_vector_product(model, probe.real, v, noise_generator=torch.Generator().manual_seed(hvp_noise), chunk_size=s["batch"])
+
+    with _precision(cfg.precision):
+        synthetic = probe.synthetic_estimate(cfg)
+        rep = probe.report(cfg, synthetic, alpha=alpha, hessian=hessian)
+        S = model.sample(s["n_synthetic"], cfg.sampler(), generator(seed, f"image-ft-S/{cfg.knob}/{cfg.value}"))
+        theta_s = self_train(model, S, steps=s["ft_steps"], lr=s["ft_lr"], batch_size=min(s["batch"], S.shape[0]),
+                             generator=generator(seed, f"image-ft/{cfg.knob}/{cfg.value}")).state_dict
+        out.update(official.report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star,
+                   **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
+    eval_seed = child_seed(seed, f"image-eval/{cfg.knob}/{cfg.value}")
+    if cfg.best_w:
+        for name, metric in (("loss", held_out_loss), ("fid", fid_metric)):
+            best = brent_best_w(model, theta_s, metric, bracket=s["bracket"], xtol=s["xtol"], eval_seed=eval_seed)
+            out.update({f"best_w_{name}": best.w, f"best_{name}": best.value, f"base_{name}": best.base_value,
+                        f"gain_{name}": best.gain, f"at_boundary_{name}": best.at_boundary})
+        _, _, floor, n_floor = _feature_reference(cfg.data, cfg.size, cfg.preset, _feature_levels(cfg))
+        out.update(fid_floor=floor, fid_floor_n=n_floor, n_eval=s["n_eval"])
+    if cfg.w_values:
+        log: list = []
+        logged_fid = _metrics(cfg, log)[1]
+        out["loss_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, held_out_loss, eval_seed=eval_seed).values)
+        out["fid_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, logged_fid, eval_seed=eval_seed).values)
+        out["precision_at_w"] = [p for p, _ in log]
+        out["recall_at_w"] = [r for _, r in log]
+    return _clean(out)
+
+
+def clear_caches() -> None:
+    """Drop the memoised base models, probes and feature networks."""
+    for cached in (_image_base, _image_probe, _feature_reference):
+        cached.cache_clear()

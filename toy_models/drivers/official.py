@@ -176,6 +176,7 @@ class CosineProbe:
         self.rep = check_int("rep", rep, lo=0)
         self.batch_edges = batch_edges
         self.noise_seed = child_seed(seed, estimator_stream("cos-noise", rep))
+        self.real = real
         self.real_est = self._estimate(real)
 
     def _estimate(self, x):
@@ -184,16 +185,27 @@ class CosineProbe:
             n_batches=None if self.batch_edges else self.cfg.n_batches, batch_edges=self.batch_edges, chunk_size=self.cfg.grad_batch,
         )["x"]
 
+    def synthetic_estimate(self, value):
+        """The r_s estimate at one sharpness value (on the real set's loss-noise stream)."""
+        return self._estimate(self.synthetic_of(value))
+
+    def report(self, value, synthetic=None, **options):
+        """The :class:`~neon_theory.alignment.AlignmentReport` at one sharpness value (``synthetic``:
+        its r_s estimate if already computed; ``options``: :func:`~neon_theory.alignment.alignment`'s
+        ``alpha`` and ``hessian``, for w*)."""
+        return alignment(self.real_est, self.synthetic_estimate(value) if synthetic is None else synthetic, self.P, **options)
+
     def rows(self, values) -> list[dict]:
         """One row per sharpness value: cosine, s (jackknife) with SEs, and the degeneracy flag."""
-        out = []
-        for v in values:
-            rep = alignment(self.real_est, self._estimate(self.synthetic_of(v)), self.P)
-            out.append({
-                self.name: v, "seed": self.seed, "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se,
-                "max_share_d": rep.max_share_d, "max_share_s": rep.max_share_s, "degenerate": rep.degenerate,
-            })
-        return out
+        return [{self.name: v, "seed": self.seed, **report_fields(self.report(v))} for v in values]
+
+
+def report_fields(rep) -> dict:
+    """The fields of an :class:`~neon_theory.alignment.AlignmentReport` that the toys' records keep."""
+    return {
+        "cosine": rep.cosine, "cosine_se": rep.cosine_se, "s": rep.s, "s_se": rep.s_se,
+        "max_share_d": rep.max_share_d, "max_share_s": rep.max_share_s, "degenerate": rep.degenerate,
+    }
 
 
 def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1) -> tuple:

@@ -115,16 +115,18 @@ def faces(split: str = "train") -> ImageData:
 
 
 def photo_patches(split: str = "train", size: int = 16) -> ImageData:
-    """Non-overlapping (3, size, size) patches of four bundled photographs (no labels); ``size`` is 16 or 32.
+    """Non-overlapping (3, size, size) patches of four bundled photographs; ``size`` is 16 or 32.
 
+    The label of a patch is the index of its photograph in :data:`PHOTOS` (4 classes), so a
+    class-conditional model and the feature classifier have a target without any annotation.
     A patch at grid row r and column c of its photograph is a test patch when (r + c) % 5 == 0,
     so test patches are spread over every photograph and never overlap a training patch.
     """
     check_choice("size", size, (16, 32))
     check_choice("split", split, SPLITS)
     data = _require("skimage.data")
-    patches = []
-    for name in PHOTOS:
+    patches, labels = [], []
+    for label, name in enumerate(PHOTOS):
         img = getattr(data, name)()[..., :3]
         rows, cols = img.shape[0] // size, img.shape[1] // size
         grid = img[: rows * size, : cols * size].reshape(rows, size, cols, size, 3).transpose(0, 2, 4, 1, 3)  # (r, c, 3, s, s)
@@ -132,7 +134,9 @@ def photo_patches(split: str = "train", size: int = 16) -> ImageData:
         test = (r + c) % 5 == 0
         keep = np.ones_like(test) if split == "all" else (test if split == "test" else ~test)
         patches.append(grid[keep])
-    return ImageData(_to_unit(np.concatenate(patches), 255.0), None, f"patches{size}/{split}")
+        labels.append(np.full(int(keep.sum()), label, dtype=np.int64))
+    labels = torch.as_tensor(np.concatenate(labels))
+    return ImageData(_to_unit(np.concatenate(patches), 255.0), labels, f"patches{size}/{split}", len(PHOTOS))
 
 
 def image_folder(path: str | os.PathLike, size: int, *, channels: int = 3, limit: int = MAX_FOLDER_IMAGES) -> ImageData:

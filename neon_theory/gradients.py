@@ -434,8 +434,8 @@ def population_hessian(
     out = RunningSum((p_dim, p_dim) if vector is None else p_dim, device)
     total_w = 0.0
     for x, noise, w, wsum in _stream(model, source, n, chunk_size, generator, noise_generator):
-        # the fused attention kernels have no double backward; the math kernel computes the same attention
-        with sdpa_kernel(SDPBackend.MATH):
+        # fused attention kernels and compiled graphs have no double backward: the math kernel, run eagerly
+        with sdpa_kernel(SDPBackend.MATH), torch.compiler.set_stance("force_eager"):
             grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, w), params, create_graph=True, allow_unused=True)
         total_w += wsum
         if vector is not None:  # one more backward pass through ⟨∇ℓ, v⟩

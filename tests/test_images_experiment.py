@@ -57,7 +57,7 @@ def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(f
 
 def test_the_pixel_ar_held_out_loss_is_the_exact_mean_nll_of_the_held_out_images():
     cell = E.ImageCell(family="pixel-ar", knob="temperature", value=1.0)
-    model = E._image_base("pixel-ar", "unet", "digits", 8, "smoke", "float32", 0)
+    model = E._image_base(cell.base(), 0)
     loss, _ = E._metrics(cell)
     test = digits("test", 8)
     n = min(E.IMAGE_PRESETS["smoke"]["n_pop"], len(test))
@@ -89,7 +89,7 @@ def test_batches_keep_every_images_loss_noise_copies_together():
 def test_bfloat16_autocast_keeps_the_population_gradient_close_and_accumulated_in_float64():
     from neon_theory.gradients import population_gradient
 
-    model = E._image_base("diffusion", "unet", "digits", 8, "smoke", "float32", 0)
+    model = E._image_base(E.ImageCell().base(), 0)
     rows = E._rows(digits("test", 8), "diffusion", 4)[:128]
     est = {}
     for precision in E.PRECISIONS:
@@ -107,8 +107,17 @@ def test_bfloat16_autocast_keeps_the_population_gradient_close_and_accumulated_i
      ({"data": "faces", "size": 8}, "size must be one of 25"), ({"family": "pixel-ar", "knob": "top_k", "value": 5}, r"top_k must be an integer in \[1, 4\]"),
      ({"family": "pixel-ar", "knob": "temperature", "value": 1.0, "data": "patches", "size": 32}, "3072 tokens"),
      ({"precision": "float16"}, "precision must be one of"), ({"preconditioner": "newton"}, "preconditioner must be one of"),
-     ({"w_values": "0,1"}, "w_values")],
+     ({"w_values": "0,1"}, "w_values"), ({"compile": "yes"}, "compile must be one of"),
+     ({"network": "diffusers", "family": "pixel-ar", "knob": "temperature", "value": 1.0}, "not for pixel-ar"), ({"network": "diffusers", "data": "faces", "size": 25}, "even image size")],
 )
 def test_bad_image_cells_are_rejected_by_field_before_any_job(fixed, needle, tmp_path):
     with pytest.raises(ValueError, match=needle):
         SweepSpec("image-cell", fixed=fixed).validate()
+
+
+def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eagerly():
+    """aot_eager traces the network as torch.compile does (without code generation); the HVP behind w* needs double backward."""
+    cells = {c: E.image_cell(E.ImageCell(family="diffusion", knob="guidance", value=2.0, best_w=True, compile=c), 0) for c in ("off", "aot_eager")}
+    for key in ("s", "s_se", "cosine", "w_star", "w_star_displacement", "best_w_loss", "best_fid"):
+        assert cells["aot_eager"][key] == pytest.approx(cells["off"][key], rel=1e-6), key
+    assert E._image_base(E.ImageCell(compile="aot_eager").base(), 0).module._compiled_call_impl is not None

@@ -62,6 +62,8 @@ PRECONDITIONERS = ("adam", "identity")
 PRECISIONS = ("float32", "bfloat16")
 #: the network of the diffusion and flow families: the project's TimeUNet, or a diffusers UNet2DModel
 NETWORKS = ("unet", "diffusers")
+#: ``torch.compile`` of the network: off, the default code-generating backend, or aot_eager (traces, no code generation: for tests)
+COMPILERS = ("off", "inductor", "aot_eager")
 #: the longest pixel sequence the transformer is asked to sample one token at a time
 MAX_PIXEL_TOKENS = 1024
 
@@ -97,6 +99,9 @@ class ImageCell:
         network (str): ``unet`` (the project's :class:`~toy_models.images.unet.TimeUNet`) or ``diffusers``
             (a randomly initialised ``diffusers.UNet2DModel`` of the same width, through
             :class:`~toy_models.images.diffusers_unet.DiffusersUNet`; needs the diffusers extra).
+        compile (str): ``off``, ``inductor`` (``torch.compile`` of the network in place, for the
+            GPU) or ``aot_eager`` (the same trace without code generation; for tests).  Hessian-vector
+            products run the network eagerly (compiled graphs have no double backward).
         precision (str): ``float32``, or ``bfloat16`` autocast for every forward pass (base
             training, sampling, losses); parameters, gradients and the engine's sums stay float32
             or wider.  Helps on GPUs; on a CPU it is mostly slower.
@@ -115,6 +120,7 @@ class ImageCell:
     w_values: tuple = ()
     precision: str = "float32"
     network: str = "unet"
+    compile: str = "off"
     estimator_rep: int = 0
 
     def __post_init__(self):
@@ -126,6 +132,7 @@ class ImageCell:
         check_choice("preconditioner", self.preconditioner, PRECONDITIONERS)
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("network", self.network, NETWORKS)
+        check_choice("compile", self.compile, COMPILERS)
         if self.network == "diffusers":
             if self.family == "pixel-ar":
                 raise ValueError("network='diffusers' is a UNet for the diffusion and flow families, not for pixel-ar")
@@ -177,9 +184,26 @@ class ImageCell:
             return None
         return Chain((Steps(IMAGE_PRESETS[self.preset]["sample_steps"], _solver(self.family)), Guidance(1.0)))
 
+    def base(self) -> "ImageBase":
+        """What the base model θ_r depends on (the memo key, with the seed)."""
+        return ImageBase(self.family, self.network, self.data, self.size, self.preset, self.precision, self.compile)
+
     def sharpening(self) -> str:
         vocab = IMAGE_PRESETS[self.preset]["levels"] if self.family == "pixel-ar" else None
         return self.sampler().sharpening(vocab).value
+
+
+@dataclass(frozen=True)
+class ImageBase:
+    """The fields of an :class:`ImageCell` that decide its base model (hashable: a memo key)."""
+
+    family: str
+    network: str
+    data: str
+    size: int
+    preset: str
+    precision: str
+    compile: str
 
 
 def _solver(family: str) -> str:
@@ -238,15 +262,17 @@ def _build(family: str, network: str, shape: tuple, num_classes: int, s: dict, s
 
 
 @_per_device(8)
-def _image_base(family: str, network: str, data: str, size: int, preset: str, precision: str, seed: int):
+def _image_base(b: ImageBase, seed: int):
     from neon_theory.neon import fit
 
-    s = IMAGE_PRESETS[preset]
-    train = _split(data, size, "train")
-    model = _build(family, network, train.shape, train.num_classes, s, seed)
-    with _precision(precision):
-        fit(model, _rows(train, family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
-            generator=generator(seed, f"image-base/{family}"))
+    s = IMAGE_PRESETS[b.preset]
+    train = _split(b.data, b.size, "train")
+    model = _build(b.family, b.network, train.shape, train.num_classes, s, seed)
+    if b.compile != "off":
+        model.module.compile(backend=b.compile)  # in place: the state dict keeps its names, so merges are unchanged
+    with _precision(b.precision):
+        fit(model, _rows(train, b.family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
+            generator=generator(seed, f"image-base/{b.family}"))
     return model
 
 
@@ -268,14 +294,15 @@ def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
 
 
 @_per_device(8)
-def _image_probe(family: str, network: str, data: str, size: int, preset: str, precision: str, preconditioner: str, seed: int, rep: int):
+def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
     from neon_theory.preconditioners import adam_minibatch, identity
 
     from ..images.data import ImageData
 
+    family, data, size, preset, precision = b.family, b.data, b.size, b.preset, b.precision
     s = IMAGE_PRESETS[preset]
-    model = _image_base(family, network, data, size, preset, precision, seed)
+    model = _image_base(b, seed)
     stream = functools.partial(official.estimator_stream, rep=rep)
     copies = _copies(family, preset)
     images, labels = _held_out_images(data, size, preset)
@@ -385,7 +412,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w, self_train, w_sweep
 
     s = IMAGE_PRESETS[cfg.preset]
-    probe = _image_probe(cfg.family, cfg.network, cfg.data, cfg.size, cfg.preset, cfg.precision, cfg.preconditioner, seed, cfg.estimator_rep)
+    probe = _image_probe(cfg.base(), cfg.preconditioner, seed, cfg.estimator_rep)
     model = probe.model
     held_out_loss, fid_metric = _metrics(cfg)
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(child_seed(seed, "image-eval")))}

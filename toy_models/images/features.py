@@ -57,9 +57,11 @@ def train_feature_net(data: ImageData, *, steps: int = 300, lr: float = 2e-3, ba
     net = FeatureNet(data.shape[0], num_classes=data.num_classes, **sizes)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     g = generator(seed, "feature-net")
+    device = next(net.parameters()).device  # torch's default device (a sweep job's device)
+    images, labels = data.images.to(device), data.labels.to(device)
     for _ in range(steps):
-        idx = draw(torch.randint, 0, len(data), (min(batch_size, len(data)),), generator=g, device=data.images.device)
-        loss = nn.functional.cross_entropy(net(data.images[idx]), data.labels[idx])
+        idx = draw(torch.randint, 0, len(data), (min(batch_size, len(data)),), generator=g, device=device)
+        loss = nn.functional.cross_entropy(net(images[idx]), labels[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

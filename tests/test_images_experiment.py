@@ -108,7 +108,8 @@ def test_bfloat16_autocast_keeps_the_population_gradient_close_and_accumulated_i
      ({"family": "pixel-ar", "knob": "temperature", "value": 1.0, "data": "patches", "size": 32}, "3072 tokens"),
      ({"precision": "float16"}, "precision must be one of"), ({"preconditioner": "newton"}, "preconditioner must be one of"),
      ({"w_values": "0,1"}, "w_values"), ({"compile": "yes"}, "compile must be one of"),
-     ({"network": "diffusers", "family": "pixel-ar", "knob": "temperature", "value": 1.0}, "not for pixel-ar"), ({"network": "diffusers", "data": "faces", "size": 25}, "even image size")],
+     ({"network": "diffusers", "family": "pixel-ar", "knob": "temperature", "value": 1.0}, "not for pixel-ar"),
+     ({"network": "diffusers", "data": "faces", "size": 25}, "even image size")],
 )
 def test_bad_image_cells_are_rejected_by_field_before_any_job(fixed, needle, tmp_path):
     with pytest.raises(ValueError, match=needle):

@@ -81,6 +81,11 @@ IMAGE_PRESETS = {
 }
 
 
+def image_shape(data: str, size: int) -> tuple:
+    """(C, H, W) of one image of a bundled set (the photo patches are in colour)."""
+    return (3 if data == "patches" else 1, size, size)
+
+
 @dataclass(frozen=True)
 class ImageCell:
     """One (family, sampler setting, seed) on a bundled image set.
@@ -160,12 +165,11 @@ class ImageCell:
     @property
     def shape(self) -> tuple:
         """(C, H, W) of one image."""
-        return (3 if self.data == "patches" else 1, self.size, self.size)
+        return image_shape(self.data, self.size)
 
     @property
     def tokens(self) -> int:
-        C, H, W = self.shape
-        return C * H * W
+        return math.prod(self.shape)
 
     def sampler(self):
         """The sharpened sampler κ of this cell."""

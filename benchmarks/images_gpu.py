@@ -120,10 +120,8 @@ def main(argv=None) -> int:
         report["sign_agreement"] = F.sign_agreement(neon).to_dict(orient="records")
         report["cells"] = {label: df.drop(columns=[c for c in df if c.endswith("_at_w")]).to_dict(orient="records") for label, df in neon.items()}
         stem = f"{args.preset}_{data}{size}"
-        if len(frames["images-cosine"]) == len(F.COSINE_GRIDS):
-            plots.save(FIGURES["images-cosine"].draw(frames["images-cosine"]), out / f"images-cosine_{stem}")
-        if len(neon) == len(F.NEON_SETTINGS):
-            plots.save(FIGURES["images-neon"].draw(neon), out / f"images-neon_{stem}")
+        plots.save(FIGURES["images-cosine"].draw(frames["images-cosine"]), out / f"images-cosine_{stem}")
+        plots.save(FIGURES["images-neon"].draw(neon), out / f"images-neon_{stem}")
         (out / f"images_{stem}.json").write_text(json.dumps(report, indent=1, default=str))
         print(json.dumps({k: report[k] for k in ("data", "size", "device", "sweeps", "throughput", "sign_agreement")}, indent=1, default=str))
     return 0

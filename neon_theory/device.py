@@ -87,3 +87,17 @@ class RunningSum:
         t = self.total[index] + y
         self._carry[index] = (t - self.total[index]) - y  # what the rounding of t lost
         self.total[index] = t
+
+
+def compile_module(module: nn.Module, **options) -> nn.Module:
+    """``torch.compile`` a module in place (``nn.Module.compile``), keeping its state-dict names; returns it.
+
+    ``copy.deepcopy`` of a module drops its compiled call; the options are kept on the module so
+    that :func:`neon_theory.neon.working_copy` compiles each copy again (self-training and the
+    w-search work on copies).  ``options`` are ``torch.compile``'s (``backend``, ``mode``, …).
+    """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    module.compile(**options)
+    module._neon_compile_options = dict(options)
+    return module

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import GenerativeModel, check_model
-from .device import accumulator_dtype, module_device
+from .device import accumulator_dtype, compile_module, module_device, to_accumulator
 from .params import parameter_vector, trainable_named_parameters
 from .rng import draw
 
@@ -121,6 +121,16 @@ def _merge_tensor(key: str, a: Tensor, b: Tensor, w: float, nonfinite: str) -> T
     return merged.to(a.dtype)
 
 
+def working_copy(model: GenerativeModel) -> GenerativeModel:
+    """A deep copy of ``model`` to train or reload; a network compiled with
+    :func:`~neon_theory.device.compile_module` is compiled again (deepcopy drops the compiled call)."""
+    work = copy.deepcopy(model)
+    options = getattr(model.module, "_neon_compile_options", None)
+    if options is not None:
+        compile_module(work.module, **options)
+    return work
+
+
 def merge_modules(base: nn.Module, other: nn.Module, w: float, *, policy: MergePolicy = MergePolicy()) -> dict:
     """:func:`merge` with the learned parameters taken from ``base.named_parameters()``."""
     names = [k for k, _ in base.named_parameters()]
@@ -198,7 +208,7 @@ def self_train(
     check_generator("generator", generator)
     noise_gen = generator if noise_generator is None else check_generator("noise_generator", noise_generator)
     snaps = sorted({check_int("snapshot step", s, lo=1, hi=steps) for s in snapshot_steps})
-    work = copy.deepcopy(model)
+    work = working_copy(model)
     device = module_device(work.module)
     data = data.to(device)
     params = [p for _, p in trainable_named_parameters(work.module)]
@@ -263,7 +273,7 @@ def _evaluator(model: GenerativeModel, theta_s, metric, eval_seed: int, policy: 
     if not callable(metric):
         raise ValueError("metric must be callable as metric(model, generator) -> float")
     check_int("eval_seed", eval_seed, lo=0)
-    work = copy.deepcopy(model)  # one working copy, reloaded for every w
+    work = working_copy(model)  # one working copy, reloaded for every w
     base_state = model.module.state_dict()
     names = [k for k, _ in model.module.named_parameters()]
 
@@ -363,6 +373,18 @@ def predicted_w_star(s: float, z: float, alpha: float) -> float:
     z = check_real("z", z, 0.0, math.inf, lo_open=True)
     alpha = check_real("alpha", alpha, 0.0, math.inf, lo_open=True)
     return -s / (alpha * z)
+
+
+def displacement_w_star(r_d: Tensor, delta: Tensor, hessian_delta: Tensor) -> float:
+    """The best w that the fine-tuning step Δ = θ_s − θ_r itself predicts (App. B.10's plug-in).
+
+    Along θ_r − wΔ the quadratic model R(θ_r) − w⟨r_d, Δ⟩ + ½w²⟨Δ, ĤΔ⟩ is minimised at
+    ⟨r_d, Δ⟩ / ⟨Δ, ĤΔ⟩; it equals −s/(αz) of Thm B.1 when Δ = −αP r_s.  ``nan`` when the
+    curvature ⟨Δ, ĤΔ⟩ is not positive.  All three vectors have shape (p,).
+    """
+    r_d, delta = to_accumulator(check_tensor("r_d", r_d, ndim=1)), to_accumulator(check_tensor("delta", delta, shape=r_d.shape))
+    curvature = float(delta @ to_accumulator(check_tensor("hessian_delta", hessian_delta, shape=r_d.shape)))
+    return float(r_d @ delta) / curvature if curvature > 0 else math.nan
 
 
 def fit(model: GenerativeModel, data: Tensor, **kwargs) -> SelfTrainResult:
@@ -489,7 +511,7 @@ def plane_sweep(model: GenerativeModel, theta_s, theta_o, w_s_values, w_o_values
     check_int("eval_seed", eval_seed, lo=0)
     if not callable(metric):
         raise ValueError("metric must be callable as metric(model, generator) -> float")
-    work = copy.deepcopy(model)
+    work = working_copy(model)
     base = model.module.state_dict()
     names = [k for k, _ in model.module.named_parameters()]
     rows = []

@@ -63,17 +63,25 @@ def test_the_engine_runs_on_a_diffusers_unet_unchanged(net):
     assert any(not torch.equal(base[k], st.state_dict[k]) for k in base)
 
 
-def test_image_cell_with_the_diffusers_network(tmp_path):
-    spec = SweepSpec("image-cell", grid={"value": [1.0, 3.0]}, seeds=(0,), fixed={"family": "flow", "knob": "guidance", "network": "diffusers"})
-    df = run_sweep(spec, ResultStore(tmp_path), progress=False)
-    assert (df.status == "ok").all(), df.error.tolist()
-    assert all(math.isfinite(v) for v in df["result.s"]) and (df["result.s_se"] > 0).all()
+def test_image_cell_with_the_diffusers_network_runs_algorithm_1(tmp_path):
+    """best_w: the Hessian-vector products behind w* go through the UNet's mid-block attention (double backward)."""
+    spec = SweepSpec("image-cell", grid={"value": [3.0]}, seeds=(0,), fixed={"family": "flow", "knob": "guidance", "network": "diffusers", "best_w": True})
+    row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
+    assert row.status == "ok", row.error
+    assert math.isfinite(row["result.s"]) and row["result.s_se"] > 0 and row["result.z"] > 0
+    assert math.isfinite(row["result.w_star_displacement"]) and -2 <= row["result.best_w_fid"] <= 2
+
+
+def _unet(**options):
+    blocks = dict(block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2, norm_num_groups=8)
+    return diffusers.UNet2DModel(**{"sample_size": 8, **blocks, **options})
 
 
 @pytest.mark.parametrize(
     "call, needle",
     [(lambda: DiffusersUNet(torch.nn.Linear(2, 2)), "diffusers.UNet2DModel"), (lambda: tiny_unet2d((1, 8, 8), channels=12), "multiple of 8"),
-     (lambda: tiny_unet2d((1, 7, 7)), "even side"), (lambda: tiny_unet2d((1, 8)), "shape must be")],
+     (lambda: tiny_unet2d((1, 7, 7)), "even side"), (lambda: tiny_unet2d((1, 8)), "shape must be"),
+     (lambda: DiffusersUNet(_unet(sample_size=None)), "sample_size"), (lambda: DiffusersUNet(_unet(class_embed_type="identity")), "num_class_embeds")],
 )
 def test_bad_arguments_name_the_parameter(call, needle):
     with pytest.raises(ValueError, match=needle):

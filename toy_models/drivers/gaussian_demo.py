@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neon_theory._validation import check_int, check_real
-from neon_theory.neon import brent_best_w, self_train, w_sweep
+from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sweep
 from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity
 from neon_theory.rng import generator
@@ -106,9 +106,7 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
     model, st = self_trained(config, target, base_name, T)
     o = exact_quantities(target, model, Temperature(T))
     rep = oracle_alignment(o, identity(), alpha=config.alpha)
-    # App. B.10 plug-in from the realised displacement d = (θ_s − θ_r)/α
-    d = (state_vector(model.module, st.state_dict) - model.theta()) / config.alpha
-    s_hat, z_hat = float(o.r_d @ -d), float(d @ o.H_hat @ d)
+    delta = state_vector(model.module, st.state_dict) - model.theta()  # the realised step θ_s − θ_r (App. B.10)
     best = brent_best_w(model, st.state_dict, lambda m, _g: population_nll(target, m), bracket=config.bracket)
     row = {
         "base": base_name,
@@ -118,7 +116,7 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
         "cosine": rep.cosine,
         "z": rep.z,
         "w_star": rep.w_star,
-        "w_star_displacement": -s_hat / (config.alpha * z_hat) if z_hat > 0 else math.nan,
+        "w_star_displacement": displacement_w_star(o.r_d, delta, o.H_hat @ delta),
         "best_w": best.w,
         "gain": best.gain,
         "base_nll": best.base_value,

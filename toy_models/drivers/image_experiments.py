@@ -47,6 +47,7 @@ from types import SimpleNamespace
 import torch
 
 from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.device import compile_module
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
 
@@ -110,8 +111,10 @@ class ImageCell:
         precision (str): ``float32``, or ``bfloat16`` autocast for every forward pass (base
             training, sampling, losses); parameters, gradients and the engine's sums stay float32
             or wider.  Helps on GPUs; on a CPU it is mostly slower.
-        estimator_rep (int): in [0, inf); fresh estimator noise (held-out loss noise, synthetic
-            draws, Adam minibatches) on the same base model; 0 is the standard.
+        estimator_rep (int): in [0, inf); fresh estimator noise for s and the P-cosine (the loss
+            noise of the gradients, the synthetic draws of r_s, the Adam minibatches of P, the
+            Hessian-vector products) on the same base model; 0 is the standard.  The held-out
+            images, the fine-tuning set S and the evaluation noise of the w-search are not redrawn.
     """
 
     family: str = "diffusion"
@@ -146,8 +149,13 @@ class ImageCell:
             from ..images.diffusers_unet import _diffusers
 
             _diffusers()  # a clear error now if diffusers is missing
-        _check_ws("w_values", self.w_values)
+        object.__setattr__(self, "w_values", _check_ws("w_values", self.w_values))
         check_int("estimator_rep", self.estimator_rep, lo=0)
+        if not isinstance(self.best_w, bool):
+            raise ValueError(f"best_w must be true or false; got {self.best_w!r}")
+        if (self.best_w or self.w_values) and self.preconditioner != "adam":
+            raise ValueError("best_w and w_values fine-tune with Adam, whose geometry is preconditioner='adam'; "
+                             f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
         levels = IMAGE_PRESETS[self.preset]["levels"]
         if self.knob in ("steps", "top_k"):
             _integral(self, "value")  # a count: 5.0 or 5e0 is 5
@@ -246,23 +254,27 @@ def rows_to_images(rows: torch.Tensor, family: str, shape: tuple, levels: int) -
     return values.float().reshape(-1, C, H, W).clamp(-1, 1)
 
 
-def _build(family: str, network: str, shape: tuple, num_classes: int, s: dict, seed: int):
+def _build(family: str, network: str, train, s: dict, seed: int):
     from ..diffusion import DiffusionModel, Schedule
     from ..flow import FlowModel
     from ..images.pixel_ar import PixelARModel, PixelTransformer
     from ..images.unet import TimeUNet
 
+    shape, num_classes = train.shape, train.num_classes
     C, H, W = shape
+    # samples carry labels drawn from the training split's class frequencies (uniform would tilt r_s and FID)
+    class_probs = torch.bincount(train.labels, minlength=num_classes).double() / len(train)
     torch.manual_seed(child_seed(seed, f"image-init/{family}"))
     if family == "pixel-ar":
-        return PixelARModel(PixelTransformer(C * H * W, s["levels"], width=s["width"], heads=s["heads"], depth=s["depth"], num_classes=num_classes))
+        net = PixelTransformer(C * H * W, s["levels"], width=s["width"], heads=s["heads"], depth=s["depth"], num_classes=num_classes)
+        return PixelARModel(net, class_probs=class_probs)
     if network == "diffusers":
         from ..images.diffusers_unet import tiny_unet2d
 
         net = tiny_unet2d(shape, num_classes=num_classes, channels=max(8, 8 * (s["channels"] // 8)), seed=child_seed(seed, f"image-init/{family}"))
     else:
         net = TimeUNet(shape, channels=s["channels"], levels=2 if H % 2 == 0 else 1, num_classes=num_classes)
-    return DiffusionModel(net, Schedule("cosine", 1000)) if family == "diffusion" else FlowModel(net)
+    return DiffusionModel(net, Schedule("cosine", 1000), class_probs=class_probs) if family == "diffusion" else FlowModel(net, class_probs=class_probs)
 
 
 @_per_device(8)
@@ -271,19 +283,30 @@ def _image_base(b: ImageBase, seed: int):
 
     s = IMAGE_PRESETS[b.preset]
     train = _split(b.data, b.size, "train")
-    model = _build(b.family, b.network, train.shape, train.num_classes, s, seed)
-    if b.compile != "off":
-        model.module.compile(backend=b.compile)  # in place: the state dict keeps its names, so merges are unchanged
+    model = _build(b.family, b.network, train, s, seed)
+    if b.compile != "off":  # in place, so the state dict keeps its names; the engine's working copies are compiled again
+        compile_module(model.module, backend=b.compile)
     with _precision(b.precision):
         fit(model, _rows(train, b.family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
             generator=generator(seed, f"image-base/{b.family}"))
     return model
 
 
-def _held_out_images(data: str, size: int, preset: str):
-    test = _split(data, size, "test")
-    n = min(IMAGE_PRESETS[preset]["n_pop"], len(test))
-    return test.images[:n], test.labels[:n]
+def _evenly(data, n: int):
+    """``n`` images spread evenly over a split (the photo patches are stored photograph by photograph)."""
+    from ..images.data import ImageData
+
+    n = min(n, len(data))
+    keep = torch.arange(n) * len(data) // n
+    return ImageData(data.images[keep], data.labels[keep], data.name, data.num_classes)
+
+
+def _held_out_rows(b) -> torch.Tensor:
+    """The held-out images (at most ``n_pop``, spread evenly) as data rows of a cell or base ``b``,
+    each repeated for its loss-noise copies (``repeat_interleave``: an image's copies stay together)."""
+    s = IMAGE_PRESETS[b.preset]
+    rows = _rows(_evenly(_split(b.data, b.size, "test"), s["n_pop"]), b.family, s["levels"])
+    return rows.repeat_interleave(_copies(b.family, b.preset), dim=0)
 
 
 def _copies(family: str, preset: str) -> int:
@@ -302,37 +325,37 @@ def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
     from neon_theory.preconditioners import adam_minibatch, identity
 
-    from ..images.data import ImageData
-
-    family, data, size, preset, precision = b.family, b.data, b.size, b.preset, b.precision
-    s = IMAGE_PRESETS[preset]
+    s = IMAGE_PRESETS[b.preset]
     model = _image_base(b, seed)
     stream = functools.partial(official.estimator_stream, rep=rep)
-    copies = _copies(family, preset)
-    images, labels = _held_out_images(data, size, preset)
-    test = _split(data, size, "test")
-    real = _rows(ImageData(images, labels, "held-out", test.num_classes), family, s["levels"])
-    with _precision(precision):
+    copies = _copies(b.family, b.preset)
+    real = _held_out_rows(b)
+    with _precision(b.precision):
         if preconditioner == "adam":
-            train = _rows(_split(data, size, "train"), family, s["levels"])
+            train = _rows(_split(b.data, b.size, "train"), b.family, s["levels"])
             P = adam_minibatch(model, train, batch_size=min(s["batch"], train.shape[0]), passes=copies,
                                generator=generator(seed, stream("image-adam")), noise_generator=generator(seed, stream("image-adam-noise")))
         else:
             P = identity()
 
+        n_images = real.shape[0] // copies
+
         def synthetic_of(cell: ImageCell):  # called under the cell's precision
-            S = model.sample(real.shape[0], cell.sampler(), generator(seed, stream(f"image-S/{cell.knob}/{cell.value}")))
+            S = model.sample(n_images, cell.sampler(), generator(seed, stream(f"image-S/{cell.knob}/{cell.value}")))
             return S.repeat_interleave(copies, dim=0)
 
         sizes = SimpleNamespace(n_batches=s["n_batches"], grad_batch=s["batch"] * copies)
-        edges = _batch_edges(real.shape[0], s["n_batches"], copies)
-        return official.CosineProbe(model, real.repeat_interleave(copies, dim=0), synthetic_of, sizes, seed, P, "cell", rep, edges)
+        edges = _batch_edges(n_images, s["n_batches"], copies)
+        return official.CosineProbe(model, real, synthetic_of, sizes, seed, P, "cell", rep, edges)
 
 
 @_per_device(4)
 def _feature_reference(data: str, size: int, preset: str, family_levels: int):
     """The feature network (trained once per image set, seed 0), the held-out reference features
-    and the FID floor (the held-out split against as many training images).  ``family_levels``:
+    (the whole test split) and the FID floor: the test split against min(n_eval, training split)
+    training images spread evenly over it.  FID is biased upward by about tr(Σ)/n in the sample
+    sizes, so the floor is on the model's scale only where n_eval ≤ the training split (digits:
+    1,437 images; at the paper preset's 10k samples the floor is an upper bound).  ``family_levels``:
     0 for pixel-space families, else the quantisation levels (the reference is quantised too,
     so FID measures the model and not the quantiser)."""
     from ..images.features import extract, fid, train_feature_net
@@ -340,15 +363,16 @@ def _feature_reference(data: str, size: int, preset: str, family_levels: int):
 
     s = IMAGE_PRESETS[preset]
     train, test = _split(data, size, "train"), _split(data, size, "test")
-    net = train_feature_net(train, steps=s["feature_steps"], seed=0).to(torch.get_default_device())
+    net = train_feature_net(train, steps=s["feature_steps"], seed=0)  # on the default device (the job's)
+    device = torch.get_default_device()
 
     def as_seen(x):
         return dequantise(quantise(x, family_levels), tuple(x.shape[1:]), family_levels) if family_levels else x
 
-    ref = extract(net, as_seen(test.images).to(torch.get_default_device()))
-    n_floor = min(len(train), s["n_eval"])
-    floor = fid(ref, extract(net, as_seen(train.images[:n_floor]).to(torch.get_default_device())))
-    return net, ref, floor, n_floor
+    ref = extract(net, as_seen(test.images).to(device))
+    floor_set = _evenly(train, s["n_eval"])
+    floor = fid(ref, extract(net, as_seen(floor_set.images).to(device)))
+    return net, ref, floor, len(floor_set)
 
 
 def _feature_levels(cell: ImageCell) -> int:
@@ -358,17 +382,15 @@ def _feature_levels(cell: ImageCell) -> int:
 
 def _metrics(cell: ImageCell, log: list | None = None):
     """(held-out loss metric, FID metric) for :func:`~neon_theory.neon.brent_best_w` / :func:`w_sweep`;
-    with ``log``, the FID metric appends (precision, recall) of its samples (prdc, k = 5)."""
+    with ``log``, the FID metric appends (precision, recall) of its samples (prdc, k = 5, on as
+    many generated images as the reference holds: prdc depends on the ratio of the set sizes)."""
     from prdc import compute_prdc
 
-    from ..images.data import ImageData
     from ..images.features import extract, fid
 
     s = IMAGE_PRESETS[cell.preset]
-    images, labels = _held_out_images(cell.data, cell.size, cell.preset)
-    test = _split(cell.data, cell.size, "test")
     copies = _copies(cell.family, cell.preset)
-    real = _rows(ImageData(images, labels, "held-out", test.num_classes), cell.family, s["levels"]).repeat_interleave(copies, dim=0)
+    real = _held_out_rows(cell)
 
     def held_out_loss(model, g):
         with torch.no_grad(), _precision(cell.precision):
@@ -381,16 +403,15 @@ def _metrics(cell: ImageCell, log: list | None = None):
     def fid_metric(model, g):
         with torch.no_grad(), _precision(cell.precision):
             rows = model.sample(s["n_eval"], cell.neutral_sampler(), g)
-        x = rows_to_images(rows.float(), cell.family, cell.shape, s["levels"])
-        if not bool(torch.isfinite(x).all()):
+        if not bool(torch.isfinite(rows).all()):  # before rows_to_images clamps ±inf to ±1
             if log is not None:
                 log.append((math.nan, math.nan))
             return 1e6  # a diverged merge: worse than anything finite
         net, ref, _, _ = _feature_reference(cell.data, cell.size, cell.preset, _feature_levels(cell))  # memoised
-        feats = extract(net, x)
+        feats = extract(net, rows_to_images(rows.float(), cell.family, cell.shape, s["levels"]))
         if log is not None:
             with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
-                m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats.cpu().numpy(), nearest_k=5)
+                m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats[: ref.shape[0]].cpu().numpy(), nearest_k=5)
             log.append((float(m["precision"]), float(m["recall"])))
         return fid(ref, feats)
 
@@ -398,16 +419,14 @@ def _metrics(cell: ImageCell, log: list | None = None):
 
 
 def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
-    """What the fine-tuning step Δ = θ_s − θ_r itself predicts (App. B.10's plug-in): along
-    θ_r − wΔ the quadratic model of the held-out risk is minimised at ⟨r_d, Δ⟩ / ⟨Δ, ĤΔ⟩, and
-    ``displacement_cosine`` = cos(Δ, −P r_s) says how closely Δ follows Thm B.1's direction."""
+    """What the fine-tuning step Δ = θ_s − θ_r itself predicts (:func:`~neon_theory.neon.displacement_w_star`),
+    and ``displacement_cosine`` = cos(Δ, −P r_s): how closely Δ follows Thm B.1's direction."""
+    from neon_theory.neon import displacement_w_star
     from neon_theory.params import parameter_vector, state_vector
 
     delta = state_vector(model.module, theta_s) - parameter_vector(model.module, torch.float64)
-    curvature = float(delta @ hessian(delta).to(delta))
     cos = float(-(delta @ P_r_s) / (delta.norm() * P_r_s.norm()))
-    return {"w_star_displacement": float(r_d @ delta) / curvature if curvature > 0 else math.nan, "displacement_cosine": cos,
-            "displacement_norm": float(delta.norm())}
+    return {"w_star_displacement": displacement_w_star(r_d, delta, hessian(delta)), "displacement_cosine": cos, "displacement_norm": float(delta.norm())}
 
 
 @experiment("image-cell", config=ImageCell)
@@ -419,7 +438,8 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     probe = _image_probe(cfg.base(), cfg.preconditioner, seed, cfg.estimator_rep)
     model = probe.model
     held_out_loss, fid_metric = _metrics(cfg)
-    out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(child_seed(seed, "image-eval")))}
+    eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
+    out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
     if not (cfg.best_w or cfg.w_values):
         with _precision(cfg.precision):
             rep = probe.report(cfg)
@@ -437,9 +457,8 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
         S = model.sample(s["n_synthetic"], cfg.sampler(), generator(seed, f"image-ft-S/{cfg.knob}/{cfg.value}"))
         theta_s = self_train(model, S, steps=s["ft_steps"], lr=s["ft_lr"], batch_size=min(s["batch"], S.shape[0]),
                              generator=generator(seed, f"image-ft/{cfg.knob}/{cfg.value}")).state_dict
-        out.update(official.report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star,
+        out.update(official.report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
                    **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
-    eval_seed = child_seed(seed, f"image-eval/{cfg.knob}/{cfg.value}")
     if cfg.best_w:
         for name, metric in (("loss", held_out_loss), ("fid", fid_metric)):
             best = brent_best_w(model, theta_s, metric, bracket=s["bracket"], xtol=s["xtol"], eval_seed=eval_seed)

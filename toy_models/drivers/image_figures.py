@@ -42,8 +42,8 @@ NEON_SETTINGS = {"diffusion": ("guidance", (3.0, 0.5)), "flow": ("guidance", (3.
 
 
 def _seeds(preset: str) -> tuple:
-    """One seed at smoke size (CI), three at ``reduced`` (a CPU session), five at ``paper`` (a GPU)."""
-    return {"smoke": (0,), "reduced": (0, 1, 2)}.get(preset, tuple(range(5)))
+    """One seed at smoke size (CI), four at ``reduced`` (a CPU session), five at ``paper`` (a GPU)."""
+    return {"smoke": (0,), "reduced": (0, 1, 2, 3)}.get(preset, tuple(range(5)))
 
 
 def image_cosine_spec(family: str, knob: str, preset: str) -> SweepSpec:
@@ -60,8 +60,9 @@ def image_neon_spec(family: str, preset: str) -> SweepSpec:
 
 
 def sign_agreement(frames: dict) -> pd.DataFrame:
-    """Per family and metric (held-out loss, FID): cells, how many have sign(best w) = −sign(s),
-    how many of those have |s| > 2 SE, and the same count for the predicted w*."""
+    """Per family and metric (held-out loss, FID): ``cells``; ``agree``, how many have sign(best w) = −sign(s);
+    ``clear_cells``, how many have |s| > 2 SE and a best w inside the bracket; ``clear_agree``, how
+    many of the clear cells agree."""
     rows = []
     for family, df in frames.items():
         ok = df[df["status"] == "ok"]
@@ -75,10 +76,20 @@ def sign_agreement(frames: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _data_label(frames: dict) -> str:
+    """The image set the frames were run on (a fixed ``data``/``size`` column, else the default digits at 8×8)."""
+    df = next(iter(frames.values()))
+    data = df["data"].iloc[0] if "data" in df else "digits"
+    size = int(df["size"].iloc[0]) if "size" in df else 8
+    return f"{data} {size}×{size}"
+
+
 def _draw_cosine(frames: dict):
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.4), squeeze=False)
-    axes.flat[-1].set_visible(False)
-    for ax, ((family, knob), df) in zip(axes.flat, ((k, frames[f"{k[0]}/{k[1]}"]) for k in COSINE_GRIDS)):
+    present = [(k, frames[f"{k[0]}/{k[1]}"]) for k in COSINE_GRIDS if f"{k[0]}/{k[1]}" in frames]  # a set too long for pixel-ar has none
+    for ax in axes.flat[len(present):]:
+        ax.set_visible(False)
+    for ax, ((family, knob), df) in zip(axes.flat, present):
         band_plot(df, x="value", y="result.cosine", ax=ax, label=f"{df.seed.nunique()} seed(s)", logx=knob == "steps")
         zero_lines(ax, NEUTRAL[knob])
         ax.set_xlabel(KNOB_LABEL[knob])
@@ -86,13 +97,13 @@ def _draw_cosine(frames: dict):
         ax.set_ylim(-1.05, 1.05)
         ax.set_title(f"{family}: {KNOB_LABEL[knob]}", fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle("digits: P-cosine of r_d (held-out) and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
+    fig.suptitle(f"{_data_label(frames)}: P-cosine of r_d (held-out) and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def _draw_neon(frames: dict):
-    fams = list(NEON_SETTINGS)
+    fams = [f for f in NEON_SETTINGS if f in frames]
     fig, axes = plt.subplots(4, len(fams), figsize=(4.4 * len(fams), 12), squeeze=False)
     table = sign_agreement({f: frames[f] for f in fams})
     for j, family in enumerate(fams):
@@ -128,7 +139,7 @@ def _draw_neon(frames: dict):
         ax.set_ylabel("prdc precision / recall (k = 5)")
         ax.legend(fontsize=6)
     n = ", ".join(f"{f}: {frames[f].seed.nunique()}" for f in fams)
-    fig.suptitle(f"Neon on digits: best w vs s, and the metrics of θ_Neon(w) (seeds per family {n}; bands: 95% t over seeds)", fontsize=9)
+    fig.suptitle(f"Neon on {_data_label(frames)}: best w vs s, and the metrics of θ_Neon(w) (seeds per family {n}; bands: 95% t over seeds)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -45,8 +45,14 @@ class DiffusersUNet(TimeNet):
         if not isinstance(unet, diffusers.UNet2DModel):
             raise ValueError(f"unet must be a diffusers.UNet2DModel; got {type(unet).__name__}")
         cfg = unet.config
-        size = cfg.sample_size if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)
-        H, W = (size, size) if isinstance(size, int) else size
+        size = cfg.sample_size
+        if isinstance(size, int):
+            size = (size, size)
+        if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            raise ValueError(f"unet.config.sample_size must be the image side (an int) or (H, W); got {cfg.sample_size!r}")
+        if cfg.class_embed_type is not None:
+            raise ValueError(f"unet must take classes through num_class_embeds (class_embed_type=None); got class_embed_type={cfg.class_embed_type!r}")
+        H, W = size
         if cfg.in_channels != cfg.out_channels:
             raise ValueError(f"unet must map images to images of the same channels; got {cfg.in_channels} → {cfg.out_channels}")
         classes = (cfg.num_class_embeds or 1) - 1
@@ -66,7 +72,7 @@ class DiffusersUNet(TimeNet):
 
 
 def tiny_unet2d(shape: tuple, *, num_classes: int = 0, channels: int = 16, seed: int = 0) -> "DiffusersUNet":
-    """A small randomly initialised ``UNet2DModel`` (two levels, GroupNorm, no attention) for images of ``shape``.
+    """A small randomly initialised ``UNet2DModel`` (two levels, GroupNorm, self-attention in the middle block) for images of ``shape``.
 
     Args:
         shape (tuple): (C, H, W) with H = W divisible by 2.

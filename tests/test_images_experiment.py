@@ -179,3 +179,26 @@ def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eag
 
     compiled = E._image_base(E.ImageCell(compile="aot_eager").base(), 0)
     assert compiled.module._compiled_call_impl is not None and working_copy(compiled).module._compiled_call_impl is not None
+
+
+def test_image_ddim_clips_its_x0_estimate_to_the_pixel_range():
+    """Without the clip, x̂₀ = (x − √(1−ᾱ)ε̂)/√ᾱ at the first step (ᾱ ≈ 2e-6) amplifies the error of ε̂ hundreds of times."""
+    model = E._image_base(E.ImageCell().base(), 0)
+    sampler = E.ImageCell(knob="steps", value=5).sampler()
+    clipped = model.sample(200, sampler, torch.Generator().manual_seed(0))[:, :64]
+    assert model.x0_range == (-1.0, 1.0) and float(clipped.abs().max()) <= 1.0
+    try:
+        model.x0_range = None
+        raw = model.sample(200, sampler, torch.Generator().manual_seed(0))[:, :64]
+    finally:
+        model.x0_range = (-1.0, 1.0)
+    assert float(raw.abs().max()) > 2.0
+
+
+@pytest.mark.parametrize("x0_range, needle", [((1.0, -1.0), "lo < hi"), ((0.0,), r"\(lo, hi\)"), ((0.0, float("nan")), "x0_range")])
+def test_a_bad_x0_range_names_the_parameter(x0_range, needle):
+    from toy_models.diffusion import DiffusionModel
+    from toy_models.images.unet import TimeUNet
+
+    with pytest.raises(ValueError, match=needle):
+        DiffusionModel(TimeUNet((1, 8, 8), channels=4), x0_range=x0_range)

@@ -115,6 +115,8 @@ class DiffusionSampler:
     schedule: Schedule
     grid: str
     device: torch.device  # where samples are drawn
+    #: (lo, hi): DDIM clips its x̂₀ estimate to the data range (diffusers' ``clip_sample``); None: no clipping
+    x0_range: tuple | None = None
 
     def eps(self, x: Tensor, alpha_bar: float, time_input: float, labels: Tensor | None) -> Tensor:
         """ε̂(x) at one noise level. x (Tensor): shape (n, D); labels: (n,) with −1 = unconditional."""
@@ -154,16 +156,18 @@ class DiffusionSampler:
         if steps.solver in ("ddim", "ddpm"):
             eta = 1.0 if steps.solver == "ddpm" else steps.eta
             sched, u = self._grid(steps.n)
-            return _ddim(eps_fn, x, sched, u, eta, z, where, generator)
+            return _ddim(eps_fn, x, sched, u, eta, z, where, generator, self.x0_range)
         return _ode(eps_fn, x, self.schedule, steps.n, steps.solver, z)
 
 
-def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where: str, generator) -> Tensor:
+def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where: str, generator, x0_range=None) -> Tensor:
     abs_ = sched.at(u)
     for i in range(len(u)):
         ab = float(abs_[i])
         e = eps_fn(x, ab, float(sched.time_input(u[i])))
         x0 = (x - math.sqrt(1 - ab) * zeta * e) / math.sqrt(ab)
+        if x0_range is not None:  # at ᾱ near 0 the division amplifies the error of ε̂ by 1/√ᾱ (hundreds of times)
+            x0 = x0.clamp(*x0_range)
         if i == len(u) - 1:
             return x0
         ab_prev = float(abs_[i + 1])
@@ -224,16 +228,26 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
         prediction (str): what the network predicts: ``"eps"`` (ε, the loss is the mean of
             (ε̂ − ε)²) or ``"v"`` (v = √ᾱ ε − √(1−ᾱ) x₀, the loss is the mean of (v̂ − v)²).
             Samplers always use ε̂; from v̂ it is ε̂ = √(1−ᾱ) x_t + √ᾱ v̂.
+        x0_range (tuple | None): (lo, hi) with lo < hi, the data range DDIM clips its x̂₀ estimate
+            to (images: (−1, 1), as diffusers' ``clip_sample``); None (default): no clipping.
     """
 
     def __init__(
         self, module: TimeNet, schedule: Schedule | None = None, *, grid: str = "subsample", p_uncond: float = 0.1,
-        class_probs: Tensor | None = None, prediction: str = "eps",
+        class_probs: Tensor | None = None, prediction: str = "eps", x0_range: tuple | None = None,
     ):
         self._init_conditional(module, p_uncond, class_probs)
         self.schedule = Schedule() if schedule is None else schedule
         self.grid = check_choice("grid", grid, ("subsample", "own"))
         self.prediction = check_choice("prediction", prediction, ("eps", "v"))
+        if x0_range is not None:
+            if not (isinstance(x0_range, (tuple, list)) and len(x0_range) == 2):
+                raise ValueError(f"x0_range must be (lo, hi) or None; got {x0_range!r}")
+            lo, hi = check_real("x0_range[0]", x0_range[0]), check_real("x0_range[1]", x0_range[1])
+            if not lo < hi:
+                raise ValueError(f"x0_range must satisfy lo < hi; got ({lo:g}, {hi:g})")
+            x0_range = (lo, hi)
+        self.x0_range = x0_range
 
     def draw_noise(self, n: int, generator: torch.Generator):
         """(t index (n,), ε (n, D)[, label-drop mask (n,)])."""

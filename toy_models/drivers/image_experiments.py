@@ -4,8 +4,8 @@
 (scikit-learn's digits, scikit-image's faces or photo patches), for the three image families:
 
 * ``diffusion``: the GroupNorm :class:`~toy_models.images.unet.TimeUNet` as an ε-prediction
-  DDPM (cosine schedule), sampled by DDIM (η = 0) with guidance γ (class-conditional, CFG)
-  or a number of steps;
+  DDPM (cosine schedule), sampled by DDIM (η = 0, x̂₀ clipped to the pixel range [−1, 1]) with
+  guidance γ (class-conditional, CFG) or a number of steps;
 * ``flow``: the same UNet as a flow-matching velocity field, sampled by Euler with γ or steps;
 * ``pixel-ar``: the causal pixel transformer over quantised pixels, sampled with temperature,
   top-k or top-p.
@@ -274,7 +274,10 @@ def _build(family: str, network: str, train, s: dict, seed: int):
         net = tiny_unet2d(shape, num_classes=num_classes, channels=max(8, 8 * (s["channels"] // 8)), seed=child_seed(seed, f"image-init/{family}"))
     else:
         net = TimeUNet(shape, channels=s["channels"], levels=2 if H % 2 == 0 else 1, num_classes=num_classes)
-    return DiffusionModel(net, Schedule("cosine", 1000), class_probs=class_probs) if family == "diffusion" else FlowModel(net, class_probs=class_probs)
+    if family == "flow":
+        return FlowModel(net, class_probs=class_probs)
+    # pixels live in [-1, 1]: DDIM clips x̂₀ there (without it, x̂₀ = (x − √(1−ᾱ)ε̂)/√ᾱ at ᾱ ≈ 1e-6 sends samples to ±100s)
+    return DiffusionModel(net, Schedule("cosine", 1000), class_probs=class_probs, x0_range=(-1.0, 1.0))
 
 
 @_per_device(8)

@@ -36,7 +36,7 @@ def test_the_adapter_calls_the_unet_with_timesteps_and_the_null_class(net):
 
 def test_no_example_of_a_batch_changes_another(net):
     x = draw(torch.randn, 6, 64, generator=generator(1, "x"))
-    t, y = torch.rand(6, 1, generator=torch.Generator().manual_seed(2)), torch.arange(6)
+    t, y = draw(torch.rand, 6, 1, generator=generator(2, "t")), torch.arange(6)
     together = net(x, t, y)
     alone = torch.cat([net(x[i : i + 1], t[i : i + 1], y[i : i + 1]) for i in range(6)])
     assert torch.allclose(together, alone, atol=1e-5)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from neon_theory.rng import draw, generator
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
 from toy_models.drivers import image_experiments as E
 from toy_models.images.data import digits, load
@@ -83,9 +84,9 @@ def test_the_displacement_w_star_is_thm_b1s_w_star_when_the_step_is_minus_alpha_
 
     model = E._image_base(E.ImageCell().base(), 0)
     p = parameter_vector(model.module, torch.float64).shape[0]
-    g = torch.Generator().manual_seed(5)
-    r_d, P_r_s = torch.randn(p, generator=g, dtype=torch.float64), torch.randn(p, generator=g, dtype=torch.float64)
-    A = torch.randn(p, generator=g, dtype=torch.float64) ** 2 + 0.1  # a diagonal positive Ĥ
+    g = generator(5, "displacement")
+    r_d, P_r_s = draw(torch.randn, p, generator=g, dtype=torch.float64), draw(torch.randn, p, generator=g, dtype=torch.float64)
+    A = draw(torch.randn, p, generator=g, dtype=torch.float64) ** 2 + 0.1  # a diagonal positive Ĥ
     alpha = 0.3
     theta = parameter_vector(model.module, torch.float64)
     theta_s = {k: v.float() for k, v in unflatten(theta - alpha * P_r_s, model.module).items()}
@@ -171,8 +172,8 @@ def test_bad_image_cells_are_rejected_by_field_before_any_job(fixed, needle, tmp
 def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eagerly():
     """aot_eager traces the network as torch.compile does (without code generation); the HVP behind w* needs double backward."""
     cells = {c: E.image_cell(E.ImageCell(family="diffusion", knob="guidance", value=2.0, best_w=True, compile=c), 0) for c in ("off", "aot_eager")}
-    for key in ("s", "s_se", "cosine", "w_star"):  # θ_r's probe: the same operations
-        assert cells["aot_eager"][key] == pytest.approx(cells["off"][key], rel=1e-6), key
+    for key in ("s", "s_se", "cosine", "w_star"):  # θ_r's probe: the same operations up to float32 round-off
+        assert cells["aot_eager"][key] == pytest.approx(cells["off"][key], rel=1e-4), key
     for key in ("w_star_displacement", "best_w_loss", "best_fid"):  # fine-tuned compiled: float32 round-off may differ
         assert cells["aot_eager"][key] == pytest.approx(cells["off"][key], rel=1e-3), key
     from neon_theory.neon import working_copy

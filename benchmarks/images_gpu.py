@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         for family, (knob, values) in F.NEON_SETTINGS.items():
             if family in frames["images-neon"]:
                 cell = E.ImageCell(family=family, knob=knob, value=values[0], data=data, size=size, preset=args.preset, precision=args.precision)
-                report["throughput"][family] = _throughput(cell, (seeds or F._seeds(args.preset))[0], E.IMAGE_PRESETS[args.preset]["n_eval"])
+                report["throughput"][family] = _throughput(cell, (seeds or F.preset_seeds(args.preset))[0], E.IMAGE_PRESETS[args.preset]["n_eval"])
         neon = frames["images-neon"]
         report["sign_agreement"] = F.sign_agreement(neon).to_dict(orient="records")
         report["cells"] = {label: df.drop(columns=[c for c in df if c.endswith("_at_w")]).to_dict(orient="records") for label, df in neon.items()}

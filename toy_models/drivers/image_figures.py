@@ -41,21 +41,21 @@ KNOB_LABEL = {"guidance": "guidance γ", "steps": "sampler steps", "temperature"
 NEON_SETTINGS = {"diffusion": ("guidance", (3.0, 0.5)), "flow": ("guidance", (3.0, 0.5)), "pixel-ar": ("temperature", (0.7, 1.3))}
 
 
-def _seeds(preset: str) -> tuple:
+def preset_seeds(preset: str) -> tuple:
     """One seed at smoke size (CI), four at ``reduced`` (a CPU session), five at ``paper`` (a GPU)."""
     return {"smoke": (0,), "reduced": (0, 1, 2, 3)}.get(preset, tuple(range(5)))
 
 
 def image_cosine_spec(family: str, knob: str, preset: str) -> SweepSpec:
     smoke, full = COSINE_GRIDS[(family, knob)]
-    return SweepSpec("image-cell", grid={"value": list(smoke if preset == "smoke" else full)}, seeds=_seeds(preset),
+    return SweepSpec("image-cell", grid={"value": list(smoke if preset == "smoke" else full)}, seeds=preset_seeds(preset),
                      fixed={"family": family, "knob": knob, "preset": preset})
 
 
 def image_neon_spec(family: str, preset: str) -> SweepSpec:
     knob, values = NEON_SETTINGS[family]
     ws = (-1.0, 0.0, 1.0) if preset == "smoke" else tuple(float(w) for w in np.round(np.linspace(-2, 2, 9), 6))
-    return SweepSpec("image-cell", grid={"value": list(values)}, seeds=_seeds(preset),
+    return SweepSpec("image-cell", grid={"value": list(values)}, seeds=preset_seeds(preset),
                      fixed={"family": family, "knob": knob, "preset": preset, "best_w": True, "w_values": ws})
 
 

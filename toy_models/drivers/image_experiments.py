@@ -27,7 +27,8 @@ What one cell measures, in order:
    of ``n_eval`` samples from the neutral sampler (γ = 1, T = 1) against the held-out split, in
    the features of the project's own classifier (:mod:`toy_models.images.features`).  The
    predicted w* = −s/(αz) (α = ft_lr × ft_steps, z from a Hessian-vector product on the
-   held-out rows) and the FID floor (held-out split vs as many training images) come with it.
+   held-out rows), the w* of the realised step Δ = θ_s − θ_r and the FID floor (the held-out
+   split against min(n_eval, training split) training images) come with it.
 4. With ``w_values``: the held-out loss, FID, and prdc precision and recall (k = 5, features)
    at each w.
 
@@ -76,7 +77,7 @@ IMAGE_PRESETS = {
     # a CPU-sized run that trains real models (minutes per seed on 2 cores at 8×8)
     "reduced": dict(_COMMON, channels=16, width=32, base_steps=1500, lr=2e-3, batch=128, n_pop=360, n_batches=12, levels=4, sample_steps=10,
                     noise_draws=8, n_synthetic=1024, ft_steps=50, ft_lr=2e-4, n_eval=1000, feature_steps=400, xtol=0.02),
-    # the GPU size: wider nets, long training, 10k FID samples (``neon-theory figures images --preset paper --device cuda``)
+    # the GPU size: wider nets, long training, 10k FID samples (``benchmarks/images_gpu.py --preset paper --device cuda``)
     "paper": dict(_COMMON, channels=32, width=64, base_steps=20000, lr=1e-3, batch=256, n_pop=4096, n_batches=32, levels=8, sample_steps=50,
                   noise_draws=16, n_synthetic=10000, ft_steps=200, ft_lr=1e-4, n_eval=10000, feature_steps=2000, xtol=0.01),
 }
@@ -229,7 +230,10 @@ def _precision(name: str):
     return torch.autocast(torch.get_default_device().type, dtype=torch.bfloat16)
 
 
+@functools.lru_cache(maxsize=16)
 def _split(data: str, size: int, split: str):
+    """One split of a bundled set, loaded once per process (a cell reads both splits several times;
+    callers index or copy the tensors and never write to them)."""
     from ..images.data import load
 
     return load(data, split, size)
@@ -481,5 +485,5 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
 
 def clear_caches() -> None:
     """Drop the memoised base models, probes and feature networks."""
-    for cached in (_image_base, _image_probe, _feature_reference):
+    for cached in (_split, _image_base, _image_probe, _feature_reference):
         cached.cache_clear()

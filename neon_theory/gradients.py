@@ -68,6 +68,16 @@ class ModelLaw:
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         return self.model.sample(n, self.sampler, generator)
 
+    def uniform_dim(self) -> int:
+        """Uniforms per draw for ``sampling="rqmc"`` (the model's ``sample_uniform_dim(sampler)``)."""
+        if not callable(getattr(self.model, "sample_uniform_dim", None)):
+            raise ValueError(f"{type(self.model).__name__} cannot sample from uniforms (no sample_uniform_dim); use sampling='mc'")
+        return self.model.sample_uniform_dim(self.sampler)
+
+    def sample_from_uniform(self, u: Tensor) -> Tensor:
+        """Draws from q_{θ,κ} as a function of uniforms u of shape (n, uniform_dim())."""
+        return self.model.sample_from_uniform(u, self.sampler)
+
 
 #: Where population gradients are estimated from: a finite set of rows, a data law, the
 #: model's own (sharpened) law, or an exact finite support with weights.
@@ -205,6 +215,8 @@ def paired_population_gradients(
     n_batches: int | None = None,
     chunk_size: int | None = None,
     batch_edges=None,
+    sampling: str = "mc",
+    losses: dict | None = None,
     progress: bool = False,
 ) -> dict[str, GradientEstimate]:
     """Population gradients for several sources with common random numbers.
@@ -226,6 +238,15 @@ def paired_population_gradients(
             (so ``len(batch_edges) − 1`` batches, in [2, n]), instead of ``n_batches`` equal ones;
             e.g. :attr:`~neon_theory.preconditioners.BlockDiagonal.row_edges`, so that the
             batches coincide with the blocks of a preconditioner estimated on the same rows.
+        sampling (str): ``"mc"`` (independent draws) or ``"rqmc"``: the loss noise, and the rows
+            of law sources, come from scrambled Sobol points, one independent scramble per batch
+            (seeded from ``noise_generator``); see :mod:`neon_theory.qmc`.  Law sources share
+            their uniforms (common random numbers in the data as well as the noise); the model
+            needs ``noise_dim``/``noise_from_uniform`` if its loss draws noise, and law sources
+            ``uniform_dim``/``sample_from_uniform``.
+        losses (dict | None): name → a model whose ``per_example_loss`` is used for that source
+            instead of ``model``'s (same ``module``, same noise), e.g. a control-variate loss
+            with the same expected gradient on that source.
 
     Returns:
         dict name → :class:`GradientEstimate`.
@@ -249,7 +270,8 @@ def paired_population_gradients(
             raise ValueError(f"n_batches={n_batches} disagrees with batch_edges ({len(explicit)} batches); give one of them")
         n_batches = len(explicit)
     nb, cs = _defaults(n_eff, n_batches, chunk_size, exact)
-    needs_data_rng = any(not isinstance(s, (Tensor, WeightedSupport)) for s in sources.values())
+    # under rqmc, law sources are driven by the Sobol points, not by a data generator
+    needs_data_rng = sampling != "rqmc" and any(not isinstance(s, (Tensor, WeightedSupport)) for s in sources.values())
     if needs_data_rng:
         check_generator("generator", generator)
     if noise_generator is not None:
@@ -260,6 +282,7 @@ def paired_population_gradients(
             g = torch.Generator(device=generator.device)
             g.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
             data_gens[k] = g
+    loss_models = _loss_models(model, sources, losses)
     params = [p for _, p in trainable_named_parameters(model.module)]
     p_dim = num_parameters(model.module)
     device = module_device(model.module)
@@ -267,14 +290,11 @@ def paired_population_gradients(
     batch_means = {k: RunningSum((len(bounds), p_dim), device) for k in sources}
     batch_w = {k: torch.zeros(len(bounds), dtype=accumulator_dtype(device), device=device) for k in sources}
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
-    for b, (lo, hi) in enumerate(bounds):
-        for a, z in _chunk_bounds(lo, hi, cs):
-            noise = _draw_noise(model, z - a, noise_generator)
-            for k, src in sources.items():
-                x, w = _take(src, a, z, data_gens.get(k))
-                batch_means[k].add(_chunk_grad(model, x, noise, w, params), b)
-                batch_w[k][b] += (z - a) if w is None else float(w.sum())
-            bar.update(z - a)
+    for b, a, z, noise, rows in _chunks(model, sources, bounds, cs, data_gens, noise_generator, sampling):
+        for k, (x, w) in rows.items():
+            batch_means[k].add(_chunk_grad(loss_models[k], x, noise, w, params), b)
+            batch_w[k][b] += (z - a) if w is None else float(w.sum())
+        bar.update(z - a)
     bar.close()
     out = {}
     for k in sources:
@@ -290,6 +310,52 @@ def paired_population_gradients(
             se = torch.sqrt(k_b / (k_b - 1) * ((weights[:, None] * (means - mean)) ** 2).sum(0))
         out[k] = GradientEstimate(mean, se, means, weights, n_eff, exact)
     return out
+
+
+def _loss_models(model: GenerativeModel, sources: dict, losses: dict | None) -> dict:
+    """name → the model whose loss a source uses (``model`` unless ``losses`` names another)."""
+    if losses is None:
+        return {k: model for k in sources}
+    if not isinstance(losses, dict) or not set(losses) <= set(sources):
+        raise ValueError(f"losses must be a dict whose keys are among the sources {sorted(sources)}; got {losses!r}")
+    for k, m in losses.items():
+        if check_model(m).module is not model.module:
+            raise ValueError(f"losses[{k!r}] must share the model's module (the same θ)")
+    return {k: losses.get(k, model) for k in sources}
+
+
+def _chunks(model: GenerativeModel, sources: dict, bounds, chunk_size: int, data_gens: dict, noise_generator, sampling: str):
+    """Yield (batch, start, stop, noise, {name: (x, weights | None)}) chunk by chunk.
+
+    ``sampling="rqmc"``: each batch is one scrambled Sobol sequence (see :mod:`neon_theory.qmc`);
+    law sources read its first columns, the loss noise the columns after the widest source.
+    """
+    from . import qmc
+
+    check_choice("sampling", sampling, ("mc", "rqmc"))
+    if sampling == "rqmc":
+        if any(isinstance(s, WeightedSupport) for s in sources.values()):
+            raise ValueError("sampling='rqmc' does not apply to a WeightedSupport (its expectation is already exact)")
+        check_generator("noise_generator", noise_generator)
+        dims = {k: 0 if isinstance(s, Tensor) else qmc.source_uniform_dim(s) for k, s in sources.items()}
+        d_data, d_noise = max(dims.values()), qmc.noise_uniform_dim(model)
+        if d_data + d_noise > qmc.MAX_DIM:
+            raise ValueError(f"sampling='rqmc' supports up to {qmc.MAX_DIM} uniforms per row; the sources and noise need {d_data + d_noise}")
+        seeds = qmc.scramble_seeds(noise_generator, len(bounds))
+    for b, (lo, hi) in enumerate(bounds):
+        u = qmc.sobol_uniforms(hi - lo, d_data + d_noise, seeds[b]) if sampling == "rqmc" and d_data + d_noise else None
+        for a, z in _chunk_bounds(lo, hi, chunk_size):
+            if sampling == "mc":
+                noise = _draw_noise(model, z - a, noise_generator)
+                rows = {k: _take(src, a, z, data_gens.get(k)) for k, src in sources.items()}
+            else:
+                uc = u[a - lo : z - lo] if u is not None else None
+                noise = model.noise_from_uniform(uc[:, d_data:]) if d_noise else None
+                rows = {
+                    k: _take(src, a, z, None) if isinstance(src, Tensor) else (src.sample_from_uniform(uc[:, : dims[k]]), None)
+                    for k, src in sources.items()
+                }
+            yield b, a, z, noise, rows
 
 
 def _draw_noise(model: GenerativeModel, n: int, noise_generator):
@@ -361,6 +427,93 @@ def per_sample_gradients(model: GenerativeModel, x: Tensor, noise: Noise = None,
     else:
         g = vmap(grad(one), in_dims=(None, 0, 0))(theta, x, noise)
     return torch.cat([to_accumulator(g["m." + k].reshape(x.shape[0], -1)) for k, _ in named], dim=1)
+
+
+@dataclass(frozen=True)
+class GradientSums:
+    """Σ_i g_i and Σ_i g_i² (elementwise) of the per-example gradients g_i = ∇_θ ℓ_θ(x_i) of a chunk.
+
+    Attributes:
+        sum (Tensor): shape (p,), float64.
+        square_sum (Tensor): shape (p,), float64.
+        n (int): rows.
+    """
+
+    sum: Tensor
+    square_sum: Tensor
+    n: int
+
+
+class _LinearTap:
+    """Forward/backward hooks that record the input a and the output gradient δ of every
+    trainable ``nn.Linear``, so that Σ_i (δ_i a_iᵀ)² = (δ²)ᵀ(a²) gives the per-example squared
+    gradients at the cost of a few matrix products (the BackPACK "sum of squared gradients"
+    idea).  ``supported`` turns False when a layer sees rows that are not the examples (a
+    3-D input, as in a transformer) or runs twice: the per-example gradient is then a sum
+    over uses and the identity does not hold."""
+
+    def __init__(self, module: nn.Module, n: int):
+        self.n, self.supported, self.records, self.handles = n, True, {}, []
+        self.layers = [m for m in module.modules() if isinstance(m, nn.Linear) and any(p.requires_grad for p in m.parameters(recurse=False))]
+        for m in self.layers:
+            self.handles.append(m.register_forward_hook(self._forward))
+
+    def _forward(self, layer, inputs, output):
+        a = inputs[0]
+        if a.ndim != 2 or a.shape[0] != self.n or layer in self.records or not output.requires_grad:
+            self.supported = False
+            return
+        self.records[layer] = [a.detach(), None]
+        output.register_hook(lambda g, layer=layer: self.records[layer].__setitem__(1, g.detach()))
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _linear_layout_matches(module: nn.Module, layers: list, params: list) -> bool:
+    """True when the trainable parameters are exactly the weights and biases of ``layers``."""
+    covered = {id(p) for m in layers for p in m.parameters(recurse=False) if p.requires_grad}
+    return covered == {id(p) for p in params}
+
+
+def per_example_gradient_sums(model: GenerativeModel, x: Tensor, noise: Noise = None) -> GradientSums:
+    """Σ_i g_i and Σ_i g_i² over the rows of one chunk, g_i = ∇_θ ℓ_θ(x_i).
+
+    When every trainable parameter is the weight or bias of an ``nn.Linear`` applied once to
+    the (n, features) rows (MLPs such as the toys' networks), one backward pass plus two
+    matrix products per layer give the exact squared sums, at about the cost of the batch
+    gradient; otherwise the per-example gradients are formed (:func:`per_sample_gradients`,
+    much slower).  Rows must not interact in the loss (no batch normalisation).
+
+    Args:
+        x (Tensor): shape (n, ...).
+        noise: loss noise with leading dimension n, or ``None``.
+
+    Returns:
+        :class:`GradientSums`, float64 on θ's device.
+    """
+    check_model(model)
+    x = check_tensor("x", x, finite=False)
+    n = x.shape[0]
+    params = [p for _, p in trainable_named_parameters(model.module)]
+    tap = _LinearTap(model.module, n)
+    try:
+        if tap.layers and _linear_layout_matches(model.module, tap.layers, params):
+            grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, None), params, allow_unused=True)
+            if tap.supported and len(tap.records) == len(tap.layers) and all(d is not None for _, d in tap.records.values()):
+                squares = {}
+                for layer, (a, d) in tap.records.items():
+                    a2, d2 = to_accumulator(a) ** 2, to_accumulator(d) ** 2
+                    squares[id(layer.weight)] = d2.T @ a2
+                    if layer.bias is not None:
+                        squares[id(layer.bias)] = d2.sum(0)
+                sq = flatten([squares.get(id(p)) for p in params], params)
+                return GradientSums(flatten(grads, params), sq, n)
+    finally:
+        tap.close()
+    g = per_sample_gradients(model, x, noise)
+    return GradientSums(g.sum(0), (g * g).sum(0), n)
 
 
 def _unsqueeze(noise):
@@ -469,6 +622,7 @@ def _split(vector: Tensor, params) -> list[Tensor]:
 
 __all__ = [
     "GradientEstimate",
+    "GradientSums",
     "ModelLaw",
     "SecondMoment",
     "WeightedSupport",
@@ -476,6 +630,7 @@ __all__ = [
     "gradient_second_moment",
     "hessian_vector_product",
     "paired_population_gradients",
+    "per_example_gradient_sums",
     "per_sample_gradients",
     "population_gradient",
     "population_hessian",

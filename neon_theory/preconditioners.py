@@ -7,6 +7,8 @@ Builders estimate P from a model and a data source:
 * :func:`adam_minibatch` — the official toy's P = diag(1/(√v̂ + eps)), v̂ Adam's
   bias-corrected EMA of squared *minibatch* gradients.  Depends on the batch size B,
   since E[g_B²] = ḡ² + σ²/B.
+  ``estimator="moments"`` estimates the same E[g_B²] from per-example gradient moments
+  (far less noise for the same rows; see :class:`MomentBlockDiagonal`).
 * :func:`second_moment_diag` — diag(1/(√E[g²] + eps)) from per-sample gradients (B = 1).
 * :func:`empirical_fisher_diag` — diag(1/(E[g²] + damping)), a diagonal natural gradient.
 * :func:`exact_inverse` — dense H⁻¹ (or F⁻¹) for small models.
@@ -24,10 +26,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ._validation import check_generator, check_int, check_real, check_spd, check_tensor
+from ._validation import check_choice, check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, module_device, to_accumulator
-from .gradients import Source, WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment
+from .gradients import (
+    Source, WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment,
+    per_example_gradient_sums,
+)
 from .params import num_parameters, trainable_named_parameters
 from .rng import draw
 
@@ -181,6 +186,62 @@ class BlockDiagonal(Diagonal):
         return 1.0 / (v.clamp_min(0).sqrt() + self.eps)
 
 
+def moment_second_moment(sums: Tensor, square_sums: Tensor, counts: Tensor, batch_size: int) -> Tensor:
+    """E[g_B²] = r²(1 − 1/B) + m₂/B for minibatches of B i.i.d. rows, from per-block sums.
+
+    r = E[g_i] and m₂ = E[g_i²] are the per-example gradient mean and (elementwise) second
+    moment; r̂² is debiased by the batch-means variance of r̂ over the blocks (which also
+    covers rows that share an example across loss-noise passes) and floored at 0.
+
+    Args:
+        sums, square_sums (Tensor): shape (k, p): Σ g_i and Σ g_i² per block (k ≥ 2).
+        counts (Tensor): shape (k,): rows per block.
+        batch_size (int): B.
+
+    Returns:
+        Tensor: shape (p,), float64.
+    """
+    n = counts.sum()
+    r = sums.sum(0) / n
+    m2 = square_sums.sum(0) / n
+    k = counts.shape[0]
+    var_r = k / (k - 1) * (((counts / n)[:, None] * (sums / counts[:, None] - r)) ** 2).sum(0)
+    return (r * r - var_r).clamp_min(0) * (1 - 1 / batch_size) + m2 / batch_size
+
+
+@dataclass(frozen=True, eq=False)
+class MomentBlockDiagonal(BlockDiagonal):
+    """Adam-minibatch P = diag(1/(√v + eps)) with v = E[g_B²] estimated from per-example moments.
+
+    Adam's EMA sees one squared minibatch gradient per step, a one-degree-of-freedom look at
+    E[g_B²] = r² + Var(g_i)/B.  The same expectation follows from the per-example moments
+    r = E[g_i] and m₂ = E[g_i²] (:func:`moment_second_moment`), which every row informs:
+    the estimand is the one of :func:`adam_minibatch`'s EMA (its expectation for i.i.d.
+    minibatches), with far less noise for the same rows.  ``block_sums`` hold Σ g_i,
+    ``block_square_sums`` Σ g_i², ``block_weights`` the rows of each block, so that
+    :meth:`delete_one` resamples P in the jackknife as :class:`BlockDiagonal` does.
+    """
+
+    block_square_sums: Tensor | None = None
+    batch_size: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_tensor("block_square_sums", self.block_square_sums, shape=tuple(self.block_sums.shape))
+        check_int("batch_size", self.batch_size, lo=1)
+
+    def delete_one(self) -> Tensor:
+        k = self.n_blocks
+        if k < 3:  # the debiasing needs two blocks left
+            raise ValueError(f"a moment-estimated P needs at least 3 blocks for the jackknife; it has {k}")
+        out = []
+        for j in range(k):
+            keep = torch.arange(k, device=self.block_sums.device) != j
+            v = moment_second_moment(self.block_sums[keep], self.block_square_sums[keep], self.block_weights[keep], self.batch_size)
+            out.append(1.0 / (v.sqrt() + self.eps))
+        return torch.stack(out)
+
+
 @dataclass(frozen=True, eq=False)
 class Dense(Preconditioner):
     """P given as a dense symmetric positive-definite matrix, shape (p, p)."""
@@ -219,6 +280,8 @@ def adam_minibatch(
     eps: float = 1e-8,
     generator: torch.Generator | None = None,
     noise_generator: torch.Generator | None = None,
+    estimator: str = "ema",
+    sampling: str = "mc",
     progress: bool = False,
 ) -> Diagonal:
     """The official toy's Adam-minibatch preconditioner at fixed θ.
@@ -251,9 +314,27 @@ def adam_minibatch(
         blocks (int | None): for a Tensor source, k in [2, ⌈N/B⌉]: keep v̂ per block (see above).
         beta2 (float): in [0, 1).
         eps (float): in (0, inf).
+        estimator (str): ``"ema"`` (Adam's EMA, as the notebook) or ``"moments"``: the same
+            E[g_B²] from per-example gradient moments over every row and pass
+            (:class:`MomentBlockDiagonal`; ``shuffle``, ``beta2`` and ``generator`` do not
+            apply; a sampling-law source gives ``steps`` × B rows).  For the toys' MLPs it
+            costs about one gradient pass.
+        sampling (str): ``"mc"`` or, with ``estimator="moments"``, ``"rqmc"``: rows of a law
+            source and the loss noise from scrambled Sobol points, one independent scramble per
+            block and pass (:mod:`neon_theory.qmc`); far less noise than either Monte Carlo
+            estimator (``neon-theory bench`` measures it).
     """
     check_model(model)
     B = check_int("batch_size", batch_size, lo=1)
+    check_choice("estimator", estimator, ("ema", "moments"))
+    check_choice("sampling", sampling, ("mc", "rqmc"))
+    if estimator == "moments":
+        return _adam_moments(
+            model, source, B, steps, check_int("passes", passes, lo=1), blocks, check_real("eps", eps, 0.0, math.inf, lo_open=True),
+            noise_generator, sampling, progress,
+        )
+    if sampling != "mc":
+        raise ValueError("sampling='rqmc' needs estimator='moments': Adam's EMA assumes minibatches of independent rows")
     passes = check_int("passes", passes, lo=1)
     beta2 = check_real("beta2", beta2, 0.0, 1.0, hi_open=True)
     eps = check_real("eps", eps, 0.0, math.inf, lo_open=True)
@@ -322,6 +403,56 @@ def _adam_blocks(model: GenerativeModel, source: Source, B, passes, shuffle, blo
     v_hat = sums.sum(0) / weights.sum()  # Σ_t c_t = 1 − β₂^T: Adam's bias correction
     edges = tuple(min(a * B, size) for a, _ in groups) + (size,)
     return BlockDiagonal(1.0 / (v_hat.sqrt() + eps), f"adam-minibatch(B={B})", block_sums=sums, block_weights=weights, row_edges=edges, eps=eps)
+
+
+def _adam_moments(model: GenerativeModel, source: Source, B: int, steps, passes: int, blocks, eps: float, noise_generator, sampling: str, progress) -> Diagonal:
+    """:func:`adam_minibatch` with ``estimator="moments"`` (see its docstring)."""
+    from .gradients import _chunks
+
+    if isinstance(source, WeightedSupport):
+        raise ValueError("adam_minibatch needs a Tensor or a sampling-law source; a WeightedSupport has no minibatches")
+    if isinstance(source, Tensor):
+        if steps is not None:
+            raise ValueError("steps applies to a sampling-law source; a Tensor source is walked in passes (set passes in [1, inf))")
+        size = check_tensor("source", source, finite=False).shape[0] if source.ndim else 0
+        n_mb = math.ceil(size / B) if size else 0
+    else:
+        _source_size(source, B)
+        if steps is None:
+            raise ValueError("steps (the number of minibatches, in [1, inf)) is required for a sampling-law source")
+        n_mb = check_int("steps", steps, lo=1)
+        size = n_mb * B
+        if sampling == "mc":
+            raise ValueError("estimator='moments' on a sampling-law source needs sampling='rqmc' (or pass a Tensor of rows)")
+    if (n_mb if blocks is not None else size) < 3:
+        raise ValueError(f"estimator='moments' needs at least 3 rows in 3 minibatches; got N={size} rows at batch_size={B}")
+    if blocks is not None:
+        k = check_int("blocks", blocks, lo=3, hi=n_mb)
+        edges = [min(a * B, size) for a, _ in _batch_bounds(n_mb, k)] + [size]
+    else:  # without blocks, up to 32 row ranges still debias r̂²
+        edges = [a for a, _ in _batch_bounds(size, min(32, size))] + [size]
+    k = len(edges) - 1
+    device = module_device(model.module)
+    shape = (k, num_parameters(model.module))
+    sums = torch.zeros(shape, dtype=accumulator_dtype(device), device=device)
+    squares, counts = torch.zeros_like(sums), torch.zeros(k, dtype=sums.dtype, device=device)
+    bounds = list(zip(edges[:-1], edges[1:]))
+    with tqdm(total=passes * size, disable=not progress, desc="adam second moment (moments)", unit="ex") as bar:
+        for _ in range(passes):
+            for j, a, z, noise, rows in _chunks(model, {"x": source}, bounds, B, {}, noise_generator, sampling):
+                g = per_example_gradient_sums(model, rows["x"][0], noise)
+                sums[j] += g.sum
+                squares[j] += g.square_sum
+                counts[j] += z - a
+                bar.update(z - a)
+    v = moment_second_moment(sums, squares, counts, B)
+    name = f"adam-minibatch(B={B}, moments{', rqmc' if sampling == 'rqmc' else ''})"
+    if blocks is None:
+        return Diagonal(1.0 / (v.sqrt() + eps), name)
+    return MomentBlockDiagonal(
+        1.0 / (v.sqrt() + eps), name, block_sums=sums, block_weights=counts, row_edges=tuple(edges), eps=eps,
+        block_square_sums=squares, batch_size=B,
+    )
 
 
 def second_moment_diag(model: GenerativeModel, source: Source, n: int | None = None, *, eps: float = 1e-8, **kwargs) -> Diagonal:

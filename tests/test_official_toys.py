@@ -119,7 +119,7 @@ def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
 
     from toy_models.drivers.official import diffusion_base, diffusion_cosine_probe
 
-    cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=5, n_pop=64, noise_draws=4, n_batches=8, grad_batch=8)
+    cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=5, n_pop=64, noise_draws=4, n_batches=8, grad_batch=8, cos_estimator="plain")
     probe = diffusion_cosine_probe(diffusion_base(cfg, 0), cfg, 0)
     S = probe.synthetic_of(1.1)
     assert S.shape == (64 * 4, 2)

@@ -34,7 +34,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_choice, check_draw, check_int, check_real
+from neon_theory._validation import check_choice, check_draw, check_int, check_real, check_tensor
+from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
@@ -130,12 +131,30 @@ class DiffusionSampler:
             return sched, torch.arange(n_steps - 1, -1, -1, dtype=torch.float64, device=device) * (sched.T - 1) / max(n_steps - 1, 1)
         return self.schedule, torch.linspace(self.schedule.T - 1, 0, n_steps, dtype=torch.float64, device=device)
 
-    @torch.no_grad()
-    def sample_x(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None, dtype=torch.float64) -> Tensor:
-        """n draws in data space, shape (n, D).  ``labels`` (n,) are the classes for guidance."""
-        check_draw(n, generator)
+    @staticmethod
+    def _steps(sampler: SamplerSpec | None) -> tuple:
+        """(Steps, ScoreScale | None, Guidance | None), the default Steps being T-step DDPM-like DDIM (η = 1)."""
         steps, zeta, guidance = parse_diffusion_sampler(sampler)
-        if steps is None or steps.n is None:
+        return (steps if steps is not None and steps.n is not None else None), zeta, guidance
+
+    def deterministic(self, sampler: SamplerSpec | None) -> bool:
+        """Whether the sampler is a deterministic map of the initial noise (DDIM with η = 0, or an ODE solver)."""
+        steps = self._steps(sampler)[0]
+        return steps is not None and (steps.solver not in ("ddim", "ddpm") or (steps.solver == "ddim" and steps.eta == 0))
+
+    @torch.no_grad()
+    def sample_x(
+        self, n: int, sampler: SamplerSpec | None, generator: torch.Generator | None, labels: Tensor | None = None, dtype=torch.float64,
+        x_init: Tensor | None = None,
+    ) -> Tensor:
+        """n draws in data space, shape (n, D).  ``labels`` (n,) are the classes for guidance.
+
+        ``x_init`` (n, D): the initial noise instead of a draw from ``generator`` (which a
+        deterministic sampler then does not need)."""
+        steps, zeta, guidance = self._steps(sampler)
+        if x_init is None or not self.deterministic(sampler):
+            check_draw(n, generator)
+        if steps is None:
             steps = Steps(self.schedule.T, "ddim", eta=1.0)
         if guidance is not None and labels is None:
             raise ValueError("Guidance needs a class-conditional model")
@@ -152,7 +171,10 @@ class DiffusionSampler:
             e_u = self.eps(x, ab, ti, torch.full_like(labels, -1))
             return e_u + gamma * (e_c - e_u)
 
-        x = draw(torch.randn, n, self.dim, generator=generator, dtype=dtype, device=self.device)
+        if x_init is None:
+            x = draw(torch.randn, n, self.dim, generator=generator, dtype=dtype, device=self.device)
+        else:
+            x = x_init.to(device=self.device, dtype=dtype)
         if steps.solver in ("ddim", "ddpm"):
             eta = 1.0 if steps.solver == "ddpm" else steps.eta
             sched, u = self._grid(steps.n)
@@ -279,6 +301,86 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
         """n draws, shape (n, D) (or (n, D + 1) with the label column for conditional models)."""
         labels = self.sample_labels(n, generator)
         return self.attach(self.sample_x(n, sampler, generator, labels, dtype=self.dtype), labels)
+
+    # -- randomised quasi-Monte Carlo (neon_theory.qmc) -------------------------------------------
+    @property
+    def noise_dim(self) -> int:
+        """Uniforms per row of the loss noise: t, ε (D)[, the label-drop coin]."""
+        return 1 + self.dim + (1 if self.num_classes else 0)
+
+    def noise_from_uniform(self, u: Tensor):
+        """The loss noise of :meth:`draw_noise` as a function of uniforms u, shape (n, noise_dim)."""
+        u = check_tensor("u", u, shape=(None, self.noise_dim)).to(self.device)
+        t = (u[:, 0] * self.schedule.T).long().clamp(max=self.schedule.T - 1)
+        eps = normal_from_uniform(u[:, 1 : 1 + self.dim]).to(self.dtype)
+        return (t, eps) + ((u[:, -1] < self.p_uncond,) if self.num_classes else ())
+
+    def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
+        """Uniforms per draw of :meth:`sample_from_uniform`: D (+ 1 for the label)."""
+        if not self.deterministic(sampler):
+            raise ValueError(
+                f"sampling from uniforms needs a deterministic sampler (Steps(n, 'ddim', eta=0) or an ODE solver); got {sampler!r}"
+            )
+        return self.dim + (1 if self.num_classes else 0)
+
+    @torch.no_grad()
+    def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
+        """Draws of :meth:`sample` as a function of uniforms u, shape (n, sample_uniform_dim(sampler)):
+        the initial noise is Φ⁻¹(u) (and the label the class-law quantile of the last column)."""
+        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler))).to(self.device)
+        labels = None
+        if self.num_classes:
+            cdf = torch.cumsum(self.class_probs.to(u), 0)
+            labels = torch.searchsorted(cdf, u[:, -1].contiguous()).clamp(max=self.num_classes - 1)
+        x = self.sample_x(u.shape[0], sampler, None, labels, dtype=self.dtype, x_init=normal_from_uniform(u[:, : self.dim]))
+        return self.attach(x, labels)
+
+
+class PosteriorTargetDiffusion:
+    """A :class:`DiffusionModel`'s loss with ε replaced by E[ε | x_t] under a known GMM target.
+
+    For x₀ drawn from ``target``, E[(ε̂ − ε)² | x_t] = (ε̂ − E[ε | x_t])² + a term free of θ,
+    so the two losses have the same expected gradient; the regression on E[ε | x_t]
+    (Rao–Blackwellisation over ε given x_t, an exact control variate) removes most of the
+    noise of a denoising gradient.  **Only rows drawn from ``target`` give the right
+    gradient**: use it for r_d (``CosineProbe(real_model=...)``), never for synthetic rows.
+    ``draw_noise``, ``sample`` and ``module`` are the wrapped model's, so the noise stream is
+    shared (common random numbers) with the plain loss.
+
+    Args:
+        model (DiffusionModel): unconditional, ε-prediction.
+        target (GMM): the data law, of the model's dimension.
+    """
+
+    def __init__(self, model: "DiffusionModel", target: GMM):
+        if not isinstance(model, DiffusionModel):
+            raise ValueError(f"model must be a DiffusionModel; got {type(model).__name__}")
+        if not isinstance(target, GMM):
+            raise ValueError(f"target must be a GMM; got {type(target).__name__}")
+        if model.num_classes:
+            raise ValueError("PosteriorTargetDiffusion needs an unconditional model (num_classes = 0)")
+        if target.dim != model.dim:
+            raise ValueError(f"target must have the model's dimension {model.dim}; got {target.dim}")
+        if model.prediction != "eps":
+            raise ValueError(f"PosteriorTargetDiffusion needs prediction='eps'; got {model.prediction!r}")
+        self.model, self.target, self.module = model, target, model.module
+
+    def draw_noise(self, n: int, generator: torch.Generator):
+        return self.model.draw_noise(n, generator)
+
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        return self.model.sample(n, sampler, generator)
+
+    def per_example_loss(self, x: Tensor, noise) -> Tensor:
+        """Mean over dimensions of (ε̂ − E[ε | x_t])², shape (n,)."""
+        m = self.model
+        x0, _ = m.split(x)
+        t, eps = noise[0], noise[1]
+        ab = m.schedule.alpha_bar.to(device=t.device)[t]
+        xt = ab.to(m.dtype).sqrt()[:, None] * x0 + (1 - ab.to(m.dtype)).sqrt()[:, None] * eps
+        eps_star = self.target.vp_noise_posterior_mean(xt.detach(), ab).to(m.dtype)
+        time_input = (t.to(m.dtype) / (m.schedule.T - 1))[:, None]
+        return ((m.module(xt, time_input, None) - eps_star) ** 2).mean(-1)
 
 
 class ExactScoreDiffusion(DiffusionSampler):

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from neon_theory._validation import check_draw, check_int, check_real, check_spd, check_tensor
+from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw, multinomial
 
 DTYPE = torch.float64
@@ -110,6 +111,49 @@ class GMM:
         z = draw(torch.randn, n, self.dim, generator=generator, dtype=DTYPE, device=self.means.device)
         x = self.means[k] + (self._chol[k] @ z[..., None])[..., 0]
         return x, (k if self.labels is None else self.labels[k])
+
+    def vp_noise_posterior_mean(self, x_t: Tensor, alpha_bar: Tensor) -> Tensor:
+        """E[ε | x_t] for x_t = √ᾱ x₀ + √(1−ᾱ) ε with x₀ from this mixture, one ᾱ per row.
+
+        It is −√(1−ᾱ) ∇ log p_ᾱ(x_t), with p_ᾱ the VP-noised mixture (:meth:`noised_vp`).
+
+        Args:
+            x_t (Tensor): shape (n, D).
+            alpha_bar (Tensor): shape (n,), in [0, 1] (ᾱ = 1: no noise, E[ε | x_t] = 0).
+
+        Returns:
+            Tensor: shape (n, D), float64.
+        """
+        check_tensor("x_t", x_t, shape=(None, self.dim))
+        ab = check_tensor("alpha_bar", alpha_bar, shape=(x_t.shape[0],)).to(self.means)
+        if bool((ab < 0).any()) or bool((ab > 1).any()):
+            raise ValueError("alpha_bar must lie in [0, 1]")
+        a = ab[:, None, None, None]
+        eye = torch.eye(self.dim, dtype=DTYPE, device=self.means.device)
+        chol = torch.linalg.cholesky(a * self.covs[None] + (1 - a) * eye)  # (n, K, D, D)
+        diff = x_t.to(self.means)[:, None, :] - ab.sqrt()[:, None, None] * self.means[None]  # (n, K, D)
+        z = torch.linalg.solve_triangular(chol, diff[..., None], upper=False)
+        log_pdf = -0.5 * (z[..., 0] ** 2).sum(-1) - torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        r = torch.softmax(log_pdf + torch.log(self.weights), dim=-1)  # p(k | x_t); 2π terms cancel
+        solved = torch.linalg.solve_triangular(chol.transpose(-1, -2), z, upper=True)[..., 0]  # C_k⁻¹ (x_t − √ᾱ μ_k)
+        return (1 - ab).sqrt()[:, None] * (r[..., None] * solved).sum(1)
+
+    def uniform_dim(self) -> int:
+        """Uniforms per draw of :meth:`sample_from_uniform`: D (+ 1 for the component when K > 1)."""
+        return self.dim + (1 if self.weights.shape[0] > 1 else 0)
+
+    def sample_from_uniform(self, u: Tensor) -> Tensor:
+        """Draws as a function of uniforms u, shape (n, uniform_dim()) (randomised QMC, see
+        :mod:`neon_theory.qmc`): x = μ_k + L_k Φ⁻¹(u[:, :D]), with the component k the quantile of
+        the last column under the weights.  Returns shape (n, D), float64."""
+        check_tensor("u", u, shape=(None, self.uniform_dim()))
+        u = u.to(self.means)
+        if self.weights.shape[0] > 1:
+            k = torch.searchsorted(torch.cumsum(self.weights, 0), u[:, -1].contiguous()).clamp(max=self.weights.shape[0] - 1)
+        else:
+            k = torch.zeros(u.shape[0], dtype=torch.long, device=u.device)
+        z = normal_from_uniform(u[:, : self.dim])
+        return self.means[k] + (self._chol[k] @ z[..., None])[..., 0]
 
     # -- transforms -------------------------------------------------------------------------
     def noised_vp(self, alpha_bar: float) -> "GMM":

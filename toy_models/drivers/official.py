@@ -33,7 +33,7 @@ import torch
 
 from neon_theory._validation import check_choice, check_int
 from neon_theory.alignment import alignment
-from neon_theory.gradients import paired_population_gradients
+from neon_theory.gradients import ModelLaw, paired_population_gradients
 from neon_theory.metrics import frechet_distance_from_samples
 from neon_theory.neon import fit, self_train
 from neon_theory.preconditioners import adam_minibatch
@@ -42,7 +42,7 @@ from neon_theory.samplers import Chain, ScoreScale, Steps, Temperature
 
 from .._conditional import TimeMLP
 from ..autoregressive import ARGaussianModel
-from ..diffusion import DiffusionModel, Schedule
+from ..diffusion import DiffusionModel, PosteriorTargetDiffusion, Schedule
 from ..gmm import official_gaussian
 
 #: The one list of preset names, for every toy, figure and command (registered with the run
@@ -68,6 +68,14 @@ PUBLISHED = {
         "best_w": {(0.5, 50): 0.2, (0.5, 250): 0.1, (1.6, 50): -0.25, (1.6, 250): -0.175},
         "cosine": "≈ −0.5 for every τ < 1, ≈ +0.5 for every τ > 1",
     },
+}
+
+
+#: How the diffusion toy's P-cosine is estimated (the estimand is the same; see ``neon-theory bench``).
+COS_ESTIMATORS = {
+    "plain": "the notebook's estimator with common random numbers and blocks: r_d on the plain loss, P from Adam's EMA",
+    "variance-reduced": "r_d regresses on the exact E[ε | x_t] of the known target (PosteriorTargetDiffusion), "
+    "and P's E[g_B²] comes from per-example gradient moments (adam_minibatch(estimator='moments'))",
 }
 
 
@@ -102,6 +110,10 @@ class DiffusionToyConfig(ProbeSizes):
     n_eval: int = 1_000_000
     cos_zetas: tuple = tuple(np.round(np.linspace(0.8, 1.2, 46), 6).tolist())
     noise_draws: int = 16
+    cos_estimator: str = "variance-reduced"
+
+    def __post_init__(self):
+        check_choice("cos_estimator", self.cos_estimator, COS_ESTIMATORS)
 
     @classmethod
     def preset(cls, name: str) -> "DiffusionToyConfig":
@@ -169,20 +181,29 @@ class CosineProbe:
     When P is a :class:`~neon_theory.preconditioners.BlockDiagonal` estimated on the real rows
     with the same blocks, the jackknife also resamples P.  ``rep`` names the estimator's random
     streams (0 = the standard ones); the same rep on the same model is a deterministic repeat,
-    another rep is a repeat with fresh estimator noise."""
+    another rep is a repeat with fresh estimator noise.  ``real_model`` (default ``model``)
+    computes r_d: a model with the same module whose loss has the same expected gradient on
+    real rows but less noise (e.g. :class:`~toy_models.diffusion.PosteriorTargetDiffusion`).
+    ``real`` and the synthetic sources may also be laws (``n`` rows each, e.g. with
+    ``sampling="rqmc"``: see :func:`~neon_theory.gradients.paired_population_gradients`)."""
 
-    def __init__(self, model, real: torch.Tensor, synthetic_of, cfg, seed: int, P, name: str, rep: int = 0, batch_edges=None):
+    def __init__(
+        self, model, real, synthetic_of, cfg, seed: int, P, name: str, rep: int = 0, batch_edges=None, real_model=None,
+        *, n: int | None = None, sampling: str = "mc",
+    ):
         self.model, self.synthetic_of, self.cfg, self.seed, self.P, self.name = model, synthetic_of, cfg, seed, P, name
+        self.real_model, self.n, self.sampling = real_model, n, sampling
         self.rep = check_int("rep", rep, lo=0)
         self.batch_edges = batch_edges
         self.noise_seed = child_seed(seed, estimator_stream("cos-noise", rep))
         self.real = real
-        self.real_est = self._estimate(real)
+        self.real_est = self._estimate(real, real_model)
 
-    def _estimate(self, x):
+    def _estimate(self, x, loss_model=None):
         return paired_population_gradients(
-            self.model, {"x": x}, noise_generator=torch.Generator().manual_seed(self.noise_seed),
+            self.model, {"x": x}, self.n, noise_generator=torch.Generator().manual_seed(self.noise_seed),
             n_batches=None if self.batch_edges else self.cfg.n_batches, batch_edges=self.batch_edges, chunk_size=self.cfg.grad_batch,
+            sampling=self.sampling, losses=None if loss_model is None else {"x": loss_model},
         )["x"]
 
     def synthetic_estimate(self, value):
@@ -208,8 +229,9 @@ def report_fields(rep) -> dict:
     }
 
 
-def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1) -> tuple:
-    """Adam-minibatch P on the real rows, in blocks aligned with the gradient batches.
+def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1, estimator: str = "ema") -> tuple:
+    """Adam-minibatch P on the real rows, in blocks aligned with the gradient batches
+    (``estimator``: :func:`~neon_theory.preconditioners.adam_minibatch`'s, ``"ema"`` or ``"moments"``).
 
     P walks the ``real_rows`` in minibatches of ``cfg.grad_batch`` (``copies`` passes, one per
     loss-noise draw), grouped into min(n_batches, ⌈N/B⌉) blocks; returns (P, batch_edges) with
@@ -218,7 +240,7 @@ def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *
     n_mb = math.ceil(real_rows.shape[0] / cfg.grad_batch)
     P = adam_minibatch(
         model, real_rows, batch_size=cfg.grad_batch, passes=copies, blocks=min(cfg.n_batches, n_mb),
-        generator=generator(seed, stream("adam")), noise_generator=generator(seed, stream("adam-noise")),
+        generator=generator(seed, stream("adam")), noise_generator=generator(seed, stream("adam-noise")), estimator=estimator,
     )
     return P, tuple(copies * e for e in P.row_edges)
 
@@ -251,10 +273,14 @@ def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -
 
 def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int = 0) -> CosineProbe:
     """P-cosine (Adam P, CRN) vs ζ, as the notebook: every population sample carries
-    ``noise_draws`` (t, ε) draws, and the Adam EMA walks the population set once per draw
-    (without replacement, minibatch ``grad_batch``).  ``rep`` selects fresh estimator noise."""
+    ``noise_draws`` (t, ε) draws, and P's minibatch second moment walks the population set
+    once per draw (minibatch ``grad_batch``).  ``cfg.cos_estimator`` picks the estimator
+    (:data:`COS_ESTIMATORS`; the estimand is the same).  ``rep`` selects fresh estimator noise."""
     stream = functools.partial(estimator_stream, rep=rep)
-    pop = official_gaussian().sample(cfg.n_pop, generator(seed, stream("pop"))).float()
+    target = official_gaussian()
+    if cfg.cos_estimator == "variance-reduced":
+        return _diffusion_rqmc_probe(model, cfg, seed, rep, target, stream)
+    pop = target.sample(cfg.n_pop, generator(seed, stream("pop"))).float()
     P, edges = blocked_adam_probe(model, pop, cfg, seed, stream, copies=cfg.noise_draws)
 
     def synthetic_of(zeta):
@@ -262,6 +288,25 @@ def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int =
         return S.repeat_interleave(cfg.noise_draws, dim=0)
 
     return CosineProbe(model, pop.repeat_interleave(cfg.noise_draws, dim=0), synthetic_of, cfg, seed, P, "zeta", rep, edges)
+
+
+def _diffusion_rqmc_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int, target, stream) -> CosineProbe:
+    """The variance-reduced probe: n_pop × noise_draws rows (rounded up to whole minibatches) of
+    (x, t, ε) from scrambled Sobol points, one scramble per batch; r_d on the posterior-target
+    loss; r_s on the sampler's law driven by the same uniforms (its initial noise), common random
+    numbers with r_d; P's E[g_B²] from per-example moments on independent scrambles."""
+    steps = math.ceil(cfg.n_pop * cfg.noise_draws / cfg.grad_batch)
+    P = adam_minibatch(
+        model, target, batch_size=cfg.grad_batch, steps=steps, blocks=min(cfg.n_batches, steps), estimator="moments", sampling="rqmc",
+        noise_generator=generator(seed, stream("adam-noise")),
+    )
+
+    def synthetic_of(zeta):
+        return ModelLaw(model, diffusion_sampler(cfg, zeta))
+
+    return CosineProbe(
+        model, target, synthetic_of, cfg, seed, P, "zeta", rep, P.row_edges, PosteriorTargetDiffusion(model, target), n=steps * cfg.grad_batch, sampling="rqmc",
+    )
 
 
 def diffusion_fd_metric(cfg: DiffusionToyConfig):

@@ -252,6 +252,7 @@ def paired_population_gradients(
         dict name → :class:`GradientEstimate`.
     """
     check_model(model)
+    check_choice("sampling", sampling, ("mc", "rqmc"))
     if not isinstance(sources, dict) or not sources:
         raise ValueError("sources must be a non-empty dict name -> source")
     if n is None:  # sampling laws take their n from the finite sources, if any

@@ -74,8 +74,9 @@ PUBLISHED = {
 #: How the diffusion toy's P-cosine is estimated (the estimand is the same; see ``neon-theory bench``).
 COS_ESTIMATORS = {
     "plain": "the notebook's estimator with common random numbers and blocks: r_d on the plain loss, P from Adam's EMA",
-    "variance-reduced": "r_d regresses on the exact E[ε | x_t] of the known target (PosteriorTargetDiffusion), "
-    "and P's E[g_B²] comes from per-example gradient moments (adam_minibatch(estimator='moments'))",
+    "rqmc": "randomised quasi-Monte Carlo: rows and loss noise from scrambled Sobol points (one scramble per batch), "
+    "the synthetic rows from the sampler driven by the same uniforms, P's E[g_B²] from per-example gradient moments",
+    "variance-reduced": "rqmc, and r_d regresses on the exact E[ε | x_t] of the known target (PosteriorTargetDiffusion)",
 }
 
 
@@ -278,7 +279,7 @@ def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int =
     (:data:`COS_ESTIMATORS`; the estimand is the same).  ``rep`` selects fresh estimator noise."""
     stream = functools.partial(estimator_stream, rep=rep)
     target = official_gaussian()
-    if cfg.cos_estimator == "variance-reduced":
+    if cfg.cos_estimator != "plain":
         return _diffusion_rqmc_probe(model, cfg, seed, rep, target, stream)
     pop = target.sample(cfg.n_pop, generator(seed, stream("pop"))).float()
     P, edges = blocked_adam_probe(model, pop, cfg, seed, stream, copies=cfg.noise_draws)
@@ -291,10 +292,11 @@ def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int =
 
 
 def _diffusion_rqmc_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int, target, stream) -> CosineProbe:
-    """The variance-reduced probe: n_pop × noise_draws rows (rounded up to whole minibatches) of
-    (x, t, ε) from scrambled Sobol points, one scramble per batch; r_d on the posterior-target
-    loss; r_s on the sampler's law driven by the same uniforms (its initial noise), common random
-    numbers with r_d; P's E[g_B²] from per-example moments on independent scrambles."""
+    """The ``rqmc`` and ``variance-reduced`` probes: n_pop × noise_draws rows (rounded up to whole
+    minibatches) of (x, t, ε) from scrambled Sobol points, one scramble per batch; r_s on the
+    sampler's law driven by the same uniforms (its initial noise), common random numbers with r_d;
+    P's E[g_B²] from per-example moments on independent scrambles; ``variance-reduced`` computes
+    r_d on the posterior-target loss."""
     steps = math.ceil(cfg.n_pop * cfg.noise_draws / cfg.grad_batch)
     P = adam_minibatch(
         model, target, batch_size=cfg.grad_batch, steps=steps, blocks=min(cfg.n_batches, steps), estimator="moments", sampling="rqmc",
@@ -305,7 +307,8 @@ def _diffusion_rqmc_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int, t
         return ModelLaw(model, diffusion_sampler(cfg, zeta))
 
     return CosineProbe(
-        model, target, synthetic_of, cfg, seed, P, "zeta", rep, P.row_edges, PosteriorTargetDiffusion(model, target), n=steps * cfg.grad_batch, sampling="rqmc",
+        model, target, synthetic_of, cfg, seed, P, "zeta", rep, P.row_edges,
+        PosteriorTargetDiffusion(model, target) if cfg.cos_estimator == "variance-reduced" else None, n=steps * cfg.grad_batch, sampling="rqmc",
     )
 
 

@@ -171,9 +171,10 @@ def _chunk_bounds(start: int, stop: int, chunk_size: int) -> list[tuple[int, int
     return [(a, min(a + chunk_size, stop)) for a in range(start, stop, chunk_size)]
 
 
-def _weighted_loss_sum(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None) -> Tensor:
-    """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar; the rows go to θ's device."""
-    loss = model.per_example_loss(x.to(module_device(model.module)), noise)
+def _weighted_loss_sum(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None, device=None) -> Tensor:
+    """Σ weight·ℓ over a chunk (weight 1 when uniform), a differentiable scalar; the rows go to θ's
+    device (``device``, when the caller already knows it: finding it walks the module)."""
+    loss = model.per_example_loss(x.to(module_device(model.module) if device is None else device), noise)
     if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
         raise ValueError(f"per_example_loss must return shape ({x.shape[0]},); got {tuple(loss.shape)}")
     return loss.sum() if weights is None else (loss * weights.to(loss)).sum()
@@ -181,7 +182,7 @@ def _weighted_loss_sum(model: GenerativeModel, x: Tensor, noise: Noise, weights:
 
 def _chunk_grad(model: GenerativeModel, x: Tensor, noise: Noise, weights: Tensor | None, params) -> Tensor:
     """Sum over the chunk of weight·∇ℓ, flat float64 on θ's device."""
-    gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, weights), params, allow_unused=True)
+    gs = torch.autograd.grad(_weighted_loss_sum(model, x, noise, weights, params[0].device if params else None), params, allow_unused=True)
     return flatten(gs, params)
 
 
@@ -289,7 +290,7 @@ def paired_population_gradients(
     device = module_device(model.module)
     bounds = explicit if explicit is not None and not exact else _batch_bounds(n_eff, nb)
     batch_means = {k: RunningSum((len(bounds), p_dim), device) for k in sources}
-    batch_w = {k: torch.zeros(len(bounds), dtype=accumulator_dtype(device), device=device) for k in sources}
+    batch_w = {k: [0.0] * len(bounds) for k in sources}  # Python floats: no tensor op per chunk
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
     for b, a, z, noise, rows in _chunks(model, sources, bounds, cs, data_gens, noise_generator, sampling):
         for k, (x, w) in rows.items():
@@ -297,6 +298,7 @@ def paired_population_gradients(
             batch_w[k][b] += (z - a) if w is None else float(w.sum())
         bar.update(z - a)
     bar.close()
+    batch_w = {k: torch.tensor(v, dtype=accumulator_dtype(device), device=device) for k, v in batch_w.items()}
     out = {}
     for k in sources:
         w = batch_w[k]

@@ -32,11 +32,12 @@ def flatten(tensors, like: list[Tensor], dtype: torch.dtype | None = None) -> Te
     ``like``; default dtype: that device's accumulator dtype (float64)."""
     device = like[0].device if like else torch.get_default_device()
     dtype = dtype or accumulator_dtype(device)
-    out = [
-        (torch.zeros(p.numel(), dtype=dtype, device=p.device) if t is None else t.detach().reshape(-1).to(dtype))
-        for t, p in zip(tensors, like)
-    ]
-    return torch.cat(out) if out else torch.zeros(0, dtype=dtype, device=device)
+    if not like:
+        return torch.zeros(0, dtype=dtype, device=device)
+    parts = [torch.zeros(p.numel(), dtype=p.dtype, device=p.device) if t is None else t.detach().reshape(-1) for t, p in zip(tensors, like)]
+    if len({(t.dtype, t.device) for t in parts}) == 1:  # one cast of the whole vector, not one per tensor
+        return torch.cat(parts).to(dtype)
+    return torch.cat([t.to(device=device, dtype=dtype) for t in parts])
 
 
 def unflatten(vector: Tensor, module: nn.Module) -> dict[str, Tensor]:

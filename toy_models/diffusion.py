@@ -39,7 +39,7 @@ from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations
 
-from ._conditional import ConditionalGenerator, TimeNet
+from ._conditional import ConditionalGenerator, TimeNet, in_row_chunks
 from .gmm import GMM
 
 
@@ -162,14 +162,17 @@ class DiffusionSampler:
         where = zeta.where if zeta is not None else "x0"
         gamma = guidance.gamma if guidance is not None else None
 
-        def eps_fn(x, ab, ti):
-            if labels is None:
+        def guided(x, lab, ab, ti):
+            if lab is None:
                 return self.eps(x, ab, ti, None)
-            e_c = self.eps(x, ab, ti, labels)
+            e_c = self.eps(x, ab, ti, lab)
             if gamma is None:
                 return e_c
-            e_u = self.eps(x, ab, ti, torch.full_like(labels, -1))
+            e_u = self.eps(x, ab, ti, torch.full_like(lab, -1))
             return e_u + gamma * (e_c - e_u)
+
+        def eps_fn(x, ab, ti):
+            return in_row_chunks(lambda xc, lc: guided(xc, lc, ab, ti), x, labels)
 
         if x_init is None:
             x = draw(torch.randn, n, self.dim, generator=generator, dtype=dtype, device=self.device)

@@ -16,7 +16,7 @@ from neon_theory._validation import check_draw
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 
-from ._conditional import ConditionalGenerator, TimeNet
+from ._conditional import ConditionalGenerator, TimeNet, in_row_chunks
 
 SAMPLERS = implementations("flow sampling")
 
@@ -64,6 +64,10 @@ class FlowModel(ConditionalGenerator):
         return ((self.module(xt, t, self.dropped(labels, noise)) - (x1 - x0)) ** 2).mean(-1)
 
     def velocity(self, x: Tensor, t: float, labels: Tensor | None, gamma: float | None) -> Tensor:
+        """v̂(x, t) (guided with γ when given), shape (n, D), evaluated in row slices."""
+        return in_row_chunks(lambda xc, lc: self._velocity(xc, t, lc, gamma), x, labels)
+
+    def _velocity(self, x: Tensor, t: float, labels: Tensor | None, gamma: float | None) -> Tensor:
         tt = torch.full((x.shape[0], 1), t, dtype=self.dtype, device=x.device)
         if labels is None:
             return self.module(x, tt)

@@ -2,6 +2,7 @@
 
 * ``demo``: the Neon loop on the exact Gaussian family, a table and a figure;
 * ``align``: the alignment report for a Gaussian data law, model and sampler;
+* ``bench``: the toolkit's estimators against the official one, side by side (ratios);
 * ``toys`` and ``plane``: thin aliases of ``figures official-diffusion official-ar`` and
   ``figures plane`` over the one result store, with a summary printed next to the
   published values.
@@ -353,7 +354,34 @@ def _alias_options(p) -> None:
     add_device_option(p)
 
 
+def _bench_options(p) -> None:
+    p.add_argument("--out", default="results/bench", help="folder for bench.json and bench.md (default: results/bench)")
+    p.add_argument("--bases", type=integer(1, 16), default=None, help="base models per toy (default: the preset's; paper 4)")
+    p.add_argument("--repeats", type=integer(4, 1000), default=None, help="estimates per estimator and base (default: the preset's; paper 12)")
+    p.add_argument("--threads", type=integer(1), default=1, help="torch threads (default 1)")
+    p.add_argument("--toys", action="store_true", help="also time one seed of each full official toy at the paper preset (minutes)")
+
+
+def cmd_bench(args) -> dict:
+    """Run the bench at --preset and write bench.json and bench.md to --out."""
+    from dataclasses import replace
+
+    from .bench import BenchConfig, markdown, run_bench, write
+
+    folder = output_folder("--out", args.out)
+    cfg = BenchConfig.preset(args.preset)
+    changes = {k: v for k, v in (("bases", args.bases), ("repeats", args.repeats)) if v is not None}
+    cfg = replace(cfg, threads=args.threads, toys=args.toys, **changes)
+    report = run_bench(cfg, progress=None if args.json else (lambda line: print(line, flush=True)))
+    paths = write(report, folder)
+    if not args.json:
+        print(markdown(report))
+        print("written: " + ", ".join(str(p) for p in paths))
+    return report
+
+
 register_command("demo", "the Neon loop on the exact Gaussian family: table + figure", _demo_options, on_device(cmd_demo))
 register_command("align", "alignment report for a Gaussian data law, model and sampler", _align_options, on_device(cmd_align))
+register_command("bench", "the toolkit's estimators against the official one: efficiency, gradient pass and memory ratios", _bench_options, cmd_bench, presets=True)
 register_command("toys", "the official diffusion and AR toys over seeds (= figures official-diffusion official-ar)", _toys_options, cmd_toys, presets=True)
 register_command("plane", "paper Fig. 2: the Neon direction vs a 4x-more-real-data direction (= figures plane)", _alias_options, cmd_plane, presets=True)

@@ -112,9 +112,11 @@ class DiffusionToyConfig(ProbeSizes):
     cos_zetas: tuple = tuple(np.round(np.linspace(0.8, 1.2, 46), 6).tolist())
     noise_draws: int = 16
     cos_estimator: str = "variance-reduced"
+    rqmc_rows: int = 65_536
 
     def __post_init__(self):
         check_choice("cos_estimator", self.cos_estimator, COS_ESTIMATORS)
+        check_int("rqmc_rows", self.rqmc_rows, lo=2)
 
     @classmethod
     def preset(cls, name: str) -> "DiffusionToyConfig":
@@ -128,7 +130,7 @@ class DiffusionToyConfig(ProbeSizes):
             return cls(n_eval=100_000)
         return cls(
             base_steps=800, base_lr=2e-3, n_synthetic=500, ft_lr=1e-4, ft_steps=(10, 50), n_eval=20_000,
-            cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, grad_batch=500, n_batches=8, xtol=0.05,
+            cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, grad_batch=500, n_batches=8, xtol=0.05, rqmc_rows=8000,
         )
 
 
@@ -292,12 +294,13 @@ def diffusion_cosine_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int =
 
 
 def _diffusion_rqmc_probe(model, cfg: DiffusionToyConfig, seed: int, rep: int, target, stream) -> CosineProbe:
-    """The ``rqmc`` and ``variance-reduced`` probes: n_pop × noise_draws rows (rounded up to whole
-    minibatches) of (x, t, ε) from scrambled Sobol points, one scramble per batch; r_s on the
+    """The ``rqmc`` and ``variance-reduced`` probes: ``rqmc_rows`` rows (rounded up to whole
+    minibatches; each row its own sample, so no ``noise_draws``) of (x, t, ε) from scrambled Sobol
+    points, one scramble per batch; r_s on the
     sampler's law driven by the same uniforms (its initial noise), common random numbers with r_d;
     P's E[g_B²] from per-example moments on independent scrambles; ``variance-reduced`` computes
     r_d on the posterior-target loss."""
-    steps = math.ceil(cfg.n_pop * cfg.noise_draws / cfg.grad_batch)
+    steps = max(math.ceil(cfg.rqmc_rows / cfg.grad_batch), 3)
     P = adam_minibatch(
         model, target, batch_size=cfg.grad_batch, steps=steps, blocks=min(cfg.n_batches, steps), estimator="moments", sampling="rqmc",
         noise_generator=generator(seed, stream("adam-noise")),

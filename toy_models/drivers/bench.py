@@ -1,0 +1,419 @@
+"""``neon-theory bench``: the toolkit's estimators against the official one, side by side in one run.
+
+Timings on shared machines are noisy, so every figure of merit is a **ratio measured in the
+same run**, with the machine, the torch version and the thread count written next to it:
+
+* **estimator efficiency**: inverse variance of the P-cosine per CPU-second,
+  1 / (Var × CPU-s per estimate), toolkit ÷ official, on the *same* base models.  The variance
+  is the spread over repeats with fresh estimator noise (never a reported SE); the toolkit's
+  reported SE is set against that spread too (SD / mean SE, 1 when honest).  The official
+  estimator is re-implemented here from the published notebook's definitions
+  (:func:`official_cosine`);
+* **gradient pass**: rows per second of :func:`~neon_theory.gradients.population_gradient`
+  ÷ a bare forward + backward loop over the same model, rows and minibatch;
+* **memory**: peak resident memory of a streamed population gradient as N grows, each N in a
+  fresh process;
+* **full toys** (``--toys``): one seed of each official toy at the ``paper`` preset.
+
+The variance ratio's 95% interval comes from the F distribution with (R − 1, R − 1) degrees
+of freedom (the CPU time is taken as known).
+"""
+
+# neon-theory: presentation-only
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from neon_theory._validation import check_int, check_real
+
+#: each row's target, as the issue that set them states it
+TARGETS = {"efficiency": 10.0, "gradient_pass": 0.95, "diffusion_toy_s": 120.0, "ar_toy_s": 20.0}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of one bench run.
+
+    Attributes:
+        bases (int): base models (seeds 0 … bases−1) per toy, in [1, 16].
+        repeats (int): estimates per estimator and base, in [4, 1000]; the variance has R − 1 degrees of freedom.
+        diffusion_rows (int): population samples per estimate in the diffusion toy, each with 16 (t, ε) draws.
+        ar_rows (int): population samples per estimate in the AR toy (the official 10⁵).
+        zeta (float): the diffusion toy's score scale.
+        taus (tuple): the AR toy's std temperatures.
+        threads (int): torch threads.
+        memory_sizes (tuple): the N of the memory rows.
+        toys (bool): also time one seed of each full official toy at the paper preset.
+    """
+
+    bases: int = 4
+    repeats: int = 12
+    diffusion_rows: int = 100_000
+    ar_rows: int = 100_000
+    zeta: float = 1.1
+    taus: tuple = (0.5, 1.6)
+    threads: int = 1
+    memory_sizes: tuple = (10_000, 100_000, 1_000_000, 10_000_000)
+    toys: bool = False
+
+    def __post_init__(self):
+        check_int("bases", self.bases, lo=1, hi=16)
+        check_int("repeats", self.repeats, lo=4, hi=1000)
+        check_int("diffusion_rows", self.diffusion_rows, lo=4096)
+        check_int("ar_rows", self.ar_rows, lo=4096)
+        check_real("zeta", self.zeta, 0.0, math.inf, lo_open=True)
+        for t in self.taus:
+            check_real("taus", t, 0.0, math.inf, lo_open=True)
+        check_int("threads", self.threads, lo=1)
+
+    @classmethod
+    def preset(cls, name: str) -> "BenchConfig":
+        """``smoke`` (a minute: CI-sized), ``reduced`` (2 bases, 8 repeats, 16,384 diffusion rows) or ``paper`` (the defaults)."""
+        from .official import PRESETS
+
+        if name not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}")
+        if name == "smoke":
+            return cls(bases=1, repeats=4, diffusion_rows=4096, ar_rows=8192, taus=(0.5,), memory_sizes=(10_000, 100_000))
+        if name == "reduced":
+            return cls(bases=2, repeats=8, diffusion_rows=16_384, memory_sizes=(10_000, 100_000, 1_000_000))
+        return cls()
+
+
+def machine() -> dict:
+    """What the ratios were measured on."""
+    import torch
+
+    return {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }
+
+
+# -- the official estimator ------------------------------------------------------------------------
+def official_cosine(model, real, synthetic, *, draws: int, batch_size: int, generator, beta2: float = 0.999, eps: float = 1e-8) -> float:
+    """The notebook's P-cosine: every row repeated ``draws`` times and shuffled; one pass over the
+    real rows in minibatches of ``batch_size`` gives r_d (the mean minibatch gradient) and Adam's
+    bias-corrected second-moment EMA v̂, so P = diag(1/(√v̂ + eps)); one pass over the synthetic
+    rows gives r_s; the loss noise is drawn independently for every minibatch (no common random
+    numbers); cosine = ⟨r_d, P r_s⟩ / (‖r_d‖_P ‖r_s‖_P).
+
+    Args:
+        real, synthetic (Tensor): shape (n, ...), the population and synthetic samples.
+        draws (int): loss-noise draws per sample (16 in the diffusion toy, 1 for an NLL loss).
+        generator: shuffles and loss noise.
+    """
+    import torch
+
+    from neon_theory.params import flatten, trainable_named_parameters
+    from neon_theory.rng import draw
+
+    params = [p for _, p in trainable_named_parameters(model.module)]
+
+    def walk(rows, second_moment: bool):
+        rows = rows.repeat_interleave(draws, 0)
+        rows = rows[draw(torch.randperm, rows.shape[0], generator=generator, device=rows.device)]
+        total, v, steps = 0.0, 0.0, 0
+        for a in range(0, rows.shape[0], batch_size):
+            xb = rows[a : a + batch_size]
+            loss = model.per_example_loss(xb, model.draw_noise(xb.shape[0], generator)).mean()
+            g = flatten(torch.autograd.grad(loss, params, allow_unused=True), params)
+            total = total + g * xb.shape[0]
+            if second_moment:
+                v, steps = beta2 * v + (1 - beta2) * g * g, steps + 1
+        return total / rows.shape[0], (v / (1 - beta2**steps) if second_moment else None)
+
+    r_d, v = walk(real, True)
+    r_s, _ = walk(synthetic, False)
+    p = 1.0 / (v.sqrt() + eps)
+    return float((r_d * p * r_s).sum() / ((r_d * p * r_d).sum().sqrt() * (r_s * p * r_s).sum().sqrt()))
+
+
+def _timed(fn):
+    t0 = time.process_time()
+    out = fn()
+    return out, time.process_time() - t0
+
+
+def _summary(values: list, cpu: list, ses: list | None = None) -> dict:
+    out = {"mean": statistics.fmean(values), "sd": statistics.stdev(values), "cpu_s": statistics.fmean(cpu), "repeats": len(values)}
+    out["efficiency"] = 1.0 / (out["sd"] ** 2 * out["cpu_s"]) if out["sd"] > 0 else math.inf
+    if ses is not None:
+        out["mean_se"] = statistics.fmean(ses)
+        out["sd_over_se"] = out["sd"] / out["mean_se"] if out["mean_se"] > 0 else math.inf
+    return out
+
+
+def _ratio(toolkit: dict, official: dict) -> dict:
+    """Efficiency ratio with the F interval of the variance ratio (R − 1 degrees of freedom each)."""
+    from scipy import stats
+
+    ratio = toolkit["efficiency"] / official["efficiency"]
+    lo_q, hi_q = stats.f.ppf([0.975, 0.025], official["repeats"] - 1, toolkit["repeats"] - 1)
+    return {"ratio": ratio, "ratio_ci95": (ratio / lo_q, ratio / hi_q)}
+
+
+# -- estimator efficiency --------------------------------------------------------------------------
+def _probe_estimates(make_probe, value, repeats: int) -> tuple[list, list, list]:
+    values, cpu, ses = [], [], []
+    for rep in range(1, repeats + 1):
+        report, seconds = _timed(lambda: make_probe(rep).report(value))
+        values.append(report.cosine)
+        ses.append(report.cosine_se)
+        cpu.append(seconds)
+    return values, cpu, ses
+
+
+def diffusion_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
+    """One row per (base, estimator): the official estimator, the toolkit's plain, rqmc and variance-reduced ones."""
+    from neon_theory.rng import generator
+
+    from ..gmm import official_gaussian
+    from .official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
+
+    toy = replace(DiffusionToyConfig(), n_pop=cfg.diffusion_rows, rqmc_rows=cfg.diffusion_rows * 16)
+    rows = []
+    for seed in range(cfg.bases):
+        model = diffusion_base(toy, seed)
+        per = {}
+        values, cpu = [], []
+        for rep in range(1, cfg.repeats + 1):
+            g = generator(seed, f"bench-official/{rep}")
+
+            def estimate():
+                real = official_gaussian().sample(cfg.diffusion_rows, g).float()
+                S = model.sample(cfg.diffusion_rows, diffusion_sampler(toy, cfg.zeta), g)
+                return official_cosine(model, real, S, draws=toy.noise_draws, batch_size=toy.grad_batch, generator=g)
+
+            v, seconds = _timed(estimate)
+            values.append(v)
+            cpu.append(seconds)
+        per["official"] = _summary(values, cpu)
+        for est in ("plain", "rqmc", "variance-reduced"):
+            c = replace(toy, cos_estimator=est)
+            per[est] = _summary(*_probe_estimates(lambda rep, c=c: diffusion_cosine_probe(model, c, seed, rep=rep), cfg.zeta, cfg.repeats))
+        for name, s in per.items():
+            rows.append({"toy": "diffusion", "setting": f"zeta={cfg.zeta:g}", "base": seed, "estimator": name, **s, **({} if name == "official" else _ratio(s, per["official"]))})
+        if progress:
+            progress(f"diffusion base {seed}: " + ", ".join(f"{k} SD {v['sd']:.2g}" for k, v in per.items()))
+    return rows
+
+
+def ar_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
+    """One row per (τ, base, estimator): the official estimator and the toolkit's AR probe."""
+    from neon_theory.rng import generator
+    from neon_theory.samplers import Temperature
+
+    from ..gmm import official_gaussian
+    from .official import ARToyConfig, ar_base, ar_cosine_probe
+
+    toy = replace(ARToyConfig(), n_pop=cfg.ar_rows)
+    rows = []
+    for seed in range(cfg.bases):
+        model = ar_base(toy, seed)
+        for tau in cfg.taus:
+            values, cpu = [], []
+            for rep in range(1, cfg.repeats + 1):
+                g = generator(seed, f"bench-official/{tau}/{rep}")
+
+                def estimate():
+                    real = official_gaussian().sample(cfg.ar_rows, g).float()
+                    S = model.sample(cfg.ar_rows, Temperature(tau, "std"), g)
+                    return official_cosine(model, real, S, draws=1, batch_size=toy.grad_batch, generator=g)
+
+                v, seconds = _timed(estimate)
+                values.append(v)
+                cpu.append(seconds)
+            official = _summary(values, cpu)
+            toolkit = _summary(*_probe_estimates(lambda rep: ar_cosine_probe(model, toy, seed, rep=rep), tau, cfg.repeats))
+            rows.append({"toy": "ar", "setting": f"tau={tau:g}", "base": seed, "estimator": "official", **official})
+            rows.append({"toy": "ar", "setting": f"tau={tau:g}", "base": seed, "estimator": "toolkit", **toolkit, **_ratio(toolkit, official)})
+        if progress:
+            progress(f"AR base {seed} done")
+    return rows
+
+
+# -- gradient pass and memory ---------------------------------------------------------------------------------
+def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> list[dict]:
+    """Rows/s of the engine's population gradient ÷ a bare fwd+bwd loop, alternated ``repeats`` times (median ratio)."""
+    import torch
+
+    from neon_theory.gradients import population_gradient
+    from neon_theory.rng import generator
+
+    from ..gmm import official_gaussian
+    from .official import ARToyConfig, DiffusionToyConfig, ar_base, diffusion_base
+
+    X = official_gaussian().sample(rows, generator(0, "bench-rows")).float()
+    out = []
+    for name, model in (("diffusion MLP", diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0)), ("AR MLP", ar_base(replace(ARToyConfig(), base_steps=1), 0))):
+        params = [p for p in model.module.parameters() if p.requires_grad]
+
+        def bare():
+            g = generator(0, "bench-noise")
+            totals = [torch.zeros_like(p) for p in params]
+            for a in range(0, rows, batch):
+                xb = X[a : a + batch]
+                for t, q in zip(totals, torch.autograd.grad(model.per_example_loss(xb, model.draw_noise(xb.shape[0], g)).sum(), params)):
+                    t += q
+            return totals
+
+        def engine():
+            return population_gradient(model, X, noise_generator=generator(0, "bench-noise"), chunk_size=batch, n_batches=32)
+
+        bare(), engine()  # warm-up
+        ratios, rates = [], []
+        for _ in range(repeats):
+            tb = _timed(bare)[1]
+            te = _timed(engine)[1]
+            ratios.append(tb / te)
+            rates.append(rows / te)
+        out.append({"model": name, "batch": batch, "rows": rows, "engine_rows_per_s": statistics.median(rates), "ratio": statistics.median(ratios), "ratio_range": (min(ratios), max(ratios))})
+    return out
+
+
+_MEMORY_SCRIPT = """
+import resource, sys, torch
+torch.set_num_threads(1)
+from neon_theory.gradients import population_gradient
+from neon_theory.rng import generator
+from dataclasses import replace
+from toy_models.drivers.official import DiffusionToyConfig, diffusion_base
+from toy_models.gmm import official_gaussian
+model = diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0)
+population_gradient(model, official_gaussian(), 4096, generator=generator(0, "d"), noise_generator=generator(0, "n"), chunk_size=2048, n_batches=2)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+population_gradient(model, official_gaussian(), int(sys.argv[1]), generator=generator(0, "d"), noise_generator=generator(0, "n"), chunk_size=2048, n_batches=32)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def memory(sizes) -> list[dict]:
+    """Peak resident memory added by a streamed population gradient over N rows drawn from the data law (fresh process per N)."""
+    out = []
+    for n in sizes:
+        res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(int(n))], capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        out.append({"n": int(n), "peak_rss_added_mib": int(res.stdout.strip().splitlines()[-1]) / 1024})  # ru_maxrss is in KiB on Linux
+    return out
+
+
+# -- full toys ---------------------------------------------------------------------------------------------------
+def full_toys(seed: int = 0) -> list[dict]:
+    """Wall and CPU time of one seed of each official toy at the paper preset (every cell of its figure)."""
+    import tempfile
+
+    from neon_theory.run import plugins
+    from neon_theory.run.figures import figure_specs
+    from neon_theory.run.sweeps import ResultStore, run_sweep
+
+    from .experiments import clear_caches
+
+    plugins.load("neon_theory.figures")
+    out = []
+    for toy in ("official-diffusion", "official-ar"):
+        clear_caches()
+        with tempfile.TemporaryDirectory() as tmp:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for spec in figure_specs(toy, "paper", (seed,)).values():
+                run_sweep(spec, ResultStore(tmp), progress=False)
+            out.append({"toy": toy, "seed": seed, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0})
+    return out
+
+
+# -- the report ------------------------------------------------------------------------------------------------------
+def run_bench(cfg: BenchConfig, progress=None) -> dict:
+    """Every measurement of the bench, as a JSON-able dict (see the module docstring)."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    report = {"config": asdict(cfg), "machine": machine(), "targets": TARGETS}
+    report["efficiency"] = diffusion_efficiency(cfg, progress) + ar_efficiency(cfg, progress)
+    report["gradient_pass"] = gradient_pass()
+    report["memory"] = memory(cfg.memory_sizes)
+    if cfg.toys:
+        report["toys"] = full_toys()
+    report["wall_s"] = time.perf_counter() - t0
+    report["table"] = summary_table(report)
+    return report
+
+
+def _median_range(values) -> str:
+    return f"{statistics.median(values):.3g}× ({min(values):.2g}–{max(values):.2g})" if len(values) > 1 else f"{values[0]:.3g}×"
+
+
+def summary_table(report: dict) -> list[dict]:
+    """The rows of the markdown table: what, official, toolkit, ratio, target."""
+    rows = []
+    eff = report["efficiency"]
+    for toy, setting in dict.fromkeys((r["toy"], r["setting"]) for r in eff):
+        sel = [r for r in eff if r["toy"] == toy and r["setting"] == setting]
+        official = [r for r in sel if r["estimator"] == "official"]
+        for est in dict.fromkeys(r["estimator"] for r in sel if r["estimator"] != "official"):
+            tk = [r for r in sel if r["estimator"] == est]
+            rows.append({
+                "what": f"{toy} toy, {setting}: 1/(Var × CPU-s) of the P-cosine, {est} (SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f})",
+                "official": f"{statistics.fmean(r['cpu_s'] for r in official):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in official):.2g}",
+                "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in tk):.2g}",
+                "ratio": f"median {_median_range([r['ratio'] for r in tk])} over {len(tk)} bases",
+                "target": f"≥ {TARGETS['efficiency']:g}×",
+            })
+    for r in report["gradient_pass"]:
+        rows.append({
+            "what": f"population-gradient pass ÷ bare fwd+bwd, {r['model']}, batch {r['batch']}", "official": "—",
+            "toolkit": f"{r['engine_rows_per_s']:.3g} rows/s", "ratio": f"{r['ratio']:.2f} ({r['ratio_range'][0]:.2f}–{r['ratio_range'][1]:.2f})",
+            "target": f"≥ {TARGETS['gradient_pass']:g}",
+        })
+    mem = report["memory"]
+    rows.append({
+        "what": f"peak memory added, N = {mem[0]['n']:.0e} → {mem[-1]['n']:.0e} rows streamed", "official": "—",
+        "toolkit": " → ".join(f"+{m['peak_rss_added_mib']:.1f} MiB" for m in mem), "ratio": "", "target": "flat",
+    })
+    for r in report.get("toys", []):
+        key = "diffusion_toy_s" if "diffusion" in r["toy"] else "ar_toy_s"
+        rows.append({
+            "what": f"full {r['toy']} toy, paper preset, seed {r['seed']}", "official": "—",
+            "toolkit": f"{r['wall_s']:.0f} s wall ({r['cpu_s']:.0f} CPU-s)", "ratio": "", "target": f"≤ {TARGETS[key]:g} s",
+        })
+    return rows
+
+
+def markdown(report: dict) -> str:
+    """The summary table and the machine, as markdown."""
+    m = report["machine"]
+    lines = [
+        f"Machine: {m['processor']}, {m['cpu_count']} CPUs, {m['threads']} torch thread(s); Python {m['python']}, torch {m['torch']}; "
+        f"bench config {json.dumps(report['config'])}; {report['wall_s'] / 60:.1f} min.",
+        "",
+        "| what | official | toolkit | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r['what']} | {r['official']} | {r['toolkit']} | {r['ratio']} | {r['target']} |" for r in report["table"]]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, folder: Path) -> list[Path]:
+    """bench.json and bench.md in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "bench.json", folder / "bench.md"]
+    paths[0].write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
+    paths[1].write_text(markdown(report))
+    return paths
+
+
+def _jsonable(v):
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    raise TypeError(f"not JSON-able: {type(v).__name__}")

@@ -30,7 +30,14 @@ from ._validation import check_choice, check_generator, check_int, check_real, c
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, module_device, to_accumulator
 from .gradients import (
-    Source, WeightedSupport, _batch_bounds, _chunk_bounds, _chunk_grad, _draw_noise, _source_size, gradient_second_moment,
+    Source,
+    WeightedSupport,
+    _batch_bounds,
+    _chunk_bounds,
+    _chunk_grad,
+    _draw_noise,
+    _source_size,
+    gradient_second_moment,
     per_example_gradient_sums,
 )
 from .params import num_parameters, trainable_named_parameters

@@ -239,8 +239,13 @@ def test_rqmc_gradients_are_unbiased_have_less_noise_and_honest_standard_errors(
         paired_population_gradients(model, {"d": target, "s": law}, n, noise_generator=generator(r, "q"), n_batches=8, sampling="rqmc", chunk_size=1024)
         for r in range(R)
     ]
-    mc = [paired_population_gradients(model, {"d": target}, n, generator=generator(r, "data"), noise_generator=generator(r, "n"), n_batches=8)["d"] for r in range(8)]
-    big = paired_population_gradients(model, {"d": target}, 2**18, generator=generator(99, "data"), noise_generator=generator(99, "n"), n_batches=32, chunk_size=8192)["d"]
+    def monte_carlo(r, rows, batches):
+        return paired_population_gradients(
+            model, {"d": target}, rows, generator=generator(r, "data"), noise_generator=generator(r, "n"), n_batches=batches, chunk_size=8192,
+        )["d"]
+
+    mc = [monte_carlo(r, n, 8) for r in range(8)]
+    big = monte_carlo(99, 2**18, 32)
     q = torch.stack([r["d"].mean for r in reps])
     assert bool(((q.mean(0) - big.mean).abs() <= K_SE * torch.sqrt(big.se**2 + q.var(0) / R) + 1e-9).all())
     mc_sd = torch.stack([m.mean for m in mc]).std(0)
@@ -261,14 +266,16 @@ def test_rqmc_is_reproducible_and_rejects_what_it_cannot_drive():
     with pytest.raises(ValueError, match="sampling"):
         paired_population_gradients(model, {"d": target}, 256, noise_generator=generator(0, "q"), n_batches=4, sampling="sobol")
     with pytest.raises(ValueError, match="uniform_dim"):
-        paired_population_gradients(model, {"d": object.__new__(type("Law", (), {"sample": lambda self, n, g: None}))}, 256, noise_generator=generator(0, "q"), n_batches=4, sampling="rqmc")
+        law = type("Law", (), {"sample": lambda self, n, g: None})()
+        paired_population_gradients(model, {"d": law}, 256, noise_generator=generator(0, "q"), n_batches=4, sampling="rqmc")
     with pytest.raises(ValueError, match="WeightedSupport"):
         support = WeightedSupport(torch.zeros(2, 2), torch.tensor([0.5, 0.5], dtype=F64))
         paired_population_gradients(model, {"d": support}, noise_generator=generator(0, "q"), sampling="rqmc")
     with pytest.raises(ValueError, match="noise_dim"):
         paired_population_gradients(mlp_denoiser(), {"d": torch.zeros(8, 2, dtype=F64)}, noise_generator=generator(0, "q"), n_batches=2, sampling="rqmc")
     with pytest.raises(ValueError, match="deterministic"):
-        paired_population_gradients(model, {"s": ModelLaw(model, Steps(4, "ddim", eta=1.0))}, 64, noise_generator=generator(0, "q"), n_batches=2, sampling="rqmc")
+        stochastic = ModelLaw(model, Steps(4, "ddim", eta=1.0))
+        paired_population_gradients(model, {"s": stochastic}, 64, noise_generator=generator(0, "q"), n_batches=2, sampling="rqmc")
 
 
 # -- the toy's probes -----------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from torch import Tensor, nn
 from neon_theory._validation import check_generator, check_int, check_real, check_tensor
 from neon_theory.rng import draw, multinomial
 
-
 #: rows per network call while sampling: one call on 10⁶ rows thrashes the CPU caches and was
 #: 3.5× slower than calls on 16,384-row slices (``neon-theory bench``'s toy timings)
 SAMPLE_CHUNK = 16_384

@@ -23,6 +23,7 @@ of freedom (the CPU time is taken as known).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -56,6 +57,8 @@ class BenchConfig:
         threads (int): torch threads.
         memory_sizes (tuple): the N of the memory rows.
         toys (bool): also time one seed of each full official toy at the paper preset.
+        base_preset (str): the toys' preset whose base models are used (``paper``: the official
+            10,000-step diffusion base; ``smoke`` only to check the bench itself).
     """
 
     bases: int = 4
@@ -67,8 +70,13 @@ class BenchConfig:
     threads: int = 1
     memory_sizes: tuple = (10_000, 100_000, 1_000_000, 10_000_000)
     toys: bool = False
+    base_preset: str = "paper"
 
     def __post_init__(self):
+        from .official import PRESETS
+
+        if self.base_preset not in PRESETS:
+            raise ValueError(f"base_preset must be one of {sorted(PRESETS)}; got {self.base_preset!r}")
         check_int("bases", self.bases, lo=1, hi=16)
         check_int("repeats", self.repeats, lo=4, hi=1000)
         check_int("diffusion_rows", self.diffusion_rows, lo=4096)
@@ -86,7 +94,7 @@ class BenchConfig:
         if name not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}")
         if name == "smoke":
-            return cls(bases=1, repeats=4, diffusion_rows=4096, ar_rows=8192, taus=(0.5,), memory_sizes=(10_000, 100_000))
+            return cls(bases=1, repeats=4, diffusion_rows=4096, ar_rows=8192, taus=(0.5,), memory_sizes=(10_000, 100_000), base_preset="smoke")
         if name == "reduced":
             return cls(bases=2, repeats=8, diffusion_rows=16_384, memory_sizes=(10_000, 100_000, 1_000_000))
         return cls()
@@ -166,46 +174,57 @@ def _ratio(toolkit: dict, official: dict) -> dict:
 
 
 # -- estimator efficiency --------------------------------------------------------------------------
-def _probe_estimates(make_probe, value, repeats: int) -> tuple[list, list, list]:
+def _probe_repeats(make_probe, value, repeats: int) -> dict:
+    """``make_probe(rep=r).report(value)`` for r = 1 … repeats (fresh estimator noise), summarised."""
     values, cpu, ses = [], [], []
     for rep in range(1, repeats + 1):
-        report, seconds = _timed(lambda: make_probe(rep).report(value))
+        report, seconds = _timed(functools.partial(_probe_report, make_probe, rep, value))
         values.append(report.cosine)
         ses.append(report.cosine_se)
         cpu.append(seconds)
-    return values, cpu, ses
+    return _summary(values, cpu, ses)
+
+
+def _probe_report(make_probe, rep: int, value):
+    return make_probe(rep=rep).report(value)
+
+
+def _official_once(model, sampler, n: int, draws: int, batch_size: int, g) -> float:
+    """One official estimate: fresh population and synthetic samples, then :func:`official_cosine`."""
+    from ..gmm import official_gaussian
+
+    real = official_gaussian().sample(n, g).float()
+    return official_cosine(model, real, model.sample(n, sampler, g), draws=draws, batch_size=batch_size, generator=g)
+
+
+def _official_repeats(model, sampler, n: int, draws: int, batch_size: int, seed: int, stream: str, repeats: int) -> dict:
+    from neon_theory.rng import generator
+
+    values, cpu = [], []
+    for rep in range(1, repeats + 1):
+        once = functools.partial(_official_once, model, sampler, n, draws, batch_size, generator(seed, f"{stream}/{rep}"))
+        value, seconds = _timed(once)
+        values.append(value)
+        cpu.append(seconds)
+    return _summary(values, cpu)
 
 
 def diffusion_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
     """One row per (base, estimator): the official estimator, the toolkit's plain, rqmc and variance-reduced ones."""
-    from neon_theory.rng import generator
-
-    from ..gmm import official_gaussian
     from .official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
 
-    toy = replace(DiffusionToyConfig(), n_pop=cfg.diffusion_rows, rqmc_rows=cfg.diffusion_rows * 16)
+    toy = replace(DiffusionToyConfig.preset(cfg.base_preset), n_pop=cfg.diffusion_rows, noise_draws=16, grad_batch=2048, rqmc_rows=cfg.diffusion_rows * 16)
     rows = []
     for seed in range(cfg.bases):
         model = diffusion_base(toy, seed)
-        per = {}
-        values, cpu = [], []
-        for rep in range(1, cfg.repeats + 1):
-            g = generator(seed, f"bench-official/{rep}")
-
-            def estimate():
-                real = official_gaussian().sample(cfg.diffusion_rows, g).float()
-                S = model.sample(cfg.diffusion_rows, diffusion_sampler(toy, cfg.zeta), g)
-                return official_cosine(model, real, S, draws=toy.noise_draws, batch_size=toy.grad_batch, generator=g)
-
-            v, seconds = _timed(estimate)
-            values.append(v)
-            cpu.append(seconds)
-        per["official"] = _summary(values, cpu)
+        sampler = diffusion_sampler(toy, cfg.zeta)
+        per = {"official": _official_repeats(model, sampler, cfg.diffusion_rows, toy.noise_draws, toy.grad_batch, seed, "bench-official", cfg.repeats)}
         for est in ("plain", "rqmc", "variance-reduced"):
-            c = replace(toy, cos_estimator=est)
-            per[est] = _summary(*_probe_estimates(lambda rep, c=c: diffusion_cosine_probe(model, c, seed, rep=rep), cfg.zeta, cfg.repeats))
+            make = functools.partial(diffusion_cosine_probe, model, replace(toy, cos_estimator=est), seed)
+            per[est] = _probe_repeats(make, cfg.zeta, cfg.repeats)
         for name, s in per.items():
-            rows.append({"toy": "diffusion", "setting": f"zeta={cfg.zeta:g}", "base": seed, "estimator": name, **s, **({} if name == "official" else _ratio(s, per["official"]))})
+            ratio = {} if name == "official" else _ratio(s, per["official"])
+            rows.append({"toy": "diffusion", "setting": f"zeta={cfg.zeta:g}", "base": seed, "estimator": name, **s, **ratio})
         if progress:
             progress(f"diffusion base {seed}: " + ", ".join(f"{k} SD {v['sd']:.2g}" for k, v in per.items()))
     return rows
@@ -213,31 +232,17 @@ def diffusion_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
 
 def ar_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
     """One row per (τ, base, estimator): the official estimator and the toolkit's AR probe."""
-    from neon_theory.rng import generator
     from neon_theory.samplers import Temperature
 
-    from ..gmm import official_gaussian
     from .official import ARToyConfig, ar_base, ar_cosine_probe
 
-    toy = replace(ARToyConfig(), n_pop=cfg.ar_rows)
+    toy = replace(ARToyConfig.preset(cfg.base_preset), n_pop=cfg.ar_rows, grad_batch=2048)
     rows = []
     for seed in range(cfg.bases):
         model = ar_base(toy, seed)
         for tau in cfg.taus:
-            values, cpu = [], []
-            for rep in range(1, cfg.repeats + 1):
-                g = generator(seed, f"bench-official/{tau}/{rep}")
-
-                def estimate():
-                    real = official_gaussian().sample(cfg.ar_rows, g).float()
-                    S = model.sample(cfg.ar_rows, Temperature(tau, "std"), g)
-                    return official_cosine(model, real, S, draws=1, batch_size=toy.grad_batch, generator=g)
-
-                v, seconds = _timed(estimate)
-                values.append(v)
-                cpu.append(seconds)
-            official = _summary(values, cpu)
-            toolkit = _summary(*_probe_estimates(lambda rep: ar_cosine_probe(model, toy, seed, rep=rep), tau, cfg.repeats))
+            official = _official_repeats(model, Temperature(tau, "std"), cfg.ar_rows, 1, toy.grad_batch, seed, f"bench-official/{tau}", cfg.repeats)
+            toolkit = _probe_repeats(functools.partial(ar_cosine_probe, model, toy, seed), tau, cfg.repeats)
             rows.append({"toy": "ar", "setting": f"tau={tau:g}", "base": seed, "estimator": "official", **official})
             rows.append({"toy": "ar", "setting": f"tau={tau:g}", "base": seed, "estimator": "toolkit", **toolkit, **_ratio(toolkit, official)})
         if progress:
@@ -246,11 +251,31 @@ def ar_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
 
 
 # -- gradient pass and memory ---------------------------------------------------------------------------------
-def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> list[dict]:
-    """Rows/s of the engine's population gradient ÷ a bare fwd+bwd loop, alternated ``repeats`` times (median ratio)."""
+def _bare_pass(model, X, batch: int):
+    """The reference: forward + backward per minibatch, gradients summed per parameter, nothing else."""
     import torch
 
+    from neon_theory.rng import generator
+
+    params = [p for p in model.module.parameters() if p.requires_grad]
+    g = generator(0, "bench-noise")
+    totals = [torch.zeros_like(p) for p in params]
+    for a in range(0, X.shape[0], batch):
+        xb = X[a : a + batch]
+        for t, q in zip(totals, torch.autograd.grad(model.per_example_loss(xb, model.draw_noise(xb.shape[0], g)).sum(), params)):
+            t += q
+    return totals
+
+
+def _engine_pass(model, X, batch: int):
     from neon_theory.gradients import population_gradient
+    from neon_theory.rng import generator
+
+    return population_gradient(model, X, noise_generator=generator(0, "bench-noise"), chunk_size=batch, n_batches=32)
+
+
+def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> list[dict]:
+    """Rows/s of the engine's population gradient ÷ a bare fwd+bwd loop, alternated ``repeats`` times (median ratio)."""
     from neon_theory.rng import generator
 
     from ..gmm import official_gaussian
@@ -258,21 +283,9 @@ def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> lis
 
     X = official_gaussian().sample(rows, generator(0, "bench-rows")).float()
     out = []
-    for name, model in (("diffusion MLP", diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0)), ("AR MLP", ar_base(replace(ARToyConfig(), base_steps=1), 0))):
-        params = [p for p in model.module.parameters() if p.requires_grad]
-
-        def bare():
-            g = generator(0, "bench-noise")
-            totals = [torch.zeros_like(p) for p in params]
-            for a in range(0, rows, batch):
-                xb = X[a : a + batch]
-                for t, q in zip(totals, torch.autograd.grad(model.per_example_loss(xb, model.draw_noise(xb.shape[0], g)).sum(), params)):
-                    t += q
-            return totals
-
-        def engine():
-            return population_gradient(model, X, noise_generator=generator(0, "bench-noise"), chunk_size=batch, n_batches=32)
-
+    models = {"diffusion MLP": diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0), "AR MLP": ar_base(replace(ARToyConfig(), base_steps=1), 0)}
+    for name, model in models.items():
+        bare, engine = functools.partial(_bare_pass, model, X, batch), functools.partial(_engine_pass, model, X, batch)
         bare(), engine()  # warm-up
         ratios, rates = [], []
         for _ in range(repeats):
@@ -280,7 +293,10 @@ def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> lis
             te = _timed(engine)[1]
             ratios.append(tb / te)
             rates.append(rows / te)
-        out.append({"model": name, "batch": batch, "rows": rows, "engine_rows_per_s": statistics.median(rates), "ratio": statistics.median(ratios), "ratio_range": (min(ratios), max(ratios))})
+        out.append({
+            "model": name, "batch": batch, "rows": rows, "engine_rows_per_s": statistics.median(rates),
+            "ratio": statistics.median(ratios), "ratio_range": (min(ratios), max(ratios)),
+        })
     return out
 
 
@@ -296,7 +312,8 @@ model = diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0)
 population_gradient(model, official_gaussian(), 4096, generator=generator(0, "d"), noise_generator=generator(0, "n"), chunk_size=2048, n_batches=2)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 population_gradient(model, official_gaussian(), int(sys.argv[1]), generator=generator(0, "d"), noise_generator=generator(0, "n"), chunk_size=2048, n_batches=32)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(after - before, after)
 """
 
 
@@ -304,8 +321,10 @@ def memory(sizes) -> list[dict]:
     """Peak resident memory added by a streamed population gradient over N rows drawn from the data law (fresh process per N)."""
     out = []
     for n in sizes:
-        res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(int(n))], capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        out.append({"n": int(n), "peak_rss_added_mib": int(res.stdout.strip().splitlines()[-1]) / 1024})  # ru_maxrss is in KiB on Linux
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(int(n))], capture_output=True, text=True, check=True, env=env)
+        added, peak = (int(v) / 1024 for v in res.stdout.strip().splitlines()[-1].split())  # ru_maxrss is in KiB on Linux
+        out.append({"n": int(n), "peak_rss_added_mib": added, "peak_rss_mib": peak})
     return out
 
 
@@ -364,7 +383,8 @@ def summary_table(report: dict) -> list[dict]:
         for est in dict.fromkeys(r["estimator"] for r in sel if r["estimator"] != "official"):
             tk = [r for r in sel if r["estimator"] == est]
             rows.append({
-                "what": f"{toy} toy, {setting}: 1/(Var × CPU-s) of the P-cosine, {est} (SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f})",
+                "what": f"{toy} toy, {setting}: 1/(Var × CPU-s) of the P-cosine, {est} "
+                f"(SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f})",
                 "official": f"{statistics.fmean(r['cpu_s'] for r in official):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in official):.2g}",
                 "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in tk):.2g}",
                 "ratio": f"median {_median_range([r['ratio'] for r in tk])} over {len(tk)} bases",
@@ -379,7 +399,9 @@ def summary_table(report: dict) -> list[dict]:
     mem = report["memory"]
     rows.append({
         "what": f"peak memory added, N = {mem[0]['n']:.0e} → {mem[-1]['n']:.0e} rows streamed", "official": "—",
-        "toolkit": " → ".join(f"+{m['peak_rss_added_mib']:.1f} MiB" for m in mem), "ratio": "", "target": "flat",
+        "toolkit": " → ".join(f"+{m['peak_rss_added_mib']:.1f}" for m in mem)
+        + f" MiB (peak RSS {mem[0]['peak_rss_mib']:.0f} → {mem[-1]['peak_rss_mib']:.0f} MiB)",
+        "ratio": "", "target": "flat",
     })
     for r in report.get("toys", []):
         key = "diffusion_toy_s" if "diffusion" in r["toy"] else "ar_toy_s"

@@ -382,6 +382,8 @@ def cmd_bench(args) -> dict:
 
 register_command("demo", "the Neon loop on the exact Gaussian family: table + figure", _demo_options, on_device(cmd_demo))
 register_command("align", "alignment report for a Gaussian data law, model and sampler", _align_options, on_device(cmd_align))
-register_command("bench", "the toolkit's estimators against the official one: efficiency, gradient pass and memory ratios", _bench_options, cmd_bench, presets=True)
+register_command(
+    "bench", "the toolkit's estimators against the official one: efficiency, gradient pass and memory ratios", _bench_options, cmd_bench, presets=True,
+)
 register_command("toys", "the official diffusion and AR toys over seeds (= figures official-diffusion official-ar)", _toys_options, cmd_toys, presets=True)
 register_command("plane", "paper Fig. 2: the Neon direction vs a 4x-more-real-data direction (= figures plane)", _alias_options, cmd_plane, presets=True)

@@ -1,0 +1,76 @@
+"""The bench's own arithmetic and its re-implementation of the official estimator (no timing is asserted)."""
+
+import json
+import math
+import statistics
+from dataclasses import replace
+
+import pytest
+
+from toy_models.drivers import bench
+from toy_models.drivers.bench import BenchConfig, _ratio, _summary, official_cosine
+
+
+def test_efficiency_is_inverse_variance_per_cpu_second_and_the_ratio_carries_an_f_interval():
+    official = _summary([0.1, -0.1, 0.1, -0.1], [1.0] * 4)  # SD = 0.1155, 1 CPU-s
+    toolkit = _summary([0.01, -0.01, 0.01, -0.01], [2.0] * 4, ses=[0.01] * 4)  # SD 10x smaller, twice the time
+    assert official["efficiency"] == pytest.approx(1 / (statistics.stdev([0.1, -0.1] * 2) ** 2 * 1.0))
+    r = _ratio(toolkit, official)
+    assert r["ratio"] == pytest.approx(100 / 2)
+    lo, hi = r["ratio_ci95"]
+    assert lo < 50 < hi and hi / lo > 20  # F(3, 3): a wide interval with four repeats
+    assert toolkit["sd_over_se"] == pytest.approx(statistics.stdev([0.01, -0.01] * 2) / 0.01)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match", [({"bases": 0}, "bases"), ({"repeats": 3}, "repeats"), ({"zeta": 0.0}, "zeta"), ({"base_preset": "huge"}, "base_preset")],
+)
+def test_bench_config_rejects_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BenchConfig(**kwargs)
+
+
+def test_the_official_estimator_and_the_toolkits_probe_estimate_the_same_cosine():
+    """On the AR toy (no loss noise) both target cos(r_d, P r_s) with P the Adam-minibatch P at B = 1024:
+    the means over 12 repeats with fresh data agree within 4 combined SEs."""
+    from neon_theory.rng import generator
+    from neon_theory.samplers import Temperature
+    from toy_models.drivers.official import ARToyConfig, ar_base, ar_cosine_probe
+    from toy_models.gmm import official_gaussian
+
+    cfg = replace(ARToyConfig.preset("smoke"), n_pop=8192, grad_batch=1024)
+    model = ar_base(cfg, 0)
+    ours = [ar_cosine_probe(model, cfg, 0, rep=r).report(0.5).cosine for r in range(1, 13)]
+    theirs = []
+    for r in range(12):
+        g = generator(0, f"test-official/{r}")
+        real = official_gaussian().sample(8192, g).float()
+        S = model.sample(8192, Temperature(0.5, "std"), g)
+        theirs.append(official_cosine(model, real, S, draws=1, batch_size=1024, generator=g))
+    se = math.sqrt(statistics.variance(ours) / 12 + statistics.variance(theirs) / 12)
+    assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= 4 * se
+    assert all(-1 <= c <= 1 for c in theirs)
+
+
+def test_bench_runs_from_the_cli_at_smoke_size_and_writes_json_and_markdown(tmp_path, monkeypatch, capsys):
+    from neon_theory.run.cli import main
+
+    monkeypatch.setattr(bench, "memory", lambda sizes: [{"n": int(n), "peak_rss_added_mib": 0.0, "peak_rss_mib": 1.0} for n in sizes])  # subprocesses: not here
+    fake_pass = {"model": "m", "batch": 8, "rows": 8, "engine_rows_per_s": 1.0, "ratio": 1.0, "ratio_range": (1.0, 1.0)}
+    monkeypatch.setattr(bench, "gradient_pass", lambda: [fake_pass])
+    assert main(["bench", "--preset", "smoke", "--out", str(tmp_path), "--repeats", "4", "--json"]) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert {"machine", "config", "efficiency", "gradient_pass", "memory", "table"} <= set(report)
+    estimators = {(r["toy"], r["estimator"]) for r in report["efficiency"]}
+    assert {("diffusion", "official"), ("diffusion", "variance-reduced"), ("ar", "official"), ("ar", "toolkit")} <= estimators
+    assert all("ratio" in r for r in report["efficiency"] if r["estimator"] != "official")
+    md = (tmp_path / "bench.md").read_text()
+    assert md.count("\n| ") == len(report["table"]) + 1 and "torch" in md
+    json.loads(capsys.readouterr().out)  # --json prints one JSON document
+
+
+def test_bench_rejects_a_bad_option_before_any_work(tmp_path, capsys):
+    from neon_theory.run.cli import main
+
+    assert main(["bench", "--preset", "smoke", "--bases", "0", "--out", str(tmp_path)]) == 2
+    assert "--bases" in capsys.readouterr().err

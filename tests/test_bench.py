@@ -58,12 +58,16 @@ def test_bench_runs_from_the_cli_at_smoke_size_and_writes_json_and_markdown(tmp_
     monkeypatch.setattr(bench, "memory", lambda sizes: [{"n": int(n), "peak_rss_added_mib": 0.0, "peak_rss_mib": 1.0} for n in sizes])  # subprocesses: not here
     fake_pass = {"model": "m", "batch": 8, "rows": 8, "engine_rows_per_s": 1.0, "ratio": 1.0, "ratio_range": (1.0, 1.0)}
     monkeypatch.setattr(bench, "gradient_pass", lambda: [fake_pass])
+    real_scaling = bench.scaling
+    monkeypatch.setattr(bench, "scaling", lambda device: real_scaling(device, sizes=(256, 512), rows_per_model=32))
     assert main(["bench", "--preset", "smoke", "--out", str(tmp_path), "--repeats", "4", "--json"]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert {"machine", "config", "efficiency", "gradient_pass", "memory", "table"} <= set(report)
     estimators = {(r["toy"], r["estimator"]) for r in report["efficiency"]}
     assert {("diffusion", "official"), ("diffusion", "variance-reduced"), ("ar", "official"), ("ar", "toolkit")} <= estimators
     assert all("ratio" in r for r in report["efficiency"] if r["estimator"] != "official")
+    assert (tmp_path / "bench-scaling.png").stat().st_size > 0 and b"FontFile2" in (tmp_path / "bench-scaling.pdf").read_bytes()  # TrueType
+    assert {r["model"] for r in report["scaling"] if r["axis"] == "parameters"} >= {"MLP 32", "UNet 16x16"}
     md = (tmp_path / "bench.md").read_text()
     assert md.count("\n| ") == len(report["table"]) + 1 and "torch" in md
     json.loads(capsys.readouterr().out)  # --json prints one JSON document

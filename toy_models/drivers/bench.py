@@ -16,7 +16,10 @@ same run**, with the machine, the torch version and the thread count written nex
 * **full toys** (``--toys``): one seed of each official toy at the ``paper`` preset.
 
 The variance ratio's 95% interval comes from the F distribution with (R − 1, R − 1) degrees
-of freedom (the CPU time is taken as known).
+of freedom (the CPU time is taken as known).  The toolkit's SEs are checked twice: SD over
+repeats ÷ mean reported SE, and the share of repeats whose ±1.96 SE interval covers the median
+of the repeats (robust when a rare repeat is far out, as happens where a rarely active unit
+makes P's estimand itself sensitive).
 """
 
 # neon-theory: presentation-only
@@ -50,7 +53,9 @@ class BenchConfig:
     Attributes:
         bases (int): base models (seeds 0 … bases−1) per toy, in [1, 16].
         repeats (int): estimates per estimator and base, in [4, 1000]; the variance has R − 1 degrees of freedom.
-        diffusion_rows (int): population samples per estimate in the diffusion toy, each with 16 (t, ε) draws.
+        diffusion_rows (int): population samples per estimate in the diffusion toy, each with 16 (t, ε) draws
+            (default 16,384, a sixth of the official 10⁵, to keep the bench in minutes; the
+            rqmc estimators get as many rows, 16 × diffusion_rows, each its own sample).
         ar_rows (int): population samples per estimate in the AR toy (the official 10⁵).
         zeta (float): the diffusion toy's score scale.
         taus (tuple): the AR toy's std temperatures.
@@ -59,11 +64,13 @@ class BenchConfig:
         toys (bool): also time one seed of each full official toy at the paper preset.
         base_preset (str): the toys' preset whose base models are used (``paper``: the official
             10,000-step diffusion base; ``smoke`` only to check the bench itself).
+        device (str): where the scaling rows run (and, when not ``cpu``, on the CPU as well);
+            every ratio is measured on the CPU, in CPU-seconds.
     """
 
     bases: int = 4
     repeats: int = 12
-    diffusion_rows: int = 100_000
+    diffusion_rows: int = 16_384
     ar_rows: int = 100_000
     zeta: float = 1.1
     taus: tuple = (0.5, 1.6)
@@ -71,6 +78,7 @@ class BenchConfig:
     memory_sizes: tuple = (10_000, 100_000, 1_000_000, 10_000_000)
     toys: bool = False
     base_preset: str = "paper"
+    device: str = "cpu"
 
     def __post_init__(self):
         from .official import PRESETS
@@ -88,7 +96,8 @@ class BenchConfig:
 
     @classmethod
     def preset(cls, name: str) -> "BenchConfig":
-        """``smoke`` (a minute: CI-sized), ``reduced`` (2 bases, 8 repeats, 16,384 diffusion rows) or ``paper`` (the defaults)."""
+        """``smoke`` (seconds, smoke-size bases: checks the bench itself), ``reduced`` (2 bases, 8 repeats, 10⁶ rows
+        in the memory rows) or ``paper`` (the defaults: 4 bases, 12 repeats, up to 10⁷ rows)."""
         from .official import PRESETS
 
         if name not in PRESETS:
@@ -96,7 +105,7 @@ class BenchConfig:
         if name == "smoke":
             return cls(bases=1, repeats=4, diffusion_rows=4096, ar_rows=8192, taus=(0.5,), memory_sizes=(10_000, 100_000), base_preset="smoke")
         if name == "reduced":
-            return cls(bases=2, repeats=8, diffusion_rows=16_384, memory_sizes=(10_000, 100_000, 1_000_000))
+            return cls(bases=2, repeats=8, memory_sizes=(10_000, 100_000, 1_000_000))
         return cls()
 
 
@@ -161,6 +170,10 @@ def _summary(values: list, cpu: list, ses: list | None = None) -> dict:
     if ses is not None:
         out["mean_se"] = statistics.fmean(ses)
         out["sd_over_se"] = out["sd"] / out["mean_se"] if out["mean_se"] > 0 else math.inf
+        # heavy-tailed estimates (a rare row with a huge gradient) make SD / mean SE erratic; the share of
+        # repeats whose ±1.96 SE interval covers the median of the repeats is robust to them
+        centre = statistics.median(values)
+        out["coverage95"] = sum(abs(v - centre) <= 1.96 * se for v, se in zip(values, ses)) / len(values)
     return out
 
 
@@ -328,6 +341,84 @@ def memory(sizes) -> list[dict]:
     return out
 
 
+# -- scaling ------------------------------------------------------------------------------------------------------
+def _scaling_models() -> dict:
+    """name → a diffusion model of growing size: the toy MLP at three widths, then image UNets on 8×8 and 16×16 digits."""
+    import torch
+
+    from .._conditional import TimeMLP
+    from ..diffusion import DiffusionModel, Schedule
+    from ..images.unet import TimeUNet
+
+    torch.manual_seed(0)
+    return {
+        "MLP 32": DiffusionModel(TimeMLP(2, hidden=32), Schedule("cosine", 1000)),
+        "MLP 128": DiffusionModel(TimeMLP(2, hidden=128), Schedule("cosine", 1000)),
+        "MLP 512": DiffusionModel(TimeMLP(2, hidden=512), Schedule("cosine", 1000)),
+        "UNet 8x8": DiffusionModel(TimeUNet((1, 8, 8), channels=16, levels=2), Schedule("cosine", 1000)),
+        "UNet 16x16": DiffusionModel(TimeUNet((1, 16, 16), channels=32, levels=3), Schedule("cosine", 1000)),
+    }
+
+
+def scaling(device: str = "cpu", sizes=(2**12, 2**14, 2**16, 2**18), rows_per_model: int = 4096) -> list[dict]:
+    """Seconds of one streamed population gradient (chunks of 2048 rows) vs the number of rows N (the toy MLP)
+    and vs the number of parameters p (MLPs to UNets, ``rows_per_model`` rows), on ``device``."""
+    import torch
+
+    from neon_theory.gradients import population_gradient
+    from neon_theory.params import num_parameters
+    from neon_theory.rng import generator
+
+    def seconds(model, n):
+        X = torch.randn(n, model.dim, generator=generator(0, "scaling-rows")).to(device)
+        model.module.to(device)
+        population_gradient(model, X[: min(n, 2048)], noise_generator=generator(0, "scaling-noise"), n_batches=2)  # warm-up
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        population_gradient(model, X, noise_generator=generator(0, "scaling-noise"), chunk_size=2048, n_batches=8)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    models = _scaling_models()
+    out = [{"axis": "rows", "model": "MLP 32", "parameters": num_parameters(models["MLP 32"].module), "rows": n, "seconds": seconds(models["MLP 32"], n), "device": device} for n in sizes]
+    for name, model in models.items():
+        t = seconds(model, rows_per_model)
+        out.append({"axis": "parameters", "model": name, "parameters": num_parameters(model.module), "rows": rows_per_model, "seconds": t, "device": device})
+    return out
+
+
+def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
+    """Two log-log panels: seconds vs rows, and µs per row vs parameters; PNG and PDF (TrueType fonts)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame(rows)
+    df["us_per_row"] = 1e6 * df.seconds / df.rows
+    df["family"] = df.model.str.split().str[0]  # "MLP" or "UNet": one line per network family
+    with plt.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+        by_rows = df[df.axis == "rows"]
+        sns.lineplot(by_rows, x="rows", y="seconds", hue="device", marker="o", ax=a)
+        a.set(xscale="log", yscale="log", xlabel=f"rows N ({by_rows.model.iloc[0]}, {by_rows.parameters.iloc[0]:,} parameters)",
+              ylabel="seconds per population gradient", title="time vs N")
+        sns.lineplot(df[df.axis == "parameters"], x="parameters", y="us_per_row", hue="family", style="device", marker="o", ax=b)
+        for _, r in df[df.axis == "parameters"].iterrows():
+            b.annotate(r.model, (r.parameters, r.us_per_row), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        b.set(xscale="log", yscale="log", xlabel="parameters p", ylabel="µs per row", title=f"time vs p ({int(df[df.axis == 'parameters'].rows.iloc[0])} rows)")
+        fig.tight_layout()
+        paths = [folder / "bench-scaling.png", folder / "bench-scaling.pdf"]
+        for path in paths:
+            fig.savefig(path, dpi=150)
+        plt.close(fig)
+    return paths
+
+
 # -- full toys ---------------------------------------------------------------------------------------------------
 def full_toys(seed: int = 0) -> list[dict]:
     """Wall and CPU time of one seed of each official toy at the paper preset (every cell of its figure)."""
@@ -362,6 +453,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
     report["efficiency"] = diffusion_efficiency(cfg, progress) + ar_efficiency(cfg, progress)
     report["gradient_pass"] = gradient_pass()
     report["memory"] = memory(cfg.memory_sizes)
+    report["scaling"] = scaling(cfg.device) + (scaling("cpu") if cfg.device != "cpu" else [])
     if cfg.toys:
         report["toys"] = full_toys()
     report["wall_s"] = time.perf_counter() - t0
@@ -384,7 +476,7 @@ def summary_table(report: dict) -> list[dict]:
             tk = [r for r in sel if r["estimator"] == est]
             rows.append({
                 "what": f"{toy} toy, {setting}: 1/(Var × CPU-s) of the P-cosine, {est} "
-                f"(SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f})",
+                f"(SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f}, 95% coverage {statistics.fmean(r['coverage95'] for r in tk):.0%})",
                 "official": f"{statistics.fmean(r['cpu_s'] for r in official):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in official):.2g}",
                 "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in tk):.2g}",
                 "ratio": f"median {_median_range([r['ratio'] for r in tk])} over {len(tk)} bases",
@@ -432,6 +524,8 @@ def write(report: dict, folder: Path) -> list[Path]:
     paths = [folder / "bench.json", folder / "bench.md"]
     paths[0].write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
     paths[1].write_text(markdown(report))
+    if report.get("scaling"):
+        paths += scaling_figure(report["scaling"], folder)
     return paths
 
 

@@ -360,6 +360,7 @@ def _bench_options(p) -> None:
     p.add_argument("--repeats", type=integer(4, 1000), default=None, help="estimates per estimator and base (default: the preset's; paper 12)")
     p.add_argument("--threads", type=integer(1), default=1, help="torch threads (default 1)")
     p.add_argument("--toys", action="store_true", help="also time one seed of each full official toy at the paper preset (minutes)")
+    p.add_argument("--device", default="cpu", help="where the scaling rows also run: cpu, cuda or cuda:N (default cpu; ratios are always CPU)")
 
 
 def cmd_bench(args) -> dict:
@@ -371,7 +372,9 @@ def cmd_bench(args) -> dict:
     folder = output_folder("--out", args.out)
     cfg = BenchConfig.preset(args.preset)
     changes = {k: v for k, v in (("bases", args.bases), ("repeats", args.repeats)) if v is not None}
-    cfg = replace(cfg, threads=args.threads, toys=args.toys, **changes)
+    from neon_theory.device import resolve_device
+
+    cfg = replace(cfg, threads=args.threads, toys=args.toys, device=str(resolve_device(args.device)), **changes)
     report = run_bench(cfg, progress=None if args.json else (lambda line: print(line, flush=True)))
     paths = write(report, folder)
     if not args.json:

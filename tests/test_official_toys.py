@@ -101,8 +101,14 @@ def test_presets_are_validated_and_reduced_only_shrinks_evaluation():
     from toy_models.drivers.official import PlaneConfig
 
     paper, reduced = DiffusionToyConfig.preset("paper"), DiffusionToyConfig.preset("reduced")
-    assert reduced.n_eval < paper.n_eval
-    assert {k: v for k, v in reduced.to_dict().items() if k != "n_eval"} == {k: v for k, v in paper.to_dict().items() if k != "n_eval"}
+    assert reduced.n_eval < paper.n_eval and reduced.rqmc_eval < paper.rqmc_eval
+    evaluation = ("n_eval", "rqmc_eval")
+    assert {k: v for k, v in reduced.to_dict().items() if k not in evaluation} == {k: v for k, v in paper.to_dict().items() if k not in evaluation}
+    with pytest.raises(ValueError, match="eta"):
+        DiffusionToyConfig(eta=1.0)  # the rqmc estimates need a deterministic sampler
+    assert DiffusionToyConfig(eta=1.0, cos_estimator="plain", fd_sampling="mc").eta == 1.0
+    with pytest.raises(ValueError, match="fd_sampling"):
+        DiffusionToyConfig(fd_sampling="sobol")
     for cls in (DiffusionToyConfig, ARToyConfig, PlaneConfig):
         with pytest.raises(ValueError, match="preset"):
             cls.preset("huge")

@@ -136,7 +136,9 @@ class DiffusionToyConfig(ProbeSizes):
         check_choice("fd_sampling", self.fd_sampling, ("mc", "rqmc"))
         check_int("rqmc_eval", self.rqmc_eval, lo=2)
         if self.eta != 0 and (self.fd_sampling == "rqmc" or self.cos_estimator != "plain"):
-            raise ValueError(f"eta must be 0 (a deterministic sampler) for rqmc estimates; got eta={self.eta:g} (set cos_estimator='plain' and fd_sampling='mc')")
+            raise ValueError(
+                f"eta must be 0 (a deterministic sampler) for rqmc estimates; got eta={self.eta:g} (set cos_estimator='plain' and fd_sampling='mc')"
+            )
 
     @classmethod
     def preset(cls, name: str) -> "DiffusionToyConfig":

@@ -383,7 +383,8 @@ def scaling(device: str = "cpu", sizes=(2**12, 2**14, 2**16, 2**18), rows_per_mo
 
     models = _scaling_models()
     mlp = models["MLP 32"]
-    out = [{"axis": "rows", "model": "MLP 32", "parameters": num_parameters(mlp.module), "rows": n, "seconds": seconds(mlp, n), "device": device} for n in sizes]
+    p_mlp = num_parameters(mlp.module)
+    out = [{"axis": "rows", "model": "MLP 32", "parameters": p_mlp, "rows": n, "seconds": seconds(mlp, n), "device": device} for n in sizes]
     for name, model in models.items():
         t = seconds(model, rows_per_model)
         out.append({"axis": "parameters", "model": name, "parameters": num_parameters(model.module), "rows": rows_per_model, "seconds": t, "device": device})

@@ -291,8 +291,9 @@ def paired_population_gradients(
     bounds = explicit if explicit is not None and not exact else _batch_bounds(n_eff, nb)
     batch_means = {k: RunningSum((len(bounds), p_dim), device) for k in sources}
     batch_w = {k: [0.0] * len(bounds) for k in sources}  # Python floats: no tensor op per chunk
+    chunks = _chunks(model, sources, bounds, cs, data_gens, noise_generator, sampling)  # validates before any work
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
-    for b, a, z, noise, rows in _chunks(model, sources, bounds, cs, data_gens, noise_generator, sampling):
+    for b, a, z, noise, rows in chunks:
         for k, (x, w) in rows.items():
             batch_means[k].add(_chunk_grad(loss_models[k], x, noise, w, params), b)
             batch_w[k][b] += (z - a) if w is None else float(w.sum())
@@ -327,24 +328,37 @@ def _loss_models(model: GenerativeModel, sources: dict, losses: dict | None) -> 
     return {k: losses.get(k, model) for k in sources}
 
 
+def _rqmc_layout(model: GenerativeModel, sources: dict, noise_generator, n_batches: int) -> tuple:
+    """Validate an rqmc pass and lay out its uniforms: (source → columns, data columns, noise columns, one scramble seed per batch)."""
+    from . import qmc
+
+    if any(isinstance(s, WeightedSupport) for s in sources.values()):
+        raise ValueError("sampling='rqmc' does not apply to a WeightedSupport (its expectation is already exact)")
+    check_generator("noise_generator", noise_generator)
+    dims = {k: 0 if isinstance(s, Tensor) else qmc.source_uniform_dim(s) for k, s in sources.items()}
+    d_data, d_noise = max(dims.values()), qmc.noise_uniform_dim(model)
+    if d_data + d_noise > qmc.MAX_DIM:
+        raise ValueError(f"sampling='rqmc' supports up to {qmc.MAX_DIM} uniforms per row; the sources and noise need {d_data + d_noise}")
+    return dims, d_data, d_noise, qmc.scramble_seeds(noise_generator, n_batches)
+
+
 def _chunks(model: GenerativeModel, sources: dict, bounds, chunk_size: int, data_gens: dict, noise_generator, sampling: str):
-    """Yield (batch, start, stop, noise, {name: (x, weights | None)}) chunk by chunk.
+    """Validate, then return an iterator of (batch, start, stop, noise, {name: (x, weights | None)}), chunk by chunk.
 
     ``sampling="rqmc"``: each batch is one scrambled Sobol sequence (see :mod:`neon_theory.qmc`);
     law sources read its first columns, the loss noise the columns after the widest source.
     """
+    check_choice("sampling", sampling, ("mc", "rqmc"))
+    layout = _rqmc_layout(model, sources, noise_generator, len(bounds)) if sampling == "rqmc" else None
+    return _chunk_iter(model, sources, bounds, chunk_size, data_gens, noise_generator, layout)
+
+
+def _chunk_iter(model: GenerativeModel, sources: dict, bounds, chunk_size: int, data_gens: dict, noise_generator, layout):
     from . import qmc
 
-    check_choice("sampling", sampling, ("mc", "rqmc"))
-    if sampling == "rqmc":
-        if any(isinstance(s, WeightedSupport) for s in sources.values()):
-            raise ValueError("sampling='rqmc' does not apply to a WeightedSupport (its expectation is already exact)")
-        check_generator("noise_generator", noise_generator)
-        dims = {k: 0 if isinstance(s, Tensor) else qmc.source_uniform_dim(s) for k, s in sources.items()}
-        d_data, d_noise = max(dims.values()), qmc.noise_uniform_dim(model)
-        if d_data + d_noise > qmc.MAX_DIM:
-            raise ValueError(f"sampling='rqmc' supports up to {qmc.MAX_DIM} uniforms per row; the sources and noise need {d_data + d_noise}")
-        seeds = qmc.scramble_seeds(noise_generator, len(bounds))
+    sampling = "mc" if layout is None else "rqmc"
+    if layout is not None:
+        dims, d_data, d_noise, seeds = layout
     for b, (lo, hi) in enumerate(bounds):
         u = qmc.sobol_uniforms(hi - lo, d_data + d_noise, seeds[b]) if sampling == "rqmc" and d_data + d_noise else None
         for a, z in _chunk_bounds(lo, hi, chunk_size):
@@ -475,9 +489,10 @@ class _LinearTap:
 
 
 def _linear_layout_matches(module: nn.Module, layers: list, params: list) -> bool:
-    """True when the trainable parameters are exactly the weights and biases of ``layers``."""
-    covered = {id(p) for m in layers for p in m.parameters(recurse=False) if p.requires_grad}
-    return covered == {id(p) for p in params}
+    """True when the trainable parameters are exactly the weights and biases of ``layers``, each
+    owned by one layer (a weight tied between two layers sums over both uses: not covered)."""
+    owned = [id(p) for m in layers for p in m.parameters(recurse=False) if p.requires_grad]
+    return len(owned) == len(set(owned)) and set(owned) == {id(p) for p in params}
 
 
 def per_example_gradient_sums(model: GenerativeModel, x: Tensor, noise: Noise = None) -> GradientSums:

@@ -198,7 +198,8 @@ def moment_second_moment(sums: Tensor, square_sums: Tensor, counts: Tensor, batc
 
     r = E[g_i] and m₂ = E[g_i²] are the per-example gradient mean and (elementwise) second
     moment; r̂² is debiased by the batch-means variance of r̂ over the blocks (which also
-    covers rows that share an example across loss-noise passes) and floored at 0.
+    covers rows that share an example across loss-noise passes), so the estimate is unbiased
+    for equal i.i.d. blocks; the result is floored at 0.
 
     Args:
         sums, square_sums (Tensor): shape (k, p): Σ g_i and Σ g_i² per block (k ≥ 2).
@@ -208,12 +209,22 @@ def moment_second_moment(sums: Tensor, square_sums: Tensor, counts: Tensor, batc
     Returns:
         Tensor: shape (p,), float64.
     """
+    check_tensor("sums", sums, ndim=2)
+    k = sums.shape[0]
+    if k < 2:
+        raise ValueError(f"sums must hold at least 2 blocks (the debiasing needs a batch-means variance); got {k}")
+    check_tensor("square_sums", square_sums, shape=tuple(sums.shape))
+    check_tensor("counts", counts, shape=(k,))
+    if bool((counts <= 0).any()):
+        raise ValueError("counts must be positive (rows per block)")
+    check_int("batch_size", batch_size, lo=1)
     n = counts.sum()
     r = sums.sum(0) / n
     m2 = square_sums.sum(0) / n
-    k = counts.shape[0]
     var_r = k / (k - 1) * (((counts / n)[:, None] * (sums / counts[:, None] - r)) ** 2).sum(0)
-    return (r * r - var_r).clamp_min(0) * (1 - 1 / batch_size) + m2 / batch_size
+    # r̂² − Var(r̂) is unbiased for r²; flooring it at 0 would bias coordinates with r ≈ 0 upwards.
+    # v itself can only go negative when Var(r̂) exceeds m₂/(B−1), i.e. for fewer rows than B.
+    return ((r * r - var_r) * (1 - 1 / batch_size) + m2 / batch_size).clamp_min(0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,7 +335,8 @@ def adam_minibatch(
         estimator (str): ``"ema"`` (Adam's EMA, as the notebook) or ``"moments"``: the same
             E[g_B²] from per-example gradient moments over every row and pass
             (:class:`MomentBlockDiagonal`; ``shuffle``, ``beta2`` and ``generator`` do not
-            apply; a sampling-law source gives ``steps`` × B rows).  For the toys' MLPs it
+            apply; a sampling-law source gives ``steps`` × B rows; the blocks of a Tensor
+            source are its row ranges, so its rows must be in i.i.d. order, as with ``blocks``).  For the toys' MLPs it
             costs about one gradient pass.
         sampling (str): ``"mc"`` or, with ``estimator="moments"``, ``"rqmc"``: rows of a law
             source and the loss noise from scrambled Sobol points, one independent scramble per
@@ -414,7 +426,7 @@ def _adam_blocks(model: GenerativeModel, source: Source, B, passes, shuffle, blo
 
 def _adam_moments(model: GenerativeModel, source: Source, B: int, steps, passes: int, blocks, eps: float, noise_generator, sampling: str, progress) -> Diagonal:
     """:func:`adam_minibatch` with ``estimator="moments"`` (see its docstring)."""
-    from .gradients import _chunks
+    from .gradients import _chunks, _rqmc_layout
 
     if isinstance(source, WeightedSupport):
         raise ValueError("adam_minibatch needs a Tensor or a sampling-law source; a WeightedSupport has no minibatches")
@@ -444,6 +456,9 @@ def _adam_moments(model: GenerativeModel, source: Source, B: int, steps, passes:
     sums = torch.zeros(shape, dtype=accumulator_dtype(device), device=device)
     squares, counts = torch.zeros_like(sums), torch.zeros(k, dtype=sums.dtype, device=device)
     bounds = list(zip(edges[:-1], edges[1:]))
+    if sampling == "rqmc":  # validate before any work (the layout's seeds come from a throwaway stream here)
+        check_generator("noise_generator", noise_generator)
+        _rqmc_layout(model, {"x": source}, torch.Generator().manual_seed(0), 1)
     with tqdm(total=passes * size, disable=not progress, desc="adam second moment (moments)", unit="ex") as bar:
         for _ in range(passes):
             for j, a, z, noise, rows in _chunks(model, {"x": source}, bounds, B, {}, noise_generator, sampling):

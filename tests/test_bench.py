@@ -19,6 +19,7 @@ def test_efficiency_is_inverse_variance_per_cpu_second_and_the_ratio_carries_an_
     assert r["ratio"] == pytest.approx(100 / 2)
     lo, hi = r["ratio_ci95"]
     assert lo < 50 < hi and hi / lo > 20  # F(3, 3): a wide interval with four repeats
+    assert r["mean_difference"] == pytest.approx(0.0) and r["mean_difference_z"] == pytest.approx(0.0)
     assert toolkit["sd_over_se"] == pytest.approx(statistics.stdev([0.01, -0.01] * 2) / 0.01)
 
 

@@ -248,3 +248,30 @@ def test_plane_state_axes_and_linearity(a, b, c, ws, wo):
             assert torch.allclose(out[k].double(), r + a_ * (r - s_) + b_ * (o - r), rtol=0, atol=tol)
         assert torch.allclose(both[k], on_neon_axis[k] + on_real_axis[k] - base[k], rtol=0, atol=tol)
     assert torch.equal(both["steps"], base["steps"])
+
+
+def test_self_train_with_the_fused_adam_follows_torchs_reference_adam():
+    """The fused kernel is an implementation detail: 30 full-batch steps agree with a plain torch.optim.Adam loop."""
+    import copy
+    from dataclasses import replace
+
+    import torch
+
+    from neon_theory.neon import _optimizer, self_train
+    from neon_theory.rng import generator as named
+    from toy_models.autoregressive import ARGaussianModel
+    from toy_models.drivers.official import ARToyConfig, ar_base
+    from toy_models.gmm import official_gaussian
+
+    model = ar_base(replace(ARToyConfig(), base_steps=1), 0)
+    data = official_gaussian().sample(256, named(0, "d")).float()
+    assert _optimizer("adam", list(model.module.parameters()), 1e-3, (0.9, 0.999)).defaults["fused"] is True
+    st = self_train(model, data, steps=30, lr=1e-3, generator=named(0, "ft"))
+    ref = ARGaussianModel(copy.deepcopy(model.module))
+    opt = torch.optim.Adam(ref.module.parameters(), lr=1e-3, foreach=False)
+    for _ in range(30):
+        opt.zero_grad()
+        ref.per_example_loss(data).mean().backward()
+        opt.step()
+    for k, v in ref.module.state_dict().items():
+        assert torch.allclose(st.state_dict[k], v, rtol=1e-4, atol=1e-6), k

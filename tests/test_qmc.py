@@ -74,14 +74,40 @@ def test_diffusion_noise_from_uniform_has_the_law_of_draw_noise():
     assert abs(float(eps.mean())) < 0.01 and abs(float(eps.var()) - 1) < 0.01
 
 
-def test_a_deterministic_sampler_from_uniforms_is_the_sampler_on_that_initial_noise():
+def test_a_deterministic_sampler_from_uniforms_reproduces_the_generator_driven_sampler():
+    """u = Φ(z) for the z that ``sample`` draws from its generator: the same samples (up to the Φ⁻¹(Φ(z)) round trip)."""
+    from scipy.stats import norm
+
     model = tiny_diffusion()
     sampler = Steps(5, "ddim", eta=0.0)
-    u = sobol_uniforms(64, model.sample_uniform_dim(sampler), 0)
-    direct = model.sample_x(64, sampler, None, dtype=model.dtype, x_init=normal_from_uniform(u).float())
-    assert torch.equal(model.sample_from_uniform(u, sampler), direct)
+    z = draw(torch.randn, 64, 2, generator=generator(0, "z"), dtype=torch.float32)  # what sample() draws first
+    u = torch.from_numpy(norm.cdf(z.double().numpy()))
+    assert torch.allclose(model.sample_from_uniform(u, sampler), model.sample(64, sampler, generator(0, "z")), atol=1e-5)
     with pytest.raises(ValueError, match="deterministic"):
         model.sample_uniform_dim(Steps(5, "ddim", eta=1.0))
+    with pytest.raises(ValueError, match="x_init"):
+        model.sample_x(8, sampler, None, x_init=torch.zeros(8, 3))
+
+
+def test_a_conditional_models_labels_and_drop_coin_from_uniforms_follow_their_laws():
+    torch.manual_seed(0)
+    probs = torch.tensor([0.2, 0.3, 0.5], dtype=F64)
+    model = DiffusionModel(TimeMLP(2, hidden=4, depth=1, num_classes=3), Schedule("cosine", 10), p_uncond=0.1, class_probs=probs)
+    sampler = Steps(2, "ddim", eta=0.0)
+    x = model.sample_from_uniform(sobol_uniforms(2**12, model.sample_uniform_dim(sampler), 0), sampler)
+    freq = torch.bincount(x[:, -1].round().long(), minlength=3).double() / 2**12
+    assert torch.allclose(freq, probs, atol=2 / 2**12)  # Sobol strata: exact up to the last point
+    noise = model.noise_from_uniform(sobol_uniforms(2**12, model.noise_dim, 1))
+    assert len(noise) == 3 and abs(float(noise[2].double().mean()) - 0.1) < 2 / 2**12
+
+
+def test_sampling_in_row_chunks_equals_one_call():
+    from toy_models._conditional import in_row_chunks
+
+    net = TimeMLP(2, hidden=8, depth=1, num_classes=2)
+    x, labels = torch.randn(50, 2), torch.tensor([0, 1, -1, 1, 0] * 10)
+    fn = lambda xc, lc: net(xc, torch.full((xc.shape[0], 1), 0.3), lc)  # noqa: E731
+    assert torch.allclose(in_row_chunks(fn, x, labels, rows=7), fn(x, labels), atol=1e-6)
 
 
 # -- per-example squared gradients -----------------------------------------------------------------
@@ -97,7 +123,20 @@ class SharedLinear(nn.Module):
         return self.lin(torch.tanh(self.lin(x)))
 
 
-@pytest.mark.parametrize("which", ["mlp-denoiser", "diffusion", "linear-used-twice", "3-d-input"])
+class TiedLinears(nn.Module):
+    """Two Linear layers sharing one weight: its per-example gradient sums over both uses."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.a, self.b = nn.Linear(2, 2).double(), nn.Linear(2, 2).double()
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+
+
+@pytest.mark.parametrize("which", ["mlp-denoiser", "diffusion", "linear-used-twice", "tied-weights", "3-d-input"])
 def test_per_example_gradient_sums_equal_the_per_example_loop(which):
     from neon_theory.contracts import ModelAdapter
 
@@ -106,8 +145,9 @@ def test_per_example_gradient_sums_equal_the_per_example_loop(which):
         model = mlp_denoiser()
     elif which == "diffusion":
         model = tiny_diffusion()
-    elif which == "linear-used-twice":
-        model = ModelAdapter(SharedLinear(), lambda m, x, _: (m(x) ** 2).sum(-1), lambda m, n, s, g: None)
+    elif which in ("linear-used-twice", "tied-weights"):
+        net = SharedLinear() if which == "linear-used-twice" else TiedLinears()
+        model = ModelAdapter(net, lambda m, x, _: (m(x) ** 2).sum(-1), lambda m, n, s, g: None)
     else:  # rows of 3 tokens through one Linear: the per-example gradient sums over tokens
         torch.manual_seed(2)
         model = ModelAdapter(nn.Linear(2, 2).double(), lambda m, x, _: (m(x.view(-1, 3, 2)) ** 2).sum((-1, -2)), lambda m, n, s, g: None)
@@ -170,14 +210,39 @@ def test_adam_minibatch_moments_rejects_bad_input(kwargs, match):
         adam_minibatch(tiny_diffusion(hidden=4), official_gaussian(), batch_size=16, noise_generator=generator(0, "n"), generator=generator(0, "g"), **kwargs)
 
 
-def test_moment_block_diagonal_deletes_one_block_at_a_time():
+def test_moment_second_moment_is_unbiased_and_its_debiasing_matters():
+    """g_i ~ N(r, σ²) per coordinate, k = 4 blocks of 8 rows, B = 2: E[g_B²] = r² + σ²/B.  Over 20,000
+    repeats the estimate's mean is within 4 SE of it; the plain r̂² (no debiasing) is not."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    r, sigma, B = np.array([0.0, 0.5, 2.0]), np.array([1.0, 2.0, 0.5]), 2
+    g = r + sigma * rng.standard_normal((20_000, 4, 8, 3))
+    sums, squares = torch.from_numpy(g.sum(2)), torch.from_numpy((g**2).sum(2))
+    counts = torch.full((4,), 8.0, dtype=F64)
+    est = torch.stack([moment_second_moment(sums[i], squares[i], counts, B) for i in range(20_000)])
+    truth = torch.from_numpy(r**2 + sigma**2 / B)
+    se = est.std(0) / math.sqrt(20_000)
+    assert bool(((est.mean(0) - truth).abs() <= K_SE * se).all())
+    plain = (sums.sum(1) / 32) ** 2 * (1 - 1 / B) + squares.sum(1) / 32 / B
+    assert bool(((plain.mean(0) - truth).abs() > K_SE * plain.std(0) / math.sqrt(20_000)).any())
+    with pytest.raises(ValueError, match="2 blocks"):
+        moment_second_moment(sums[0][:1], squares[0][:1], counts[:1], B)
+    with pytest.raises(ValueError, match="counts"):
+        moment_second_moment(sums[0], squares[0], torch.zeros(4, dtype=F64), B)
+
+
+def test_moment_block_diagonal_deletes_one_block_as_a_hand_computation_does():
     model = tiny_diffusion(hidden=4)
     P = adam_minibatch(model, official_gaussian(), batch_size=64, steps=8, blocks=4, estimator="moments", sampling="rqmc", noise_generator=generator(0, "n"))
     assert isinstance(P, MomentBlockDiagonal) and P.row_edges == (0, 128, 256, 384, 512)
-    loo = P.delete_one()
-    keep = torch.arange(4) != 2
-    v = moment_second_moment(P.block_sums[keep], P.block_square_sums[keep], P.block_weights[keep], 64)
-    assert torch.allclose(loo[2], 1 / (v.sqrt() + P.eps))
+    S, Q, c = (t.numpy() for t in (P.block_sums, P.block_square_sums, P.block_weights))
+    keep = [0, 1, 3]  # delete block 2, by hand in numpy
+    n = c[keep].sum()
+    r = S[keep].sum(0) / n
+    var_r = 3 / 2 * (((c[keep] / n)[:, None] * (S[keep] / c[keep][:, None] - r)) ** 2).sum(0)
+    v = ((r**2 - var_r) * (1 - 1 / 64) + Q[keep].sum(0) / n / 64).clip(0)
+    assert torch.allclose(P.delete_one()[2], torch.from_numpy(1 / (v**0.5 + P.eps)))
 
 
 # -- the posterior-target loss ------------------------------------------------------------------------------
@@ -322,3 +387,20 @@ def test_the_rqmc_fd_metric_is_common_across_calls_and_agrees_with_monte_carlo()
     mc = diffusion_fd_metric(replace(cfg, fd_sampling="mc", n_eval=2**16))
     draws = [mc(model, torch.Generator().manual_seed(s)) for s in range(4)]
     assert abs(a - statistics.mean(draws)) <= K_SE * statistics.stdev(draws)
+
+
+def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diffusion_toy():
+    """Same estimand: the means over repeats agree within 4 combined SEs (smoke base, ζ = 1.1)."""
+    from toy_models.drivers.bench import official_cosine
+    from toy_models.drivers.official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
+
+    cfg = replace(DiffusionToyConfig.preset("smoke"), n_pop=1024, noise_draws=8, grad_batch=512, n_batches=8)
+    model = diffusion_base(cfg, 0)
+    ours = [diffusion_cosine_probe(model, cfg, 0, rep=r).report(1.1).cosine for r in range(1, 9)]
+    theirs = []
+    for r in range(16):
+        g = generator(0, f"test-official/{r}")
+        real = official_gaussian().sample(1024, g).float()
+        theirs.append(official_cosine(model, real, model.sample(1024, diffusion_sampler(cfg, 1.1), g), draws=8, batch_size=512, generator=g))
+    se = math.sqrt(statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs))
+    assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= K_SE * se

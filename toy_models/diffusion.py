@@ -177,7 +177,7 @@ class DiffusionSampler:
         if x_init is None:
             x = draw(torch.randn, n, self.dim, generator=generator, dtype=dtype, device=self.device)
         else:
-            x = x_init.to(device=self.device, dtype=dtype)
+            x = check_tensor("x_init", x_init, shape=(n, self.dim)).to(device=self.device, dtype=dtype)
         if steps.solver in ("ddim", "ddpm"):
             eta = 1.0 if steps.solver == "ddpm" else steps.eta
             sched, u = self._grid(steps.n)
@@ -313,10 +313,10 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
 
     def noise_from_uniform(self, u: Tensor):
         """The loss noise of :meth:`draw_noise` as a function of uniforms u, shape (n, noise_dim)."""
-        u = check_tensor("u", u, shape=(None, self.noise_dim)).to(self.device)
-        t = (u[:, 0] * self.schedule.T).long().clamp(max=self.schedule.T - 1)
-        eps = normal_from_uniform(u[:, 1 : 1 + self.dim]).to(self.dtype)
-        return (t, eps) + ((u[:, -1] < self.p_uncond,) if self.num_classes else ())
+        u = check_tensor("u", u, shape=(None, self.noise_dim))  # computed where u lives (float64), then moved
+        t = (u[:, 0] * self.schedule.T).long().clamp(max=self.schedule.T - 1).to(self.device)
+        eps = normal_from_uniform(u[:, 1 : 1 + self.dim]).to(device=self.device, dtype=self.dtype)
+        return (t, eps) + (((u[:, -1] < self.p_uncond).to(self.device),) if self.num_classes else ())
 
     def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
         """Uniforms per draw of :meth:`sample_from_uniform`: D (+ 1 for the label)."""
@@ -330,12 +330,13 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
     def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
         """Draws of :meth:`sample` as a function of uniforms u, shape (n, sample_uniform_dim(sampler)):
         the initial noise is Φ⁻¹(u) (and the label the class-law quantile of the last column)."""
-        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler))).to(self.device)
+        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler)))  # computed where u lives (float64), then moved
         labels = None
         if self.num_classes:
             cdf = torch.cumsum(self.class_probs.to(u), 0)
-            labels = torch.searchsorted(cdf, u[:, -1].contiguous()).clamp(max=self.num_classes - 1)
-        x = self.sample_x(u.shape[0], sampler, None, labels, dtype=self.dtype, x_init=normal_from_uniform(u[:, : self.dim]))
+            labels = torch.searchsorted(cdf, u[:, -1].contiguous()).clamp(max=self.num_classes - 1).to(self.device)
+        x_init = normal_from_uniform(u[:, : self.dim]).to(device=self.device, dtype=self.dtype)
+        x = self.sample_x(u.shape[0], sampler, None, labels, dtype=self.dtype, x_init=x_init)
         return self.attach(x, labels)
 
 

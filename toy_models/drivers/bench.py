@@ -17,9 +17,10 @@ same run**, with the machine, the torch version and the thread count written nex
 
 The variance ratio's 95% interval comes from the F distribution with (R − 1, R − 1) degrees
 of freedom (the CPU time is taken as known).  The toolkit's SEs are checked twice: SD over
-repeats ÷ mean reported SE, and the share of repeats whose ±1.96 SE interval covers the median
-of the repeats (robust when a rare repeat is far out, as happens where a rarely active unit
-makes P's estimand itself sensitive).
+repeats ÷ mean reported SE, and the share of repeats whose reported 95% interval covers the
+median of the repeats (robust when a rare repeat is far out, as happens where a rarely active
+unit makes P's estimand itself sensitive).  Efficiency compares spreads only, so each row also
+gives the difference of the means from the official estimator's, in combined standard errors.
 """
 
 # neon-theory: presentation-only
@@ -164,16 +165,17 @@ def _timed(fn):
     return out, time.process_time() - t0
 
 
-def _summary(values: list, cpu: list, ses: list | None = None) -> dict:
+def _summary(values: list, cpu: list, ses: list | None = None, intervals: list | None = None) -> dict:
     out = {"mean": statistics.fmean(values), "sd": statistics.stdev(values), "cpu_s": statistics.fmean(cpu), "repeats": len(values)}
     out["efficiency"] = 1.0 / (out["sd"] ** 2 * out["cpu_s"]) if out["sd"] > 0 else math.inf
     if ses is not None:
         out["mean_se"] = statistics.fmean(ses)
         out["sd_over_se"] = out["sd"] / out["mean_se"] if out["mean_se"] > 0 else math.inf
+    if intervals is not None:
         # heavy-tailed estimates (a rare row with a huge gradient) make SD / mean SE erratic; the share of
-        # repeats whose ±1.96 SE interval covers the median of the repeats is robust to them
+        # repeats whose reported 95% interval (t quantile of the jackknife) covers the median of the repeats is robust to them
         centre = statistics.median(values)
-        out["coverage95"] = sum(abs(v - centre) <= 1.96 * se for v, se in zip(values, ses)) / len(values)
+        out["coverage95"] = sum(lo <= centre <= hi for lo, hi in intervals) / len(values)
     return out
 
 
@@ -183,19 +185,23 @@ def _ratio(toolkit: dict, official: dict) -> dict:
 
     ratio = toolkit["efficiency"] / official["efficiency"]
     lo_q, hi_q = stats.f.ppf([0.975, 0.025], official["repeats"] - 1, toolkit["repeats"] - 1)
-    return {"ratio": ratio, "ratio_ci95": (ratio / lo_q, ratio / hi_q)}
+    # efficiency compares spreads only: the difference of the means shows a bias of either estimator
+    diff_se = math.sqrt(official["sd"] ** 2 / official["repeats"] + toolkit["sd"] ** 2 / toolkit["repeats"])
+    diff = toolkit["mean"] - official["mean"]
+    return {"ratio": ratio, "ratio_ci95": (ratio / lo_q, ratio / hi_q), "mean_difference": diff, "mean_difference_z": diff / diff_se if diff_se > 0 else 0.0}
 
 
 # -- estimator efficiency --------------------------------------------------------------------------
 def _probe_repeats(make_probe, value, repeats: int) -> dict:
     """``make_probe(rep=r).report(value)`` for r = 1 … repeats (fresh estimator noise), summarised."""
-    values, cpu, ses = [], [], []
+    values, cpu, ses, intervals = [], [], [], []
     for rep in range(1, repeats + 1):
         report, seconds = _timed(functools.partial(_probe_report, make_probe, rep, value))
         values.append(report.cosine)
         ses.append(report.cosine_se)
+        intervals.append(report.cosine_ci)
         cpu.append(seconds)
-    return _summary(values, cpu, ses)
+    return _summary(values, cpu, ses, intervals)
 
 
 def _probe_report(make_probe, rep: int, value):
@@ -480,7 +486,8 @@ def summary_table(report: dict) -> list[dict]:
                 "what": f"{toy} toy, {setting}: 1/(Var × CPU-s) of the P-cosine, {est} "
                 f"(SD/SE {statistics.fmean(r['sd_over_se'] for r in tk):.2f}, 95% coverage {statistics.fmean(r['coverage95'] for r in tk):.0%})",
                 "official": f"{statistics.fmean(r['cpu_s'] for r in official):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in official):.2g}",
-                "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in tk):.2g}",
+                "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in tk):.2g}; "
+                f"mean − official's: |z| ≤ {max(abs(r['mean_difference_z']) for r in tk):.1f}",
                 "ratio": f"median {_median_range([r['ratio'] for r in tk])} over {len(tk)} bases",
                 "target": f"≥ {TARGETS['efficiency']:g}×",
             })

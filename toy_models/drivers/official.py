@@ -134,6 +134,8 @@ class DiffusionToyConfig(ProbeSizes):
         check_choice("cos_estimator", self.cos_estimator, COS_ESTIMATORS)
         check_int("rqmc_rows", self.rqmc_rows, lo=2)
         check_choice("fd_sampling", self.fd_sampling, ("mc", "rqmc"))
+        if self.cos_estimator != "plain":
+            check_int("n_batches", self.n_batches, lo=3)  # the moment P's jackknife debiases r̂² on the blocks left
         check_int("rqmc_eval", self.rqmc_eval, lo=2)
         if self.eta != 0 and (self.fd_sampling == "rqmc" or self.cos_estimator != "plain"):
             raise ValueError(

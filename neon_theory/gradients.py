@@ -112,6 +112,22 @@ class GradientEstimate:
         return int(self.batch_means.shape[0])
 
     @classmethod
+    def from_batch_sums(cls, sums: Tensor, weights: Tensor, n: int) -> "GradientEstimate":
+        """The estimate from per-batch sums of (weighted) gradients, shape (k, p), and the batches'
+        total weights (rows), shape (k,), k ≥ 2: the weighted mean and its batch-means SE
+        sqrt(k/(k−1) Σ_b w_b² (m_b − m)²)."""
+        check_tensor("sums", sums, ndim=2)
+        k = sums.shape[0]
+        check_tensor("weights", weights, shape=(k,))
+        if k < 2:
+            raise ValueError(f"sums must hold at least 2 batches for a standard error; got {k}")
+        means = sums / weights.clamp_min(1e-300)[:, None]
+        w = weights / weights.sum()
+        mean = (w[:, None] * means).sum(0)
+        se = torch.sqrt(k / (k - 1) * ((w[:, None] * (means - mean)) ** 2).sum(0))
+        return cls(mean, se, means, w, int(n))
+
+    @classmethod
     def from_exact(cls, vector: Tensor) -> "GradientEstimate":
         """Wrap an exactly known gradient, shape (p,)."""
         check_tensor("vector", vector, ndim=1)
@@ -300,20 +316,14 @@ def paired_population_gradients(
         bar.update(z - a)
     bar.close()
     batch_w = {k: torch.tensor(v, dtype=accumulator_dtype(device), device=device) for k, v in batch_w.items()}
-    out = {}
-    for k in sources:
-        w = batch_w[k]
-        means = batch_means[k].total / w.clamp_min(1e-300)[:, None]
-        weights = w / w.sum()
-        mean = (weights[:, None] * means).sum(0)
-        if exact:
-            se = torch.zeros_like(mean)
-        else:
-            # batch-means SE of a weighted mean: sqrt(nb/(nb-1) Σ w_b² (m_b - m)²)
-            k_b = means.shape[0]
-            se = torch.sqrt(k_b / (k_b - 1) * ((weights[:, None] * (means - mean)) ** 2).sum(0))
-        out[k] = GradientEstimate(mean, se, means, weights, n_eff, exact)
-    return out
+    if exact:
+        out = {}
+        for k in sources:
+            w = batch_w[k]
+            mean = ((w / w.sum())[:, None] * batch_means[k].total / w.clamp_min(1e-300)[:, None]).sum(0)
+            out[k] = GradientEstimate(mean, torch.zeros_like(mean), mean[None].clone(), mean.new_ones(1), n_eff, True)
+        return out
+    return {k: GradientEstimate.from_batch_sums(batch_means[k].total, batch_w[k], n_eff) for k in sources}
 
 
 def _loss_models(model: GenerativeModel, sources: dict, losses: dict | None) -> dict:
@@ -502,7 +512,10 @@ def per_example_gradient_sums(model: GenerativeModel, x: Tensor, noise: Noise = 
     the (n, features) rows (MLPs such as the toys' networks), one backward pass plus two
     matrix products per layer give the exact squared sums, at about the cost of the batch
     gradient; otherwise the per-example gradients are formed (:func:`per_sample_gradients`,
-    much slower).  Rows must not interact in the loss (no batch normalisation).
+    much slower).  Rows must not interact in the loss (no batch normalisation).  A model may
+    supply the per-example gradients of its other parameters with an optional method
+    ``per_example_parameter_gradients(x, noise) -> {name: Tensor (n, *shape)}`` (e.g. free
+    location and scale parameters, in closed form); the Linear taps then cover the rest.
 
     Args:
         x (Tensor): shape (n, ...).
@@ -514,13 +527,22 @@ def per_example_gradient_sums(model: GenerativeModel, x: Tensor, noise: Noise = 
     check_model(model)
     x = check_tensor("x", x, finite=False)
     n = x.shape[0]
-    params = [p for _, p in trainable_named_parameters(model.module)]
+    named = trainable_named_parameters(model.module)
+    params = [p for _, p in named]
+    own = getattr(model, "per_example_parameter_gradients", None)
+    extra = {}
+    if callable(own):
+        rows = own(x, noise)
+        extra = {id(p): rows[k] for k, p in named if k in rows}
+        for k, p in named:
+            if k in rows:
+                check_tensor(f"per_example_parameter_gradients()[{k!r}]", rows[k], shape=(n, *p.shape), finite=False)
     tap = _LinearTap(model.module, n)
     try:
-        if tap.layers and _linear_layout_matches(model.module, tap.layers, params):
+        if tap.layers and _linear_layout_matches(model.module, tap.layers, [p for p in params if id(p) not in extra]):
             grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, None), params, allow_unused=True)
             if tap.supported and len(tap.records) == len(tap.layers) and all(d is not None for _, d in tap.records.values()):
-                squares = {}
+                squares = {i: (to_accumulator(g.detach()).reshape(n, -1) ** 2).sum(0) for i, g in extra.items()}
                 for layer, (a, d) in tap.records.items():
                     a2, d2 = to_accumulator(a) ** 2, to_accumulator(d) ** 2
                     squares[id(layer.weight)] = d2.T @ a2

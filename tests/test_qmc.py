@@ -404,3 +404,18 @@ def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diff
         theirs.append(official_cosine(model, real, model.sample(1024, diffusion_sampler(cfg, 1.1), g), draws=8, batch_size=512, generator=g))
     se = math.sqrt(statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs))
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= K_SE * se
+
+
+def test_the_ar_toys_rqmc_probe_estimates_the_plain_probes_cosine():
+    """The optional rqmc probe of the AR toy (P and r_d from the same quasi-random rows, r_d read off P's
+    sums): the means over 10 repeats agree with the plain probe's within 4 combined SEs, and r_d is P's."""
+    from toy_models.drivers.official import ARToyConfig, ar_base, ar_cosine_probe
+
+    cfg = ARToyConfig.preset("smoke")
+    model = ar_base(cfg, 0)
+    probe = ar_cosine_probe(model, replace(cfg, cos_estimator="rqmc"), 0, rep=1)
+    assert torch.allclose(probe.real_est.mean, probe.P.block_sums.sum(0) / probe.P.block_weights.sum())
+    ours = [ar_cosine_probe(model, replace(cfg, cos_estimator="rqmc"), 0, rep=r).report(0.7).cosine for r in range(1, 11)]
+    plain = [ar_cosine_probe(model, cfg, 0, rep=r).report(0.7).cosine for r in range(1, 11)]
+    se = math.sqrt(statistics.variance(ours) / 10 + statistics.variance(plain) / 10)
+    assert abs(statistics.mean(ours) - statistics.mean(plain)) <= K_SE * se

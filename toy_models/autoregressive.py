@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from neon_theory._validation import check_draw, check_int, check_real, check_tensor
+from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw
 from neon_theory.samplers import SamplerSpec, temperature_family, total_temperature
 
@@ -82,14 +83,44 @@ class ARGaussianModel:
     def log_prob(self, x: Tensor) -> Tensor:
         return -self.per_example_loss(x)
 
+    def per_example_parameter_gradients(self, x: Tensor, noise=None) -> dict:
+        """∂ℓ_i/∂μ₁ and ∂ℓ_i/∂log σ₁ per row, in closed form, shapes (n, 1) (the engine's
+        Linear taps cover the conditional head; see
+        :func:`~neon_theory.gradients.per_example_gradient_sums`).  ℓ₁ = ½z² + log σ₁ with
+        z = (x₁ − μ₁)/σ₁, so ∂ℓ₁/∂μ₁ = −z/σ₁ and ∂ℓ₁/∂log σ₁ = 1 − z² (0 where the clamp binds)."""
+        net = self.module
+        with torch.no_grad():
+            x1 = x.to(net.mu1)[:, 0]
+            raw = net.log_std1
+            inside = ((raw >= net.min_log_std) & (raw <= net.max_log_std)).to(x1)
+            sigma = raw.clamp(net.min_log_std, net.max_log_std).exp()
+            z = (x1 - net.mu1) / sigma
+            return {"mu1": (-z / sigma)[:, None], "log_std1": ((1 - z * z) * inside)[:, None]}
+
+    # -- randomised quasi-Monte Carlo (neon_theory.qmc) ---------------------------------------------
+    def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
+        """Uniforms per draw of :meth:`sample_from_uniform`: 2 (one per coordinate)."""
+        std_scale_of(sampler)  # validates the sampler
+        return 2
+
+    @torch.no_grad()
+    def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
+        """Draws of :meth:`sample` as a function of uniforms u, shape (n, 2): the standard normals
+        of :meth:`sample` are Φ⁻¹(u)."""
+        u = check_tensor("u", u, shape=(None, 2))
+        return self._from_normals(normal_from_uniform(u).to(device=self.module.mu1.device, dtype=self.dtype), std_scale_of(sampler))
+
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
         """n draws, shape (n, 2) on θ's device, each conditional std multiplied by τ_σ."""
         check_draw(n, generator)
         tau = std_scale_of(sampler)
-        device = self.module.mu1.device
-        z = draw(torch.randn, n, 2, generator=generator, dtype=self.dtype, device=device)
-        mu1, ls1, _, _ = self.module.conditionals(torch.zeros(n, dtype=self.dtype, device=device))
+        return self._from_normals(draw(torch.randn, n, 2, generator=generator, dtype=self.dtype, device=self.module.mu1.device), tau)
+
+    def _from_normals(self, z: Tensor, tau: float) -> Tensor:
+        """x₁ = μ₁ + τσ₁z₁, x₂ = μ₂(x₁) + τσ₂(x₁)z₂ for standard normals z of shape (n, 2)."""
+        n = z.shape[0]
+        mu1, ls1, _, _ = self.module.conditionals(torch.zeros(n, dtype=self.dtype, device=z.device))
         x1 = mu1 + tau * ls1.exp() * z[:, 0]
         _, _, mu2, ls2 = self.module.conditionals(x1)
         return torch.stack([x1, mu2 + tau * ls2.exp() * z[:, 1]], -1)

@@ -81,7 +81,7 @@ def test_a_deterministic_sampler_from_uniforms_reproduces_the_generator_driven_s
     model = tiny_diffusion()
     sampler = Steps(5, "ddim", eta=0.0)
     z = draw(torch.randn, 64, 2, generator=generator(0, "z"), dtype=torch.float32)  # what sample() draws first
-    u = torch.from_numpy(norm.cdf(z.double().numpy()))
+    u = torch.as_tensor(norm.cdf(z.double().cpu().numpy()))
     assert torch.allclose(model.sample_from_uniform(u, sampler), model.sample(64, sampler, generator(0, "z")), atol=1e-5)
     with pytest.raises(ValueError, match="deterministic"):
         model.sample_uniform_dim(Steps(5, "ddim", eta=1.0))
@@ -218,10 +218,10 @@ def test_moment_second_moment_is_unbiased_and_its_debiasing_matters():
     rng = np.random.default_rng(0)
     r, sigma, B = np.array([0.0, 0.5, 2.0]), np.array([1.0, 2.0, 0.5]), 2
     g = r + sigma * rng.standard_normal((20_000, 4, 8, 3))
-    sums, squares = torch.from_numpy(g.sum(2)), torch.from_numpy((g**2).sum(2))
+    sums, squares = torch.as_tensor(g.sum(2)), torch.as_tensor((g**2).sum(2))
     counts = torch.full((4,), 8.0, dtype=F64)
     est = torch.stack([moment_second_moment(sums[i], squares[i], counts, B) for i in range(20_000)])
-    truth = torch.from_numpy(r**2 + sigma**2 / B)
+    truth = torch.as_tensor(r**2 + sigma**2 / B)
     se = est.std(0) / math.sqrt(20_000)
     assert bool(((est.mean(0) - truth).abs() <= K_SE * se).all())
     plain = (sums.sum(1) / 32) ** 2 * (1 - 1 / B) + squares.sum(1) / 32 / B
@@ -236,13 +236,13 @@ def test_moment_block_diagonal_deletes_one_block_as_a_hand_computation_does():
     model = tiny_diffusion(hidden=4)
     P = adam_minibatch(model, official_gaussian(), batch_size=64, steps=8, blocks=4, estimator="moments", sampling="rqmc", noise_generator=generator(0, "n"))
     assert isinstance(P, MomentBlockDiagonal) and P.row_edges == (0, 128, 256, 384, 512)
-    S, Q, c = (t.numpy() for t in (P.block_sums, P.block_square_sums, P.block_weights))
+    S, Q, c = (t.cpu().numpy() for t in (P.block_sums, P.block_square_sums, P.block_weights))
     keep = [0, 1, 3]  # delete block 2, by hand in numpy
     n = c[keep].sum()
     r = S[keep].sum(0) / n
     var_r = 3 / 2 * (((c[keep] / n)[:, None] * (S[keep] / c[keep][:, None] - r)) ** 2).sum(0)
     v = ((r**2 - var_r) * (1 - 1 / 64) + Q[keep].sum(0) / n / 64).clip(0)
-    assert torch.allclose(P.delete_one()[2], torch.from_numpy(1 / (v**0.5 + P.eps)))
+    assert torch.allclose(P.delete_one()[2].cpu(), torch.as_tensor(1 / (v**0.5 + P.eps)).cpu())
 
 
 # -- the posterior-target loss ------------------------------------------------------------------------------

@@ -303,16 +303,18 @@ def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
     script.write_text(INTERRUPTED_SCRIPT)
     path = sweep_file(tmp_path, "experiment: slow-cell\ngrid: {x: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n")
     argv = [sys.executable, str(script), "sweep", str(path), "--store", str(store), "--out", str(tmp_path / "t.csv")]
-    # 1 s per job: the interrupt lands ~10 s before the sweep could finish, even on a loaded machine
-    slow_env = {**os.environ, "CELL_SECONDS": "1.0"}
+    # 2 s per job: the interrupt lands ~20 s before the sweep could finish, even on a loaded machine
+    # (at 1 s per job the full suite on 2 cores twice saw the sweep finish before the interrupt)
+    slow_env = {**os.environ, "CELL_SECONDS": "2.0"}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow_env)
     deadline = time.time() + 120
     finished = lambda: [p for p in store.glob("*/*.json") if not p.name.startswith(".tmp-")]  # noqa: E731 (not in-flight temp files)
-    while len(finished()) < 2 and time.time() < deadline:
+    while len(finished()) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
+    seen = len(finished())
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{seen} records seen before the interrupt; stderr: {err[-500:]}"
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("neon-theory: interrupted;")
     kept = len(ResultStore(store).keys())
     assert 2 <= kept < 12

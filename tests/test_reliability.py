@@ -306,7 +306,13 @@ def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
     # 2 s per job: the interrupt lands ~20 s before the sweep could finish, even on a loaded machine
     # (at 1 s per job the full suite on 2 cores twice saw the sweep finish before the interrupt)
     slow_env = {**os.environ, "CELL_SECONDS": "2.0"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow_env)
+    # The child must start with SIGINT at its default, as under a terminal: in the full suite some
+    # library of the test process leaves SIGINT ignored at the C level (Python's getsignal still
+    # shows its own handler), children inherit an ignored signal, and Python then leaves it ignored.
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow_env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     finished = lambda: [p for p in store.glob("*/*.json") if not p.name.startswith(".tmp-")]  # noqa: E731 (not in-flight temp files)
     while len(finished()) < 2 and time.time() < deadline and proc.poll() is None:

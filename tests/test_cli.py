@@ -230,3 +230,32 @@ def test_a_smoke_tau_sweep_gives_identical_records_with_the_local_and_ray_execut
         tables[executor] = pd.read_parquet(out).drop(columns=["error"]).sort_values(["tau", "seed"]).reset_index(drop=True)
     assert (tables["ray"].status == "ok").all() and len(tables["ray"]) == 4
     pd.testing.assert_frame_equal(tables["local"], tables["ray"])  # bit-identical records
+
+
+def test_every_flag_of_every_command_explains_itself_and_states_its_default():
+    """Each option has help text, and each option that takes a value names its default."""
+    import argparse
+
+    from neon_theory.run.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            takes_value = action.option_strings and action.nargs != 0
+            if not text or (takes_value and "default" not in text):
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, missing
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    from neon_theory.run.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"neon-theory {version('neon-theory')}"

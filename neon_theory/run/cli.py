@@ -390,7 +390,7 @@ def _sweep_options(sw) -> None:
     sw.add_argument("file", help="a sweep file (YAML): experiment, grid, seeds, fixed, threads, module, device")
     add_executor_options(sw)
     sw.add_argument("--out", default="results/sweep.parquet", help="table of every record, .parquet or .csv (default results/sweep.parquet)")
-    sw.add_argument("--csv", default=None, help="also export the table as this CSV file")
+    sw.add_argument("--csv", default=None, help="also export the table as this CSV file (default: none)")
     sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
     sw.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto; default: the sweep file's device (cpu if it names none)")
 
@@ -415,6 +415,16 @@ DESCRIPTION = (
 )
 
 
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata: cheap, unlike importing the engine)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("neon-theory")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every registered command (plugins' commands are loaded first)."""
     from . import plugins
@@ -422,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.load("neon_theory.commands")
     # allow_abbrev=False: `toys --seed 1` must not silently mean `--seeds 1`
     p = _Parser(prog="neon-theory", description=DESCRIPTION, allow_abbrev=False)
+    p.add_argument("--version", action="version", version=f"neon-theory {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=functools.partial(_Parser, allow_abbrev=False))
     for command in COMMANDS.values():
         c = sub.add_parser(command.name, help=command.help, description=command.help)

@@ -326,17 +326,22 @@ def _demo_options(p) -> None:
 
 
 def _align_options(a) -> None:
-    a.add_argument("--dim", type=integer(1), default=2, help="dimension D; the report costs ~p^1.5 with p = 2D + D(D-1)/2")
+    a.add_argument("--dim", type=integer(1), default=2, help="dimension D in [1, inf); the report costs ~p^1.5 with p = 2D + D(D-1)/2 (default 2)")
     a.add_argument("--data-mean", default=None, help="e.g. '0,0' (default zeros)")
     a.add_argument("--data-cov", default=None, help="rows separated by ';', e.g. '2,1;1,2' (default: that for D=2, else I)")
     a.add_argument("--model-mean", default=None, help="default: the data mean")
     a.add_argument("--model-cov", default=None, help="default: --model-scale x data cov")
     a.add_argument("--model-scale", type=float, default=0.8, help="the model covariance is this times the data covariance (default 0.8)")
-    a.add_argument("--sampler", default="temperature=0.7", help="a sampler spec: temperature=T (density) or std-temperature=TAU for this family")
-    a.add_argument("--preconditioner", choices=PRECONDITIONERS, default="identity")
-    a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps, for w*")
-    a.add_argument("--mc", type=integer(0), default=0, help="Monte Carlo sample size (0 = exact; 1e5 is accepted)")
-    a.add_argument("--batches", type=integer(2), default=32, help="batches for standard errors (with --mc)")
+    a.add_argument(
+        "--sampler", default="temperature=0.7",
+        help="a sampler spec: temperature=T (density) or std-temperature=TAU for this family (default temperature=0.7)",
+    )
+    a.add_argument(
+        "--preconditioner", choices=PRECONDITIONERS, default="identity", help=f"P in s = <r_d, P r_s>: one of {', '.join(PRECONDITIONERS)} (default identity)",
+    )
+    a.add_argument("--alpha", type=float, default=0.1, help="effective step lr x steps in (0, inf), for w* (default 0.1)")
+    a.add_argument("--mc", type=integer(0), default=0, help="Monte Carlo sample size in [0, inf) (0 = exact; 1e5 is accepted; default 0)")
+    a.add_argument("--batches", type=integer(2), default=32, help="batches for standard errors (with --mc), in [2, inf) (default 32)")
     a.add_argument("--yes", action="store_true", help="run a request estimated to take over a minute or 2 GiB")
     seed_option(a)
     add_device_option(a)

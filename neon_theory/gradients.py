@@ -366,13 +366,12 @@ def _chunks(model: GenerativeModel, sources: dict, bounds, chunk_size: int, data
 def _chunk_iter(model: GenerativeModel, sources: dict, bounds, chunk_size: int, data_gens: dict, noise_generator, layout):
     from . import qmc
 
-    sampling = "mc" if layout is None else "rqmc"
     if layout is not None:
         dims, d_data, d_noise, seeds = layout
     for b, (lo, hi) in enumerate(bounds):
-        u = qmc.sobol_uniforms(hi - lo, d_data + d_noise, seeds[b]) if sampling == "rqmc" and d_data + d_noise else None
+        u = qmc.sobol_uniforms(hi - lo, d_data + d_noise, seeds[b]) if layout is not None and d_data + d_noise else None
         for a, z in _chunk_bounds(lo, hi, chunk_size):
-            if sampling == "mc":
+            if layout is None:
                 noise = _draw_noise(model, z - a, noise_generator)
                 rows = {k: _take(src, a, z, data_gens.get(k)) for k, src in sources.items()}
             else:
@@ -498,7 +497,7 @@ class _LinearTap:
             h.remove()
 
 
-def _linear_layout_matches(module: nn.Module, layers: list, params: list) -> bool:
+def _linear_layout_matches(layers: list, params: list) -> bool:
     """True when the trainable parameters are exactly the weights and biases of ``layers``, each
     owned by one layer (a weight tied between two layers sums over both uses: not covered)."""
     owned = [id(p) for m in layers for p in m.parameters(recurse=False) if p.requires_grad]
@@ -539,7 +538,7 @@ def per_example_gradient_sums(model: GenerativeModel, x: Tensor, noise: Noise = 
                 check_tensor(f"per_example_parameter_gradients()[{k!r}]", rows[k], shape=(n, *p.shape), finite=False)
     tap = _LinearTap(model.module, n)
     try:
-        if tap.layers and _linear_layout_matches(model.module, tap.layers, [p for p in params if id(p) not in extra]):
+        if tap.layers and _linear_layout_matches(tap.layers, [p for p in params if id(p) not in extra]):
             grads = torch.autograd.grad(_weighted_loss_sum(model, x, noise, None), params, allow_unused=True)
             if tap.supported and len(tap.records) == len(tap.layers) and all(d is not None for _, d in tap.records.values()):
                 squares = {i: (to_accumulator(g.detach()).reshape(n, -1) ** 2).sum(0) for i, g in extra.items()}

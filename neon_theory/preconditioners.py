@@ -35,6 +35,7 @@ from .gradients import (
     _batch_bounds,
     _chunk_bounds,
     _chunk_grad,
+    _chunks,
     _draw_noise,
     _source_size,
     gradient_second_moment,
@@ -426,8 +427,6 @@ def _adam_blocks(model: GenerativeModel, source: Source, B, passes, shuffle, blo
 
 def _adam_moments(model: GenerativeModel, source: Source, B: int, steps, passes: int, blocks, eps: float, noise_generator, sampling: str, progress) -> Diagonal:
     """:func:`adam_minibatch` with ``estimator="moments"`` (see its docstring)."""
-    from .gradients import _chunks, _rqmc_layout
-
     if isinstance(source, WeightedSupport):
         raise ValueError("adam_minibatch needs a Tensor or a sampling-law source; a WeightedSupport has no minibatches")
     if isinstance(source, Tensor):
@@ -456,12 +455,12 @@ def _adam_moments(model: GenerativeModel, source: Source, B: int, steps, passes:
     sums = torch.zeros(shape, dtype=accumulator_dtype(device), device=device)
     squares, counts = torch.zeros_like(sums), torch.zeros(k, dtype=sums.dtype, device=device)
     bounds = list(zip(edges[:-1], edges[1:]))
-    if sampling == "rqmc":  # validate before any work (the layout's seeds come from a throwaway stream here)
-        check_generator("noise_generator", noise_generator)
-        _rqmc_layout(model, {"x": source}, torch.Generator().manual_seed(0), 1)
+    # one iterator per pass, made (and so validated) before any work; rqmc draws each pass's scramble
+    # seeds from noise_generator here, in pass order, and nothing else from it later
+    walks = [_chunks(model, {"x": source}, bounds, B, {}, noise_generator, sampling) for _ in range(passes)]
     with tqdm(total=passes * size, disable=not progress, desc="adam second moment (moments)", unit="ex") as bar:
-        for _ in range(passes):
-            for j, a, z, noise, rows in _chunks(model, {"x": source}, bounds, B, {}, noise_generator, sampling):
+        for walk in walks:
+            for j, a, z, noise, rows in walk:
                 g = per_example_gradient_sums(model, rows["x"][0], noise)
                 sums[j] += g.sum
                 squares[j] += g.square_sum

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from toy_models.drivers import bench
-from toy_models.drivers.bench import BenchConfig, _ratio, _summary, official_cosine
+from toy_models.drivers.bench import BenchConfig, _ratio, _summary
 
 
 def test_efficiency_is_inverse_variance_per_cpu_second_and_the_ratio_carries_an_f_interval():
@@ -37,17 +37,11 @@ def test_the_official_estimator_and_the_toolkits_probe_estimate_the_same_cosine(
     from neon_theory.rng import generator
     from neon_theory.samplers import Temperature
     from toy_models.drivers.official import ARToyConfig, ar_base, ar_cosine_probe
-    from toy_models.gmm import official_gaussian
 
     cfg = replace(ARToyConfig.preset("smoke"), n_pop=8192, grad_batch=1024)
     model = ar_base(cfg, 0)
     ours = [ar_cosine_probe(model, cfg, 0, rep=r).report(0.5).cosine for r in range(1, 13)]
-    theirs = []
-    for r in range(12):
-        g = generator(0, f"test-official/{r}")
-        real = official_gaussian().sample(8192, g).float()
-        S = model.sample(8192, Temperature(0.5, "std"), g)
-        theirs.append(official_cosine(model, real, S, draws=1, batch_size=1024, generator=g))
+    theirs = [bench._official_once(model, Temperature(0.5, "std"), 8192, 1, 1024, generator(0, f"test-official/{r}")) for r in range(12)]
     se = math.sqrt(statistics.variance(ours) / 12 + statistics.variance(theirs) / 12)
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= 4 * se
     assert all(-1 <= c <= 1 for c in theirs)

@@ -391,17 +391,13 @@ def test_the_rqmc_fd_metric_is_common_across_calls_and_agrees_with_monte_carlo()
 
 def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diffusion_toy():
     """Same estimand: the means over repeats agree within 4 combined SEs (smoke base, ζ = 1.1)."""
-    from toy_models.drivers.bench import official_cosine
+    from toy_models.drivers.bench import _official_once
     from toy_models.drivers.official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), n_pop=1024, noise_draws=8, grad_batch=512, n_batches=8)
     model = diffusion_base(cfg, 0)
     ours = [diffusion_cosine_probe(model, cfg, 0, rep=r).report(1.1).cosine for r in range(1, 9)]
-    theirs = []
-    for r in range(16):
-        g = generator(0, f"test-official/{r}")
-        real = official_gaussian().sample(1024, g).float()
-        theirs.append(official_cosine(model, real, model.sample(1024, diffusion_sampler(cfg, 1.1), g), draws=8, batch_size=512, generator=g))
+    theirs = [_official_once(model, diffusion_sampler(cfg, 1.1), 1024, 8, 512, generator(0, f"test-official/{r}")) for r in range(16)]
     se = math.sqrt(statistics.variance(ours) / len(ours) + statistics.variance(theirs) / len(theirs))
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) <= K_SE * se
 

@@ -238,7 +238,7 @@ class CosineProbe:
         *, n: int | None = None, sampling: str = "mc", real_estimate=None,
     ):
         self.model, self.synthetic_of, self.cfg, self.seed, self.P, self.name = model, synthetic_of, cfg, seed, P, name
-        self.real_model, self.n, self.sampling = real_model, n, sampling
+        self.n, self.sampling = n, sampling
         self.rep = check_int("rep", rep, lo=0)
         self.batch_edges = batch_edges
         self.noise_seed = child_seed(seed, estimator_stream("cos-noise", rep))
@@ -275,9 +275,8 @@ def report_fields(rep) -> dict:
     }
 
 
-def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1, estimator: str = "ema") -> tuple:
-    """Adam-minibatch P on the real rows, in blocks aligned with the gradient batches
-    (``estimator``: :func:`~neon_theory.preconditioners.adam_minibatch`'s, ``"ema"`` or ``"moments"``).
+def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *, copies: int = 1) -> tuple:
+    """Adam-minibatch P on the real rows, in blocks aligned with the gradient batches.
 
     P walks the ``real_rows`` in minibatches of ``cfg.grad_batch`` (``copies`` passes, one per
     loss-noise draw), grouped into min(n_batches, ⌈N/B⌉) blocks; returns (P, batch_edges) with
@@ -286,7 +285,7 @@ def blocked_adam_probe(model, real_rows: torch.Tensor, cfg, seed: int, stream, *
     n_mb = math.ceil(real_rows.shape[0] / cfg.grad_batch)
     P = adam_minibatch(
         model, real_rows, batch_size=cfg.grad_batch, passes=copies, blocks=min(cfg.n_batches, n_mb),
-        generator=generator(seed, stream("adam")), noise_generator=generator(seed, stream("adam-noise")), estimator=estimator,
+        generator=generator(seed, stream("adam")), noise_generator=generator(seed, stream("adam-noise")),
     )
     return P, tuple(copies * e for e in P.row_edges)
 

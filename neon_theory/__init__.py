@@ -1,56 +1,57 @@
-"""neon-theory: measure the theory behind Neon exactly or with honest error bars."""
+"""neon-theory: measure the theory behind Neon exactly or with honest error bars.
 
-from .alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
-from .contracts import GenerativeModel, ModelAdapter, Target
-from .device import accumulator_dtype, module_device, resolve_device
-from .gradients import (
-    GradientEstimate,
-    ModelLaw,
-    WeightedSupport,
-    paired_population_gradients,
-    per_sample_gradients,
-    population_gradient,
-    population_hessian,
-)
-from .neon import MergePolicy, brent_best_w, fit, merge, neon_loop, plane_state, plane_sweep, predicted_w_star, self_train, w_sweep
-from .samplers import Chain, Guidance, ScoreScale, Sharpening, Steps, Temperature, TopK, TopP
+The names below are imported on first use (PEP 562), so that ``import neon_theory`` (and the
+CLI's ``--help``) does not pay for torch until something needs it.
+"""
+
+import importlib
+import sys
+import types
+
+#: public name → the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(("AlignmentReport", "TheoryQuantities", "alignment", "theory_quantities"), "alignment"),
+    **dict.fromkeys(("GenerativeModel", "ModelAdapter", "Target", "check_model"), "contracts"),
+    **dict.fromkeys(("accumulator_dtype", "module_device", "resolve_device"), "device"),
+    **dict.fromkeys(
+        ("GradientEstimate", "ModelLaw", "WeightedSupport", "paired_population_gradients", "per_sample_gradients", "population_gradient", "population_hessian"),
+        "gradients",
+    ),
+    **dict.fromkeys(
+        ("MergePolicy", "brent_best_w", "fit", "merge", "neon_loop", "plane_state", "plane_sweep", "predicted_w_star", "self_train", "w_sweep"), "neon"
+    ),
+    **dict.fromkeys(("Chain", "Guidance", "ScoreScale", "Sharpening", "Steps", "Temperature", "TopK", "TopP", "categorical_logits"), "samplers"),
+}
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlignmentReport",
-    "Chain",
-    "GenerativeModel",
-    "GradientEstimate",
-    "Guidance",
-    "MergePolicy",
-    "ModelAdapter",
-    "ModelLaw",
-    "ScoreScale",
-    "Sharpening",
-    "Steps",
-    "Target",
-    "Temperature",
-    "TheoryQuantities",
-    "TopK",
-    "TopP",
-    "WeightedSupport",
-    "accumulator_dtype",
-    "alignment",
-    "brent_best_w",
-    "fit",
-    "merge",
-    "module_device",
-    "neon_loop",
-    "paired_population_gradients",
-    "per_sample_gradients",
-    "plane_state",
-    "plane_sweep",
-    "population_gradient",
-    "population_hessian",
-    "predicted_w_star",
-    "resolve_device",
-    "self_train",
-    "theory_quantities",
-    "w_sweep",
-]
+__all__ = sorted(_EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """The package's module type: the function ``alignment`` keeps its name when its module is imported.
+
+    Importing ``neon_theory.alignment`` binds the submodule to the package's attribute of that
+    name; an eager ``from .alignment import alignment`` used to rebind it to the function,
+    and this keeps that meaning with the lazy imports.
+    """
+
+    def __setattr__(self, name, value):
+        if name == "alignment" and isinstance(value, types.ModuleType) and callable(getattr(value, "alignment", None)):
+            value = value.alignment
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # imported once
+        return value
+    raise AttributeError(f"module 'neon_theory' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -9,8 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where a tensor is checked, so that the CLI's --help stays fast
+    import torch
+    from torch import Tensor
 
 
 def _interval(lo: float, hi: float, lo_open: bool, hi_open: bool) -> str:
@@ -74,7 +77,9 @@ def check_tensor(
     finite: bool = True,
 ) -> Tensor:
     """Check that ``value`` is a tensor of the given rank/shape with finite entries (``None`` in shape = any)."""
-    if not isinstance(value, Tensor):
+    import torch
+
+    if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s); got shape {tuple(value.shape)}")
@@ -82,12 +87,14 @@ def check_tensor(
         if value.ndim != len(shape) or any(s is not None and s != v for s, v in zip(shape, value.shape)):
             want = tuple("*" if s is None else s for s in shape)
             raise ValueError(f"{name} must have shape {want}; got {tuple(value.shape)}")
-    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+    if finite and value.is_floating_point() and not bool(value.isfinite().all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return value
 
 
 def check_generator(name: str, value) -> torch.Generator:
+    import torch
+
     if not isinstance(value, torch.Generator):
         raise ValueError(
             f"{name} must be a torch.Generator (every random draw needs an explicit generator); "
@@ -112,6 +119,8 @@ def check_spd(name: str, matrix: Tensor) -> Tensor:
     scale = max(1.0, float(m.abs().max()))
     if float((m - m.T).abs().max()) > 1e-8 * scale:
         raise ValueError(f"{name} must be symmetric")
+    import torch
+
     eig_min = float(torch.linalg.eigvalsh(m).min())
     if eig_min <= 0:
         raise ValueError(f"{name} must be positive definite (eigenvalues in (0, inf)); smallest eigenvalue is {eig_min:g}")

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_tensor
 from .contracts import GenerativeModel, Noise, Target, check_model, noise_rows

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy import optimize
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import GenerativeModel, check_model

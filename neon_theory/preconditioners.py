@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import GenerativeModel, check_model

@@ -112,7 +112,7 @@ def test_results_on_a_table_without_seed_or_status_exits_2(suffix, drop, tmp_pat
     full = pd.DataFrame({"T": [0.7, 0.7], "seed": [0, 1], "status": ["ok", "ok"], "result.s": [-0.1, -0.2]})
     full.to_csv(path, index=False) if suffix == "csv" else full.to_parquet(path)
     code, out, _ = run(["results", str(path)], capsys)
-    assert code == 0 and "result.s" in out
+    assert code == 0 and "-0.15 ± 0.05" in out  # mean of -0.1, -0.2 and SD/sqrt(2)
 
 
 def test_console_script_exit_status_is_2_on_bad_input():

@@ -16,11 +16,13 @@ reader of the output goes away (``| head``), quietly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
 import os
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,8 +183,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _executor(args):
-    """The executor, started now: a missing srun/sbatch or an unreachable Ray cluster fails before any job."""
+def _executor(args, slurm: dict | None = None):
+    """The executor, started now: a missing srun/sbatch or an unreachable Ray cluster fails before any job.
+
+    ``slurm`` holds submitit parameters from a sweep file; the ``--slurm-*`` options override them.
+    """
     from .sweeps import make_executor
 
     options, option = {}, "--executor"
@@ -191,14 +196,41 @@ def _executor(args):
         option = "--executor ray" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
     elif args.executor == "slurm":
         output_folder("--slurm-folder", args.slurm_folder)
+        options.update(slurm or {})
+        options.update(slurm_parameters(args))
         options.update(folder=args.slurm_folder, cluster=args.slurm_cluster)
         option = f"--executor slurm --slurm-cluster {args.slurm_cluster}"
-        if args.slurm_partition:
-            options["slurm_partition"] = args.slurm_partition
     try:
         return make_executor(args.executor, args.workers, **options)
     except ValueError as e:
         raise CLIError(f"{option}: {e}") from None
+
+
+#: --slurm-* option → the submitit parameter it sets
+SLURM_OPTIONS = {
+    "slurm_time": "timeout_min",
+    "slurm_mem": "mem_gb",
+    "slurm_gpus": "gpus_per_node",
+    "slurm_cpus": "cpus_per_task",
+    "slurm_account": "slurm_account",
+    "slurm_partition": "slurm_partition",
+}
+
+
+def slurm_parameters(args) -> dict:
+    """The submitit parameters the ``--slurm-*`` options set (``--slurm-param KEY=VALUE`` last)."""
+    from .config import safe_load
+
+    out = {param: getattr(args, option) for option, param in SLURM_OPTIONS.items() if getattr(args, option, None) is not None}
+    for text in getattr(args, "slurm_param", None) or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--slurm-param must look like KEY=VALUE (a submitit parameter, e.g. slurm_qos=high); got {text!r}")
+        try:
+            out[key.strip()] = safe_load(value) if value.strip() else ""
+        except Exception:  # a YAML error: keep the text as it is
+            out[key.strip()] = value
+    return out
 
 
 def _store(args):
@@ -208,13 +240,13 @@ def _store(args):
     return ResultStore(args.store)
 
 
-def cmd_sweep(args) -> dict:
-    """Run a sweep file with the chosen executor; records are cached in --store, the table written to --out."""
+def _read_sweep(args):
+    """The sweep file of ``sweep`` and ``sweep --dry-run``: read, parsed and every job validated (no work)."""
     import dataclasses
 
     from . import plugins
     from .config import from_yaml
-    from .sweeps import SweepSpec, failure_summary, run_sweep, save_table
+    from .sweeps import SweepSpec
 
     plugins.load("neon_theory.experiments")  # the installed packages register their experiments
     path = Path(args.file)
@@ -232,56 +264,219 @@ def cmd_sweep(args) -> dict:
         raise CLIError(f"sweep file {str(path)!r}: {e}") from None
     if args.device is not None:
         spec = dataclasses.replace(spec, device=str(device_of(args)))
-    if spec.n_jobs > CONFIRM_JOBS and not args.yes:  # counted before the grid is expanded
+    if spec.n_jobs > CONFIRM_JOBS and not args.yes and not args.dry_run:  # counted before the grid is expanded
         raise CLIError(f"sweep file {str(path)!r} expands to {spec.n_jobs:,} jobs; pass --yes to run more than {CONFIRM_JOBS:,}, or shrink the grid")
-    jobs = spec.validate()  # every job's config is built (and rejected, naming the field) before any work
-    # every output and the executor are checked before the first job runs
+    spec.validate()  # every job's config is built (and rejected, naming the field) before any work
+    return spec
+
+
+def cmd_sweep(args) -> dict:
+    """Run a sweep file with the chosen executor; records are cached in --store, the table written to --out."""
+    from .sweeps import failure_summary, plan_sweep, run_sweep, save_table
+
+    spec = _read_sweep(args)
     store = _store(args)
+    if args.dry_run:
+        return _dry_run(args, spec, plan_sweep(spec, store))
+    # every output and the executor are checked before the first job runs
     _table_path("--out", args.out)
     if args.csv is not None:
         _table_path("--csv", args.csv)
-    executor = _executor(args)
+    executor = _executor(args, spec.slurm)
     try:
-        df = run_sweep(spec, store, executor=executor, progress=not args.json)
+        df = run_sweep(spec, store, executor=executor, progress=show_progress(args), on_record=_job_line if args.verbose else None)
     finally:
         executor.close()
     written = save_table(df, args.out, csv=args.csv)
     n_ok = int((df.status == "ok").sum())
+    counts = {"records": len(df), "cached": df.attrs["cached"], "ran": df.attrs["ran"], "ok": n_ok, "failed": len(df) - n_ok}
     if not args.json:
-        print(f"{len(jobs)} jobs: {n_ok} ok, {len(df) - n_ok} failed -> " + ", ".join(map(str, written)))
-    return {"records": len(df), "ok": n_ok, "failed": len(df) - n_ok, "first_error": failure_summary(df), "tables": [str(p) for p in written]}
+        print(
+            f"{len(df)} jobs: {counts['cached']} from the cache, {counts['ran']} ran; {n_ok} ok, {counts['failed']} failed -> "
+            + ", ".join(map(str, written))
+        )
+        if df.attrs["log"] and not args.quiet:
+            print(f"log: {df.attrs['log']}")
+    return counts | {"first_error": failure_summary(df), "tables": [str(p) for p in written], "log": df.attrs["log"]}
+
+
+def _dry_run(args, spec, plan) -> dict:
+    """What ``sweep`` would do: jobs, cached, to run, and the time they would take (nothing runs)."""
+    estimate = plan.estimate_seconds(args.workers)
+    out = {
+        "dry_run": True,
+        "experiment": spec.experiment,
+        "jobs": plan.jobs,
+        "cached": plan.cached,
+        "failed_before": plan.failed,
+        "to_run": plan.todo,
+        "workers": args.workers,
+        "seconds_per_job": plan.seconds_per_job,
+        "estimate_seconds": estimate,
+        "estimate_basis": plan.basis,
+        "grid": {k: list(v) for k, v in spec.grid.items()},
+        "seeds": list(spec.seeds),
+    }
+    if not args.json:
+        grid = " × ".join(f"{k} ({len(v)})" for k, v in spec.grid.items()) or "no grid"
+        print(f"sweep {spec.experiment}: {grid} × {len(spec.seeds)} seed(s) = {plan.jobs} jobs")
+        print(f"  {plan.cached} from the cache in {args.store}, {plan.todo} to run" + (f" ({plan.failed} of them failed before)" if plan.failed else ""))
+        when = "nothing to run" if plan.todo == 0 else "unknown" if estimate is None else f"about {_duration(estimate)} on {args.workers} worker(s)"
+        print(f"  time: {when}" + ("" if plan.todo == 0 else f" ({plan.basis})"))
+        print("  nothing was run (--dry-run)")
+    return out
+
+
+def show_progress(args) -> bool:
+    """Whether a command draws progress bars: not with ``--json`` or ``--quiet``."""
+    return not (args.json or getattr(args, "quiet", False))
+
+
+def _job_line(record: dict) -> None:
+    """``--verbose``: one line per finished job on stderr."""
+    what = "ok" if record["status"] == "ok" else f"{record['status']}: {record.get('error')}"
+    print(f"job {record['key'][:12]} seed={record['seed']} {json.dumps(record['params'], sort_keys=True, default=str)} "
+          f"{record.get('seconds', 0):.2f} s {what}", file=sys.stderr)
 
 
 def cmd_results(args) -> dict:
-    """Summarise a sweep table (parquet or CSV): mean ± SE over seeds of every numeric result, per setting."""
-    import pandas as pd
-
-    from .sweeps import load_table
+    """Summarise a sweep table per setting: n seeds, mean ± SE and a 95% t-interval over seeds, per result field."""
+    from .store import load_table
+    from .summary import INTERVAL, display_table, summarise
 
     df = load_table(args.file)
-    missing = sorted({"seed", "status"} - set(df.columns))
-    if missing:
-        raise CLIError(f"results file {args.file!r} must be a sweep table with 'seed' and 'status' columns; missing {missing}")
-    ok = df[df.status == "ok"]
-    hashable = [c for c in df.columns if c not in ("seed", "status", "error") and not c.startswith("result.")]
-    params = [c for c in hashable if ok[c].map(lambda v: isinstance(v, (str, int, float, bool)) or v is None).all() and ok[c].nunique(dropna=False) > 1]
-    values = [c for c in ok.select_dtypes("number").columns if c.startswith("result.")]
-    if not values:
-        raise CLIError(f"results file {args.file!r} has no numeric results to summarise ({len(ok)} of {len(df)} record(s) ok)")
-    summary = ok.groupby(params)[values].agg(["mean", "sem"]) if params else ok[values].agg(["mean", "sem"])
-    flags = [c for c in ok.columns if c.startswith("result.") and ok[c].dtype == bool]  # e.g. result.degenerate
-    if flags and params:  # a flag is counted, not averaged: how many seeds raised it
-        counts = ok.groupby(params)[flags].sum()
-        counts.columns = pd.MultiIndex.from_tuples([(c, "n_true") for c in flags])
-        summary = summary.join(counts)
-    elif flags:
-        summary = pd.concat([summary, pd.DataFrame([ok[flags].sum()], index=["n_true"])])
+    fields = None if args.fields is None else [f.strip() for f in args.fields.split(",") if f.strip()]
+    try:
+        summary = summarise(df, fields)
+    except ValueError as e:
+        raise CLIError(f"results file {args.file!r}: {e}") from None
+    rows = summary.table.to_dict(orient="records")
+    out = {"rows": rows, "varying": summary.varying, "constants": summary.constants, "left_out": summary.left_out, "failed": summary.failed}
+    if args.json or args.format == "json":
+        return out
+    shown = display_table(summary)
+    if args.format == "csv":
+        summary.table.to_csv(sys.stdout, index=False)
+    elif args.format == "markdown":
+        print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))
+    else:
+        print(_fit_text(shown))
+    if not args.quiet and args.format in ("text", "markdown"):
+        if summary.constants:
+            print(_wrap("the same in every record: " + ", ".join(f"{k.removeprefix('result.')}={_short(v)}" for k, v in summary.constants.items())))
+        if summary.left_out:
+            print(_wrap("not summarised: " + ", ".join(f"{k.removeprefix('result.')} ({why})" for k, why in summary.left_out.items())))
+        print(_wrap(f"{INTERVAL}."))
+        if summary.failed:
+            print(f"{summary.failed} failed record(s) left out")
+    return out
+
+
+def _has_tabulate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tabulate") is not None
+
+
+def _markdown(table) -> str:
+    """A GitHub pipe table (what pandas' to_markdown writes, without needing tabulate)."""
+    cells = [list(table.columns)] + table.astype(str).values.tolist()
+    widths = [max(len(str(r[i])) for r in cells) for i in range(len(cells[0]))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([line(cells[0]), "| " + " | ".join("-" * w for w in widths) + " |"] + [line(r) for r in cells[1:]])
+
+
+#: Text output is kept to this many columns.
+WIDTH = 120
+
+
+def _fit_text(table) -> str:
+    """The table as aligned text; a setting is written once, above its fields, when a row would exceed :data:`WIDTH`."""
+    text = table.to_string(index=False)
+    if max(map(len, text.splitlines())) <= WIDTH:
+        return text
+    params = [c for c in table.columns if c not in ("field", "n", "mean ± SE", "95% CI")]
+    blocks = []
+    for key, g in table.groupby(params, sort=False) if params else [((), table)]:
+        key = key if isinstance(key, tuple) else (key,)
+        blocks.append(_wrap(", ".join(f"{p}={v}" for p, v in zip(params, key)) or "all records"))
+        blocks.append("\n".join("  " + line for line in g.drop(columns=params).to_string(index=False).splitlines()))
+    return "\n".join(blocks)
+
+
+def _short(v) -> str:
+    text = str(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, WIDTH, subsequent_indent="  ")
+
+
+def cmd_list(args) -> dict:
+    """List what the installed packages registered: experiments (fields, types, defaults, ranges), figures, presets, commands."""
+    from . import plugins
+    from .experiments import EXPERIMENTS
+    from .figures import FIGURES, PRESETS
+
+    plugins.load("neon_theory.experiments")
+    plugins.load("neon_theory.figures")
+    kinds = ("experiments", "figures", "presets", "commands") if args.what == "all" else (args.what,)
+    out: dict = {}
+    if "experiments" in kinds:
+        names = [args.name] if args.name else sorted(EXPERIMENTS)
+        if args.name and args.name not in EXPERIMENTS:
+            raise CLIError(f"experiment {args.name!r} is not registered; known: {sorted(EXPERIMENTS)}")
+        out["experiments"] = {
+            n: {"module": EXPERIMENTS[n].module, "about": _first_line(EXPERIMENTS[n].config.__doc__ if EXPERIMENTS[n].config else EXPERIMENTS[n].run.__doc__),
+                "fields": [dataclasses.asdict(f) for f in EXPERIMENTS[n].fields()]}
+            for n in names
+        }
+    if "figures" in kinds:
+        out["figures"] = {n: {"about": f.description, "sweeps": list(f.sweeps), "module": f.module} for n, f in sorted(FIGURES.items())}
+    if "presets" in kinds:
+        out["presets"] = dict(PRESETS)
+    if "commands" in kinds:
+        out["commands"] = {n: c.help for n, c in COMMANDS.items()}
     if not args.json:
-        with pd.option_context("display.width", 160, "display.max_columns", 30):
-            print(summary.round(4).to_string())
-        if len(ok) < len(df):
-            print(f"{len(df) - len(ok)} failed record(s) left out")
-    return {"summary": json.loads(summary.to_json())}
+        _print_list(out)
+    return out
+
+
+def _first_line(doc: str | None) -> str:
+    return _plain_text((doc or "").strip().split("\n\n")[0])
+
+
+def _plain_text(doc: str) -> str:
+    """reST in plain words: ``:class:`~a.b.C``` → C, ````x```` → x, runs of spaces → one."""
+    import re
+
+    doc = re.sub(r":\w+:`~?(?:[^`]*\.)?([^`.]+)`", r"\1", doc)
+    return " ".join(doc.replace("``", "").split())
+
+
+def _print_list(out: dict) -> None:
+    import textwrap
+
+    for n, e in out.get("experiments", {}).items():
+        print(_wrap(f"experiment {n} ({e['module']}): {e['about']}"))
+        width = max([len(f["name"]) for f in e["fields"]] + [4])
+        for f in e["fields"]:
+            head = f"  {f['name']:<{width}}  {f['type']}, default {json.dumps(f['default'], default=str)}"
+            doc = _plain_text(f["doc"])
+            print(textwrap.fill(f"{head}: {doc}" if doc else head, WIDTH, subsequent_indent=" " * (width + 4)))
+        if not e["fields"]:
+            print("  (takes a plain mapping of parameters)")
+    for title, key in (("figures", "figures"), ("presets", "presets"), ("commands", "commands")):
+        if key not in out:
+            continue
+        print(f"{title}:")
+        width = max(map(len, out[key]), default=0)
+        for n, about in out[key].items():
+            text = about["about"] + f" (sweeps: {', '.join(about['sweeps'])})" if isinstance(about, dict) else about
+            print(textwrap.fill(f"  {n:<{width}}  {text}", WIDTH, subsequent_indent=" " * (width + 4)))
 
 
 def run_figures(args, names: list[str], seeds: str | None = None) -> dict:
@@ -311,7 +506,7 @@ def run_figures(args, names: list[str], seeds: str | None = None) -> dict:
     out = {}
     try:
         for name in names:
-            out[name] = make_figure(name, args.preset, store=store, out=args.out, executor=executor, progress=not args.json, seeds=seed_list, device=device)
+            out[name] = make_figure(name, args.preset, store=store, out=args.out, executor=executor, progress=show_progress(args), seeds=seed_list, device=device)
     finally:
         executor.close()
     return out
@@ -342,7 +537,16 @@ def add_executor_options(p) -> None:
     p.add_argument("--ray-address", default=None, help="a running Ray cluster (e.g. 'auto'); default: start a local one")
     p.add_argument("--slurm-folder", default="results/submitit", help="submitit's log and pickle folder (default results/submitit)")
     p.add_argument("--slurm-cluster", choices=("slurm", "local"), default="slurm", help="'local' runs the submitit path without SLURM (default slurm)")
-    p.add_argument("--slurm-partition", default=None, help="SLURM partition (default: the cluster's)")
+    p.add_argument("--slurm-partition", default=None, help="SLURM partition (default: the sweep file's, else the cluster's)")
+    p.add_argument("--slurm-account", default=None, help="SLURM account to charge (default: the sweep file's, else yours)")
+    p.add_argument("--slurm-time", type=integer(1), default=None, help="time limit per job in minutes (default: the sweep file's, else 60)")
+    p.add_argument("--slurm-mem", type=integer(1), default=None, help="memory per job in GB (default: the sweep file's, else the cluster's)")
+    p.add_argument("--slurm-gpus", type=integer(0), default=None, help="GPUs per job (default: the sweep file's, else none)")
+    p.add_argument("--slurm-cpus", type=integer(1), default=None, help="CPUs per job (default: the sweep file's, else the cluster's)")
+    p.add_argument(
+        "--slurm-param", action="append", default=None, metavar="KEY=VALUE",
+        help="any other submitit parameter, e.g. slurm_qos=high or slurm_constraint=a100; repeatable (default: none)",
+    )
 
 
 def _preset_option(p) -> None:
@@ -392,6 +596,7 @@ def _sweep_options(sw) -> None:
     sw.add_argument("--out", default="results/sweep.parquet", help="table of every record, .parquet or .csv (default results/sweep.parquet)")
     sw.add_argument("--csv", default=None, help="also export the table as this CSV file (default: none)")
     sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
+    sw.add_argument("--dry-run", action="store_true", help="print the job count, how many are cached and an estimate of the time; run nothing")
     sw.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto; default: the sweep file's device (cpu if it names none)")
 
 
@@ -404,7 +609,19 @@ def _figures_options(fg) -> None:
 
 
 register_command("sweep", "run a sweep file (YAML), resumably, with a local, Ray or SLURM executor", _sweep_options, cmd_sweep)
-register_command("results", "summarise a sweep table (parquet or CSV): mean ± SE over seeds", lambda p: p.add_argument("file", help="a table"), cmd_results)
+def _results_options(r) -> None:
+    r.add_argument("file", help="a sweep table written by 'sweep --out' (.parquet or .csv)")
+    r.add_argument("--fields", default=None, help="comma-separated result fields, e.g. best_w,cosine (default: every numeric result that varies)")
+    r.add_argument("--format", choices=("text", "markdown", "csv", "json"), default="text", help="text (at most 120 columns), markdown, csv or json (default text)")
+
+
+def _list_options(p) -> None:
+    p.add_argument("what", nargs="?", choices=("all", "experiments", "figures", "presets", "commands"), default="all", help="what to list (default all)")
+    p.add_argument("name", nargs="?", default=None, help="one experiment to list (default: every one)")
+
+
+register_command("results", "summarise a sweep table per setting: n seeds, mean ± SE and a 95%% t-interval over seeds", _results_options, cmd_results)
+register_command("list", "list the experiments (fields, types, defaults, ranges), figures, presets and commands", _list_options, cmd_list)
 register_command("figures", "run the sweeps of figures (or 'all') over one store and draw them to --out", _figures_options, cmd_figures, presets=True)
 
 
@@ -439,7 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_arguments(c)
         if command.presets:
             _preset_option(c)
-        c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        c.add_argument("--json", action="store_true", help="print JSON (with its inputs, conventions and provenance) instead of a table")
+        loud = c.add_mutually_exclusive_group()
+        loud.add_argument("-v", "--verbose", action="store_true", help="also print a line per finished job on stderr")
+        loud.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes: results and errors only")
         c.set_defaults(func=command.run)
     return p
 
@@ -470,9 +690,10 @@ def _run(args, held: list) -> int:
     from .sweeps import SweepFailed
 
     try:
+        start = time.perf_counter()
         result = args.func(args)
-        if args.json:
-            print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
+        if args.json or getattr(args, "format", None) == "json":
+            print(json.dumps(_jsonable(dict(result) | {"meta": _meta(args, time.perf_counter() - start)}), indent=2, allow_nan=False))
         _flush_warnings(held)
         if result.get("failed"):  # some sweep job failed: visible to pipelines
             _error(result["first_error"])
@@ -500,6 +721,22 @@ def _run(args, held: list) -> int:
             raise
         _error(f"unexpected {type(e).__name__}: {e} (set NEON_THEORY_TRACEBACK=1 to see where; please report it)")
         return 1
+
+
+def _meta(args, seconds: float) -> dict:
+    """What a ``--json`` output says about itself: the command and its inputs, the conventions, the provenance, the wall time."""
+    from .provenance import CONVENTIONS, provenance
+    from .summary import INTERVAL
+
+    inputs = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    device = getattr(args, "device", None) or "cpu"
+    return {
+        "command": args.command,
+        "inputs": inputs,
+        "conventions": CONVENTIONS | {"interval": INTERVAL},
+        "provenance": provenance(device if device != "auto" else "cpu"),
+        "wall_seconds": seconds,
+    }
 
 
 def _flush_warnings(held: list, only: type | None = None) -> None:

@@ -42,7 +42,11 @@ def run_job(job: Job) -> dict:
     import torch
 
     importlib.import_module(job.module)  # registers the experiment in a fresh worker
+    from .provenance import CONVENTIONS, provenance
+
     record = {"key": job.key, "experiment": job.experiment, "params": job.params, "seed": job.seed, "code_version": code_version(), "device": job.device}
+    # what the record is, in its own words: the code and machine that made it and how to read it (not part of the key)
+    record.update(provenance=provenance(job.device), conventions=CONVENTIONS, threads=job.threads)
     threads = torch.get_num_threads()
     torch.set_num_threads(job.threads)
     start = time.perf_counter()
@@ -57,7 +61,7 @@ def run_job(job: Job) -> dict:
         record.update(status="error", result=None, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc(limit=5))
     finally:
         torch.set_num_threads(threads)
-    record["seconds"] = time.perf_counter() - start
+    record["seconds"] = time.perf_counter() - start  # wall time of the job
     return record
 
 
@@ -178,8 +182,10 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
 class SubmititExecutor(Executor):
     """SLURM through submitit: one array job, one task per job.
 
-    ``cluster="slurm"`` submits to SLURM (``slurm_*`` keyword arguments go to
-    ``update_parameters``); ``cluster="local"`` runs the same path in local subprocesses
+    ``cluster="slurm"`` submits to SLURM; every other keyword argument goes to submitit's
+    ``update_parameters`` as it is: the shared ``timeout_min``, ``mem_gb``, ``gpus_per_node``,
+    ``cpus_per_task`` and SLURM's own ``slurm_account``, ``slurm_partition``, ``slurm_qos``, …
+    (an unknown name is a ValueError that quotes submitit); ``cluster="local"`` runs the same path in local subprocesses
     (what the tests use); ``None`` lets submitit pick.
     """
 
@@ -203,7 +209,12 @@ class SubmititExecutor(Executor):
         if cluster == "local":
             parameters = {k: v for k, v in parameters.items() if not k.startswith("slurm_")}
         parameters.setdefault("timeout_min", 60)
-        self.executor.update_parameters(**parameters)
+        try:
+            self.executor.update_parameters(**parameters)
+        except (NameError, AssertionError) as e:  # submitit's way of naming an unknown or mistyped parameter
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"submitit parameters {sorted(parameters)}: {first}") from None
+        self.parameters = dict(parameters)
         self.poll_s = poll_s
 
     def map(self, jobs):

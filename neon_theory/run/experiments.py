@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import json
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -46,6 +47,78 @@ class Experiment:
         if self.config is None:
             return dict(params)
         return config_to_dict(self.build(params))
+
+    def fields(self) -> list[FieldInfo]:
+        """The sweep parameters: each config field's name, type, default and documented range
+        (from the ``Attributes:`` section of the config's docstring); empty for a plain dict."""
+        if self.config is None:
+            return []
+        docs = attribute_docs(self.config.__doc__ or "")
+        hints = typing.get_type_hints(self.config)
+        out = []
+        for f in dataclasses.fields(self.config):
+            if not f.init:
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = None
+            kind = hints.get(f.name, f.type)
+            out.append(FieldInfo(f.name, getattr(kind, "__name__", None) or str(kind), _plain_default(default), docs.get(f.name, "")))
+        return out
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One sweep parameter of an experiment: ``name``, ``type`` (as text), ``default`` (JSON-safe;
+    ``None`` if required) and ``doc``, the docstring's line for it (its meaning and accepted range)."""
+
+    name: str
+    type: str
+    default: object
+    doc: str
+
+
+def _plain_default(v):
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return config_to_dict(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+_ATTRIBUTE_LINE = re.compile(r"^(?P<names>[A-Za-z_][\w, ]*?)\s*(?:\((?P<type>[^)]*)\))?:\s*(?P<doc>.*)$")
+
+
+def attribute_docs(doc: str) -> dict[str, str]:
+    """Field name → its text in a Google-style ``Attributes:`` section (continuation lines joined;
+    ``a, b (int): ...`` documents both ``a`` and ``b``)."""
+    lines = doc.expandtabs().splitlines()
+    out: dict[str, str] = {}
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
+    except StopIteration:
+        return out
+    indent, current = None, []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth < indent:  # the section ended
+            break
+        m = _ATTRIBUTE_LINE.match(line.strip()) if depth == indent else None
+        if m:
+            current = [n.strip() for n in m["names"].split(",") if n.strip()]
+            for n in current:
+                out[n] = m["doc"].strip()
+        else:
+            for n in current:
+                out[n] = f"{out[n]} {line.strip()}".strip()
+    return out
 
 
 EXPERIMENTS: dict[str, Experiment] = {}

@@ -23,14 +23,17 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib
+import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from itertools import product
 
 import pandas as pd
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 from .._validation import check_int, integral
 from .config import config_to_dict
@@ -45,7 +48,7 @@ __all__ = [
     "EXECUTORS", "EXPERIMENTS", "MAX_JOBS", "MAX_THREADS", "MAX_WORKERS", "CorruptRecordWarning", "Executor", "Experiment", "Job",
     "LocalExecutor", "RayExecutor", "ResultStore", "SubmititExecutor", "SweepFailed", "SweepSpec", "code_version", "experiment",
     "failure_summary", "get_experiment", "job_key", "load_table", "make_executor", "package_version", "records_frame", "run_job",
-    "run_sweep", "save_table",
+    "run_sweep", "save_table", "SweepPlan", "plan_sweep",
 ]
 
 #: Limits that keep a typo from expanding a billion jobs or asking for absurd thread counts.
@@ -68,6 +71,10 @@ class SweepSpec:
         device (str): where the jobs run: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA if
             present).  Tensors a job creates default to it; a record made on another device
             than the CPU has its own cache key (the numbers differ in the last bits).
+        slurm (dict): submitit parameters for ``--executor slurm``, as submitit names them:
+            ``timeout_min``, ``mem_gb``, ``gpus_per_node``, ``cpus_per_task``, ``slurm_account``,
+            ``slurm_partition``, ``slurm_qos``, …  The CLI's ``--slurm-*`` options override them.
+            They change where jobs run, never a record.
     """
 
     experiment: str
@@ -77,6 +84,7 @@ class SweepSpec:
     threads: int = 1
     module: str | None = None
     device: str = "cpu"
+    slurm: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.experiment, str) or not self.experiment:
@@ -104,6 +112,8 @@ class SweepSpec:
         check_int("threads", self.threads, lo=1, hi=MAX_THREADS)
         if self.module is not None and (not isinstance(self.module, str) or not self.module):
             raise ValueError(f"module must be an importable module name; got {self.module!r}")
+        if not isinstance(self.slurm, dict) or not all(isinstance(k, str) and k for k in self.slurm):
+            raise ValueError(f"slurm must map submitit parameter names (timeout_min, mem_gb, slurm_account, ...) to values; got {self.slurm!r}")
         if not isinstance(self.device, str):
             raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'; got {self.device!r}")
 
@@ -182,6 +192,64 @@ def failure_summary(df: pd.DataFrame) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class SweepPlan:
+    """What :func:`run_sweep` would do, found without running anything (``sweep --dry-run``).
+
+    Attributes:
+        jobs (int): grid points × seeds.
+        cached (int): jobs with a finished (``ok``) record in the store: not run again.
+        failed (int): jobs whose stored record failed: run again.
+        todo (int): jobs to run (missing or failed).
+        seconds_per_job (float | None): the median wall time of the stored records of this
+            experiment (this sweep's own first, else any in the store); ``None`` if there are none.
+        basis (str): where that median comes from, in words.
+    """
+
+    jobs: int
+    cached: int
+    failed: int
+    todo: int
+    seconds_per_job: float | None
+    basis: str
+
+    def estimate_seconds(self, workers: int = 1) -> float | None:
+        """Wall time to run :attr:`todo` jobs on ``workers`` parallel workers (``None`` if unknown)."""
+        if self.seconds_per_job is None:
+            return None
+        return self.seconds_per_job * math.ceil(self.todo / check_int("workers", workers, lo=1))
+
+
+#: At most this many stored records are read to estimate the time of a job never run before.
+ESTIMATE_SCAN = 2000
+
+
+def plan_sweep(spec: SweepSpec, store: ResultStore) -> SweepPlan:
+    """Count the jobs of ``spec`` that the store already holds and estimate the time of the rest."""
+    planned = spec.validate()
+    records = [store.get(k) for _, _, k in planned]
+    cached = [r for r in records if r is not None and r["status"] == "ok"]
+    failed = sum(r is not None and r["status"] != "ok" for r in records)
+    times, basis = [r["seconds"] for r in cached if isinstance(r.get("seconds"), (int, float))], "this sweep's stored records"
+    if not times:
+        times, basis = _stored_times(store, spec.experiment), f"stored records of {spec.experiment} with other settings"
+    seconds = float(pd.Series(times).median()) if times else None
+    if seconds is not None:
+        basis = f"the median of {len(times)} {basis}"
+    else:
+        basis = f"no record of {spec.experiment} in the store yet"
+    return SweepPlan(len(planned), len(cached), failed, len(planned) - len(cached), seconds, basis)
+
+
+def _stored_times(store: ResultStore, experiment: str) -> list[float]:
+    times = []
+    for key in store.keys()[:ESTIMATE_SCAN]:
+        r = store.get(key)
+        if r is not None and r.get("experiment") == experiment and r.get("status") == "ok" and isinstance(r.get("seconds"), (int, float)):
+            times.append(float(r["seconds"]))
+    return times
+
+
 def run_sweep(
     spec: SweepSpec,
     store: ResultStore,
@@ -189,15 +257,21 @@ def run_sweep(
     workers: int = 1,
     executor: Executor | None = None,
     progress: bool = True,
+    log: bool = True,
+    on_record=None,
 ) -> pd.DataFrame:
     """Run the missing or failed jobs of ``spec`` and return every record as a tidy DataFrame.
 
     Every job is validated first (:meth:`SweepSpec.validate`); each finished record is written
     to ``store`` as soon as it arrives.  ``executor`` defaults to ``LocalExecutor(workers)``.
+    With ``log`` (default) a line per finished job goes to a log file of this run under
+    ``<store>/logs/``; ``on_record(record)`` is called for each finished record (``--verbose``).
 
     Returns:
         DataFrame: one row per job, columns: the parameters, ``seed``, ``status``, ``error``
-        and ``result.<field>`` per result field (see :func:`records_frame`).
+        and ``result.<field>`` per result field (see :func:`records_frame`).  Its ``attrs``
+        say how many jobs came from the cache (``cached``), how many ran (``ran``) and the
+        log file (``log``, or ``None``).
     """
     if not isinstance(spec, SweepSpec):
         raise ValueError(f"spec must be a SweepSpec; got {type(spec).__name__}")
@@ -222,14 +296,51 @@ def run_sweep(
             stacklevel=2,
         )
     failed = 0
+    logger = _SweepLog(store, spec, executor.name, len(planned), len(todo)) if log and todo else None
     with tqdm(total=len(todo), disable=not progress or not todo, desc=f"sweep {spec.experiment} [{executor.name}]", unit="job") as bar:
         try:
             for record in executor.map(todo):
                 store.put(record)
                 failed += record["status"] != "ok"
+                if logger is not None:
+                    logger.record(record)
+                if on_record is not None:
+                    on_record(record)
                 bar.set_postfix(failed=failed, refresh=False)
                 bar.update()
         finally:
             if own:
                 executor.close()
-    return records_frame([store.get(k) for _, _, k in planned])
+            if logger is not None:
+                logger.close(failed)
+    df = records_frame([store.get(k) for _, _, k in planned])
+    df.attrs.update(cached=len(planned) - len(todo), ran=len(todo), log=None if logger is None else str(logger.path))
+    return df
+
+
+class _SweepLog:
+    """A plain-text log of one run of a sweep: its spec and provenance, then a line per finished job."""
+
+    def __init__(self, store: ResultStore, spec: SweepSpec, executor: str, n_jobs: int, n_todo: int):
+        from .provenance import provenance
+
+        folder = store.root / "logs"
+        folder.mkdir(exist_ok=True)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        self.path = folder / f"{stamp}-{spec.experiment}-{os.getpid()}.log"
+        self._file = self.path.open("a", encoding="utf-8")
+        self._write(f"sweep {spec.experiment}: {n_jobs} jobs, {n_jobs - n_todo} from the cache, {n_todo} to run [{executor}]")
+        self._write("spec " + json.dumps(spec.to_dict(), sort_keys=True, default=str))
+        self._write("provenance " + json.dumps(provenance(spec.device if spec.device != "auto" else "cpu"), sort_keys=True, default=str))
+
+    def _write(self, line: str) -> None:
+        self._file.write(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} {line}\n")
+        self._file.flush()
+
+    def record(self, r: dict) -> None:
+        what = "ok" if r["status"] == "ok" else f"{r['status']}: {r.get('error')}"
+        self._write(f"job {r['key'][:12]} seed={r['seed']} params={json.dumps(r['params'], sort_keys=True, default=str)} {r.get('seconds', 0):.2f} s {what}")
+
+    def close(self, failed: int) -> None:
+        self._write(f"done: {failed} failed")
+        self._file.close()

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from neon_theory.progress import tqdm
 
 from neon_theory._validation import check_int, check_real
 from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sweep

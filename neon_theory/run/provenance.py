@@ -1,0 +1,82 @@
+"""What every record and every ``--json`` output says about itself: the code, the machine, the conventions.
+
+:func:`provenance` names the code version (the hash the cache keys use), the git commit of
+the source tree when it is a git checkout, the versions of the packages that compute the
+numbers, and the device.  :data:`CONVENTIONS` states, once for every output, how the
+numbers are to be read: which temperature is meant and which interval is reported.
+"""
+
+# neon-theory: presentation-only
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+#: How every table, JSON output and figure is to be read (stated in each of them).
+CONVENTIONS: dict[str, str] = {
+    "temperature": "T is the density temperature (p^(1/T)); tau (std-temperature) scales the standard deviation (sigma -> tau*sigma), "
+    "so a Gaussian's tau = sqrt(T). T < 1 and tau < 1 sharpen (mode-seeking), T > 1 diversifies",
+    "interval": "mean over seeds with its standard error (SD/sqrt(n)) and a 95% t-interval over seeds (n - 1 degrees of freedom); "
+    "a single seed shows its own within-run SE (jackknife over batches) and no interval",
+    "s": "s = <r_d, P r_s>, r_d and r_s the population gradients of the loss on real and synthetic data at theta_r, P the preconditioner",
+    "merge": "theta_Neon = (1 + w) theta_r - w theta_s; w > 0 extrapolates away from the self-trained theta_s",
+}
+
+#: The distributions whose versions change the numbers.
+PACKAGES = ("neon-theory", "torch", "numpy", "scipy", "pandas")
+
+
+@functools.cache
+def git_commit(path: str | None = None) -> dict | None:
+    """``{"sha": ..., "dirty": bool}`` of the git checkout holding ``path`` (this package by
+    default), or ``None`` when it is not in one or git is not installed."""
+    where = Path(path or __file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+        if sha.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"sha": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+@functools.cache
+def package_versions() -> dict[str, str | None]:
+    """Python's and :data:`PACKAGES`' versions (``None`` for one not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_description(device: str = "cpu") -> str:
+    """``device`` in words: the GPU's name for CUDA, the processor for the CPU."""
+    if device.startswith("cuda") and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available():
+            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device == "cpu":
+        return f"cpu ({platform.processor() or platform.machine()})"
+    return device
+
+
+def provenance(device: str = "cpu") -> dict:
+    """The code version, git commit, package versions and device, as one JSON-safe dict."""
+    from .experiments import code_version
+
+    return {
+        "code_version": code_version(),
+        "git": git_commit(),
+        "packages": package_versions(),
+        "device": device_description(device),
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,166 @@
+"""Summaries of sweep tables over seeds: one convention for tables, JSON and figures.
+
+Per setting (the parameters that vary across the table), each result field gets the number
+of seeds, the mean over seeds, its standard error SD/√n and a 95% t-interval over seeds
+(n − 1 degrees of freedom).  With one seed there is no spread over seeds: the SE is the
+run's own (the record's ``<field>_se``, e.g. a jackknife over batches) when it has one, and
+no interval is given.  A within-run SE column is never averaged as if it were a result,
+a constant is stated once instead of averaged, and a yes/no flag is counted.
+"""
+
+# neon-theory: presentation-only
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_real
+
+#: The interval every summary reports, in words.
+INTERVAL = "mean ± SE over seeds (SE = SD/√n) and a 95% t-interval over seeds (n − 1 d.o.f.); with 1 seed, the run's own SE and no interval"
+
+_BOOKKEEPING = ("seed", "status", "error")
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, SE, low, high) of ``values`` over seeds: SE = SD/√n and a ``level`` t-interval
+    with n − 1 degrees of freedom; SE and the bounds are NaN for fewer than 2 values."""
+    from scipy import stats
+
+    check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (math.nan,) * 4
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, math.nan, math.nan, math.nan
+    se = float(v.std(ddof=1) / math.sqrt(v.size))
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1)) * se
+    return mean, se, mean - half, mean + half
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool, np.integer, np.floating, np.bool_))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A sweep table summarised over seeds.
+
+    Attributes:
+        table (DataFrame): one row per (setting, field): the varying parameters, ``field``,
+            ``n_seeds``, ``mean``, ``se``, ``ci_low``, ``ci_high`` and ``se_kind``
+            (``over seeds`` or ``within run``); a flag's row has ``n_true`` and no SE.
+        varying (list): the parameters that vary (the settings).
+        constants (dict): parameters and result fields that take one value in every ok record.
+        left_out (dict): field → why it is not summarised (list-valued, text, ...).
+        failed (int): records that did not finish (left out).
+        interval (str): :data:`INTERVAL`.
+    """
+
+    table: pd.DataFrame
+    varying: list
+    constants: dict
+    left_out: dict = field(default_factory=dict)
+    failed: int = 0
+    interval: str = INTERVAL
+
+
+def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float = 0.95) -> Summary:
+    """Summarise a sweep table (:func:`~neon_theory.run.store.records_frame` columns) per setting.
+
+    Args:
+        df: a sweep table with ``seed`` and ``status`` columns and ``result.<field>`` columns.
+        fields: result fields to summarise (with or without the ``result.`` prefix); default:
+            every numeric or yes/no result that varies, within-run SE columns left out.
+        level: the interval's coverage in (0, 1).
+
+    Raises:
+        ValueError: not a sweep table, no finished record, or an unknown field (named, with
+            the known ones).
+    """
+    missing = sorted({"seed", "status"} - set(df.columns))
+    if missing:
+        raise ValueError(f"a sweep table needs 'seed' and 'status' columns; missing {missing}")
+    ok = df[df["status"] == "ok"]
+    results = [c for c in ok.columns if c.startswith("result.")]
+    params = [c for c in ok.columns if c not in _BOOKKEEPING and not c.startswith("result.")]
+    scalar = {c: bool(ok[c].map(_scalar).all()) for c in params + results}
+    varying = [c for c in params if scalar[c] and ok[c].nunique(dropna=False) > 1]
+    constants = {c: _plain(ok[c].iloc[0]) for c in params + results if scalar[c] and ok[c].nunique(dropna=False) == 1 and not c.endswith("_se")}
+    left_out = {c: "a list per record (e.g. a curve over w)" for c in results if not scalar[c]}
+    numeric = [c for c in results if scalar[c] and (pd.api.types.is_numeric_dtype(ok[c]) or ok[c].dtype == bool)]
+    if fields is None:
+        chosen = [c for c in numeric if not c.endswith("_se") and c not in constants]
+    else:
+        known = sorted(c.removeprefix("result.") for c in results)
+        chosen = []
+        for f in fields:
+            c = f if f.startswith("result.") else f"result.{f}"
+            if c not in results:
+                raise ValueError(f"field {f!r} is not a result of this table; known fields: {known}")
+            if c not in numeric:
+                raise ValueError(f"field {f!r} cannot be summarised: {left_out.get(c, 'it is not a number')}")
+            chosen.append(c)
+    left_out.update({c: "text" for c in results if scalar[c] and c not in numeric})
+    if not chosen:
+        raise ValueError(f"no numeric results to summarise ({len(ok)} of {len(df)} record(s) ok)")
+    rows = []
+    groups = ok.groupby(varying, sort=True, dropna=False) if varying else [((), ok)]
+    for key, g in groups:
+        setting = dict(zip(varying, key if isinstance(key, tuple) else (key,)))
+        for c in chosen:
+            rows.append(setting | {"field": c.removeprefix("result.")} | _field_row(g, c, level))
+    table = pd.DataFrame(rows)
+    return Summary(table, varying, constants, left_out, int(len(df) - len(ok)))
+
+
+def _field_row(g: pd.DataFrame, c: str, level: float) -> dict:
+    if g[c].dtype == bool:
+        return {"n_seeds": int(g["seed"].nunique()), "n_true": int(g[c].sum())}
+    mean, se, lo, hi = t_interval(g[c], level)
+    n = int(np.isfinite(g[c].astype(float)).sum())
+    kind = "over seeds"
+    if n == 1 and f"{c}_se" in g:
+        se, kind = float(g[f"{c}_se"].astype(float).iloc[0]), "within run"
+    return {"n_seeds": n, "mean": mean, "se": se, "ci_low": lo, "ci_high": hi, "se_kind": kind}
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def format_number(v, digits: int = 4) -> str:
+    """``v`` with ``digits`` significant digits; blank for NaN or None."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.{digits}g}"
+    return str(v)
+
+
+def display_table(summary: Summary) -> pd.DataFrame:
+    """The summary as text cells for a person: ``mean ± SE`` and ``[low, high]`` joined, short names."""
+    t = summary.table
+    out = t[summary.varying + ["field", "n_seeds"]].copy()
+    if "mean" in t:
+        out["mean ± SE"] = [
+            "" if not np.isfinite(m) else format_number(m) + ("" if not np.isfinite(s) else f" ± {format_number(s, 2)}" + (" (run)" if k == "within run" else ""))
+            for m, s, k in zip(t["mean"].astype(float), t["se"].astype(float), t["se_kind"].fillna(""))
+        ]
+        out["95% CI"] = ["" if not np.isfinite(lo) else f"[{format_number(lo)}, {format_number(hi)}]" for lo, hi in zip(t["ci_low"].astype(float), t["ci_high"].astype(float))]
+    if "n_true" in t:
+        flags = t["n_true"].notna()
+        out.loc[flags, "mean ± SE"] = [f"{int(k)} of {int(n)} seeds" for k, n in zip(t.loc[flags, "n_true"], t.loc[flags, "n_seeds"])]
+    for c in summary.varying:
+        out[c] = out[c].map(format_number)
+    return out.rename(columns={"n_seeds": "n"})

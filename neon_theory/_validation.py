@@ -7,9 +7,7 @@ import numbers
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:  # torch is imported where a tensor is checked, so that the CLI's --help stays fast
     import torch

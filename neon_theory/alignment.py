@@ -164,9 +164,11 @@ def theory_quantities(eps: Tensor, H_d: Tensor, b: Tensor, Delta: Tensor, P: Pre
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AlignmentReport:
     """s, the P-cosine, z and w* with jackknife standard errors and intervals.
+
+    ``print(report)`` (and its repr in a notebook) is a short table; :meth:`to_dict` has every field.
 
     Attributes:
         s: ⟨r_d, P r_s⟩ (jackknife bias-corrected when estimated).
@@ -175,6 +177,7 @@ class AlignmentReport:
         *_se, *_ci: standard errors and ``level`` intervals (t with n_batches − 1 d.o.f.).
         z: r_sᵀ Pᵀ Ĥ P r_s (``None`` without a Hessian).
         w_star: −s / (α z) (``None`` without α and a Hessian, or when z ≤ 0).
+        w_star_reason: why ``w_star`` is ``None``, in words (``None`` when it has a value).
         theory: :class:`TheoryQuantities` when θ* is known.
         max_share_d, max_share_s: the largest single coordinate's share of ‖r̂_d‖²_P and of
             ‖r̂_s‖²_P (see :func:`coordinate_shares`).
@@ -203,6 +206,7 @@ class AlignmentReport:
     w_star: float | None = None
     w_star_se: float | None = None
     w_star_ci: tuple[float, float] | None = None
+    w_star_reason: str | None = None
     theory: TheoryQuantities | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     max_share_d: float = 0.0
@@ -223,6 +227,25 @@ class AlignmentReport:
         if lo > 0:
             return "aligned"
         return "undetermined"
+
+    def __str__(self) -> str:
+        kind = "exact" if self.exact else f"estimated: n = {self.n}, {self.n_batches} batches, {self.level:.0%} jackknife t-intervals"
+        rows = [("s = <r_d, P r_s>", self.s, self.s_se, self.s_ci), ("P-cosine", self.cosine, self.cosine_se, self.cosine_ci)]
+        rows.append(("z = r_s' P' H P r_s", self.z, self.z_se, None))
+        rows.append((f"w* = -s/(alpha z){'' if self.alpha is None else f', alpha = {self.alpha:g}'}", self.w_star, self.w_star_se, self.w_star_ci))
+        lines = [f"alignment report (P = {self.preconditioner}; {kind})", f"  {'quantity':<28} {'value':>12} {'SE':>10}  interval"]
+        for name, value, se, ci in rows:
+            if value is None:
+                why = self.w_star_reason if name.startswith("w*") else "no Hessian given (pass hessian=)"
+                lines.append(f"  {name:<28} {'—':>12} {'':>10}  {why}")
+                continue
+            interval = "" if ci is None or self.exact else f"[{ci[0]:+.4g}, {ci[1]:+.4g}]"
+            lines.append(f"  {name:<28} {value:>+12.5g} {'' if se is None or self.exact else f'{se:.2g}':>10}  {interval}")
+        lines.append(f"  verdict: {self.verdict}" + ("; degenerate: one coordinate carries most of a P-norm" if self.degenerate else ""))
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    __repr__ = __str__
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -284,7 +307,9 @@ def alignment(
             must have the same number of batches (use ``paired_population_gradients``).
         P: a :class:`Preconditioner`.
         alpha (float): effective step α in (0, inf) (≈ lr × steps) for w* = −s/(αz).
-        hessian: Ĥ = ∇²R_data(θ_r) as a (p, p) tensor or a function v ↦ Ĥ v.
+        hessian: Ĥ = ∇²R_data(θ_r) as a (p, p) tensor or a function v ↦ Ĥ v; for a network too
+            large for the matrix, :func:`~neon_theory.gradients.hessian_operator` builds the
+            function from Hessian-vector products (z needs one product, never the matrix).
         theory: optional :class:`TheoryQuantities` to attach.
         level (float): interval coverage in (0, 1).
         dominant_share (float): in (0, 1]; the report is ``degenerate`` when one coordinate
@@ -346,6 +371,14 @@ def alignment(
     cos_ci = (max(-1.0, cosine - q * cos_se), min(1.0, cosine + q * cos_se))
 
     z = z_se = w_star = w_se = w_ci = None
+    reason = None
+    if hessian is None:
+        reason = (
+            "no Hessian given: pass hessian= as a (p, p) matrix or as v -> H v, e.g. "
+            "neon_theory.gradients.hessian_operator(model, real_data, n) (Hessian-vector products, no matrix)"
+        )
+    elif alpha is None:
+        reason = "no alpha given: pass alpha = lr x steps of the fine-tuning"
     if hessian is not None:
         if isinstance(hessian, Tensor):
             check_tensor("hessian", hessian, shape=(D.shape[1], D.shape[1]))
@@ -364,9 +397,11 @@ def alignment(
             z_all = z_all.expand(s_all.shape[0])
         if alpha is not None:
             if degenerate:
-                notes.append("r_s or r_d is zero: w* undefined")
+                reason = "r_s or r_d is zero: w* undefined"
+                notes.append(reason)
             elif z_full <= 0:
-                notes.append(f"z = {z_full:g} <= 0: the quadratic proxy has no minimum, w* undefined")
+                reason = f"z = {z_full:g} <= 0: the quadratic proxy has no minimum, w* undefined"
+                notes.append(reason)
             else:
                 w_all = -s_all / (alpha * z_all)
                 w_star, w_se, w_ci = _jackknife(float(w_all[0]), w_all[1:], nb, q)
@@ -408,6 +443,7 @@ def alignment(
         w_star=w_star,
         w_star_se=w_se,
         w_star_ci=w_ci,
+        w_star_reason=reason,
         theory=theory,
         notes=tuple(notes),
         max_share_d=share_d,

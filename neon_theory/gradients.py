@@ -25,17 +25,18 @@ A *source* is one of:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from .progress import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_tensor
 from .contracts import GenerativeModel, Noise, Target, check_model, noise_rows
 from .device import RunningSum, accumulator_dtype, module_device, to_accumulator
 from .params import flatten, num_parameters, trainable_named_parameters
+from .progress import tqdm
 
 
 @dataclass(frozen=True)
@@ -651,6 +652,23 @@ def hessian_vector_product(model: GenerativeModel, source: Source, vector: Tenso
     return population_hessian(model, source, n, vector=vector, **options)
 
 
+def hessian_operator(model: GenerativeModel, source: Source, n: int | None = None, *, seed: int = 0, **options) -> Callable[[Tensor], Tensor]:
+    """The function v ↦ ∇²_θ E_source[ℓ_θ] · v (shape (p,) → (p,)), for ``alignment(hessian=...)``
+    on models too large for the dense matrix.
+
+    Every call draws the same ``n`` rows (a generator made from ``seed`` per call), so the
+    products are of one fixed Monte Carlo Hessian; ``options`` as :func:`population_hessian`'s.
+    """
+    from .rng import generator
+
+    check_model(model)
+
+    def apply(vector: Tensor) -> Tensor:
+        return hessian_vector_product(model, source, vector, n, generator=generator(seed, "hessian"), **options)
+
+    return apply
+
+
 def _split(vector: Tensor, params) -> list[Tensor]:
     out, i = [], 0
     for p in params:
@@ -667,6 +685,7 @@ __all__ = [
     "WeightedSupport",
     "as_estimate",
     "gradient_second_moment",
+    "hessian_operator",
     "hessian_vector_product",
     "paired_population_gradients",
     "per_example_gradient_sums",

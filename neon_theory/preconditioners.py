@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from .progress import tqdm
 
 from ._validation import check_choice, check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import GenerativeModel, check_model
@@ -42,6 +41,7 @@ from .gradients import (
     per_example_gradient_sums,
 )
 from .params import num_parameters, trainable_named_parameters
+from .progress import tqdm
 from .rng import draw
 
 

@@ -203,10 +203,35 @@ def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000
+    assert "warning: figure" not in err  # no figure failed the reviewer's checks
     # a second call redraws from the cache: no record file is rewritten
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")}
     assert run(["figures", "all", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)[0] == 0
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")} == stamps
+    _every_smoke_figure_passes_the_checks_and_every_table_fits(tmp_path, capsys)
+
+
+def _every_smoke_figure_passes_the_checks_and_every_table_fits(tmp_path, capsys):
+    """Each catalogue figure (from the cache): no axis named "value", the seeds stated, words in legends,
+    TrueType fonts in its PDF; and `results` on each of its sweep tables fits in 120 columns."""
+    from neon_theory.run.figures import FIGURES, make_figure
+    from neon_theory.run.store import save_table
+
+    for name in FIGURES:
+        drawn = make_figure(name, "smoke", store=tmp_path / "store", out=tmp_path / "again")
+        assert drawn["problems"] == [], (name, drawn["problems"])
+        pdf = next(p for p in drawn["paths"] if p.suffix == ".pdf").read_bytes()
+        assert b"/FontFile2" in pdf and b"/Type3" not in pdf, name
+        for label, frame in drawn["frames"].items():
+            table = tmp_path / "tables" / f"{name}-{label.replace('/', '-')}.csv"
+            save_table(frame, table)
+            for fmt in ("text", "markdown"):
+                code, out, err = run(["results", str(table), "--format", fmt], capsys)
+                if code == 2:  # a sweep of curves only (a list per record over w): said so, in one line
+                    assert "no numeric results" in err and "a list per record" in err and err.count("\n") == 1, err
+                    continue
+                assert code == 0, err
+                assert max(map(len, out.splitlines())) <= 120 or fmt == "markdown", (name, label)
 
 
 def test_figures_command_rejects_unknown_names(capsys):

@@ -1,4 +1,4 @@
-"""Figure helpers: the seed bands against scipy's t-interval, exploding list columns, errors."""
+"""Figure helpers: the t-interval against scipy, seaborn lines over seeds, list columns, the reviewer's checks, fonts."""
 
 import numpy as np
 import pandas as pd
@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from neon_theory.run import plots
+from neon_theory.run.summary import t_interval
 
 
 def _frame(values_by_x: dict) -> pd.DataFrame:
@@ -13,28 +14,32 @@ def _frame(values_by_x: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_seed_bands_match_scipy_t_intervals():
-    data = {0.5: [1.0, 2.0, 4.0], 1.5: [-1.0, -3.0, -2.5, -2.0, 0.5]}
-    bands = plots.seed_bands(_frame(data), x="T", y="result.s").set_index("T")
+@pytest.mark.parametrize("values", [[1.0, 2.0, 4.0], [-1.0, -3.0, -2.5, -2.0, 0.5], [0.3, 0.31]])
+def test_the_t_interval_matches_scipy(values):
+    mean, se, lo, hi = t_interval(values)
+    s_lo, s_hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values), rel=1e-12, abs=1e-12) and se == pytest.approx(stats.sem(values), rel=1e-12)
+    assert (lo, hi) == pytest.approx((s_lo, s_hi), rel=1e-12, abs=1e-12)
+
+
+def test_one_seed_has_no_interval():
+    mean, se, lo, hi = t_interval([0.3])
+    assert mean == 0.3 and np.isnan(se) and np.isnan(lo) and np.isnan(hi)
+
+
+def test_the_drawn_band_is_the_t_interval_and_failed_records_are_left_out():
+    data = {0.5: [1.0, 2.0, 4.0], 1.5: [-1.0, -3.0, -2.5]}
+    df = _frame(data)
+    df = pd.concat([df, pd.DataFrame([{"T": 0.5, "seed": 9, "status": "error", "result.s": 100.0}])], ignore_index=True)
+    ax = plots.line(df, x="T", y="result.s")
+    (mean_line,) = ax.lines
+    assert list(mean_line.get_ydata()) == pytest.approx([np.mean(v) for v in data.values()], rel=1e-12)
+    band = ax.collections[0].get_paths()[0].vertices
     for x, vs in data.items():
         lo, hi = stats.t.interval(0.95, len(vs) - 1, loc=np.mean(vs), scale=stats.sem(vs))
-        # float64 arithmetic on O(1) numbers: equal to a few ulps
-        assert bands.loc[x, "mean"] == pytest.approx(np.mean(vs), rel=1e-12, abs=1e-12)
-        assert bands.loc[x, "mean"] - bands.loc[x, "half"] == pytest.approx(lo, rel=1e-12, abs=1e-12)
-        assert bands.loc[x, "mean"] + bands.loc[x, "half"] == pytest.approx(hi, rel=1e-12, abs=1e-12)
-        assert bands.loc[x, "n_seeds"] == len(vs)
-
-
-def test_a_single_seed_uses_the_within_record_se():
-    df = _frame({1.0: [0.3]}).assign(**{"result.s_se": [0.1]})
-    band = plots.seed_bands(df, x="T", y="result.s").iloc[0]
-    assert band.se == pytest.approx(0.1, rel=1e-12, abs=0) and band.half == pytest.approx(stats.norm.ppf(0.975) * 0.1, rel=1e-12, abs=0)
-
-
-def test_failed_records_are_left_out_of_the_bands():
-    df = _frame({1.0: [1.0, 3.0]})
-    df.loc[1, "status"] = "error"
-    assert plots.seed_bands(df, x="T", y="result.s").iloc[0]["mean"] == 1.0
+        ys = band[np.isclose(band[:, 0], x), 1]
+        assert ys.min() == pytest.approx(lo, rel=1e-9) and ys.max() == pytest.approx(hi, rel=1e-9)
+    assert ax.get_xlabel() == "T (density temperature)" and ax.get_ylabel() == "s = ⟨r_d, P r_s⟩"
 
 
 def test_explode_w_pairs_list_cells_with_their_w():
@@ -45,7 +50,53 @@ def test_explode_w_pairs_list_cells_with_their_w():
 
 def test_missing_columns_are_named(tmp_path):
     with pytest.raises(ValueError, match="result.cosine"):
-        plots.seed_bands(_frame({1.0: [1.0]}), x="T", y="result.cosine")
+        plots.line(_frame({1.0: [1.0]}), x="T", y="result.cosine")
     fig = plots.panels(dict(df=_frame({0.5: [1.0, 2.0], 1.5: [0.0, 1.0]}), x="T", y="result.s", zero=1.0, title="t"))
     paths = plots.save(fig, tmp_path / "f")
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_panels_state_the_number_of_seeds_and_pass_the_checks():
+    fig = plots.panels(dict(df=_frame({0.5: [1.0, 2.0, 3.0], 1.5: [0.0, 1.0, 2.0]}), x="T", y="result.s"))
+    assert "mean over 3 seeds" in fig._suptitle.get_text() and plots.figure_problems(fig) == []
+
+
+def test_the_checks_catch_what_a_reviewer_would():
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([0, 1], [0, 1], label="preconditioner=identity")
+    a.set_xlabel("value")
+    a.set_ylabel("P-cosine")
+    a.legend()
+    b.plot([0, 1], [1, 0])
+    problems = plots.figure_problems(fig)
+    assert any("x axis is named 'value'" in p for p in problems)
+    assert any("column=value pair" in p for p in problems)
+    assert any("axes 1" in p and "no name" in p for p in problems)
+    assert "no text of the figure states the number of seeds" in problems
+    a.set_xlabel("k (top-k)")
+    b.set_xlabel("w")
+    b.set_ylabel("FID")
+    a.legend(labels=["natural"])
+    fig.suptitle("mean over 2 seeds")
+    assert plots.figure_problems(fig) == []
+    plt.close(fig)
+
+
+def test_pdfs_embed_truetype_fonts_not_type3(tmp_path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("τ (std temperature)")
+    (pdf,) = plots.save(fig, tmp_path / "f", formats=("pdf",))
+    body = pdf.read_bytes()
+    assert b"/FontFile2" in body and b"/Type3" not in body  # FontFile2: an embedded TrueType program
+
+
+def test_register_label_names_an_axis_and_rejects_empty_text():
+    plots.register_label("my_knob", "κ (my knob)")
+    assert plots.label("result.my_knob") == "κ (my knob)"
+    with pytest.raises(ValueError, match="non-empty text"):
+        plots.register_label("my_knob", " ")

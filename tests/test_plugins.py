@@ -201,9 +201,9 @@ def test_exactly_the_presentation_modules_are_left_out_of_the_code_version():
     root = Path(__file__).parent.parent
     marked = sorted(str(p.relative_to(root)) for d in ("neon_theory", "toy_models") for p in (root / d).rglob("*.py") if _MARK_LINE.search(p.read_bytes()))
     assert marked == [
-        "neon_theory/progress.py", "neon_theory/run/cli.py", "neon_theory/run/figures.py", "neon_theory/run/plots.py", "neon_theory/run/plugins.py",
-        "neon_theory/run/provenance.py", "neon_theory/run/specs.py", "neon_theory/run/summary.py", "toy_models/drivers/bench.py", "toy_models/drivers/commands.py", "toy_models/drivers/figures.py",
-        "toy_models/drivers/image_figures.py",
+        "neon_theory/progress.py", "neon_theory/run/cli.py", "neon_theory/run/figures.py", "neon_theory/run/plots.py",
+        "neon_theory/run/plugins.py", "neon_theory/run/provenance.py", "neon_theory/run/specs.py", "neon_theory/run/summary.py",
+        "toy_models/drivers/bench.py", "toy_models/drivers/commands.py", "toy_models/drivers/figures.py", "toy_models/drivers/image_figures.py",
     ]
 
 

@@ -132,7 +132,7 @@ def _memory_bytes() -> float:
 
 def confirm_cost(what: str, seconds: float, nbytes: float, yes: bool, smaller: str) -> None:
     """Refuse a request estimated to exceed the machine's memory; ask for --yes above the limits."""
-    cost = f"about {_duration(seconds)} and {nbytes / 2**30:.2g} GiB of memory"
+    cost = f"{_duration(seconds)} and {nbytes / 2**30:.2g} GiB of memory"
     if nbytes > 0.8 * _memory_bytes():
         raise CLIError(f"{what} would need {cost}, more than this machine has ({_memory_bytes() / 2**30:.0f} GiB); use a smaller {smaller}")
     if (seconds > CONFIRM_SECONDS or nbytes > CONFIRM_BYTES) and not yes:
@@ -140,10 +140,12 @@ def confirm_cost(what: str, seconds: float, nbytes: float, yes: bool, smaller: s
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
     for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            return f"{seconds / size:.1f} {unit}{'s' if unit == 'day' and seconds >= 2 * size else ''}"
-    return f"{seconds:.0f} s"
+            return f"about {seconds / size:.1f} {unit}{'s' if unit == 'day' and seconds >= 2 * size else ''}"
+    return f"about {seconds:.0f} s"
 
 
 def non_finite_entries(d: dict, prefix: str = ""):
@@ -321,7 +323,7 @@ def _dry_run(args, spec, plan) -> dict:
         grid = " × ".join(f"{k} ({len(v)})" for k, v in spec.grid.items()) or "no grid"
         print(f"sweep {spec.experiment}: {grid} × {len(spec.seeds)} seed(s) = {plan.jobs} jobs")
         print(f"  {plan.cached} from the cache in {args.store}, {plan.todo} to run" + (f" ({plan.failed} of them failed before)" if plan.failed else ""))
-        when = "nothing to run" if plan.todo == 0 else "unknown" if estimate is None else f"about {_duration(estimate)} on {args.workers} worker(s)"
+        when = "nothing to run" if plan.todo == 0 else "unknown" if estimate is None else f"{_duration(estimate)} on {args.workers} worker(s)"
         print(f"  time: {when}" + ("" if plan.todo == 0 else f" ({plan.basis})"))
         print("  nothing was run (--dry-run)")
     return out
@@ -351,7 +353,7 @@ def cmd_results(args) -> dict:
     except ValueError as e:
         raise CLIError(f"results file {args.file!r}: {e}") from None
     rows = summary.table.to_dict(orient="records")
-    out = {"rows": rows, "varying": summary.varying, "constants": summary.constants, "left_out": summary.left_out, "failed": summary.failed}
+    out = {"rows": rows, "varying": summary.varying, "constants": summary.constants, "left_out": summary.left_out, "failed_records": summary.failed}
     if args.json or args.format == "json":
         return out
     shown = display_table(summary)
@@ -506,7 +508,9 @@ def run_figures(args, names: list[str], seeds: str | None = None) -> dict:
     out = {}
     try:
         for name in names:
-            out[name] = make_figure(name, args.preset, store=store, out=args.out, executor=executor, progress=show_progress(args), seeds=seed_list, device=device)
+            out[name] = make_figure(
+                name, args.preset, store=store, out=args.out, executor=executor, progress=show_progress(args), seeds=seed_list, device=device
+            )
     finally:
         executor.close()
     return out
@@ -612,7 +616,9 @@ register_command("sweep", "run a sweep file (YAML), resumably, with a local, Ray
 def _results_options(r) -> None:
     r.add_argument("file", help="a sweep table written by 'sweep --out' (.parquet or .csv)")
     r.add_argument("--fields", default=None, help="comma-separated result fields, e.g. best_w,cosine (default: every numeric result that varies)")
-    r.add_argument("--format", choices=("text", "markdown", "csv", "json"), default="text", help="text (at most 120 columns), markdown, csv or json (default text)")
+    r.add_argument(
+        "--format", choices=("text", "markdown", "csv", "json"), default="text", help="text (at most 120 columns), markdown, csv or json (default text)"
+    )
 
 
 def _list_options(p) -> None:

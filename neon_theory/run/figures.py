@@ -13,6 +13,7 @@ NAME|all`` calls it.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -95,7 +96,9 @@ def make_figure(
     """Run (or load from the store) the sweeps of figure ``name`` and write it as PNG and PDF.
 
     Returns:
-        dict: ``paths`` (written files), ``frames`` (label → sweep table) and ``failed`` (0).
+        dict: ``paths`` (written files), ``frames`` (label → sweep table), ``failed`` (0) and
+        ``problems`` (what :func:`~neon_theory.run.plots.figure_problems` found; each is also
+        a :class:`FigureWarning`).
 
     Raises:
         SweepFailed: some job failed (the message names the first error and its job); the
@@ -113,9 +116,16 @@ def make_figure(
         if summary is not None:
             raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
     fig = FIGURES[name].draw(frames)
+    problems = plots.figure_problems(fig)
+    for problem in problems:
+        warnings.warn(f"figure {name!r}: {problem}", FigureWarning, stacklevel=2)
     suffix = preset if own else f"{preset}_seeds{_seed_label(seeds)}"
     paths = plots.save(fig, Path(out) / f"{name}_{suffix}")
-    return {"paths": paths, "frames": frames, "failed": 0}
+    return {"paths": paths, "frames": frames, "failed": 0, "problems": problems}
+
+
+class FigureWarning(UserWarning):
+    """A drawn figure fails a check of :func:`~neon_theory.run.plots.figure_problems` (it is still written)."""
 
 
 def _seed_label(seeds) -> str:

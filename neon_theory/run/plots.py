@@ -1,12 +1,18 @@
-"""Figures drawn from result tables (matplotlib, Agg backend; PNG and PDF).
+"""Figures drawn from result tables with seaborn (Agg backend; PNG and PDF with TrueType fonts).
 
-Generic drawings only: the figures of a model family live with its package.
+Generic drawings only: the figures of a model family live with its package.  Every line is
+the mean over seeds with a 95% t-interval over seeds as its band (the convention of
+:mod:`neon_theory.run.summary`, which the tables use too); axes are named by
+:func:`label` (``tau`` → "τ (std temperature)"), and :func:`figure_problems` checks a
+drawn figure for what a reviewer would send back (an axis named "value", no seed count, a
+legend of ``column=value`` pairs).
 """
 
 # neon-theory: presentation-only
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +21,12 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .summary import t_interval  # noqa: E402
+
+# TrueType (Type 42) fonts in PDF and PostScript: editable text that journals accept, not Type 3 bitmaps
+matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
 
 #: Metadata that makes a saved figure a function of its content only: no creation date and no
 #: software version, so the same inputs give byte-identical files on every run.
@@ -47,45 +59,162 @@ def save(fig, path: str | Path, formats=("png", "pdf")) -> list[Path]:
     return out
 
 
-def alignment_vs_sharpness(table: pd.DataFrame, *, x: str, y: str, hue: str, ax=None, neutral: float | None = 1.0):
-    """Line plot of ``y`` (e.g. s or the P-cosine) against a sharpness column ``x``, one line per ``hue``.
+#: column → how an axis or legend names it; families add their own with :func:`register_label`.
+LABELS: dict[str, str] = {
+    "w": "w (merge weight)",
+    "T": "T (density temperature)",
+    "tau": "τ (std temperature)",
+    "zeta": "ζ (score scale)",
+    "gamma": "γ (guidance)",
+    "guidance": "γ (guidance)",
+    "steps": "sampler steps",
+    "top_k": "k (top-k)",
+    "top_p": "p (top-p)",
+    "temperature": "T (density temperature)",
+    "n_synthetic": "|S| (synthetic samples)",
+    "ft_epochs": "fine-tuning epochs",
+    "ft_steps": "fine-tuning steps",
+    "alpha": "α = lr × steps",
+    "preconditioner": "preconditioner P",
+    "base": "base model",
+    "dim": "dimension D",
+    "seed": "seed",
+    "cosine": "P-cosine",
+    "s": "s = ⟨r_d, P r_s⟩",
+    "best_w": "best w",
+    "w_star": "predicted w* = −s/(αz)",
+    "nll": "population NLL",
+    "gain": "gain at the best w",
+}
 
-    If ``{y}_se`` is a column, a ±1.96·SE band is drawn.
+
+def register_label(column: str, text: str) -> None:
+    """Name ``column`` as ``text`` on every axis and legend drawn by this module."""
+    if not isinstance(column, str) or not isinstance(text, str) or not text.strip():
+        raise ValueError(f"a label maps a column name to non-empty text; got {column!r} -> {text!r}")
+    LABELS[column] = text
+
+
+def label(column: str) -> str:
+    """The words for ``column`` (``result.`` dropped; the column itself if none is registered)."""
+    name = column.removeprefix("result.")
+    return LABELS.get(column, LABELS.get(name, name.replace("_", " ")))
+
+
+def t95(values) -> tuple[float, float]:
+    """seaborn ``errorbar``: the 95% t-interval over seeds of ``values`` (none for one seed)."""
+    _, _, lo, hi = t_interval(values, 0.95)
+    return lo, hi
+
+
+def n_seeds(*frames: pd.DataFrame) -> str:
+    """The number of seeds behind ``frames``, in words: "5 seeds", or "1–5 seeds" when it differs."""
+    counts = sorted({int(f["seed"].nunique()) for f in frames if "seed" in f and len(f)})
+    if not counts:
+        return "no seeds"
+    text = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"{text} seed{'s' if counts[-1] != 1 else ''}"
+
+
+def caption(*frames: pd.DataFrame) -> str:
+    """"mean over N seeds, 95% t-interval over seeds" for a figure's title."""
+    return f"mean over {n_seeds(*frames)}, band: 95% t-interval over seeds"
+
+
+def line(
+    df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, style: str | None = None, ax=None,
+    logx: bool = False, marker: str = "o", name: str | None = None, xlabel: str | None = None, ylabel: str | None = None, palette=None,
+    neutral: float | None = None, bounds: tuple[float, float] | None = None,
+):
+    """``y`` vs ``x`` with seaborn: the mean over seeds (failed records left out) and a 95%
+    t-band over seeds, one line per ``hue`` (and ``style``) value; ``name`` labels a single line.
+
+    ``neutral``: the x of the neutral sampler, where ``y`` is undefined (r_s = 0): records
+    there are left out and no line crosses it (each side is its own line).  ``bounds``: the
+    range ``y`` lives in (a cosine's [−1, 1]); the band is clipped to it.
     """
-    for col in (x, y, hue):
-        if col not in table.columns:
-            raise ValueError(f"table has no column {col!r}; columns are {list(table.columns)}")
+    require_columns(df, [c for c in (x, y, hue, style) if c])
+    ok = df[df["status"] == "ok"] if "status" in df else df
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    for name, g in table.groupby(hue, sort=False):
-        g = g.sort_values(x)
-        ax.plot(g[x], g[y], marker="o", label=str(name))
-        if f"{y}_se" in g:
-            ax.fill_between(g[x], g[y] - 1.96 * g[f"{y}_se"], g[y] + 1.96 * g[f"{y}_se"], alpha=0.2)
-    ax.axhline(0, color="k", lw=0.8)
+    data = ok.assign(**{x: ok[x].astype(float), y: ok[y].astype(float)})
+    if hue is not None:  # categories in numeric order, drawn in the qualitative colour cycle (C0, C1, ...)
+        levels = sorted(data[hue].unique(), key=lambda v: (isinstance(v, str), v))
+        data[hue] = data[hue].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+        order = [f"{v:g}" if isinstance(v, float) else str(v) for v in levels]
+        palette = palette or dict(zip(order, sns.color_palette(n_colors=max(len(order), 1))))
+    errorbar = t95 if bounds is None else (lambda v: tuple(min(max(b, bounds[0]), bounds[1]) for b in t95(v)))
+    sides = [data] if neutral is None else [data[data[x] < neutral], data[data[x] > neutral]]
+    kwargs = {} if hue is None else {"hue": hue, "palette": palette, "hue_order": order}
+    drawn = False
+    for part in sides:
+        if part.empty:
+            continue
+        legend = {} if not drawn else {"legend": False}
+        if name is not None and not drawn:
+            legend["label"] = name
+        sns.lineplot(data=part, x=x, y=y, style=style, ax=ax, errorbar=errorbar, marker=marker, markersize=4, **kwargs, **legend)
+        if hue is None and style is None:  # the second side keeps the first side's colour
+            kwargs["color"] = ax.lines[-1].get_color()
+        drawn = True
+    if logx:  # ticks at the swept values, in plain numbers
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(data[x].unique()))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel(xlabel or label(x))
+    ax.set_ylabel(ylabel or label(y))
+    legend = ax.get_legend()
+    if legend is not None and hue is not None:
+        legend.set_title(label(hue) if style is None else f"{label(hue)} / {label(style)}")
+    return ax
+
+
+def zero_lines(ax, x: float | None = None):
+    """A line at y = 0 (the sign the theory predicts) and, if given, a dotted one at the neutral x."""
+    ax.axhline(0, color="k", lw=0.7)
+    if x is not None:
+        ax.axvline(x, color="grey", ls=":", lw=0.8)
+
+
+def alignment_vs_sharpness(table: pd.DataFrame, *, x: str, y: str, hue: str, ax=None, neutral: float | None = 1.0):
+    """``y`` (e.g. s or the P-cosine) against a sharpness column ``x``, one line per ``hue``.
+
+    The two sides of ``neutral`` are drawn as separate lines (the quantity is undefined at the
+    neutral sampler, so no line crosses it); a ``{y}_se`` column is drawn as ±1.96·SE error bars.
+    """
+    require_columns(table, [x, y, hue])
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    t = table[table[x] != neutral] if neutral is not None else table
+    side = None
     if neutral is not None:
-        ax.axvline(neutral, color="grey", ls=":", lw=0.8)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.legend(fontsize=8)
+        t = t.assign(side=(t[x] < neutral).map({True: f"{label(x).split()[0]} < {neutral:g}", False: f"{label(x).split()[0]} > {neutral:g}"}))
+        side = "side"
+    sns.lineplot(data=t, x=x, y=y, hue=hue, units=side, estimator=None if side else "mean", marker="o", ax=ax, errorbar=None)
+    if f"{y}_se" in t and (t[f"{y}_se"] > 0).any():
+        ax.errorbar(t[x], t[y], yerr=1.96 * t[f"{y}_se"], fmt="none", ecolor="grey", lw=0.8)
+    zero_lines(ax, neutral)
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    if ax.get_legend() is not None:
+        ax.get_legend().set_title(label(hue))
     return ax
 
 
 def metric_vs_w(curves: pd.DataFrame, *, metric: str, hue: str, marks: dict | None = None, ax=None):
     """``metric`` against w, one line per ``hue``; ``marks`` maps a hue value to {label: w} verticals."""
-    for col in ("w", metric, hue):
-        if col not in curves.columns:
-            raise ValueError(f"curves has no column {col!r}; columns are {list(curves.columns)}")
+    require_columns(curves, ["w", metric, hue])
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    sns.lineplot(data=curves, x="w", y=metric, hue=hue, ax=ax, errorbar=None)
+    colors = {t.get_text(): h.get_color() for h, t in zip(ax.get_legend().legend_handles, ax.get_legend().get_texts())}
     styles = {"predicted w*": "--", "best w": ":"}
-    for name, g in curves.groupby(hue, sort=False):
-        (line,) = ax.plot(g["w"], g[metric], label=str(name))
-        for label, w in (marks or {}).get(name, {}).items():
+    for name, group_marks in (marks or {}).items():
+        for mark, w in group_marks.items():
             if w is not None and w == w:
-                ax.axvline(w, color=line.get_color(), ls=styles.get(label, "-."), lw=1, label=f"{label} ({name})")
+                ax.axvline(w, color=colors.get(str(name), "k"), ls=styles.get(mark, "-."), lw=1, label=f"{mark} ({name})")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("w")
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7)
+    ax.set_xlabel(label("w"))
+    ax.set_ylabel(label(metric))
+    ax.legend(fontsize=7, title=label(hue), title_fontsize=7)
     return ax
 
 
@@ -119,53 +248,6 @@ def require_columns(df: pd.DataFrame, cols, name: str = "table") -> None:
         raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
 
 
-def seed_bands(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, level: float = 0.95) -> pd.DataFrame:
-    """Mean of ``y`` over seeds per (hue, x), its SE over seeds and the half-width of a
-    ``level`` t-interval (n − 1 degrees of freedom, so 2 seeds give wide, honest bands).
-
-    With one seed per group there is no spread over seeds: the within-record SE column
-    ``{y}_se`` is used with a normal quantile if present (else 0, e.g. for exact values).
-
-    Returns:
-        DataFrame: columns hue (if given), x, ``mean``, ``se``, ``half``, ``n_seeds``.
-    """
-    from scipy import stats
-
-    keys = [hue, x] if hue else [x]
-    require_columns(df, keys + [y])
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    g = ok.groupby(keys, sort=True)
-    out = g[y].agg(mean="mean", sd="std", n_seeds="count").reset_index()
-    out["se"] = out["sd"] / out["n_seeds"].clip(lower=1) ** 0.5
-    q = stats.t.ppf(0.5 + level / 2, (out["n_seeds"] - 1).clip(lower=1))
-    out["half"] = q * out["se"]
-    single = out["n_seeds"] < 2
-    if f"{y}_se" in ok:
-        within = g[f"{y}_se"].mean().reset_index(drop=True)
-        out.loc[single, "se"] = within[single]
-        out.loc[single, "half"] = stats.norm.ppf(0.5 + level / 2) * within[single]
-    out[["se", "half"]] = out[["se", "half"]].fillna(0.0)
-    return out.drop(columns="sd")
-
-
-def band_plot(df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, ax=None, label: str | None = None, logx: bool = False, marker: str = "o"):
-    """``y`` vs ``x`` (mean over seeds) with a 95% t-band over seeds (:func:`seed_bands`), one line per ``hue``."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
-    bands = seed_bands(df, x=x, y=y, hue=hue)
-    groups = bands.groupby(hue, sort=False) if hue else [(label or y, bands)]
-    for name, g in groups:
-        (line,) = ax.plot(g[x], g["mean"], marker=marker, ms=3, label=f"{hue}={name}" if hue else str(name).removeprefix("result."))
-        ax.fill_between(g[x].astype(float), g["mean"] - g["half"], g["mean"] + g["half"], alpha=0.2, color=line.get_color())
-    if logx:  # ticks at the swept values, in plain numbers
-        ax.set_xscale("log")
-        ax.set_xticks(sorted(bands[x].astype(float).unique()))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel(x.removeprefix("result."))
-    ax.set_ylabel(y.removeprefix("result."))
-    return ax
-
-
 def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> pd.DataFrame:
     """One row per (record, w) from list-valued ``w_col`` and ``values`` columns; adds column ``w``."""
     require_columns(df, [w_col, *values])
@@ -180,12 +262,6 @@ def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> p
     return long
 
 
-def zero_lines(ax, x: float | None = None):
-    ax.axhline(0, color="k", lw=0.7)
-    if x is not None:
-        ax.axvline(x, color="grey", ls=":", lw=0.8)
-
-
 def metric_vs_w_figure(df: pd.DataFrame, *, metric: str, by: list[str], predicted: str | None = None, best: str | None = None):
     """``metric`` (a list column aligned with ``w_values``) vs w, one panel per ``by`` setting,
     with the predicted w* and Brent's best w (means over seeds) marked."""
@@ -193,33 +269,70 @@ def metric_vs_w_figure(df: pd.DataFrame, *, metric: str, by: list[str], predicte
     settings = long.groupby(by, sort=True)
     fig, axes = plt.subplots(1, settings.ngroups, figsize=(3.4 * settings.ngroups, 3.2), squeeze=False)
     for ax, (key, g) in zip(axes[0], settings):
-        band_plot(g, x="w", y=metric, ax=ax, marker=".")
+        line(g, x="w", y=metric, ax=ax, marker=".", name=f"mean over {n_seeds(g)}")
         rec = df[(df[by] == pd.Series(key if isinstance(key, tuple) else (key,), index=by)).all(axis=1)]
         for col, style, name in ((predicted, "--", "predicted w*"), (best, ":", "best w (Brent)")):
             if col and col in rec and rec[col].notna().any():
                 ax.axvline(float(rec[col].mean()), color="C3" if style == "--" else "C2", ls=style, label=f"{name} {rec[col].mean():+.2f}")
         ax.axvline(0, color="k", lw=0.7)
-        ax.set_title(", ".join(f"{b}={v}" for b, v in zip(by, key if isinstance(key, tuple) else (key,))), fontsize=8)
+        ax.set_title(", ".join(f"{label(b).split(' (')[0]} = {v}" for b, v in zip(by, key if isinstance(key, tuple) else (key,))), fontsize=8)
         ax.legend(fontsize=6)
     return fig
 
 
 def panels(*specs, title: str | None = None):
-    """Band plots side by side.  Each panel is a dict of :func:`band_plot` keyword arguments
-    (``df``, ``x``, ``y``, ``hue``, …, plus ``zero`` and ``ylabel``) or a list of them drawn on one axis."""
+    """Line plots side by side.  Each panel is a dict of :func:`line` keyword arguments
+    (``df``, ``x``, ``y``, ``hue``, …, plus ``zero`` and ``title``) or a list of them drawn on one
+    axis.  ``zero=True`` draws y = 0; a number also marks the neutral sampler's x (no line crosses it).
+    The figure's title ends with the number of seeds and the band's meaning."""
     fig, axes = plt.subplots(1, len(specs), figsize=(4.2 * len(specs), 3.3), squeeze=False)
+    frames = []
     for ax, layers in zip(axes[0], specs):
         for spec in layers if isinstance(layers, list) else [layers]:
             spec = dict(spec)
-            zero, ylabel, title_ = spec.pop("zero", None), spec.pop("ylabel", None), spec.pop("title", None)
-            band_plot(spec.pop("df"), ax=ax, **spec)
+            zero, title_ = spec.pop("zero", None), spec.pop("title", None)
+            frames.append(spec["df"])
+            if zero is not None and zero is not True:  # a number: the neutral sampler's x, where the quantity is undefined
+                spec.setdefault("neutral", zero)
+            line(spec.pop("df"), ax=ax, **spec)
             if zero is not None:
                 zero_lines(ax, None if zero is True else zero)
-            if ylabel:
-                ax.set_ylabel(ylabel)
             if title_:
                 ax.set_title(title_, fontsize=8)
-        ax.legend(fontsize=6)
-    if title:
-        fig.suptitle(title, fontsize=9)
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=6, title=ax.get_legend().get_title().get_text() or None, title_fontsize=6)
+    fig.suptitle(f"{title + ' ' if title else ''}({caption(*frames)})", fontsize=9)
+    fig.tight_layout()
     return fig
+
+
+# ---- what a reviewer checks ---------------------------------------------------------------
+
+_COLUMN_PAIR = re.compile(r"^[A-Za-z_][\w.]*=\S")
+_SEEDS = re.compile(r"\b\d+(?:–\d+)? seeds?\b")
+
+
+def figure_problems(fig) -> list[str]:
+    """What a reviewer would send back about ``fig``: an axis with data but no name, an axis
+    named "value" (or a raw ``result.`` column), a legend entry written ``column=value``, and
+    no statement of the number of seeds anywhere in its text.  Empty when it passes."""
+    problems = []
+    texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or not (ax.lines or ax.collections or ax.images or ax.patches):
+            continue
+        if ax.get_label() == "<colorbar>":
+            continue
+        where = f"axes {i} ({ax.get_title() or 'untitled'})"
+        for axis, text in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+            if not text.strip():
+                problems.append(f"{where}: the {axis} axis has no name")
+            elif text.strip().lower() == "value" or "result." in text:
+                problems.append(f"{where}: the {axis} axis is named {text!r}")
+        legend = ax.get_legend()
+        for t in legend.get_texts() if legend is not None else []:
+            if _COLUMN_PAIR.match(t.get_text()):
+                problems.append(f"{where}: legend entry {t.get_text()!r} is a column=value pair, not words")
+    if not any(_SEEDS.search(t) for t in texts):
+        problems.append("no text of the figure states the number of seeds")
+    return problems

@@ -117,12 +117,24 @@ def save_table(df: pd.DataFrame, path: str | os.PathLike, *, csv: str | os.PathL
 
 
 def load_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table written by :func:`save_table` (parquet or CSV); a clear ValueError if unreadable."""
+    """Read a table written by :func:`save_table` (parquet or CSV; a CSV's JSON-encoded lists become lists
+    again); a clear ValueError if unreadable."""
     path = check_path("path", path)
     check_choice("table suffix", path.suffix, (".parquet", ".csv"))
     if not path.is_file():
         raise ValueError(f"results file {str(path)!r} does not exist")
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        df = pd.read_csv(path)
     except Exception as e:  # pyarrow and pandas raise many kinds for a corrupt file
         raise ValueError(f"results file {str(path)!r} is not a readable {path.suffix[1:]} table: {type(e).__name__}: {e}") from None
+    # the lists save_table wrote as JSON (a curve over w) are lists again
+    for c in [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]:
+        cells = df[c].dropna()
+        if len(cells) and cells.map(lambda v: isinstance(v, str) and v.startswith("[") and v.endswith("]")).all():
+            try:
+                df[c] = df[c].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
+            except ValueError:
+                pass  # text that only looks like a list stays text
+    return df

@@ -21,7 +21,10 @@ import pandas as pd
 from .._validation import check_real
 
 #: The interval every summary reports, in words.
-INTERVAL = "mean ± SE over seeds (SE = SD/√n) and a 95% t-interval over seeds (n − 1 d.o.f.); with 1 seed, the run's own SE and no interval"
+INTERVAL = (
+    "mean ± SE over seeds (SE = SD/√n) and a 95% t-interval over seeds (n − 1 d.o.f.); "
+    "with 1 seed, the run's own SE marked (run) and no interval; a value the same in every seed is exact and has neither"
+)
 
 _BOOKKEEPING = ("seed", "status", "error")
 
@@ -54,8 +57,9 @@ class Summary:
 
     Attributes:
         table (DataFrame): one row per (setting, field): the varying parameters, ``field``,
-            ``n_seeds``, ``mean``, ``se``, ``ci_low``, ``ci_high`` and ``se_kind``
-            (``over seeds`` or ``within run``); a flag's row has ``n_true`` and no SE.
+            ``n_seeds``, ``mean``, ``se``, ``ci_low``, ``ci_high`` and ``se_kind``: ``over seeds``,
+            ``within run`` (one seed) or ``exact`` (the same value in every seed, to 1e-12
+            relative: no SE); a flag's row has ``n_true`` and no SE.
         varying (list): the parameters that vary (the settings).
         constants (dict): parameters and result fields that take one value in every ok record.
         left_out (dict): field → why it is not summarised (list-valued, text, ...).
@@ -87,13 +91,14 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
     missing = sorted({"seed", "status"} - set(df.columns))
     if missing:
         raise ValueError(f"a sweep table needs 'seed' and 'status' columns; missing {missing}")
-    ok = df[df["status"] == "ok"]
+    n_ok = int((df["status"] == "ok").sum())
+    ok = _explode_curves(df[df["status"] == "ok"])
     results = [c for c in ok.columns if c.startswith("result.")]
     params = [c for c in ok.columns if c not in _BOOKKEEPING and not c.startswith("result.")]
     scalar = {c: bool(ok[c].map(_scalar).all()) for c in params + results}
     varying = [c for c in params if scalar[c] and ok[c].nunique(dropna=False) > 1]
     constants = {c: _plain(ok[c].iloc[0]) for c in params + results if scalar[c] and ok[c].nunique(dropna=False) == 1 and not c.endswith("_se")}
-    left_out = {c: "a list per record (e.g. a curve over w)" for c in results if not scalar[c]}
+    left_out = {c: "a list per record" for c in results if not scalar[c]}
     numeric = [c for c in results if scalar[c] and (pd.api.types.is_numeric_dtype(ok[c]) or ok[c].dtype == bool)]
     if fields is None:
         chosen = [c for c in numeric if not c.endswith("_se") and c not in constants]
@@ -109,7 +114,8 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
             chosen.append(c)
     left_out.update({c: "text" for c in results if scalar[c] and c not in numeric})
     if not chosen:
-        raise ValueError(f"no numeric results to summarise ({len(ok)} of {len(df)} record(s) ok)")
+        why = "; not summarised: " + ", ".join(f"{k.removeprefix('result.')} ({v})" for k, v in left_out.items()) if left_out else ""
+        raise ValueError(f"no numeric results to summarise ({n_ok} of {len(df)} record(s) ok){why}")
     rows = []
     groups = ok.groupby(varying, sort=True, dropna=False) if varying else [((), ok)]
     for key, g in groups:
@@ -117,14 +123,40 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
         for c in chosen:
             rows.append(setting | {"field": c.removeprefix("result.")} | _field_row(g, c, level))
     table = pd.DataFrame(rows)
-    return Summary(table, varying, constants, left_out, int(len(df) - len(ok)))
+    return Summary(table, varying, constants, left_out, int(len(df) - n_ok))
+
+
+def _is_list(v) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _explode_curves(ok: pd.DataFrame) -> pd.DataFrame:
+    """Curves as rows: with one list-valued ``<x>_values`` parameter (``w_values``), each result list of
+    the same length becomes one row per point, the point in column ``<x>`` (``w``), so a curve over w
+    is summarised per w like any other setting."""
+    axes = [c for c in ok.columns if c.endswith("_values") and not c.startswith("result.") and ok[c].map(_is_list).all()]
+    if len(axes) != 1 or ok.empty:
+        return ok
+    axis = axes[0]
+    lengths = ok[axis].map(len)
+    curves = [c for c in ok.columns if c.startswith("result.") and ok[c].map(_is_list).all() and (ok[c].map(len) == lengths).all()]
+    if not curves or (lengths == 0).all():
+        return ok
+    name = axis.removesuffix("_values")
+    long = ok.assign(**{c: ok[c].map(list) for c in [axis, *curves]}).explode([axis, *curves], ignore_index=True)
+    long = long.drop(columns=[name], errors="ignore").rename(columns={axis: name})
+    return long.assign(**{c: long[c].astype(float) for c in [name, *curves]})
 
 
 def _field_row(g: pd.DataFrame, c: str, level: float) -> dict:
     if g[c].dtype == bool:
         return {"n_seeds": int(g["seed"].nunique()), "n_true": int(g[c].sum())}
     mean, se, lo, hi = t_interval(g[c], level)
-    n = int(np.isfinite(g[c].astype(float)).sum())
+    values = g[c].astype(float).to_numpy()
+    values = values[np.isfinite(values)]
+    n = int(values.size)
+    if n > 1 and values.max() - values.min() <= 1e-12 * max(1.0, abs(mean)):  # exact: the same in every seed
+        return {"n_seeds": n, "mean": mean, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "se_kind": "exact"}
     kind = "over seeds"
     if n == 1 and f"{c}_se" in g:
         se, kind = float(g[f"{c}_se"].astype(float).iloc[0]), "within run"
@@ -148,16 +180,24 @@ def format_number(v, digits: int = 4) -> str:
     return str(v)
 
 
+def _mean_se(mean: float, se: float, kind: str) -> str:
+    if not np.isfinite(mean):
+        return ""
+    if kind == "exact":
+        return f"{format_number(mean)} (exact)"
+    if not np.isfinite(se):
+        return format_number(mean)
+    return f"{format_number(mean)} ± {format_number(se, 2)}" + (" (run)" if kind == "within run" else "")
+
+
 def display_table(summary: Summary) -> pd.DataFrame:
     """The summary as text cells for a person: ``mean ± SE`` and ``[low, high]`` joined, short names."""
     t = summary.table
     out = t[summary.varying + ["field", "n_seeds"]].copy()
     if "mean" in t:
-        out["mean ± SE"] = [
-            "" if not np.isfinite(m) else format_number(m) + ("" if not np.isfinite(s) else f" ± {format_number(s, 2)}" + (" (run)" if k == "within run" else ""))
-            for m, s, k in zip(t["mean"].astype(float), t["se"].astype(float), t["se_kind"].fillna(""))
-        ]
-        out["95% CI"] = ["" if not np.isfinite(lo) else f"[{format_number(lo)}, {format_number(hi)}]" for lo, hi in zip(t["ci_low"].astype(float), t["ci_high"].astype(float))]
+        out["mean ± SE"] = [_mean_se(m, s, k) for m, s, k in zip(t["mean"].astype(float), t["se"].astype(float), t["se_kind"].fillna(""))]
+        bounds = zip(t["ci_low"].astype(float), t["ci_high"].astype(float))
+        out["95% CI"] = ["" if not np.isfinite(lo) else f"[{format_number(lo)}, {format_number(hi)}]" for lo, hi in bounds]
     if "n_true" in t:
         flags = t["n_true"].notna()
         out.loc[flags, "mean ± SE"] = [f"{int(k)} of {int(n)} seeds" for k, n in zip(t.loc[flags, "n_true"], t.loc[flags, "n_seeds"])]

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from itertools import product
 
 import pandas as pd
-from ..progress import tqdm
 
 from .._validation import check_int, integral
+from ..progress import tqdm
 from .config import config_to_dict
 
 # The sweep API in one import: the names of the experiment registry, the store and the

@@ -30,6 +30,7 @@ from neon_theory.run.cli import (
     register_command,
     run_figures,
     seed_option,
+    show_progress,
 )
 
 PRECONDITIONERS = ("identity", "natural", "data-hessian", "star-hessian", "fisher-diag")
@@ -208,15 +209,15 @@ def cmd_demo(args) -> dict:
 
     output_folder("--out", args.out)
     cfg = DemoConfig(seed=args.seed)
-    table = run_demo(cfg, progress=not args.json)
+    table = neutral_rows_undefined(run_demo(cfg, progress=show_progress(args)))
     ws = [i / 10 for i in range(-40, 61)]
     T_show = 0.7
     curves = metric_curves(cfg, T_show, ws)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    # the cosine is undefined at the neutral T = 1 (r_s = 0), so that point is left out
-    plots.alignment_vs_sharpness(table[table["sampler"] != "neutral"], x="T", y="cosine", hue="base", ax=axes[0])
+    # the cosine is undefined at the neutral T = 1 (r_s = 0): that point is left out and no line crosses it
+    plots.alignment_vs_sharpness(table, x="T", y="cosine", hue="base", ax=axes[0], neutral=1.0)
     axes[0].set_title("P-cosine vs density temperature (P = I)")
     at_T = table[table["T"] == T_show].set_index("base")
     marks = {b: {"predicted w*": at_T.loc[b, "w_star"], "best w": at_T.loc[b, "best_w"]} for b in at_T.index}
@@ -227,17 +228,35 @@ def cmd_demo(args) -> dict:
         axes[2].scatter(g["w_star"], g["best_w"], label=b)
     lim = max(1.0, float(ok[["w_star", "best_w"]].abs().max().max()))
     axes[2].plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="best w = w*")
-    axes[2].set_xlabel("predicted w* = -s/(alpha z)")
+    axes[2].set_xlabel("predicted w* = −s/(αz)")
     axes[2].set_ylabel("best w (Brent, exact NLL)")
     axes[2].legend(fontsize=8)
     axes[2].set_title("first-order prediction vs empirical best w")
+    fig.suptitle(f"the Neon loop on the exact Gaussian family: 1 seed (seed {cfg.seed}), |S| = {cfg.n_synthetic}, "
+                 f"SGD with α = {cfg.alpha:g}, exact population NLL", fontsize=9)
+    fig.tight_layout()
     written = plots.save(fig, Path(args.out) / "demo")
     if not args.json:
-        with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
-            print(table.drop(columns=["base_nll", "z"]).to_string(index=False))
-        print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL")
+        with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
+            print(table.drop(columns=["base_nll", "z", "sampler"]).to_string(index=False, na_rep="—"))
+        print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL; one seed ({cfg.seed})")
+        print("— : undefined at T = 1 (the neutral sampler: r_s = 0, so s = 0 and w* = −s/(αz) has no value; the best w of a finite S is its noise)")
         print("figure: " + ", ".join(map(str, written)))
     return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
+
+
+#: the demo's columns that have no value at the neutral sampler (T = 1): r_s = 0 there
+UNDEFINED_AT_NEUTRAL = ("cosine", "w_star", "w_star_displacement", "best_w", "gain")
+
+
+def neutral_rows_undefined(table):
+    """The demo table with the quantities undefined at T = 1 set to NaN (printed —, null in JSON) and
+    the verdict saying why: s = 0 exactly, and a finite S only fits its own noise there."""
+    table = table.copy()
+    neutral = table["sampler"] == "neutral"
+    table.loc[neutral, list(UNDEFINED_AT_NEUTRAL)] = float("nan")
+    table.loc[neutral, "verdict"] = "neutral: nothing to extrapolate"
+    return table
 
 
 def _mean_sem(df, by: list, col: str) -> list[dict]:

@@ -18,13 +18,16 @@ import pandas as pd
 
 from neon_theory.run import plots
 from neon_theory.run.figures import register_figure, register_preset
-from neon_theory.run.plots import band_plot, explode_w, panels, plane_heatmap, require_columns, zero_lines
+from neon_theory.run.plots import caption, explode_w, label, line, n_seeds, panels, plane_heatmap, register_label, require_columns, zero_lines
 from neon_theory.run.sweeps import SweepSpec
 
 from . import experiments, official  # noqa: F401  (experiments: registers them)
 
 for _name, _description in official.PRESETS.items():
     register_preset(_name, _description)
+
+for _column, _text in {"a": "a (step along Σ̂⁻¹)", "n": "n (training samples)", "per_dim": "mean ΔL_pop over draws / D"}.items():
+    register_label(_column, _text)
 
 
 def _grid(smoke, paper, preset):
@@ -182,18 +185,24 @@ def precision_recall_spec(preset: str) -> SweepSpec:
 # ---- figures -----------------------------------------------------------------------------
 
 
+def knob_axis(df: pd.DataFrame, knob: str) -> pd.DataFrame:
+    """``df`` with its generic ``value`` column named after the knob it sets (``top_k``, ``guidance``, ...),
+    so that the axis names its quantity; a fixed column of that name (e.g. ``steps`` at a guidance knob) is dropped."""
+    return df.drop(columns=[knob], errors="ignore").rename(columns={"value": knob})
+
+
 def _draw_cosine(f: dict):
-    tok = f["tokens/temperature"], f["tokens/top_k"], f["tokens/top_p"]
+    tok = [knob_axis(f[f"tokens/{k}"], k) for k in ("temperature", "top_k", "top_p")]
     return cosine_panels(
         {
             "Gaussian (exact, P = I), temperature T": (f["gaussian"], "T", "base"),
-            "tokens (exact, add-½ MLE base), temperature T": (tok[0], "value", "preconditioner"),
-            "tokens (exact, add-½ MLE base), top-k": (tok[1], "value", "preconditioner"),
-            "tokens (exact, add-½ MLE base), top-p": (tok[2], "value", "preconditioner"),
+            "tokens (exact, add-½ MLE base), temperature T": (tok[0], "temperature", "preconditioner"),
+            "tokens (exact, add-½ MLE base), top-k": (tok[1], "top_k", "preconditioner"),
+            "tokens (exact, add-½ MLE base), top-p": (tok[2], "top_p", "preconditioner"),
             "AR toy (Adam P), std temperature τ": (f["ar"], "tau", None),
             "diffusion toy (Adam P), score scale ζ": (f["diffusion"], "zeta", None),
-            "flow, two-class GMM (Adam P), guidance γ": (f["flow/guidance"], "value", None),
-            "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (f["flow/steps"], "value", None),
+            "flow, two-class GMM (Adam P), guidance γ": (knob_axis(f["flow/guidance"], "guidance"), "guidance", None),
+            "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (knob_axis(f["flow/steps"], "steps"), "steps", None),
         },
         neutral={
             "flow, two-class GMM (Adam P), guidance γ": 1.0,
@@ -207,7 +216,7 @@ def _draw_cosine(f: dict):
 
 def _draw_metric_vs_w(f: dict):
     fig = plots.metric_vs_w_figure(f["gaussian"], metric="result.nll_at_w", by=["base", "T"], predicted="result.w_star", best="result.best_w")
-    fig.suptitle("Gaussian: population NLL of θ_Neon(w); predicted w* = −s/(αz) vs Brent's best w", fontsize=9)
+    fig.suptitle(f"Gaussian: population NLL of θ_Neon(w); predicted w* = −s/(αz) vs Brent's best w ({caption(f['gaussian'])})", fontsize=9)
     return fig
 
 
@@ -215,12 +224,12 @@ def _draw_budget(f: dict):
     g = f["gaussian"]
     return plots.panels(
         [
-            dict(df=g, x="result.alpha", y="result.best_w", label="best w (Brent)", logx=True),
+            dict(df=g, x="result.alpha", y="result.best_w", name="best w (Brent)", logx=True),
             dict(
                 df=g,
                 x="result.alpha",
                 y="result.w_star",
-                label="predicted w* = −s/(αz)",
+                name="predicted w* = −s/(αz)",
                 logx=True,
                 zero=True,
                 ylabel="w",
@@ -228,7 +237,7 @@ def _draw_budget(f: dict):
             ),
         ],
         dict(df=f["ar"], x="ft_epochs", y="result.best_w", hue="tau", logx=True, zero=True, ylabel="best w", title="AR toy, Adam"),
-        title="best w vs fine-tuning budget (mean over seeds, 95% t-band)",
+        title="best w vs fine-tuning budget",
     )
 
 
@@ -236,7 +245,7 @@ def _draw_size(f: dict):
     return plots.panels(
         dict(df=f["gaussian"], x="n_synthetic", y="result.gain", logx=True, zero=True, ylabel="gain in NLL at the best w", title="Gaussian, T = 0.5"),
         dict(df=f["ar"], x="n_synthetic", y="result.gain", hue="tau", logx=True, zero=True, ylabel="gain in FD at the best w", title="AR toy"),
-        title="gain of Neon at its best w vs |S| (mean over seeds, 95% t-band)",
+        title="gain of Neon at its best w vs |S|",
     )
 
 
@@ -244,7 +253,7 @@ def _draw_warmup(f: dict):
     curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values").drop(columns="a").rename(columns={"w": "a"})
     curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
     return plots.panels(
-        dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, ylabel="mean ΔL_pop over draws / D", title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),
+        dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),
         dict(
             df=f["rate"],
             x="n",
@@ -291,31 +300,34 @@ def _mark_degenerate(ax, df: pd.DataFrame, x: str) -> None:
 
 def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, neutral: dict | None = None, ncols: int = 4):
     """The P-cosine vs sharpness, one panel per family and sampler: ``panels`` maps a title to
-    (table, x column, hue column); ``neutral`` maps a title to the x of the neutral sampler."""
+    (table, x column, hue column); ``neutral`` maps a title to the x of the neutral sampler
+    (left out, where r_s = 0 and the cosine is undefined; no line crosses it).  Bands are
+    clipped to the cosine's range [−1, 1]."""
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.2 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, (title, (df, x, hue)) in zip(axes.flat, panels.items()):
-        band_plot(df, x=x, y="result.cosine", hue=hue, ax=ax)
+        at = (neutral or {}).get(title)
+        line(df, x=x, y="result.cosine", hue=hue, ax=ax, name=None if hue else f"mean over {n_seeds(df)}", ylabel="P-cosine", neutral=at, bounds=(-1, 1))
         _mark_degenerate(ax, df, x)
-        zero_lines(ax, (neutral or {}).get(title))
+        zero_lines(ax, at)
         ax.set_title(title, fontsize=9)
-        ax.set_ylabel("P-cosine")
-        ax.set_ylim(-1.05, 1.05)
-        ax.legend(fontsize=6)
-    fig.suptitle("P-cosine of r_d and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
+        ax.legend(fontsize=6, title=label(hue) if hue else None, title_fontsize=6)
+    fig.suptitle(f"P-cosine of r_d and r_s vs sampler sharpness ({caption(*(df for df, _, _ in panels.values()))})", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def precision_recall_vs_w(df: pd.DataFrame, *, by: str):
-    """Precision and recall (list columns aligned with ``w_values``) vs w, one line per ``by`` value."""
+    """Precision and recall (list columns aligned with ``w_values``) vs w, one line per ``by`` value.
+
+    The y range is the data's own (precision and recall near 1 are not drawn on 0–1)."""
     long = explode_w(df, ["result.precision_at_w", "result.recall_at_w"])
     return panels(
-        dict(df=long, x="w", y="result.precision_at_w", hue=by, marker=".", ylabel="precision", zero=0.0),
-        dict(df=long, x="w", y="result.recall_at_w", hue=by, marker=".", ylabel="recall", zero=0.0),
-        title="prdc precision and recall of θ_Neon(w) samples (k = 5; mean over seeds, 95% t-band)",
+        dict(df=long, x="w", y="result.precision_at_w", hue=by, marker=".", ylabel="precision (prdc, k = 5)"),
+        dict(df=long, x="w", y="result.recall_at_w", hue=by, marker=".", ylabel="recall (prdc, k = 5)"),
+        title="prdc precision and recall of θ_Neon(w) samples",
     )
 
 
@@ -328,7 +340,7 @@ def plane_from_records(df: pd.DataFrame):
         [pd.DataFrame({"w_s": list(r[cols[0]]), "w_o": list(r[cols[1]]), "log10_w2": list(r[cols[2]]), "seed": r["seed"]}) for _, r in ok.iterrows()],
         ignore_index=True,
     )
-    ax = plane_heatmap(grid, title=f"log10 W2 to the truth (AR toy), mean of {ok.seed.nunique()} seed(s)")
+    ax = plane_heatmap(grid, title=f"log10 W2 to the truth (AR toy), mean over {n_seeds(ok)}")
     return ax.figure
 
 
@@ -337,16 +349,18 @@ def official_toy_figure(f: dict, toy: str):
     sharp, budget = official.TOY_AXES[toy]
     published = pd.DataFrame([{sharp: k[0], budget: k[1], "best_w": v} for k, v in official.PUBLISHED[toy]["best_w"].items()])
     fig = panels(
-        dict(df=f["best_w"], x=budget, y="result.best_w", hue=sharp, logx=True, zero=True, ylabel="best w (Brent on the FD)", title=f"best w vs {budget}"),
-        dict(df=f["cosine"], x=sharp, y="result.cosine", zero=1.0, ylabel="P-cosine (Adam P)", title=f"P-cosine vs {sharp}"),
-        title=f"official {toy} toy (mean over {f['best_w'].seed.nunique()} seeds, 95% t-band)",
+        dict(df=f["best_w"], x=budget, y="result.best_w", hue=sharp, logx=True, zero=True, ylabel="best w (Brent on the FD)",
+             title=f"best w vs {label(budget)}"),
+        dict(df=f["cosine"], x=sharp, y="result.cosine", zero=1.0, bounds=(-1, 1), ylabel="P-cosine (Adam P)", title=f"P-cosine vs {label(sharp)}",
+             name=f"mean over {n_seeds(f['cosine'])}"),
+        title=f"official {toy} toy",
     )
     left, right = fig.axes[:2]
-    for i, (value, g) in enumerate(published.groupby(sharp)):  # the bands are drawn in the same sorted order
-        left.scatter(g[budget], g["best_w"], marker="x", s=40, color=f"C{i}", zorder=5, label=f"published, {sharp}={value:g}")
+    for i, (value, g) in enumerate(published.groupby(sharp)):  # the lines are drawn in the same sorted order
+        left.scatter(g[budget], g["best_w"], marker="x", s=40, color=f"C{i}", zorder=5, label=f"published, {label(sharp).split()[0]} = {value:g}")
     _mark_degenerate(right, f["cosine"], sharp)
-    for ax in (left, right):
-        ax.legend(fontsize=6)
+    left.legend(fontsize=6, title=label(sharp), title_fontsize=6)
+    right.legend(fontsize=6)
     fig.tight_layout()
     return fig
 

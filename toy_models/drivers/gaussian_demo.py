@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
-from neon_theory.progress import tqdm
 
 from neon_theory._validation import check_int, check_real
 from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sweep
 from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity
+from neon_theory.progress import tqdm
 from neon_theory.rng import generator
 from neon_theory.samplers import Temperature
 

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from neon_theory.run.figures import register_figure
-from neon_theory.run.plots import band_plot, explode_w, require_columns, zero_lines
+from neon_theory.run.plots import caption, explode_w, line, n_seeds, require_columns, zero_lines
 from neon_theory.run.sweeps import SweepSpec
 
 from . import image_experiments  # noqa: F401  (registers image-cell)
+from .figures import knob_axis
 
 #: (family, knob) → (smoke grid, reduced/paper grid) of the P-cosine sweeps
 COSINE_GRIDS = {
@@ -90,14 +91,12 @@ def _draw_cosine(frames: dict):
     for ax in axes.flat[len(present):]:
         ax.set_visible(False)
     for ax, ((family, knob), df) in zip(axes.flat, present):
-        band_plot(df, x="value", y="result.cosine", ax=ax, label=f"{df.seed.nunique()} seed(s)", logx=knob == "steps")
+        line(knob_axis(df, knob), x=knob, y="result.cosine", ax=ax, name=f"mean over {n_seeds(df)}", logx=knob == "steps",
+             xlabel=KNOB_LABEL[knob], ylabel="P-cosine (Adam P)", neutral=NEUTRAL[knob], bounds=(-1, 1))
         zero_lines(ax, NEUTRAL[knob])
-        ax.set_xlabel(KNOB_LABEL[knob])
-        ax.set_ylabel("P-cosine (Adam P)")
-        ax.set_ylim(-1.05, 1.05)
         ax.set_title(f"{family}: {KNOB_LABEL[knob]}", fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle(f"{_data_label(frames)}: P-cosine of r_d (held-out) and r_s vs sampler sharpness (mean over seeds, 95% t-band)", fontsize=9)
+    fig.suptitle(f"{_data_label(frames)}: P-cosine of r_d (held-out) and r_s vs sampler sharpness ({caption(*(df for _, df in present))})", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -122,24 +121,18 @@ def _draw_neon(frames: dict):
         ax.set_title(f"{family}: sign(best w) = −sign(s) in {t.loc['loss', 'agree']}/{t.loc['loss', 'cells']} (loss), "
                      f"{t.loc['fid', 'agree']}/{t.loc['fid', 'cells']} (FID)", fontsize=8)
         ax.legend(fontsize=6)
-        long = explode_w(df, ["result.fid_at_w", "result.precision_at_w", "result.recall_at_w", "result.loss_at_w"])
-        for i, (col, label) in enumerate((("result.loss_at_w", "held-out loss"), ("result.fid_at_w", "FID (own features)")), start=1):
-            band_plot(long, x="w", y=col, hue="value", ax=axes[i, j], marker=".")
+        long = knob_axis(explode_w(df, ["result.fid_at_w", "result.precision_at_w", "result.recall_at_w", "result.loss_at_w"]), knob)
+        for i, (col, name) in enumerate((("result.loss_at_w", "held-out loss"), ("result.fid_at_w", "FID (own features)")), start=1):
+            line(long, x="w", y=col, hue=knob, ax=axes[i, j], marker=".", ylabel=name)
             axes[i, j].axvline(0, color="k", lw=0.7)  # the base model
-            axes[i, j].set_ylabel(label)
             axes[i, j].legend(title=KNOB_LABEL[knob], fontsize=6, title_fontsize=6)
-        ax = axes[3, j]
-        for col, style in (("result.precision_at_w", "-"), ("result.recall_at_w", "--")):
-            for i, (value, g) in enumerate(long.groupby("value")):
-                mean = g.groupby("w")[col].mean()
-                ax.plot(mean.index, mean.values, ls=style, marker=".", color=f"C{i}",
-                        label=f"{col.removeprefix('result.').removesuffix('_at_w')}, {KNOB_LABEL[knob]}={value:g}")
-        ax.axvline(0, color="k", lw=0.7)
-        ax.set_xlabel("w")
-        ax.set_ylabel("prdc precision / recall (k = 5)")
-        ax.legend(fontsize=6)
-    n = ", ".join(f"{f}: {frames[f].seed.nunique()}" for f in fams)
-    fig.suptitle(f"Neon on {_data_label(frames)}: best w vs s, and the metrics of θ_Neon(w) (seeds per family {n}; bands: 95% t over seeds)", fontsize=9)
+        pr = long.melt(id_vars=["w", knob, "seed"], value_vars=["result.precision_at_w", "result.recall_at_w"], var_name="metric", value_name="score")
+        pr["metric"] = pr["metric"].map({"result.precision_at_w": "precision", "result.recall_at_w": "recall"})
+        line(pr, x="w", y="score", hue=knob, style="metric", ax=axes[3, j], marker=".", ylabel="prdc precision / recall (k = 5)")
+        axes[3, j].axvline(0, color="k", lw=0.7)
+        axes[3, j].legend(fontsize=6, title=f"{KNOB_LABEL[knob]} / metric", title_fontsize=6)
+    fig.suptitle(f"Neon on {_data_label(frames)}: best w vs s (one point per seed), and the metrics of θ_Neon(w) "
+                 f"({caption(*(frames[f] for f in fams))})", fontsize=9)
     fig.tight_layout()
     return fig
 

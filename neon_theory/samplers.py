@@ -145,7 +145,8 @@ class TopK(SamplerSpec):
 
 @dataclass(frozen=True)
 class TopP(SamplerSpec):
-    """Nucleus sampling: the smallest set of most probable tokens with mass ≥ p.
+    """Nucleus sampling: the smallest set of most probable tokens with mass ≥ p (tokens tied with
+    the least probable one kept are kept too, so the set never depends on the order of ties).
 
     Args:
         p (float): in (0, 1]; p = 1 is neutral.
@@ -347,11 +348,13 @@ def _top_k_logits(s: TopK, logits: Tensor) -> Tensor:
 def _top_p_logits(s: TopP, logits: Tensor) -> Tensor:
     if s.p >= 1.0:
         return logits
-    sorted_p, order = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True)
-    # keep a token if the mass strictly before it is < p (always keeps the top token)
+    probs = torch.softmax(logits, dim=-1)
+    sorted_p = torch.sort(probs, dim=-1, descending=True).values
+    # keep a token if the mass strictly before it is < p (always keeps the top token); then keep
+    # every token tied with the last one kept, so the set does not depend on how sort orders ties
     keep_sorted = torch.cumsum(sorted_p, dim=-1) - sorted_p < s.p
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    return logits.masked_fill(~keep, -math.inf)
+    threshold = sorted_p.masked_fill(~keep_sorted, math.inf).amin(dim=-1, keepdim=True)
+    return logits.masked_fill(probs < threshold, -math.inf)
 
 
 def categorical_logits(logits: Tensor, sampler: SamplerSpec | None) -> Tensor:

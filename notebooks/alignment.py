@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,22 +24,24 @@
 # %% tags=["parameters"]
 preset = "smoke"
 store = "results/store"
-out = "results/figures"
+out = "figures"
 
 # %%
 from IPython.display import Image, display
 
-from neon_theory.run.figures import make_figure
-from neon_theory.run.plots import seed_bands
+from neon_theory.run.figures import make_figure, workspace_path
+from neon_theory.run.summary import display_table, summarise
+
+store, out = workspace_path(store), workspace_path(out)  # where the CLI writes, from any working directory
 
 # %%
 cos = make_figure("cosine-vs-sharpness", preset, store=store, out=out)
 display(Image(filename=str(cos["paths"][0])))
 
 # %%
-seed_bands(cos["frames"]["ar"], x="tau", y="result.cosine").round(3)
+display_table(summarise(cos["frames"]["ar"], ["cosine"]))
 
 # %%
 od = make_figure("over-dispersed", preset, store=store, out=out)
 display(Image(filename=str(od["paths"][0])))
-seed_bands(od["frames"]["gaussian"], x="T", y="result.s", hue="base").round(3)
+display_table(summarise(od["frames"]["gaussian"], ["s"]))

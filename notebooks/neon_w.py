@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,13 +22,15 @@
 # %% tags=["parameters"]
 preset = "smoke"
 store = "results/store"
-out = "results/figures"
+out = "figures"
 
 # %%
 from IPython.display import Image, display
 
-from neon_theory.run.figures import make_figure
-from neon_theory.run.plots import seed_bands
+from neon_theory.run.figures import make_figure, workspace_path
+from neon_theory.run.summary import display_table, summarise
+
+store, out = workspace_path(store), workspace_path(out)  # where the CLI writes, from any working directory
 
 # %%
 mw = make_figure("metric-vs-w", preset, store=store, out=out)
@@ -37,7 +44,7 @@ display(Image(filename=str(pr["paths"][0])))
 # %%
 budget = make_figure("best-w-vs-budget", preset, store=store, out=out)
 display(Image(filename=str(budget["paths"][0])))
-seed_bands(budget["frames"]["ar"], x="ft_epochs", y="result.best_w", hue="tau").round(3)
+display_table(summarise(budget["frames"]["ar"], ["best_w"]))
 
 # %%
 size = make_figure("gain-vs-size", preset, store=store, out=out)

@@ -22,13 +22,15 @@
 # %% tags=["parameters"]
 preset = "smoke"
 store = "results/store"
-out = "results/figures"
+out = "figures"
 
 # %%
 import pandas as pd
 from IPython.display import Image, display
 
-from neon_theory.run.figures import make_figure
+from neon_theory.run.figures import make_figure, workspace_path
+
+store, out = workspace_path(store), workspace_path(out)  # where the CLI writes, from any working directory
 
 # %%
 plane = make_figure("plane", preset, store=store, out=out)

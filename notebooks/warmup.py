@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,15 +23,17 @@
 # %% tags=["parameters"]
 preset = "smoke"
 store = "results/store"
-out = "results/figures"
+out = "figures"
 
 # %%
 from IPython.display import Image, display
 
-from neon_theory.run.figures import make_figure
-from neon_theory.run.plots import seed_bands
+from neon_theory.run.figures import make_figure, workspace_path
+from neon_theory.run.summary import display_table, summarise
+
+store, out = workspace_path(store), workspace_path(out)  # where the CLI writes, from any working directory
 
 # %%
 w = make_figure("warmup", preset, store=store, out=out)
 display(Image(filename=str(w["paths"][0])))
-seed_bands(w["frames"]["rate"], x="n", y="result.improvement_rate", hue="dim").round(3)
+display_table(summarise(w["frames"]["rate"], ["improvement_rate"]))

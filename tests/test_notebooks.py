@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.py"))
+NOTEBOOKS = sorted(p for p in (Path(__file__).parent.parent / "notebooks").glob("*.py") if p.name != "conftest.py")
 
 
 def test_there_is_a_notebook_per_figure_group():
@@ -23,3 +23,22 @@ def test_each_pair_is_in_sync_and_has_a_smoke_parameters_cell(script):
     assert len(params) == 1 and 'preset = "smoke"' in params[0].source
     code = "\n".join(c.source for c in paired.cells if c.cell_type == "code")
     assert "def " not in code and "class " not in code  # logic lives in the package
+
+
+def test_jupytext_sync_leaves_every_pair_unchanged(tmp_path):
+    """`jupytext --sync` on a copy of the pairs (either file the newer) rewrites nothing."""
+    import os
+    import shutil
+
+    from jupytext.cli import jupytext as jupytext_cli
+
+    folder = Path(__file__).parent.parent / "notebooks"
+    for newer in (".py", ".ipynb"):
+        copy = tmp_path / newer.strip(".")
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb_checkpoints"))
+        for p in copy.iterdir():  # one side of each pair newer than the other, as after an edit
+            os.utime(p, (2e9, 2e9) if p.suffix == newer else (1e9, 1e9))
+        before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+        jupytext_cli(["--sync", "--quiet", *(str(copy / p.name) for p in NOTEBOOKS)])
+        after = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+        assert after == before, sorted(k for k in before if after.get(k) != before[k])

@@ -180,7 +180,7 @@ def test_categorical_sampler_laws_computed_by_hand(probs, spec, expected):
 @given(probs_strategy, st.floats(0.05, 1.0))
 def test_top_p_matches_a_brute_force_nucleus(probs, p):
     q = torch.softmax(categorical_logits(torch.log(probs), TopP(p)), -1)
-    # brute force: walk tokens in decreasing probability until the kept mass reaches p
+    # brute force: walk tokens in decreasing probability until the kept mass reaches p, ties at the end kept
     order = sorted(range(probs.shape[0]), key=lambda i: -float(probs[i]))
     kept, mass = set(), 0.0
     for i in order:
@@ -188,6 +188,8 @@ def test_top_p_matches_a_brute_force_nucleus(probs, p):
             break
         kept.add(i)
         mass += float(probs[i])
+    last = min(float(probs[i]) for i in kept)
+    kept |= {i for i in range(probs.shape[0]) if float(probs[i]) == last}  # a tie with the last token kept is kept too
     assert {i for i in range(probs.shape[0]) if q[i] > 0} == kept
     assert float(q.sum()) == pytest.approx(1.0, rel=0, abs=1e-12)
 

@@ -281,7 +281,8 @@ def cmd_sweep(args) -> dict:
     if args.dry_run:
         return _dry_run(args, spec, plan_sweep(spec, store))
     # every output and the executor are checked before the first job runs
-    _table_path("--out", args.out)
+    table = sweep_table(args.out, args.file)
+    _table_path("--out", str(table))
     if args.csv is not None:
         _table_path("--csv", args.csv)
     executor = _executor(args, spec.slurm)
@@ -289,7 +290,7 @@ def cmd_sweep(args) -> dict:
         df = run_sweep(spec, store, executor=executor, progress=show_progress(args), on_record=_job_line if args.verbose else None)
     finally:
         executor.close()
-    written = save_table(df, args.out, csv=args.csv)
+    written = save_table(df, table, csv=args.csv)
     n_ok = int((df.status == "ok").sum())
     counts = {"records": len(df), "cached": df.attrs["cached"], "ran": df.attrs["ran"], "ok": n_ok, "failed": len(df) - n_ok}
     if not args.json:
@@ -300,6 +301,13 @@ def cmd_sweep(args) -> dict:
         if df.attrs["log"] and not args.quiet:
             print(f"log: {df.attrs['log']}")
     return counts | {"first_error": failure_summary(df), "tables": [str(p) for p in written], "log": df.attrs["log"]}
+
+
+def sweep_table(out: str, sweep_file: str) -> Path:
+    """Where ``sweep`` writes its table: ``<out>/<sweep file's stem>.parquet`` for the output folder
+    ``out`` (as every command's ``--out`` is a folder), or ``out`` itself when it names a .parquet or .csv file."""
+    out = Path(out)
+    return out if out.suffix in (".parquet", ".csv") else out / f"{Path(sweep_file).stem}.parquet"
 
 
 def _dry_run(args, spec, plan) -> dict:
@@ -597,7 +605,11 @@ def _refuse_override(kind: str, name: str, old, new) -> None:
 def _sweep_options(sw) -> None:
     sw.add_argument("file", help="a sweep file (YAML): experiment, grid, seeds, fixed, threads, module, device")
     add_executor_options(sw)
-    sw.add_argument("--out", default="results/sweep.parquet", help="table of every record, .parquet or .csv (default results/sweep.parquet)")
+    sw.add_argument(
+        "--out", default="results",
+        help="output folder: the table of every record is <out>/<sweep file name>.parquet; a path ending in .parquet or .csv names the table itself "
+        "(default results)",
+    )
     sw.add_argument("--csv", default=None, help="also export the table as this CSV file (default: none)")
     sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
     sw.add_argument("--dry-run", action="store_true", help="print the job count, how many are cached and an estimate of the time; run nothing")

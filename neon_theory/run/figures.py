@@ -13,6 +13,7 @@ NAME|all`` calls it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,21 @@ def make_figure(
 
 class FigureWarning(UserWarning):
     """A drawn figure fails a check of :func:`~neon_theory.run.plots.figure_problems` (it is still written)."""
+
+
+def workspace_path(path: str | Path) -> Path:
+    """``path`` resolved the way the CLI resolves it when run from the project's root, wherever
+    the caller runs (a notebook runs in ``notebooks/``): an absolute path is kept; a relative one
+    is taken from ``$NEON_THEORY_WORKSPACE`` if set, else from the nearest folder at or above the
+    working directory that holds a ``pyproject.toml``, else from the working directory."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    root = os.environ.get("NEON_THEORY_WORKSPACE")
+    if root:
+        return Path(root) / p
+    here = Path.cwd()
+    return next((d for d in (here, *here.parents) if (d / "pyproject.toml").is_file()), here) / p
 
 
 def _seed_label(seeds) -> str:

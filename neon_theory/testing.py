@@ -24,8 +24,6 @@ Example, in a user's test file::
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 

@@ -75,8 +75,9 @@ def test_the_results_table_counts_the_flag_per_setting(tmp_path):
     pd.DataFrame({"tau": [0.5, 0.5, 1.6, 1.6], "seed": [0, 1, 0, 1], "status": ["ok"] * 4,
                   "result.cosine": [0.1, 0.2, 0.3, 0.4], "result.degenerate": [False, True, True, True]}).to_csv(table, index=False)
     out = subprocess.run([sys.executable, "-m", "neon_theory.run.cli", "results", str(table), "--json"], capture_output=True, text=True, check=True)
-    counts = json.loads(out.stdout)["summary"]["('result.degenerate', 'n_true')"]
-    assert counts == {"0.5": 1, "1.6": 2}
+    rows = json.loads(out.stdout)["rows"]  # plain keys: one row per (setting, field)
+    counts = {r["tau"]: r["n_true"] for r in rows if r["field"] == "degenerate"}
+    assert counts == {0.5: 1, 1.6: 2}
 
 
 def test_the_cosine_figure_crosses_out_degenerate_cells():

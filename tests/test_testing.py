@@ -5,10 +5,10 @@ import dataclasses
 
 import pytest
 import torch
+from helpers import mlp_denoiser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import mlp_denoiser
 from neon_theory.rng import draw
 from neon_theory.samplers import Chain, SamplerSpec, Temperature, TopK, TopP, categorical_logits
 from neon_theory.testing import ContractError, assert_categorical_sampler, assert_model_contract, categorical_specs, logits, sampler_specs

@@ -92,7 +92,7 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
     if missing:
         raise ValueError(f"a sweep table needs 'seed' and 'status' columns; missing {missing}")
     n_ok = int((df["status"] == "ok").sum())
-    ok = _explode_curves(df[df["status"] == "ok"])
+    ok = _explode_curves(_flags_as_bool(df[df["status"] == "ok"]))
     results = [c for c in ok.columns if c.startswith("result.")]
     params = [c for c in ok.columns if c not in _BOOKKEEPING and not c.startswith("result.")]
     scalar = {c: bool(ok[c].map(_scalar).all()) for c in params + results}
@@ -124,6 +124,12 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
             rows.append(setting | {"field": c.removeprefix("result.")} | _field_row(g, c, level))
     table = pd.DataFrame(rows)
     return Summary(table, varying, constants, left_out, int(len(df) - n_ok))
+
+
+def _flags_as_bool(ok: pd.DataFrame) -> pd.DataFrame:
+    """Yes/no columns as bool (a failed record's empty cell makes them objects in a table)."""
+    flags = [c for c in ok.columns if ok[c].dtype == object and len(ok[c]) and ok[c].map(lambda v: isinstance(v, (bool, np.bool_))).all()]
+    return ok.assign(**{c: ok[c].astype(bool) for c in flags}) if flags else ok
 
 
 def _is_list(v) -> bool:

@@ -514,7 +514,11 @@ def clear_caches() -> None:
 
 @dataclass(frozen=True)
 class PlaneCell:
-    """The Fig. 2 plane (AR toy) for one seed at a preset of :class:`~toy_models.drivers.official.PlaneConfig`."""
+    """The Fig. 2 plane (AR toy) for one seed at a preset of :class:`~toy_models.drivers.official.PlaneConfig`.
+
+    Attributes:
+        preset (str): ``smoke`` | ``reduced`` | ``paper`` (the plane's grid and the AR toy's sizes).
+    """
 
     preset: str = "smoke"
 

@@ -256,3 +256,12 @@ def test_the_alignment_report_says_why_w_star_is_missing_and_prints_as_a_table()
     assert rep.w_star is None and "z = " in rep.w_star_reason and "<= 0" in rep.w_star_reason
     rep = alignment(r_d, r_s, identity(), alpha=0.5, hessian=lambda v: 2 * v)
     assert rep.w_star == pytest.approx(-rep.s / (0.5 * 2 * float(r_s @ r_s)), rel=1e-12) and rep.w_star_reason is None
+
+
+def test_published_values_are_plain_records_keyed_by_the_toys_axes():
+    from toy_models.drivers.commands import published_records
+
+    d = published_records("diffusion")
+    assert {"zeta": 1.1, "ft_steps": 50, "best_w": 1.2} in d["best_w"] and {"zeta": 0.9, "best_log10_fd": -1.28} in d["best_log10_fd"]
+    assert json.loads(json.dumps(d)) == d and isinstance(d["cosine"], str)
+    assert {"tau": 1.6, "ft_epochs": 250, "best_w": -0.175} in published_records("ar")["best_w"]

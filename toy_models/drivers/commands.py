@@ -277,15 +277,29 @@ def toy_summary(frames: dict, toy: str) -> dict:
         log10_base_fd=lambda d: d["result.base_fd"].astype(float).map(_log10),
     )
     cos = frames["cosine"][frames["cosine"].status == "ok"]
-    published = official.PUBLISHED[toy]
     return {
         "best_w": _mean_sem(best, [sharp, budget], "result.best_w"),
         "best_log10_fd": _mean_sem(best, [sharp, budget], "log10_best_fd"),
         "base_log10_fd": _mean_sem(best, [sharp], "log10_base_fd"),
         "cosine": _mean_sem(cos, [sharp], "result.cosine"),
-        "published": {k: ({"/".join(map(str, a)) if isinstance(a, tuple) else str(a): v for a, v in val.items()} if isinstance(val, dict) else val)
-                      for k, val in published.items()},
+        "published": published_records(toy),
     }
+
+
+def published_records(toy: str) -> dict:
+    """The paper's values for one official toy as plain data: each table a list of records keyed by the
+    toy's own axes (e.g. ``{"zeta": 1.1, "ft_steps": 50, "best_w": 1.2}``); a number or a sentence as it is."""
+    from . import official
+
+    sharp, budget = official.TOY_AXES[toy]
+    out = {}
+    for name, value in official.PUBLISHED[toy].items():
+        if isinstance(value, dict):
+            keys = lambda k: dict(zip((sharp, budget), k)) if isinstance(k, tuple) else {sharp: k}  # noqa: E731
+            out[name] = [keys(k) | {name: v} for k, v in value.items()]
+        else:
+            out[name] = value
+    return out
 
 
 def cmd_toys(args) -> dict:
@@ -304,14 +318,19 @@ def cmd_toys(args) -> dict:
 def _print_toy(toy: str, preset: str, seeds: list, summary: dict) -> None:
     from .official import TOY_AXES
 
-    sharp = TOY_AXES[toy][0]
-    print(f"== {toy} toy, preset {preset}, seeds {seeds} (mean ± SE over seeds)")
+    sharp, budget = TOY_AXES[toy]
+    published = {(r[sharp], r[budget]): r["best_w"] for r in summary["published"]["best_w"]}
+    print(f"== {toy} toy, preset {preset}, {len(seeds)} seeds {seeds} (mean ± SE over seeds)")
+    print(f"  {'best w at':<28} {'measured':>18} {'published':>10}")
     for r in summary["best_w"]:
-        setting = {k: v for k, v in r.items() if k not in ("mean", "sem", "count")}
-        print(f"  best w  {setting}: {r['mean']:+.3f} ± {r['sem']:.3f}  (n={r['count']})")
+        at = f"{sharp} = {r[sharp]:g}, {budget} = {r[budget]:g}"
+        paper = published.get((r[sharp], r[budget]))
+        print(f"  {at:<28} {r['mean']:+9.3f} ± {r['sem']:.3f} {'' if paper is None else f'{paper:+.3f}':>10}  (n = {r['count']})")
     for r in summary["cosine"]:
-        print(f"  cosine  {sharp}={r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
-    print(f"  published: {summary['published']}")
+        print(f"  P-cosine at {sharp} = {r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
+    for name, value in summary["published"].items():
+        if not isinstance(value, list):
+            print(f"  published {name}: {value}")
     print("  figure: " + ", ".join(summary["figures"]))
 
 

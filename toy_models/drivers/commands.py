@@ -260,7 +260,15 @@ def neutral_rows_undefined(table):
 
 
 def _mean_sem(df, by: list, col: str) -> list[dict]:
-    return df.groupby(by)[col].agg(["mean", "sem", "count"]).reset_index().to_dict(orient="records")
+    """Per setting: mean, SE, n and the 95% t-interval over seeds (the convention of every table)."""
+    from neon_theory.run.summary import t_interval
+
+    rows = []
+    for key, g in df.groupby(by):
+        mean, se, lo, hi = t_interval(g[col])
+        rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"mean": mean, "sem": se, "count": int(g[col].notna().sum()),
+                                                                               "ci_low": lo, "ci_high": hi})
+    return rows
 
 
 def _log10(v: float) -> float:
@@ -325,7 +333,8 @@ def _print_toy(toy: str, preset: str, seeds: list, summary: dict) -> None:
     for r in summary["best_w"]:
         at = f"{sharp} = {r[sharp]:g}, {budget} = {r[budget]:g}"
         paper = published.get((r[sharp], r[budget]))
-        print(f"  {at:<28} {r['mean']:+9.3f} ± {r['sem']:.3f} {'' if paper is None else f'{paper:+.3f}':>10}  (n = {r['count']})")
+        ci = "" if r["count"] < 2 else f"  95% CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        print(f"  {at:<28} {r['mean']:+9.3f} ± {r['sem']:.3f} {'' if paper is None else f'{paper:+.3f}':>10}  (n = {r['count']}){ci}")
     for r in summary["cosine"]:
         print(f"  P-cosine at {sharp} = {r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
     for name, value in summary["published"].items():

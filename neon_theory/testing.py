@@ -129,7 +129,8 @@ def assert_categorical_sampler(logits: Tensor, spec: SamplerSpec | None, truncat
 
     * temperature T: probabilities ∝ p^(1/T) on every token;
     * top-k: the k most probable tokens kept (ties kept together), with p renormalised;
-    * top-p: the smallest most-probable set with mass ≥ p kept, with p renormalised;
+    * top-p: the smallest most-probable set with mass ≥ p kept, with the tokens tied with its least
+      probable one, and p renormalised;
     * a :class:`~neon_theory.samplers.Chain`: each part applied in order.
     """
     got = categorical_logits(logits, spec) if truncated is None else truncated

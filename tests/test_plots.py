@@ -95,7 +95,8 @@ def test_pdfs_embed_truetype_fonts_not_type3(tmp_path):
     assert b"/FontFile2" in body and b"/Type3" not in body  # FontFile2: an embedded TrueType program
 
 
-def test_register_label_names_an_axis_and_rejects_empty_text():
+def test_register_label_names_an_axis_and_rejects_empty_text(monkeypatch):
+    monkeypatch.setattr(plots, "LABELS", dict(plots.LABELS))  # the registry is restored afterwards
     plots.register_label("my_knob", "κ (my knob)")
     assert plots.label("result.my_knob") == "κ (my knob)"
     with pytest.raises(ValueError, match="non-empty text"):

@@ -198,6 +198,9 @@ def _executor(args, slurm: dict | None = None):
         option = "--executor ray" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
     elif args.executor == "slurm":
         output_folder("--slurm-folder", args.slurm_folder)
+        reserved = sorted(set(slurm or {}) & set(RESERVED_SLURM))
+        if reserved:
+            raise CLIError(f"the sweep file's slurm: mapping cannot set {reserved}: --slurm-folder, --slurm-cluster and --workers set them")
         options.update(slurm or {})
         options.update(slurm_parameters(args))
         options.update(folder=args.slurm_folder, cluster=args.slurm_cluster)
@@ -219,11 +222,18 @@ SLURM_OPTIONS = {
 }
 
 
+#: names the executor sets itself (--slurm-folder, --slurm-cluster, --workers), refused as submitit parameters
+RESERVED_SLURM = ("folder", "cluster", "workers", "poll_s", "kind")
+
+
 def slurm_parameters(args) -> dict:
     """The submitit parameters the ``--slurm-*`` options set (``--slurm-param KEY=VALUE`` last)."""
     from .config import safe_load
 
     out = {param: getattr(args, option) for option, param in SLURM_OPTIONS.items() if getattr(args, option, None) is not None}
+    for text in getattr(args, "slurm_param", None) or []:
+        if text.partition("=")[0].strip() in RESERVED_SLURM:
+            raise CLIError(f"--slurm-param cannot set {text.partition('=')[0].strip()!r}: {', '.join(RESERVED_SLURM)} are set by the CLI's own options")
     for text in getattr(args, "slurm_param", None) or []:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
@@ -307,7 +317,7 @@ def sweep_table(out: str, sweep_file: str) -> Path:
     """Where ``sweep`` writes its table: ``<out>/<sweep file's stem>.parquet`` for the output folder
     ``out`` (as every command's ``--out`` is a folder), or ``out`` itself when it names a .parquet or .csv file."""
     out = Path(out)
-    return out if out.suffix in (".parquet", ".csv") else out / f"{Path(sweep_file).stem}.parquet"
+    return out if out.suffix.lower() in (".parquet", ".csv") else out / f"{Path(sweep_file).stem}.parquet"
 
 
 def _dry_run(args, spec, plan) -> dict:
@@ -344,9 +354,9 @@ def show_progress(args) -> bool:
 
 def _job_line(record: dict) -> None:
     """``--verbose``: one line per finished job on stderr."""
-    what = "ok" if record["status"] == "ok" else f"{record['status']}: {record.get('error')}"
-    print(f"job {record['key'][:12]} seed={record['seed']} {json.dumps(record['params'], sort_keys=True, default=str)} "
-          f"{record.get('seconds', 0):.2f} s {what}", file=sys.stderr)
+    from .sweeps import job_line
+
+    print(job_line(record), file=sys.stderr)
 
 
 def cmd_results(args) -> dict:
@@ -356,6 +366,8 @@ def cmd_results(args) -> dict:
 
     df = load_table(args.file)
     fields = None if args.fields is None else [f.strip() for f in args.fields.split(",") if f.strip()]
+    if fields == []:
+        raise CLIError(f"--fields must name at least one result field, comma-separated (e.g. best_w,cosine); got {args.fields!r}")
     try:
         summary = summarise(df, fields)
     except ValueError as e:
@@ -676,8 +688,8 @@ def build_parser() -> argparse.ArgumentParser:
             _preset_option(c)
         c.add_argument("--json", action="store_true", help="print JSON (with its inputs, conventions and provenance) instead of a table")
         loud = c.add_mutually_exclusive_group()
-        loud.add_argument("-v", "--verbose", action="store_true", help="also print a line per finished job on stderr")
-        loud.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes: results and errors only")
+        loud.add_argument("-v", "--verbose", action="store_true", help="also print a line per finished sweep job on stderr (sweep; default off)")
+        loud.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes: results and errors only (default off)")
         c.set_defaults(func=command.run)
     return p
 

@@ -21,8 +21,6 @@ from pathlib import Path
 CONVENTIONS: dict[str, str] = {
     "temperature": "T is the density temperature (p^(1/T)); tau (std-temperature) scales the standard deviation (sigma -> tau*sigma), "
     "so a Gaussian's tau = sqrt(T). T < 1 and tau < 1 sharpen (mode-seeking), T > 1 diversifies",
-    "interval": "mean over seeds with its standard error (SD/sqrt(n)) and a 95% t-interval over seeds (n - 1 degrees of freedom); "
-    "a single seed shows its own within-run SE (jackknife over batches) and no interval",
     "s": "s = <r_d, P r_s>, r_d and r_s the population gradients of the loss on real and synthetic data at theta_r, P the preconditioner",
     "merge": "theta_Neon = (1 + w) theta_r - w theta_s; w > 0 extrapolates away from the self-trained theta_s",
 }
@@ -37,6 +35,10 @@ def git_commit(path: str | None = None) -> dict | None:
     default), or ``None`` when it is not in one or git is not installed."""
     where = Path(path or __file__).resolve().parent
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True, timeout=5)
+        # only this project's own checkout: an install inside another repository's .venv is not it
+        if top.returncode != 0 or not (Path(top.stdout.strip()) / "neon_theory").is_dir():
+            return None
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return None
@@ -67,6 +69,15 @@ def device_description(device: str = "cpu") -> str:
     if device == "cpu":
         return f"cpu ({platform.processor() or platform.machine()})"
     return device
+
+
+def _with_interval() -> None:
+    from .summary import INTERVAL
+
+    CONVENTIONS["interval"] = INTERVAL  # one text, the one the tables use
+
+
+_with_interval()
 
 
 def provenance(device: str = "cpu") -> dict:

@@ -39,8 +39,9 @@ class ResultStore:
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
-    def get(self, key: str) -> dict | None:
-        """The stored record, or ``None`` if absent or corrupt (a corrupt file is removed)."""
+    def get(self, key: str, *, discard: bool = True) -> dict | None:
+        """The stored record, or ``None`` if absent or corrupt (a corrupt file is removed, unless
+        ``discard=False``: a read-only look such as ``sweep --dry-run``)."""
         p = self.path(key)
         if not p.exists():
             return None
@@ -50,6 +51,8 @@ class ResultStore:
                 raise ValueError("checksum mismatch")
             return record
         except (ValueError, OSError, UnicodeDecodeError):
+            if not discard:
+                return None
             if p.is_dir():  # a folder in a record's place is discarded too
                 shutil.rmtree(p)
             else:

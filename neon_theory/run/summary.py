@@ -12,6 +12,7 @@ a constant is stated once instead of averaged, and a yes/no flag is counted.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -23,7 +24,8 @@ from .._validation import check_real
 #: The interval every summary reports, in words.
 INTERVAL = (
     "mean ± SE over seeds (SE = SD/√n) and a 95% t-interval over seeds (n − 1 d.o.f.); "
-    "with 1 seed, the run's own SE marked (run) and no interval; a value the same in every seed is exact and has neither"
+    "with 1 seed, the run's own SE marked (run) if it has one, and no interval; a value the same in every seed is exact and has neither; "
+    "non-finite values (a diverged seed) are counted, not averaged"
 )
 
 _BOOKKEEPING = ("seed", "status", "error")
@@ -92,14 +94,27 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
     if missing:
         raise ValueError(f"a sweep table needs 'seed' and 'status' columns; missing {missing}")
     n_ok = int((df["status"] == "ok").sum())
-    ok = _explode_curves(_flags_as_bool(df[df["status"] == "ok"]))
-    results = [c for c in ok.columns if c.startswith("result.")]
+    ok = _flags_as_bool(df[df["status"] == "ok"])
+    long, axis, curves = _explode_curves(ok)
     params = [c for c in ok.columns if c not in _BOOKKEEPING and not c.startswith("result.")]
-    scalar = {c: bool(ok[c].map(_scalar).all()) for c in params + results}
-    varying = [c for c in params if scalar[c] and ok[c].nunique(dropna=False) > 1]
-    constants = {c: _plain(ok[c].iloc[0]) for c in params + results if scalar[c] and ok[c].nunique(dropna=False) == 1 and not c.endswith("_se")}
-    left_out = {c: "a list per record" for c in results if not scalar[c]}
-    numeric = [c for c in results if scalar[c] and (pd.api.types.is_numeric_dtype(ok[c]) or ok[c].dtype == bool)]
+    # a list-valued parameter (w_values, a grid of dims) is a setting like any other: compared as its JSON text
+    ok = ok.assign(**{c: ok[c].map(_hashable) for c in params if not ok[c].map(_scalar).all()})
+    long = long.assign(**{c: long[c].map(_hashable) for c in params if c in long and not long[c].map(_scalar).all()})
+    results = [c for c in ok.columns if c.startswith("result.")]
+    scalar = {c: bool(ok[c].map(_scalar).all()) for c in results}
+    varying = [c for c in params if ok[c].nunique(dropna=False) > 1]
+    groups = ok.groupby(varying, sort=True, dropna=False) if varying else [((), ok)]
+    for key, g in groups:
+        if g["seed"].duplicated().any():
+            setting = dict(zip(varying, key if isinstance(key, tuple) else (key,)))
+            seed = int(g["seed"][g["seed"].duplicated()].iloc[0])
+            raise ValueError(f"setting {setting} has seed {seed} more than once: a repeated seed would count one run twice")
+    several = len(groups) > 1 if varying else False
+    constants = {c: _plain(ok[c].iloc[0]) for c in params if c not in varying}
+    if several:  # a result equal in every record of several settings is stated once, not per setting
+        constants |= {c: _plain(ok[c].iloc[0]) for c in results if scalar[c] and ok[c].nunique(dropna=False) == 1 and not c.endswith("_se")}
+    left_out = {c: "a list per record" for c in results if not scalar[c] and c not in curves}
+    numeric = [c for c in results if scalar[c] and (pd.api.types.is_numeric_dtype(ok[c]) or ok[c].dtype == bool)] + curves
     if fields is None:
         chosen = [c for c in numeric if not c.endswith("_se") and c not in constants]
     else:
@@ -117,13 +132,21 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
         why = "; not summarised: " + ", ".join(f"{k.removeprefix('result.')} ({v})" for k, v in left_out.items()) if left_out else ""
         raise ValueError(f"no numeric results to summarise ({n_ok} of {len(df)} record(s) ok){why}")
     rows = []
-    groups = ok.groupby(varying, sort=True, dropna=False) if varying else [((), ok)]
-    for key, g in groups:
-        setting = dict(zip(varying, key if isinstance(key, tuple) else (key,)))
-        for c in chosen:
-            rows.append(setting | {"field": c.removeprefix("result.")} | _field_row(g, c, level))
-    table = pd.DataFrame(rows)
-    return Summary(table, varying, constants, left_out, int(len(df) - n_ok))
+    for table, by, fields_here in ((ok, varying, [c for c in chosen if c not in curves]), (long, varying + [axis], [c for c in chosen if c in curves])):
+        if not fields_here:
+            continue
+        for key, g in table.groupby(by, sort=True, dropna=False) if by else [((), table)]:
+            setting = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+            rows.extend(setting | {"field": c.removeprefix("result.")} | _field_row(g, c, level) for c in fields_here)
+    shown = varying + ([axis] if any(c in curves for c in chosen) else [])
+    clash = sorted(set(shown) & {"field", "n_seeds", "mean", "se", "ci_low", "ci_high", "se_kind", "n_true", "n_nonfinite"})
+    if clash:
+        raise ValueError(f"parameter(s) {clash} share a name with a summary column; rename them in the sweep")
+    return Summary(pd.DataFrame(rows), shown, constants, left_out, int(len(df) - n_ok))
+
+
+def _hashable(v):
+    return json.dumps(v.tolist() if isinstance(v, np.ndarray) else v, default=str) if not _scalar(v) else v
 
 
 def _flags_as_bool(ok: pd.DataFrame) -> pd.DataFrame:
@@ -136,37 +159,46 @@ def _is_list(v) -> bool:
     return isinstance(v, (list, tuple, np.ndarray))
 
 
-def _explode_curves(ok: pd.DataFrame) -> pd.DataFrame:
-    """Curves as rows: with one list-valued ``<x>_values`` parameter (``w_values``), each result list of
-    the same length becomes one row per point, the point in column ``<x>`` (``w``), so a curve over w
-    is summarised per w like any other setting."""
-    axes = [c for c in ok.columns if c.endswith("_values") and not c.startswith("result.") and ok[c].map(_is_list).all()]
-    if len(axes) != 1 or ok.empty:
-        return ok
+def _explode_curves(ok: pd.DataFrame) -> tuple[pd.DataFrame, str | None, list[str]]:
+    """Curves as rows: with one list-valued ``<x>_values`` parameter (``w_values``), the result lists of
+    the same length become one row per point, the point in column ``<x>`` (``w``).
+
+    Returns:
+        (long table, the point's column or None, the curve columns); the scalar results are
+        summarised on the table as it is, so they are not repeated once per point.
+    """
+    axes = [c for c in ok.columns if c.endswith("_values") and not c.startswith("result.") and len(ok) and ok[c].map(_is_list).all()]
+    if len(axes) != 1:
+        return ok, None, []
     axis = axes[0]
     lengths = ok[axis].map(len)
     curves = [c for c in ok.columns if c.startswith("result.") and ok[c].map(_is_list).all() and (ok[c].map(len) == lengths).all()]
     if not curves or (lengths == 0).all():
-        return ok
+        return ok, None, []
     name = axis.removesuffix("_values")
-    long = ok.assign(**{c: ok[c].map(list) for c in [axis, *curves]}).explode([axis, *curves], ignore_index=True)
+    long = ok[[c for c in ok.columns if not c.startswith("result.") or c in curves]]
+    long = long.assign(**{c: long[c].map(list) for c in [axis, *curves]}).explode([axis, *curves], ignore_index=True)
     long = long.drop(columns=[name], errors="ignore").rename(columns={axis: name})
-    return long.assign(**{c: long[c].astype(float) for c in [name, *curves]})
+    return long.assign(**{c: long[c].astype(float) for c in [name, *curves]}), name, curves
 
 
 def _field_row(g: pd.DataFrame, c: str, level: float) -> dict:
     if g[c].dtype == bool:
         return {"n_seeds": int(g["seed"].nunique()), "n_true": int(g[c].sum())}
     mean, se, lo, hi = t_interval(g[c], level)
-    values = g[c].astype(float).to_numpy()
-    values = values[np.isfinite(values)]
-    n = int(values.size)
-    if n > 1 and values.max() - values.min() <= 1e-12 * max(1.0, abs(mean)):  # exact: the same in every seed
-        return {"n_seeds": n, "mean": mean, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "se_kind": "exact"}
+    raw = g[c].astype(float).to_numpy()
+    finite = np.isfinite(raw)
+    values, n = raw[finite], int(finite.sum())
+    row = {"n_seeds": n, "n_nonfinite": int((~finite & ~np.isnan(raw)).sum())}
+    if n > 1 and values.max() - values.min() <= 1e-12 * np.abs(values).max():  # exact: the same in every seed (0 included)
+        return row | {"mean": mean, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "se_kind": "exact"}
     kind = "over seeds"
-    if n == 1 and f"{c}_se" in g:
-        se, kind = float(g[f"{c}_se"].astype(float).iloc[0]), "within run"
-    return {"n_seeds": n, "mean": mean, "se": se, "ci_low": lo, "ci_high": hi, "se_kind": kind}
+    if n == 1:
+        kind = "one seed"
+        own = float(g[f"{c}_se"].astype(float).to_numpy()[finite][0]) if f"{c}_se" in g else math.nan
+        if math.isfinite(own):  # the run's own SE, from the row whose value is finite
+            se, kind = own, "within run"
+    return row | {"mean": mean, "se": se, "ci_low": lo, "ci_high": hi, "se_kind": kind}
 
 
 def _plain(v):
@@ -200,6 +232,8 @@ def display_table(summary: Summary) -> pd.DataFrame:
     """The summary as text cells for a person: ``mean ± SE`` and ``[low, high]`` joined, short names."""
     t = summary.table
     out = t[summary.varying + ["field", "n_seeds"]].copy()
+    if "n_nonfinite" in t and (t["n_nonfinite"].fillna(0) > 0).any():  # a diverged seed is counted, never dropped silently
+        out["not finite"] = t["n_nonfinite"].fillna(0).astype(int)
     if "mean" in t:
         out["mean ± SE"] = [_mean_se(m, s, k) for m, s, k in zip(t["mean"].astype(float), t["se"].astype(float), t["se_kind"].fillna(""))]
         bounds = zip(t["ci_low"].astype(float), t["ci_high"].astype(float))
@@ -209,4 +243,4 @@ def display_table(summary: Summary) -> pd.DataFrame:
         out.loc[flags, "mean ± SE"] = [f"{int(k)} of {int(n)} seeds" for k, n in zip(t.loc[flags, "n_true"], t.loc[flags, "n_seeds"])]
     for c in summary.varying:
         out[c] = out[c].map(format_number)
-    return out.rename(columns={"n_seeds": "n"})
+    return out.rename(columns={"n_seeds": "seeds"})

@@ -227,7 +227,7 @@ ESTIMATE_SCAN = 2000
 def plan_sweep(spec: SweepSpec, store: ResultStore) -> SweepPlan:
     """Count the jobs of ``spec`` that the store already holds and estimate the time of the rest."""
     planned = spec.validate()
-    records = [store.get(k) for _, _, k in planned]
+    records = [store.get(k, discard=False) for _, _, k in planned]  # read-only: nothing is removed
     cached = [r for r in records if r is not None and r["status"] == "ok"]
     failed = sum(r is not None and r["status"] != "ok" for r in records)
     times, basis = [r["seconds"] for r in cached if isinstance(r.get("seconds"), (int, float))], "this sweep's stored records"
@@ -244,7 +244,7 @@ def plan_sweep(spec: SweepSpec, store: ResultStore) -> SweepPlan:
 def _stored_times(store: ResultStore, experiment: str) -> list[float]:
     times = []
     for key in store.keys()[:ESTIMATE_SCAN]:
-        r = store.get(key)
+        r = store.get(key, discard=False)
         if r is not None and r.get("experiment") == experiment and r.get("status") == "ok" and isinstance(r.get("seconds"), (int, float)):
             times.append(float(r["seconds"]))
     return times
@@ -318,6 +318,12 @@ def run_sweep(
     return df
 
 
+def job_line(r: dict) -> str:
+    """One line for a finished job: its key, seed, params, wall time and status (the log and ``--verbose``)."""
+    what = "ok" if r["status"] == "ok" else f"{r['status']}: {r.get('error')}"
+    return f"job {r['key'][:12]} seed={r['seed']} params={json.dumps(r['params'], sort_keys=True, default=str)} {r.get('seconds', 0):.2f} s {what}"
+
+
 class _SweepLog:
     """A plain-text log of one run of a sweep: its spec and provenance, then a line per finished job."""
 
@@ -326,20 +332,19 @@ class _SweepLog:
 
         folder = store.root / "logs"
         folder.mkdir(exist_ok=True)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # two runs in one second get two logs
         self.path = folder / f"{stamp}-{spec.experiment}-{os.getpid()}.log"
         self._file = self.path.open("a", encoding="utf-8")
         self._write(f"sweep {spec.experiment}: {n_jobs} jobs, {n_jobs - n_todo} from the cache, {n_todo} to run [{executor}]")
         self._write("spec " + json.dumps(spec.to_dict(), sort_keys=True, default=str))
-        self._write("provenance " + json.dumps(provenance(spec.device if spec.device != "auto" else "cpu"), sort_keys=True, default=str))
+        self._write("provenance " + json.dumps(provenance(spec.resolved_device()), sort_keys=True, default=str))
 
     def _write(self, line: str) -> None:
         self._file.write(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} {line}\n")
         self._file.flush()
 
     def record(self, r: dict) -> None:
-        what = "ok" if r["status"] == "ok" else f"{r['status']}: {r.get('error')}"
-        self._write(f"job {r['key'][:12]} seed={r['seed']} params={json.dumps(r['params'], sort_keys=True, default=str)} {r.get('seconds', 0):.2f} s {what}")
+        self._write(job_line(r))
 
     def close(self, failed: int) -> None:
         self._write(f"done: {failed} failed")

@@ -94,6 +94,8 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
     if missing:
         raise ValueError(f"a sweep table needs 'seed' and 'status' columns; missing {missing}")
     n_ok = int((df["status"] == "ok").sum())
+    if n_ok == 0:
+        raise ValueError(f"no numeric results to summarise (0 of {len(df)} record(s) ok)")
     ok = _flags_as_bool(df[df["status"] == "ok"])
     long, axis, curves = _explode_curves(ok)
     params = [c for c in ok.columns if c not in _BOOKKEEPING and not c.startswith("result.")]

@@ -231,10 +231,11 @@ def slurm_parameters(args) -> dict:
     from .config import safe_load
 
     out = {param: getattr(args, option) for option, param in SLURM_OPTIONS.items() if getattr(args, option, None) is not None}
-    for text in getattr(args, "slurm_param", None) or []:
-        if text.partition("=")[0].strip() in RESERVED_SLURM:
-            raise CLIError(f"--slurm-param cannot set {text.partition('=')[0].strip()!r}: {', '.join(RESERVED_SLURM)} are set by the CLI's own options")
-    for text in getattr(args, "slurm_param", None) or []:
+    params = getattr(args, "slurm_param", None) or []
+    reserved = [key for key in (text.partition("=")[0].strip() for text in params) if key in RESERVED_SLURM]
+    if reserved:  # checked for every parameter before any is parsed
+        raise CLIError(f"--slurm-param cannot set {reserved[0]!r}: {', '.join(RESERVED_SLURM)} are set by the CLI's own options")
+    for text in params:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
             raise CLIError(f"--slurm-param must look like KEY=VALUE (a submitit parameter, e.g. slurm_qos=high); got {text!r}")
@@ -382,7 +383,7 @@ def cmd_results(args) -> dict:
     elif args.format == "markdown":
         print(shown.to_markdown(index=False) if _has_tabulate() else _markdown(shown))
     else:
-        print(_fit_text(shown))
+        print(_fit_text(shown, summary.varying))
     if not args.quiet and args.format in ("text", "markdown"):
         if summary.constants:
             print(_wrap("the same in every record: " + ", ".join(f"{k.removeprefix('result.')}={_short(v)}" for k, v in summary.constants.items())))
@@ -412,12 +413,12 @@ def _markdown(table) -> str:
 WIDTH = 120
 
 
-def _fit_text(table) -> str:
-    """The table as aligned text; a setting is written once, above its fields, when a row would exceed :data:`WIDTH`."""
+def _fit_text(table, params: list) -> str:
+    """The table as aligned text; a setting (the ``params`` columns) is written once, above its fields,
+    when a row would exceed :data:`WIDTH`."""
     text = table.to_string(index=False)
     if max(map(len, text.splitlines())) <= WIDTH:
         return text
-    params = [c for c in table.columns if c not in ("field", "n", "mean ± SE", "95% CI")]
     blocks = []
     for key, g in table.groupby(params, sort=False) if params else [((), table)]:
         key = key if isinstance(key, tuple) else (key,)
@@ -491,10 +492,10 @@ def _print_list(out: dict) -> None:
             print(textwrap.fill(f"{head}: {doc}" if doc else head, WIDTH, subsequent_indent=" " * (width + 4)))
         if not e["fields"]:
             print("  (takes a plain mapping of parameters)")
-    for title, key in (("figures", "figures"), ("presets", "presets"), ("commands", "commands")):
+    for key in ("figures", "presets", "commands"):
         if key not in out:
             continue
-        print(f"{title}:")
+        print(f"{key}:")
         width = max(map(len, out[key]), default=0)
         for n, about in out[key].items():
             text = about["about"] + f" (sweeps: {', '.join(about['sweeps'])})" if isinstance(about, dict) else about
@@ -756,14 +757,13 @@ def _run(args, held: list) -> int:
 def _meta(args, seconds: float) -> dict:
     """What a ``--json`` output says about itself: the command and its inputs, the conventions, the provenance, the wall time."""
     from .provenance import CONVENTIONS, provenance
-    from .summary import INTERVAL
 
     inputs = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     device = getattr(args, "device", None) or "cpu"
     return {
         "command": args.command,
         "inputs": inputs,
-        "conventions": CONVENTIONS | {"interval": INTERVAL},
+        "conventions": CONVENTIONS,
         "provenance": provenance(device if device != "auto" else "cpu"),
         "wall_seconds": seconds,
     }

@@ -214,7 +214,6 @@ class SubmititExecutor(Executor):
         except (NameError, AssertionError) as e:  # submitit's way of naming an unknown or mistyped parameter
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise ValueError(f"submitit parameters {sorted(parameters)}: {first}") from None
-        self.parameters = dict(parameters)
         self.poll_s = poll_s
 
     def map(self, jobs):

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .summary import t_interval  # noqa: E402
+from .summary import explode_w, require_columns, t_interval  # noqa: E402, F401  (explode_w, require_columns: part of this module's API)
 
 # TrueType (Type 42) fonts in PDF and PostScript: editable text that journals accept, not Type 3 bitmaps
 matplotlib.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42})
@@ -240,26 +240,6 @@ def plane_heatmap(grid: pd.DataFrame, *, value: str = "log10_w2", ax=None, title
 
 
 # ---- figures drawn from sweep tables (records_frame columns: params, seed, result.<field>) ----
-
-
-def require_columns(df: pd.DataFrame, cols, name: str = "table") -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
-
-
-def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values") -> pd.DataFrame:
-    """One row per (record, w) from list-valued ``w_col`` and ``values`` columns; adds column ``w``."""
-    require_columns(df, [w_col, *values])
-    ok = df[df["status"] == "ok"].copy() if "status" in df else df.copy()
-    ok[w_col] = ok[w_col].map(list)
-    for v in values:
-        ok[v] = ok[v].map(list)
-    long = ok.explode([w_col, *values], ignore_index=True)
-    long["w"] = long[w_col].astype(float)
-    for v in values:
-        long[v] = long[v].astype(float)
-    return long
 
 
 def metric_vs_w_figure(df: pd.DataFrame, *, metric: str, by: list[str], predicted: str | None = None, best: str | None = None):

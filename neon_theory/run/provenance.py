@@ -17,12 +17,15 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from .summary import INTERVAL
+
 #: How every table, JSON output and figure is to be read (stated in each of them).
 CONVENTIONS: dict[str, str] = {
     "temperature": "T is the density temperature (p^(1/T)); tau (std-temperature) scales the standard deviation (sigma -> tau*sigma), "
     "so a Gaussian's tau = sqrt(T). T < 1 and tau < 1 sharpen (mode-seeking), T > 1 diversifies",
     "s": "s = <r_d, P r_s>, r_d and r_s the population gradients of the loss on real and synthetic data at theta_r, P the preconditioner",
     "merge": "theta_Neon = (1 + w) theta_r - w theta_s; w > 0 extrapolates away from the self-trained theta_s",
+    "interval": INTERVAL,  # one text, the one the tables use
 }
 
 #: The distributions whose versions change the numbers.
@@ -71,13 +74,9 @@ def device_description(device: str = "cpu") -> str:
     return device
 
 
-def _with_interval() -> None:
-    from .summary import INTERVAL
-
-    CONVENTIONS["interval"] = INTERVAL  # one text, the one the tables use
-
-
-_with_interval()
+@functools.cache
+def _platform() -> str:
+    return platform.platform()  # reads the interpreter's binary for the libc version: once per process, not per record
 
 
 def provenance(device: str = "cpu") -> dict:
@@ -89,5 +88,5 @@ def provenance(device: str = "cpu") -> dict:
         "git": git_commit(),
         "packages": package_versions(),
         "device": device_description(device),
-        "platform": platform.platform(),
+        "platform": _platform(),
     }

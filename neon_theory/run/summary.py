@@ -111,9 +111,8 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
             setting = dict(zip(varying, key if isinstance(key, tuple) else (key,)))
             seed = int(g["seed"][g["seed"].duplicated()].iloc[0])
             raise ValueError(f"setting {setting} has seed {seed} more than once: a repeated seed would count one run twice")
-    several = len(groups) > 1 if varying else False
     constants = {c: _plain(ok[c].iloc[0]) for c in params if c not in varying}
-    if several:  # a result equal in every record of several settings is stated once, not per setting
+    if varying:  # several settings: a result equal in every record of several settings is stated once, not per setting
         constants |= {c: _plain(ok[c].iloc[0]) for c in results if scalar[c] and ok[c].nunique(dropna=False) == 1 and not c.endswith("_se")}
     left_out = {c: "a list per record" for c in results if not scalar[c] and c not in curves}
     numeric = [c for c in results if scalar[c] and (pd.api.types.is_numeric_dtype(ok[c]) or ok[c].dtype == bool)] + curves
@@ -157,6 +156,27 @@ def _flags_as_bool(ok: pd.DataFrame) -> pd.DataFrame:
     return ok.assign(**{c: ok[c].astype(bool) for c in flags}) if flags else ok
 
 
+def require_columns(df: pd.DataFrame, cols, name: str = "table") -> None:
+    """Raise a ValueError naming the columns of ``cols`` that ``df`` lacks (and the ones it has)."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; columns are {list(df.columns)}")
+
+
+def explode_w(df: pd.DataFrame, values: list[str], w_col: str = "w_values", name: str = "w") -> pd.DataFrame:
+    """One row per (record, point) from the list-valued ``w_col`` and ``values`` columns (failed
+    records left out); the point goes to column ``name`` (``w``), replacing a column of that name."""
+    require_columns(df, [w_col, *values])
+    ok = df[df["status"] == "ok"].copy() if "status" in df else df.copy()
+    for c in (w_col, *values):
+        ok[c] = ok[c].map(list)
+    long = ok.explode([w_col, *values], ignore_index=True)
+    long[name] = long[w_col].astype(float)
+    for v in values:
+        long[v] = long[v].astype(float)
+    return long
+
+
 def _is_list(v) -> bool:
     return isinstance(v, (list, tuple, np.ndarray))
 
@@ -178,10 +198,8 @@ def _explode_curves(ok: pd.DataFrame) -> tuple[pd.DataFrame, str | None, list[st
     if not curves or (lengths == 0).all():
         return ok, None, []
     name = axis.removesuffix("_values")
-    long = ok[[c for c in ok.columns if not c.startswith("result.") or c in curves]]
-    long = long.assign(**{c: long[c].map(list) for c in [axis, *curves]}).explode([axis, *curves], ignore_index=True)
-    long = long.drop(columns=[name], errors="ignore").rename(columns={axis: name})
-    return long.assign(**{c: long[c].astype(float) for c in [name, *curves]}), name, curves
+    long = explode_w(ok[[c for c in ok.columns if not c.startswith("result.") or c in curves]], curves, w_col=axis, name=name)
+    return long.drop(columns=[axis]), name, curves
 
 
 def _field_row(g: pd.DataFrame, c: str, level: float) -> dict:

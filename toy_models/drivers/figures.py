@@ -250,7 +250,7 @@ def _draw_size(f: dict):
 
 
 def _draw_warmup(f: dict):
-    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values").drop(columns="a").rename(columns={"w": "a"})
+    curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values", name="a")
     curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
     return plots.panels(
         dict(df=curve, x="a", y="per_dim", hue="dim", zero=True, title="loss along Σ̂ + aΣ̂⁻¹, n = 30"),

@@ -41,6 +41,12 @@ SOLVERS = ("euler", "heun", "midpoint", "ddim", "ddpm")
 DENSITY_TEMPERATURE_RANGE = (1e-100, 1e100)
 
 
+UNDEFINED_AT_NEUTRAL = "undefined at the neutral sampler"
+"""What every table, JSON output and figure says of s, the P-cosine and w* at a neutral sampler
+(T = 1, k = V, p = 1, ζ = γ = 1): there q = p_θ, so r_s = 0 in expectation and the cosine has no
+value; an estimate there is noise.  Numeric outputs carry ``None``/NaN with this text beside it."""
+
+
 class Sharpening(str, enum.Enum):
     """Direction in which a sampler tilts the model's law."""
 

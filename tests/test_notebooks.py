@@ -25,6 +25,16 @@ def test_each_pair_is_in_sync_and_has_a_smoke_parameters_cell(script):
     assert "def " not in code and "class " not in code  # logic lives in the package
 
 
+@pytest.mark.parametrize("script", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_pair_records_the_jupytext_version(script):
+    """A fresh machine installs the newest jupytext: a recorded version (or format version) would
+    make `jupytext --sync` rewrite the pair, so the project's metadata filter drops it."""
+    for path in (script, script.with_suffix(".ipynb")):
+        text = path.read_text()
+        assert "jupytext_version" not in text and "format_version" not in text, path.name
+    assert "-jupytext.text_representation" in (script.parents[1] / "pyproject.toml").read_text()
+
+
 def test_jupytext_sync_leaves_every_pair_unchanged(tmp_path):
     """`jupytext --sync` on a copy of the pairs (either file the newer) rewrites nothing."""
     import os

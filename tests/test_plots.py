@@ -80,6 +80,7 @@ def test_the_checks_catch_what_a_reviewer_would():
     b.set_ylabel("FID")
     a.legend(labels=["natural"])
     fig.suptitle("mean over 2 seeds")
+    fig.tight_layout()  # the default spacing puts b's y-label on a's frame
     assert plots.figure_problems(fig) == []
     plt.close(fig)
 

@@ -18,7 +18,23 @@ import pandas as pd
 
 from neon_theory.run import plots
 from neon_theory.run.figures import register_figure, register_preset
-from neon_theory.run.plots import caption, explode_w, label, line, n_seeds, panels, plane_heatmap, register_label, require_columns, zero_lines
+from neon_theory.run.plots import (
+    caption,
+    colours_for,
+    explode_w,
+    hue_levels,
+    label,
+    line,
+    n_seeds,
+    ok_records,
+    panels,
+    plane_heatmap,
+    register_label,
+    require_columns,
+    seeds_name,
+    tally,
+    zero_lines,
+)
 from neon_theory.run.sweeps import SweepSpec
 
 from . import experiments, official  # noqa: F401  (experiments: registers them)
@@ -249,6 +265,16 @@ def _draw_size(f: dict):
     )
 
 
+def warmup_finding(rate: pd.DataFrame) -> str:
+    """What the per-draw sweep shows, counted over its (D, n) settings (means over seeds): where
+    the mean ΔL_pop is negative, and where a single draw is more often worse than better."""
+    means = ok_records(rate).groupby(["dim", "n"])[["result.mean_delta", "result.improvement_rate"]].mean()
+    worse = means[means["result.improvement_rate"] < 0.5].index.get_level_values("dim").unique()
+    where = f" (D = {', '.join(map(str, sorted(worse)))})" if len(worse) else ""
+    return (f"{tally('mean ΔL_pop < 0', means['result.mean_delta'], lambda v: v < 0, '(D, n) settings')}; "
+            f"{tally('a draw more often worse than better', means['result.improvement_rate'], lambda v: v < 0.5)}{where}")
+
+
 def _draw_warmup(f: dict):
     curve = plots.explode_w(f["curve"], ["result.curve_mean"], w_col="a_values", name="a")
     curve["per_dim"] = curve["result.curve_mean"] / curve["dim"]
@@ -263,7 +289,18 @@ def _draw_warmup(f: dict):
             ylabel="P(ΔL_pop < 0) per draw",
             title="per-draw improvement rate at a = 0.02",
         ),
-        title="Gaussian warm-up (App. B.1): E[ΔL] < 0, yet a single draw often gets worse in low D",
+        title=f"Gaussian warm-up (App. B.1): {warmup_finding(f['rate'])}",
+    )
+
+
+def mode_seeking_signs(g: pd.DataFrame) -> str:
+    """The signs of s and of the best w under a mode-seeking sampler (T < 1), counted per base over
+    its (T, seed) cells: the over-dispersed counterexample as the data show it."""
+    ok = ok_records(g)
+    ok = ok[ok["T"].astype(float) < 1]
+    return "; ".join(
+        f"{base}: {tally('s > 0', b['result.s'], lambda v: v > 0)}, {tally('best w < 0', b['result.best_w'], lambda v: v < 0)} (T, seed) cells"
+        for base, b in ok.groupby("base", sort=True)
     )
 
 
@@ -272,7 +309,7 @@ def _draw_overdispersed(f: dict):
     return plots.panels(
         dict(df=g, x="T", y="result.s", hue="base", zero=1.0, ylabel="s (exact, P = I)", title="s = ⟨r_d, P r_s⟩"),
         dict(df=g, x="T", y="result.best_w", hue="base", zero=1.0, ylabel="best w (Brent on the NLL)", title="best w"),
-        title="over-dispersed base: a mode-seeking sampler (T < 1) gives s > 0 and negative best w",
+        title=f"s and best w vs T per base; at T < 1, {mode_seeking_signs(g)}",
     )
 
 
@@ -291,7 +328,7 @@ def _mark_degenerate(ax, df: pd.DataFrame, x: str) -> None:
     """Cross out the per-seed cosines flagged degenerate (one coordinate carries most of a P-norm)."""
     if "result.degenerate" not in df:
         return
-    ok = df[df["status"] == "ok"] if "status" in df else df
+    ok = ok_records(df)
     bad = ok[ok["result.degenerate"].fillna(False).astype(bool)]
     if len(bad):
         ax.scatter(bad[x].astype(float), bad["result.cosine"].astype(float), marker="x", color="red", s=18, zorder=5,
@@ -309,7 +346,7 @@ def cosine_panels(panels: dict[str, tuple[pd.DataFrame, str, str | None]], *, ne
         ax.set_visible(False)
     for ax, (title, (df, x, hue)) in zip(axes.flat, panels.items()):
         at = (neutral or {}).get(title)
-        line(df, x=x, y="result.cosine", hue=hue, ax=ax, name=None if hue else f"mean over {n_seeds(df)}", ylabel="P-cosine", neutral=at, bounds=(-1, 1))
+        line(df, x=x, y="result.cosine", hue=hue, ax=ax, name=None if hue else seeds_name(df), ylabel="P-cosine", neutral=at, bounds=(-1, 1))
         _mark_degenerate(ax, df, x)
         zero_lines(ax, at)
         ax.set_title(title, fontsize=9)
@@ -344,20 +381,32 @@ def plane_from_records(df: pd.DataFrame):
     return ax.figure
 
 
-def official_toy_figure(f: dict, toy: str):
-    """Best w vs budget per sharpness (the published values as crosses) and the P-cosine vs sharpness."""
+def published_marks(toy: str, ran: pd.DataFrame) -> pd.DataFrame:
+    """The paper's published best w of ``toy`` (columns: sharpness, budget, ``best_w``) at the
+    (sharpness, budget) cells that ran in ``ran`` (its ok records): a published value at a budget
+    the data never reached has nothing beside it to be compared with."""
     sharp, budget = official.TOY_AXES[toy]
-    published = pd.DataFrame([{sharp: k[0], budget: k[1], "best_w": v} for k, v in official.PUBLISHED[toy]["best_w"].items()])
+    published = pd.DataFrame([{sharp: float(k[0]), budget: float(k[1]), "best_w": v} for k, v in official.PUBLISHED[toy]["best_w"].items()])
+    cells = ok_records(ran)[[sharp, budget]].astype(float).drop_duplicates()
+    return published.merge(cells, on=[sharp, budget])
+
+
+def official_toy_figure(f: dict, toy: str):
+    """Best w vs budget per sharpness (the published values as crosses, at the budgets that ran)
+    and the P-cosine vs sharpness."""
+    sharp, budget = official.TOY_AXES[toy]
     fig = panels(
         dict(df=f["best_w"], x=budget, y="result.best_w", hue=sharp, logx=True, zero=True, ylabel="best w (Brent on the FD)",
              title=f"best w vs {label(budget)}"),
         dict(df=f["cosine"], x=sharp, y="result.cosine", zero=1.0, bounds=(-1, 1), ylabel="P-cosine (Adam P)", title=f"P-cosine vs {label(sharp)}",
-             name=f"mean over {n_seeds(f['cosine'])}"),
+             name=seeds_name(f["cosine"])),
         title=f"official {toy} toy",
     )
     left, right = fig.axes[:2]
-    for i, (value, g) in enumerate(published.groupby(sharp)):  # the lines are drawn in the same sorted order
-        left.scatter(g[budget], g["best_w"], marker="x", s=40, color=f"C{i}", zorder=5, label=f"published, {label(sharp).split()[0]} = {value:g}")
+    colours = colours_for(hue_levels(ok_records(f["best_w"])[sharp]))  # the colours line() gave the lines
+    for value, g in published_marks(toy, f["best_w"]).groupby(sharp):
+        left.scatter(g[budget], g["best_w"], marker="x", s=40, color=colours[f"{value:g}"], zorder=5,
+                     label=f"published, {label(sharp).split()[0]} = {value:g}")
     _mark_degenerate(right, f["cosine"], sharp)
     left.legend(fontsize=6, title=label(sharp), title_fontsize=6)
     right.legend(fontsize=6)

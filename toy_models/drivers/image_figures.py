@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from neon_theory.run.figures import register_figure
-from neon_theory.run.plots import caption, explode_w, line, n_seeds, require_columns, zero_lines
+from neon_theory.run.plots import caption, explode_w, line, require_columns, seeds_name, zero_lines
 from neon_theory.run.sweeps import SweepSpec
 
 from . import image_experiments  # noqa: F401  (registers image-cell)
@@ -91,7 +91,7 @@ def _draw_cosine(frames: dict):
     for ax in axes.flat[len(present):]:
         ax.set_visible(False)
     for ax, ((family, knob), df) in zip(axes.flat, present):
-        line(knob_axis(df, knob), x=knob, y="result.cosine", ax=ax, name=f"mean over {n_seeds(df)}", logx=knob == "steps",
+        line(knob_axis(df, knob), x=knob, y="result.cosine", ax=ax, name=seeds_name(df), logx=knob == "steps",
              xlabel=KNOB_LABEL[knob], ylabel="P-cosine (Adam P)", neutral=NEUTRAL[knob], bounds=(-1, 1))
         zero_lines(ax, NEUTRAL[knob])
         ax.set_title(f"{family}: {KNOB_LABEL[knob]}", fontsize=9)

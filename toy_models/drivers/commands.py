@@ -224,8 +224,9 @@ def cmd_demo(args) -> dict:
     plots.metric_vs_w(curves, metric="nll", hue="base", marks=marks, ax=axes[1])
     axes[1].set_title(f"population NLL of the Neon merge, T = {T_show}")
     ok = table.dropna(subset=["w_star"])
+    colours = plots.colours_for(ok["base"].unique())  # each base has one colour in every figure
     for b, g in ok.groupby("base", sort=False):
-        axes[2].scatter(g["w_star"], g["best_w"], label=b)
+        axes[2].scatter(g["w_star"], g["best_w"], label=b, color=colours[b])
     lim = max(1.0, float(ok[["w_star", "best_w"]].abs().max().max()))
     axes[2].plot([-lim, lim], [-lim, lim], "k--", lw=0.8, label="best w = w*")
     axes[2].set_xlabel("predicted w* = −s/(αz)")

@@ -334,6 +334,12 @@ class BestW:
         """metric(base) − metric(best): positive when the best w improves on the base."""
         return self.base_value - self.value
 
+    def __repr__(self) -> str:
+        # one line: the dataclass repr would print every evaluation in ``history``
+        edge = ", at the bracket's edge" if self.at_boundary else ""
+        return (f"BestW(w={self.w:+.6g}, value={self.value:.6g}, base_value={self.base_value:.6g}, gain={self.gain:+.4g}, "
+                f"n_evals={self.n_evals}{edge})")
+
 
 def brent_best_w(
     model: GenerativeModel,

@@ -18,7 +18,11 @@ _EXPORTS = {
         "gradients",
     ),
     **dict.fromkeys(
-        ("MergePolicy", "brent_best_w", "fit", "merge", "neon_loop", "plane_state", "plane_sweep", "predicted_w_star", "self_train", "w_sweep"), "neon"
+        (
+            "MergePolicy", "PreconditionerMismatchWarning", "brent_best_w", "displacement_w_star", "fit", "merge", "neon_loop",
+            "optimizer_preconditioner", "plane_state", "plane_sweep", "predicted_w_star", "self_train", "step_displacement", "w_sweep",
+        ),
+        "neon",
     ),
     **dict.fromkeys(("Chain", "Guidance", "ScoreScale", "Sharpening", "Steps", "Temperature", "TopK", "TopP", "categorical_logits"), "samplers"),
 }

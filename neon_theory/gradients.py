@@ -656,15 +656,17 @@ def hessian_operator(model: GenerativeModel, source: Source, n: int | None = Non
     """The function v ↦ ∇²_θ E_source[ℓ_θ] · v (shape (p,) → (p,)), for ``alignment(hessian=...)``
     on models too large for the dense matrix.
 
-    Every call draws the same ``n`` rows (a generator made from ``seed`` per call), so the
-    products are of one fixed Monte Carlo Hessian; ``options`` as :func:`population_hessian`'s.
+    Every call draws the same ``n`` rows and the same loss noise (generators made from ``seed``
+    per call), so the products are of one fixed Monte Carlo Hessian; ``options`` as
+    :func:`population_hessian`'s (a ``noise_generator`` given there advances between calls).
     """
     from .rng import generator
 
     check_model(model)
 
     def apply(vector: Tensor) -> Tensor:
-        return hessian_vector_product(model, source, vector, n, generator=generator(seed, "hessian"), **options)
+        streams = {"generator": generator(seed, "hessian"), "noise_generator": generator(seed, "hessian-noise")}
+        return hessian_vector_product(model, source, vector, n, **{**streams, **options})
 
     return apply
 

@@ -12,7 +12,9 @@ generators stay on the CPU, so the evaluation noise is the same stream on every 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -286,7 +288,8 @@ def _evaluator(model: GenerativeModel, theta_s, metric, eval_seed: int, policy: 
     def f(w: float) -> float:
         work.module.load_state_dict(merge(base_state, theta_s, w, policy=policy, parameter_names=names))
         g = torch.Generator().manual_seed(eval_seed)  # the same evaluation noise for every w and on every device (a CPU stream)
-        value = float(metric(work, g))
+        with torch.no_grad():  # a metric never needs θ's graph; building it costs memory and time at every w
+            value = float(metric(work, g))
         if not math.isfinite(value):
             raise ValueError(f"metric returned a non-finite value ({value}) at w={w:g}")
         return value
@@ -399,6 +402,14 @@ def displacement_w_star(r_d: Tensor, delta: Tensor, hessian_delta: Tensor) -> fl
     return float(r_d @ delta) / curvature if curvature > 0 else math.nan
 
 
+def step_displacement(model: GenerativeModel, theta_s: Mapping[str, Tensor]) -> Tensor:
+    """Δ = θ_s − θ_r over the trainable parameters of ``model`` (at θ_r), shape (p,), float64
+    (the accumulator dtype) on θ's device."""
+    from .params import state_vector
+
+    return state_vector(model.module, theta_s) - parameter_vector(model.module)
+
+
 def fit(model: GenerativeModel, data: Tensor, **kwargs) -> SelfTrainResult:
     """Train ``model`` in place on ``data`` (e.g. the base model on real data).
 
@@ -410,16 +421,59 @@ def fit(model: GenerativeModel, data: Tensor, **kwargs) -> SelfTrainResult:
     return result
 
 
-@dataclass(frozen=True)
+class PreconditionerMismatchWarning(UserWarning):
+    """The preconditioner P given to :func:`neon_loop` is not the one its optimizer applies, so
+    θ_s − θ_r ≈ −αP r_s does not hold and w* = −s/(αz) predicts nothing about this fine-tuning."""
+
+
+def describes_optimizer(P, optimizer: str) -> bool:
+    """Whether P is the preconditioner of ``optimizer``'s step (Thm B.1's θ_s ≈ θ_r − αP r_s):
+    the identity for SGD, an Adam second-moment diagonal (named ``adam-*``) for Adam."""
+    from .preconditioners import Identity
+
+    if optimizer == "sgd":
+        return isinstance(P, Identity)
+    return str(getattr(P, "name", "")).startswith("adam")
+
+
+def optimizer_preconditioner(model: GenerativeModel, real, optimizer: str, *, batch_size: int, n: int, seed: int):
+    """The P of ``optimizer``'s step at θ_r: the identity for SGD; for Adam the official toy's
+    Adam-minibatch P (bias-corrected second moment of minibatch gradients of the *real* data at
+    the fine-tuning batch size, a finite set walked once without replacement; see
+    :func:`~neon_theory.preconditioners.adam_minibatch`)."""
+    from .gradients import WeightedSupport
+    from .preconditioners import adam_minibatch, identity
+    from .rng import generator
+
+    if optimizer == "sgd":
+        return identity()
+    if isinstance(real, WeightedSupport):
+        raise ValueError(
+            "preconditioner: Adam's P needs minibatches of real rows, and a WeightedSupport has none; "
+            "pass preconditioner= (e.g. identity() with optimizer='sgd') explicitly"
+        )
+    law = not isinstance(real, Tensor)
+    return adam_minibatch(
+        model, real[:n] if not law else real, batch_size=batch_size, steps=math.ceil(n / batch_size) if law else None,
+        generator=generator(seed, "P"), noise_generator=generator(seed, "P-noise"),
+    )
+
+
+@dataclass(frozen=True, repr=False)
 class NeonRun:
     """Everything one pass of Algorithm 1 produced (see :func:`neon_loop`).
 
     Attributes:
         synthetic (Tensor): S, shape (n_s, ...).
         self_trained (SelfTrainResult): θ_s and its trajectory.
-        alignment: the :class:`~neon_theory.alignment.AlignmentReport` at θ_r.
+        alignment: the :class:`~neon_theory.alignment.AlignmentReport` at θ_r (s, the P-cosine,
+            z and the first-order w* = −s/(αz), whose interval covers Monte Carlo noise only).
         sweep (WSweep | None): metric along the w grid.
         best (BestW | None): Brent search result.
+        w_star_displacement (float): the best w that the realised step Δ = θ_s − θ_r predicts,
+            ⟨r_d, Δ⟩ / ⟨Δ, ĤΔ⟩ (:func:`displacement_w_star`): the minimiser of the quadratic
+            model of the real risk along the step actually taken, not along −αP r_s.  A point
+            estimate (r̂_d and Ĥ are Monte Carlo; no SE is given); ``nan`` when ⟨Δ, ĤΔ⟩ ≤ 0.
     """
 
     synthetic: Tensor
@@ -427,6 +481,15 @@ class NeonRun:
     alignment: object
     sweep: WSweep | None
     best: BestW | None
+    w_star_displacement: float = math.nan
+
+    def __str__(self) -> str:
+        lines = [str(self.alignment), f"  w* of the realised step <r_d, D>/<D, H D> = {self.w_star_displacement:+.5g}  (D = theta_s - theta_r)"]
+        if self.best is not None:
+            lines.append(f"  best w (Brent on the metric) = {self.best.w:+.5g}, gain {self.best.gain:+.4g}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
 
 
 def neon_loop(
@@ -450,47 +513,73 @@ def neon_loop(
 ) -> NeonRun:
     """Algorithm 1 end to end on any :class:`GenerativeModel`: sample S, self-train, align, sweep w.
 
+    Two predictions of the best w come back: the first-order w* = −s/(αz) of Thm B.1
+    (``run.alignment.w_star``; its interval covers the Monte Carlo noise of s and z only, not the
+    error of the first-order model, so the best w can lie far outside it) and the w* of the
+    realised step (``run.w_star_displacement``), which on the toolkit's image cells came within
+    0.7–1.6× of the best w where −s/(αz) was 7–470× off.
+
     Args:
         model: θ_r (left unchanged).
         real: the real-data source (a Target or a tensor) for r_d.
         sampler: the inference sampler κ.
-        metric: ``metric(model, generator) -> float``, lower is better.
+        metric: ``metric(model, generator) -> float``, lower is better; evaluated under
+            ``torch.no_grad()``.
         n_synthetic, steps, lr, optimizer, batch_size: |S| and the fine-tuning recipe.
-        seed: master seed; named streams "S", "train", "grad-data", "grad-noise", "eval".
+        seed: master seed; named streams "S", "train", "grad-data", "grad-noise", "P", "hessian", "eval".
         n_gradient, n_batches: sizes for the population gradients (common random numbers;
             r_s is estimated on fresh draws from q, i.e. the population synthetic gradient).
-        preconditioner: a Preconditioner (default identity).
-        hessian: Ĥ at θ_r as a matrix or v ↦ Ĥ v, for z and w* (optional).
+        preconditioner: a Preconditioner, or ``None`` (default) for the optimizer's own
+            (:func:`optimizer_preconditioner`: I for SGD, the Adam-minibatch P for Adam).  A P
+            that is not the optimizer's (:func:`describes_optimizer`) gives s and the cosine
+            under that P, but no w* = −s/(αz) (``w_star_reason`` says why), and a
+            :class:`PreconditionerMismatchWarning`.
+        hessian: Ĥ at θ_r as a matrix or v ↦ Ĥ v, for z and both w*; ``None`` (default) builds
+            v ↦ Ĥ v from Hessian-vector products on the real source (``n_gradient`` rows).
         ws: w grid for a sweep (optional); bracket: (lo, hi) for Brent (optional).
     """
     from .alignment import alignment
-    from .gradients import ModelLaw, paired_population_gradients
-    from .preconditioners import Preconditioner, identity
+    from .gradients import ModelLaw, hessian_operator, paired_population_gradients
+    from .preconditioners import Preconditioner
     from .rng import generator
 
     check_model(model)
-    P = identity() if preconditioner is None else preconditioner
-    if not isinstance(P, Preconditioner):
-        raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(P).__name__}")
-    S = model.sample(check_int("n_synthetic", n_synthetic, lo=1), sampler, generator(seed, "S"))
+    check_choice("optimizer", optimizer, ("adam", "sgd"))
+    n_synthetic = check_int("n_synthetic", n_synthetic, lo=1)
+    if preconditioner is not None and not isinstance(preconditioner, Preconditioner):
+        raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(preconditioner).__name__}")
+    n = min(real.shape[0], n_gradient) if isinstance(real, Tensor) else n_gradient
+    S = model.sample(n_synthetic, sampler, generator(seed, "S"))
     st = self_train(
         model, S, steps=steps, lr=lr, optimizer=optimizer, batch_size=batch_size,
         generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
     )
-    n_real = real.shape[0] if isinstance(real, Tensor) else n_gradient
+    P = preconditioner or optimizer_preconditioner(model, real, optimizer, batch_size=st.batch_size, n=n, seed=seed)
     est = paired_population_gradients(
         model,
         {"real": real, "synthetic": ModelLaw(model, sampler)},
-        min(n_real, n_gradient),
+        n,
         generator=generator(seed, "grad-data"),
         noise_generator=generator(seed, "grad-noise"),
         n_batches=n_batches,
     )
+    if hessian is None:
+        hessian = hessian_operator(model, real, n, seed=seed)
     report = alignment(est["real"], est["synthetic"], P, alpha=st.alpha, hessian=hessian)
+    if not describes_optimizer(P, optimizer):
+        reason = (
+            f"P = {report.preconditioner} is not the preconditioner of {optimizer!r}, so the step is not ≈ −αP r_s: "
+            "−s/(αz) would predict nothing (leave preconditioner=None for the optimizer's own)"
+        )
+        warnings.warn(f"neon_loop: {reason}; w* withheld (use run.w_star_displacement)", PreconditionerMismatchWarning, stacklevel=2)
+        report = dataclasses.replace(report, w_star=None, w_star_se=None, w_star_ci=None, w_star_reason=reason)
+    delta = step_displacement(model, st.state_dict)
+    hessian_delta = hessian @ delta.to(hessian) if isinstance(hessian, Tensor) else hessian(delta)
+    w_disp = displacement_w_star(est["real"].mean, delta, hessian_delta.to(delta))
     eval_seed = generator(seed, "eval").initial_seed() % (2**62)
     sweep = None if ws is None else w_sweep(model, st.state_dict, ws, metric, eval_seed=eval_seed)
     best = None if bracket is None else brent_best_w(model, st.state_dict, metric, bracket=bracket, eval_seed=eval_seed)
-    return NeonRun(S, st, report, sweep, best)
+    return NeonRun(S, st, report, sweep, best, w_disp)
 
 
 def plane_state(
@@ -530,5 +619,6 @@ def plane_sweep(model: GenerativeModel, theta_s, theta_o, w_s_values, w_o_values
     grid = [(a, b) for a in np.asarray(w_s_values, float) for b in np.asarray(w_o_values, float)]
     for a, b in tqdm(grid, disable=not progress, desc="plane"):
         work.module.load_state_dict(plane_state(base, theta_s, theta_o, a, b, parameter_names=names))
-        rows.append({"w_s": a, "w_o": b, "value": float(metric(work, torch.Generator().manual_seed(eval_seed)))})
+        with torch.no_grad():
+            rows.append({"w_s": a, "w_o": b, "value": float(metric(work, torch.Generator().manual_seed(eval_seed)))})
     return pd.DataFrame(rows)

@@ -382,7 +382,7 @@ def test_full_neon_loop_on_the_exact_families(family, chain):
         model = MLPAR(3, 3, hidden=8)
         fit(model, chain.sample(500, generator(9)), steps=100, lr=1e-2, generator=generator(10))
         metric, sampler, real = (lambda m, g: exact_kl(chain, m)), TopK(2), chain
-    run = neon_loop(model, real, sampler, metric=metric, n_synthetic=2000, steps=20, lr=1e-2, seed=1,
+    run = neon_loop(model, real, sampler, metric=metric, n_synthetic=2000, steps=20, lr=1e-2, seed=1, optimizer="sgd",
                     n_gradient=4000, n_batches=10, ws=[-0.5, 0.0, 0.5], bracket=(-2.0, 2.0))
     assert run.sweep.values[1] == pytest.approx(run.best.base_value, rel=0, abs=0)  # same w = 0, same noise
     assert run.best.value <= run.best.base_value + 1e-12

@@ -361,7 +361,8 @@ def panels(*specs, title: str | None = None):
                 ax.set_title(title_, fontsize=8)
         if ax.get_legend() is not None:
             ax.legend(fontsize=6, title=ax.get_legend().get_title().get_text() or None, title_fontsize=6)
-    fig.suptitle(f"{title + ' ' if title else ''}({caption(*frames)})", fontsize=9)
+    sep = "\n" if title and len(title) > 70 else " "  # a long title keeps its caption on a line of its own, not wider than the panels
+    fig.suptitle(f"{title + sep if title else ''}({caption(*frames)})", fontsize=9)
     fig.tight_layout()
     return fig
 

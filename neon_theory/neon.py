@@ -549,12 +549,14 @@ def neon_loop(
     if preconditioner is not None and not isinstance(preconditioner, Preconditioner):
         raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(preconditioner).__name__}")
     n = min(real.shape[0], n_gradient) if isinstance(real, Tensor) else n_gradient
+    B = n_synthetic if batch_size is None else check_int("batch_size", batch_size, lo=1, hi=n_synthetic)
+    # P before any sampling or training: a source that cannot give the optimizer's P is refused at once
+    P = optimizer_preconditioner(model, real, optimizer, batch_size=B, n=n, seed=seed) if preconditioner is None else preconditioner
     S = model.sample(n_synthetic, sampler, generator(seed, "S"))
     st = self_train(
-        model, S, steps=steps, lr=lr, optimizer=optimizer, batch_size=batch_size,
+        model, S, steps=steps, lr=lr, optimizer=optimizer, batch_size=B,
         generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
     )
-    P = preconditioner or optimizer_preconditioner(model, real, optimizer, batch_size=st.batch_size, n=n, seed=seed)
     est = paired_population_gradients(
         model,
         {"real": real, "synthetic": ModelLaw(model, sampler)},

@@ -366,3 +366,14 @@ def test_the_metric_runs_without_a_graph():
     neon_loop(model, real, Temperature(0.7), metric=metric, n_synthetic=200, steps=3, lr=1e-3, seed=2, n_gradient=1000,
               n_batches=4, ws=[0.0, 1.0], bracket=(-1.0, 1.0))
     assert seen and not any(seen)
+
+
+def test_adams_P_on_an_exact_support_is_refused_in_one_line_naming_the_parameter():
+    from neon_theory import Temperature, WeightedSupport, neon_loop
+
+    model, real, nll = _token_mlp()
+    support = WeightedSupport(torch.arange(8), torch.full((8,), 1 / 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="^preconditioner: Adam's P needs minibatches"):
+        neon_loop(model, support, Temperature(0.7), metric=nll, n_synthetic=100, steps=2, lr=1e-3, seed=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, steps=2, lr=1e-3, seed=0, optimizer="lion")

@@ -46,6 +46,23 @@ UNDEFINED_AT_NEUTRAL = "undefined at the neutral sampler"
 (T = 1, k = V, p = 1, ζ = γ = 1): there q = p_θ, so r_s = 0 in expectation and the cosine has no
 value; an estimate there is noise.  Numeric outputs carry ``None``/NaN with this text beside it."""
 
+#: The quantities (with their SEs and intervals) that have no value at a neutral sampler.
+UNDEFINED_QUANTITIES = ("s", "s_plugin", "s_se", "s_ci", "cosine", "cosine_se", "cosine_ci", "w_star", "w_star_se", "w_star_ci")
+
+
+def undefined_at_neutral(record: dict, neutral: bool) -> dict:
+    """``record`` with the :data:`UNDEFINED_QUANTITIES` it holds set to ``None`` and the field
+    ``undefined`` = :data:`UNDEFINED_AT_NEUTRAL` beside them when ``neutral`` (a sampler's
+    :meth:`SamplerSpec.is_neutral`); unchanged otherwise, or when it holds none of them.
+
+    Every record, report and table that reports s, the P-cosine or w* passes through here, so
+    that an estimate of noise at the neutral sampler is never shown as a value.
+    """
+    held = [k for k in UNDEFINED_QUANTITIES if k in record]
+    if not neutral or not held:
+        return record
+    return record | dict.fromkeys(held) | {"undefined": UNDEFINED_AT_NEUTRAL}
+
 
 class Sharpening(str, enum.Enum):
     """Direction in which a sampler tilts the model's law."""

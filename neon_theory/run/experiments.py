@@ -29,12 +29,14 @@ from .config import config_from_dict, config_to_dict
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: ``run(config, seed) -> dict``; ``config`` is a dataclass type or None (plain dict)."""
+    """A registered experiment: ``run(config, seed) -> dict``; ``config`` is a dataclass type or None (plain dict);
+    ``results`` maps each field a record's ``result`` may hold to its one-line meaning."""
 
     name: str
     run: Callable
     config: type | None
     module: str
+    results: dict = dataclasses.field(default_factory=dict)
 
     def build(self, params: dict):
         """The config object for ``params`` (a ValueError names a bad field)."""
@@ -124,22 +126,28 @@ def attribute_docs(doc: str) -> dict[str, str]:
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def experiment(name: str, config: type | None = None):
+def experiment(name: str, config: type | None = None, results: dict[str, str] | None = None):
     """Register ``run(config, seed) -> dict`` under ``name`` (a decorator).
 
     Args:
         name (str): the name a sweep file uses.
         config (type | None): a frozen dataclass; each job's params are built into it (unknown
             fields and invalid values raise ``ValueError``).  ``None`` passes a plain dict.
+        results (dict | None): result field → its meaning in one line (what ``neon-theory list
+            experiments NAME`` shows): every field the records may hold, those present only
+            with some options included.  A dict, so experiments that share fields share entries.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("experiment name must be a non-empty string")
     if config is not None and not dataclasses.is_dataclass(config):
         raise ValueError(f"config must be a dataclass type or None; got {config!r}")
+    results = dict(results or {})
+    if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in results.items()):
+        raise ValueError(f"results must map each result field's name to a non-empty line of text; got {results!r}")
 
     def register(f):
         refuse_override("experiment", name, EXPERIMENTS[name].module if name in EXPERIMENTS else None, f.__module__)
-        EXPERIMENTS[name] = Experiment(name, f, config, f.__module__)
+        EXPERIMENTS[name] = Experiment(name, f, config, f.__module__, results)
         return f
 
     return register

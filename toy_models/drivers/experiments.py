@@ -21,13 +21,51 @@ import torch
 from neon_theory._validation import check_choice, check_int, check_real, integral
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
-from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Temperature, TopK, TopP
+from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, ScoreScale, Temperature, TopK, TopP, undefined_at_neutral
 
 from . import official
 
 POSITIVE = (0.0, math.inf)
 DENSITY_T = DENSITY_TEMPERATURE_RANGE  # what float64 computes with (closed interval)
 STD_TAU = tuple(math.sqrt(v) for v in DENSITY_TEMPERATURE_RANGE)
+
+#: The result fields several experiments share, by name: each experiment lists its own with
+#: :func:`results_of`, so a field means the same wherever it appears (``neon-theory list experiments NAME``).
+SHARED_RESULTS = {
+    "s": "s = <r_d, P r_s> (jackknife bias-corrected when estimated); null at a neutral sampler",
+    "s_se": "the standard error of s (jackknife over gradient batches)",
+    "cosine": "the P-cosine s / (|r_d|_P |r_s|_P), in [-1, 1]; null at a neutral sampler",
+    "cosine_se": "the standard error of the P-cosine (jackknife over gradient batches)",
+    "max_share_d": "the largest share of |r_d|²_P that one parameter carries, in [0, 1]",
+    "max_share_s": "the largest share of |r_s|²_P that one parameter carries, in [0, 1]",
+    "degenerate": "true when one parameter carries most of either P-norm: the P-cosine then measures that parameter "
+    "(try another preconditioner or more samples)",
+    "undefined": f"'{UNDEFINED_AT_NEUTRAL}' at a neutral sampler (where s, the P-cosine and w* are null); absent elsewhere",
+    "z": "z = r_s' P' H P r_s, the curvature of the quadratic proxy along the Neon direction",
+    "w_star": "the predicted best merge weight w* = -s/(alpha z); null where it has no value",
+    "w_star_se": "the standard error of w* (jackknife over gradient batches)",
+    "w_star_displacement": "w* predicted from the realised fine-tuning step theta_s - theta_r instead of -alpha P r_s",
+    "alpha": "alpha = lr x steps of the fine-tuning, the step length in w*",
+    "sharpening": "the sampler's direction: mode-seeking, neutral, diversity-seeking or mixed",
+    "best_w": "Brent's best merge weight w on the metric (theta_Neon = (1 + w) theta_r - w theta_s)",
+    "gain": "metric(base) - metric(best w): positive when the best w improves on the base model",
+    "at_boundary": "true when the best w lies at an edge of the search bracket (the bracket may be too narrow)",
+    "best_fd": "the Fréchet distance to the target at the best w",
+    "base_fd": "the Fréchet distance of the base model theta_r (w = 0)",
+    "fd_at_w": "the Fréchet distance at each of w_values",
+    "precision_at_w": "prdc precision (k = 5) at each of w_values",
+    "recall_at_w": "prdc recall (k = 5) at each of w_values",
+}
+
+#: what a P-cosine probe adds to a record (ar-, diffusion-, flow- and image-cell)
+PROBE_RESULTS = ("s", "s_se", "cosine", "cosine_se", "max_share_d", "max_share_s", "degenerate", "undefined")
+#: what a Brent search on the FD adds to a record (ar- and diffusion-cell)
+BEST_FD_RESULTS = ("best_w", "best_fd", "base_fd", "gain", "at_boundary")
+
+
+def results_of(*shared: str, **own: str) -> dict[str, str]:
+    """An experiment's result fields for ``@experiment(results=...)``: the named :data:`SHARED_RESULTS`, then its own."""
+    return {k: SHARED_RESULTS[k] for k in shared} | own
 
 
 def _integral(cfg, name: str) -> None:
@@ -100,7 +138,13 @@ class GaussianCell:
         _check_ws("w_values", self.w_values)
 
 
-@experiment("gaussian-cell", config=GaussianCell)
+@experiment("gaussian-cell", config=GaussianCell, results=results_of(
+    "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined",
+    sampler="the sampler's direction at T: mode-seeking, neutral or diversity-seeking",
+    base_nll="the exact population NLL of the base model theta_r",
+    verdict="the best w in words: Neon helps, self-training helps, no gain, or best w at bracket edge",
+    nll_at_w="the exact population NLL at each of w_values",
+))
 def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     from neon_theory.neon import w_sweep
 
@@ -148,7 +192,14 @@ class WarmupCell:
         check_int("draws", self.draws, lo=2)
 
 
-@experiment("warmup-cell", config=WarmupCell)
+@experiment("warmup-cell", config=WarmupCell, results=results_of(
+    improvement_rate="the share of training draws whose population loss falls at the step a (Delta L < 0)",
+    improvement_rate_se="its binomial standard error over draws",
+    mean_delta="the mean change of the population loss Delta L at the step a",
+    mean_delta_se="its standard error over draws",
+    curve_mean="the mean Delta L at each of a_values",
+    curve_se="its standard error over draws at each of a_values",
+))
 def warmup_cell(cfg: WarmupCell, seed: int) -> dict:
     from ..warmup import warmup_loss_change
 
@@ -180,7 +231,8 @@ class TokenCell:
     Attributes:
         knob (str): ``temperature``, ``top_k`` or ``top_p``.
         value (float): T in (0, inf), k in [1, V] or p in (0, 1].
-        vocab_size, length (int): V in [2, 6], L in [1, 4].
+        vocab_size (int): V, the number of tokens, in [2, 6].
+        length (int): L, tokens per sequence, in [1, 4].
         n_base (int): real sequences in [1, inf).
         preconditioner (str): ``identity`` or ``natural`` (inverse exact Hessian at θ_r).
         chain_seed (int): seed of the random chain.
@@ -216,7 +268,9 @@ class TokenCell:
         return {"temperature": Temperature, "top_k": TopK, "top_p": TopP}[self.knob](self.value)
 
 
-@experiment("token-cell", config=TokenCell)
+@experiment("token-cell", config=TokenCell, results=results_of(
+    "s", "cosine", "sharpening", "undefined", kl_base="the exact KL(chain || theta_r) of the base table, in nats",
+))
 def token_cell(cfg: TokenCell, seed: int) -> dict:
     from neon_theory.gradients import population_hessian
     from neon_theory.preconditioners import exact_inverse, identity
@@ -231,8 +285,10 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
     log_p = torch.log(counts / counts.sum())
     model = TabularAR.from_log_prob(lambda s: log_p[(s * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)], cfg.vocab_size, cfg.length)
     P = identity() if cfg.preconditioner == "identity" else exact_inverse(population_hessian(model, model.support()))
-    rep = exact_token_alignment(chain, model, cfg.sampler(), P)
-    return {"s": rep.s, "cosine": _finite_or_none(rep.cosine), "kl_base": exact_kl(chain, model), "sharpening": cfg.sampler().sharpening().value}
+    sampler = cfg.sampler()
+    rep = exact_token_alignment(chain, model, sampler, P)
+    record = {"s": rep.s, "cosine": _finite_or_none(rep.cosine), "kl_base": exact_kl(chain, model), "sharpening": sampler.sharpening(cfg.vocab_size).value}
+    return undefined_at_neutral(record, sampler.is_neutral(cfg.vocab_size))
 
 
 # ---- the official AR and diffusion toys --------------------------------------------------
@@ -256,9 +312,10 @@ def _ar_probe(preset: str, seed: int, rep: int):
 PROBE_FIELDS = ("cosine", "cosine_se", "s", "s_se", "max_share_d", "max_share_s")
 
 
-def _probe_record(row: dict) -> dict:
-    """The record fields of one :class:`~toy_models.drivers.official.CosineProbe` row (with its degeneracy flag)."""
-    return {**{k: _finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}
+def _probe_record(row: dict, neutral: bool) -> dict:
+    """The record fields of one :class:`~toy_models.drivers.official.CosineProbe` row (with its degeneracy
+    flag); at a ``neutral`` sampler s and the cosine are None (the estimate there is noise)."""
+    return undefined_at_neutral({**{k: _finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}, neutral)
 
 
 @dataclass(frozen=True)
@@ -326,7 +383,11 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     return metric
 
 
-@experiment("ar-cell", config=ARCell)
+@experiment("ar-cell", config=ARCell, results=results_of(
+    *PROBE_RESULTS, *BEST_FD_RESULTS, "alpha", "fd_at_w", "precision_at_w", "recall_at_w",
+    ft_epochs_used="the fine-tuning epochs used (ft_epochs, or the preset's first)",
+    n_synthetic_used="|S| used (n_synthetic, or the preset's)",
+))
 def ar_cell(cfg: ARCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w, w_sweep
 
@@ -336,7 +397,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     n_s = toy.n_synthetic if cfg.n_synthetic is None else cfg.n_synthetic
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
     if cfg.cosine:
-        out.update(_probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.tau,))[0]))
+        out.update(_probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.tau,))[0], Temperature(cfg.tau, "std").is_neutral()))
     if not (cfg.best_w or cfg.w_values):
         return _clean(out)
     if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells
@@ -403,13 +464,15 @@ class DiffusionCell:
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
 
-@experiment("diffusion-cell", config=DiffusionCell)
+@experiment("diffusion-cell", config=DiffusionCell, results=results_of(
+    *PROBE_RESULTS, *BEST_FD_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
+))
 def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w
 
     out = {}
     if cfg.cosine:
-        out.update(_probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0]))
+        out.update(_probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0], ScoreScale(cfg.zeta).is_neutral()))
     if cfg.best_w:
         toy = official.DiffusionToyConfig.preset(cfg.preset)
         steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
@@ -498,9 +561,10 @@ def _flow_probe(preset: str, seed: int, rep: int):
     return official.CosineProbe(model, pop, synthetic_of, size, seed, P, "cell", rep, edges)
 
 
-@experiment("flow-cell", config=FlowCell)
+@experiment("flow-cell", config=FlowCell, results=results_of(*PROBE_RESULTS, "sharpening"))
 def flow_cell(cfg: FlowCell, seed: int) -> dict:
-    return {"sharpening": cfg.sampler().sharpening().value, **_probe_record(_flow_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg,))[0])}
+    sampler = cfg.sampler()
+    return {"sharpening": sampler.sharpening().value, **_probe_record(_flow_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg,))[0], sampler.is_neutral())}
 
 
 def clear_caches() -> None:
@@ -526,7 +590,19 @@ class PlaneCell:
         check_choice("preset", self.preset, official.PRESETS)
 
 
-@experiment("plane-cell", config=PlaneCell)
+@experiment("plane-cell", config=PlaneCell, results=results_of(
+    w_s="the plane's w_s (the Neon axis) of each point",
+    w_o="the plane's w_o (the 4x-more-real-data axis) of each point",
+    log10_w2="log10 of the Wasserstein-2 distance to the target at each point",
+    base="log10 W2 of the base model (w_s = w_o = 0)",
+    neon_axis_best="the best log10 W2 on the Neon axis (w_o = 0)",
+    neon_axis_best_w_s="the w_s where it is reached",
+    real_axis_best="the best log10 W2 on the real-data axis (w_s = 0)",
+    real_axis_best_w_o="the w_o where it is reached",
+    plane_best="the best log10 W2 on the whole plane",
+    plane_best_at="the (w_s, w_o) where it is reached",
+    neon_matches_real="true when the Neon axis reaches a log10 W2 at least as low as the real-data axis",
+))
 def plane_cell(cfg: PlaneCell, seed: int) -> dict:
     df = official.run_plane(official.PlaneConfig.preset(cfg.preset), seed)
     return {"w_s": df.w_s.tolist(), "w_o": df.w_o.tolist(), "log10_w2": df.log10_w2.tolist(), **official.plane_summary(df)}

@@ -21,7 +21,7 @@ from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity
 from neon_theory.progress import tqdm
 from neon_theory.rng import generator
-from neon_theory.samplers import Temperature
+from neon_theory.samplers import Temperature, undefined_at_neutral
 
 from ..gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
 
@@ -97,7 +97,8 @@ def self_trained(config: DemoConfig, target: GaussianTarget, base_name: str, T: 
 
 
 def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object, object]:
-    """One (base, T) cell: exact s, cosine, z, w*, and the empirical best w and gain.
+    """One (base, T) cell: exact s, cosine, z, w*, and the empirical best w and gain (s, the cosine
+    and w* are None at the neutral T = 1, with the field ``undefined`` saying so).
 
     Returns:
         (row, model, self_trained): the table row, θ_r and its self-training result (for curves).
@@ -122,7 +123,7 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
         "base_nll": best.base_value,
         "verdict": _verdict(best),
     }
-    return row, model, st
+    return undefined_at_neutral(row, Temperature(T).is_neutral()), model, st
 
 
 def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.DataFrame:

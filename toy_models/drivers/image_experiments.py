@@ -51,9 +51,10 @@ from neon_theory._validation import check_choice, check_int, check_real
 from neon_theory.device import compile_module
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
+from neon_theory.samplers import Sharpening, undefined_at_neutral
 
 from . import official
-from .experiments import _check_ws, _clean, _integral, _per_device
+from .experiments import PROBE_RESULTS, _check_ws, _clean, _integral, _per_device, results_of
 
 FAMILIES = ("diffusion", "flow", "pixel-ar")
 #: which sampler knobs each family has (the value is γ, a step count, a temperature, k or p)
@@ -436,7 +437,28 @@ def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
     return {"w_star_displacement": displacement_w_star(r_d, delta, hessian(delta)), "displacement_cosine": cos, "displacement_norm": float(delta.norm())}
 
 
-@experiment("image-cell", config=ImageCell)
+#: the two metrics image-cell searches w on, as named in its result fields
+SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images"}
+
+
+@experiment("image-cell", config=ImageCell, results=results_of(
+    *PROBE_RESULTS, "sharpening", "alpha", "z", "w_star", "w_star_se", "w_star_displacement", "precision_at_w", "recall_at_w",
+    held_out_loss="the base model's loss on the held-out images (its evaluation noise fixed per seed)",
+    displacement_cosine="cos(theta_s - theta_r, -P r_s): how closely the fine-tuning step follows the Neon direction",
+    displacement_norm="|theta_s - theta_r|, the length of the fine-tuning step",
+    **{k: v for m, what in SEARCHED.items() for k, v in {
+        f"best_w_{m}": f"Brent's best merge weight w on {what}",
+        f"best_{m}": f"{what} at that w",
+        f"base_{m}": f"{what} of the base model (w = 0)",
+        f"gain_{m}": f"{what} of the base minus that at the best w: positive when the best w improves on the base",
+        f"at_boundary_{m}": "true when that w lies at an edge of the search bracket",
+    }.items()},
+    fid_floor="FID of real training images against the reference (the test split): the floor finite samples alone reach",
+    fid_floor_n="images in that floor's estimate",
+    n_eval="samples each FID is computed on",
+    loss_at_w="the held-out loss at each of w_values",
+    fid_at_w="FID at each of w_values",
+))
 def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.gradients import hessian_vector_product
     from neon_theory.neon import brent_best_w, self_train, w_sweep
@@ -447,10 +469,11 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     held_out_loss, fid_metric = _metrics(cfg)
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
+    neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
     if not (cfg.best_w or cfg.w_values):
         with _precision(cfg.precision):
             rep = probe.report(cfg)
-        return _clean({**out, **official.report_fields(rep)})
+        return _clean(undefined_at_neutral({**out, **official.report_fields(rep)}, neutral))
     alpha = s["ft_lr"] * s["ft_steps"]
     hvp_noise = child_seed(seed, official.estimator_stream("image-hvp-noise", cfg.estimator_rep))
 
@@ -480,7 +503,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
         out["fid_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, logged_fid, eval_seed=eval_seed).values)
         out["precision_at_w"] = [p for p, _ in log]
         out["recall_at_w"] = [r for _, r in log]
-    return _clean(out)
+    return _clean(undefined_at_neutral(out, neutral))
 
 
 def clear_caches() -> None:

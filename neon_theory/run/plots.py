@@ -273,7 +273,7 @@ def alignment_vs_sharpness(table: pd.DataFrame, *, x: str, y: str, hue: str, ax=
     zero_lines(ax, neutral)
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
-    ax.legend(title=label(hue))  # redrawn: it names the neutral line too
+    ax.legend(title=label(hue), fontsize=8, title_fontsize=8)  # redrawn: it names the neutral line too
     return ax
 
 

@@ -150,3 +150,35 @@ def check_writable_folder(name: str, path) -> Path:
     except OSError as e:
         raise ValueError(f"{name} must be a writable folder; cannot write in {str(p)!r}: {e.strerror or e}") from None
     return p
+
+
+#: The most seeds one ``--seeds`` or sweep file may name (a typo must not expand a billion jobs).
+MAX_SEEDS = 10_000
+
+
+def seed_list(name: str, text: str) -> list[int]:
+    """Seeds written as text, as the CLI's ``--seeds`` and a sweep file's ``seeds:`` take them:
+    ``'0-4'`` (a range, both ends included) or ``'0,2,5'``; at most :data:`MAX_SEEDS`, distinct, in [0, inf).
+
+    Raises:
+        ValueError: naming ``name``, the accepted forms and the range.
+    """
+    text = str(text).strip()
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            count = hi - lo + 1
+        else:
+            seeds = [int(v) for v in text.split(",")]
+            count = len(seeds)
+    except ValueError:
+        raise ValueError(f"{name} must look like '0-4' or '0,2,5'; got {text!r}") from None
+    if count > MAX_SEEDS:  # checked before a range is expanded into a list
+        raise ValueError(f"{name} must name between 1 and {MAX_SEEDS} seeds; {text!r} names {count}")
+    if "-" in text:
+        seeds = list(range(lo, hi + 1))
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"{name} must name distinct seeds (a repeat would count one run twice); got {text!r}")
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"{name} must name at least one seed in [0, inf) ('lo-hi' with lo <= hi, or 'a,b,c'); got {text!r}")
+    return seeds

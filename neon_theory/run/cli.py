@@ -28,11 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .._validation import check_writable_folder
+from .._validation import MAX_SEEDS, check_writable_folder  # noqa: F401 (MAX_SEEDS: the limit of --seeds, re-exported)
 
 
 class CLIError(ValueError):
     pass
+
+
+#: What the CLI says of a degenerate P-cosine: the API's warning names the report's attributes, a CLI
+#: user needs what it means and which option changes it.
+DEGENERATE_COSINE = (
+    "degenerate P-cosine: one parameter carries most of the gradient's P-norm, so the P-cosine measures that parameter, not the "
+    "direction; try another preconditioner (align: --preconditioner natural) or more samples (align: a larger --mc; a sweep: a larger preset)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,29 +168,14 @@ def non_finite_entries(d: dict, prefix: str = ""):
             yield f"{prefix}{k}"
 
 
-MAX_SEEDS = 10_000
-
-
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' or '0,2,5' → list of at most :data:`MAX_SEEDS` seeds."""
+    """'0-4' or '0,2,5' → a list of seeds (:func:`~neon_theory._validation.seed_list`, as in a sweep file)."""
+    from .._validation import seed_list
+
     try:
-        if "-" in text:
-            lo, hi = (int(v) for v in text.split("-"))
-            count = hi - lo + 1
-        else:
-            seeds = [int(v) for v in text.split(",")]
-            count = len(seeds)
-    except ValueError:
-        raise CLIError(f"--seeds must look like '0-4' or '0,2,5'; got {text!r}") from None
-    if count > MAX_SEEDS:  # checked before a range is expanded into a list
-        raise CLIError(f"--seeds must name between 1 and {MAX_SEEDS} seeds; {text!r} names {count}")
-    if "-" in text:
-        seeds = list(range(lo, hi + 1))
-    if len(set(seeds)) < len(seeds):
-        raise CLIError(f"--seeds must name distinct seeds (a repeat would count one run twice); got {text!r}")
-    if not seeds or min(seeds) < 0:
-        raise CLIError(f"--seeds must name at least one seed in [0, inf) ('lo-hi' with lo <= hi, or 'a,b,c'); got {text!r}")
-    return seeds
+        return seed_list("--seeds", text)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def _executor(args, slurm: dict | None = None):
@@ -246,9 +239,15 @@ def slurm_parameters(args) -> dict:
     return out
 
 
-def _store(args):
+def _store(args, read_only: bool = False):
+    """The result store of ``--store``: created and proved writable, or with ``read_only`` (``--dry-run``) only looked at."""
     from .sweeps import ResultStore
 
+    if read_only:
+        try:
+            return ResultStore(args.store, read_only=True)
+        except ValueError as e:
+            raise CLIError(str(e).replace("store", "--store", 1)) from None
     output_folder("--store", args.store)
     return ResultStore(args.store)
 
@@ -258,7 +257,7 @@ def _read_sweep(args):
     import dataclasses
 
     from . import plugins
-    from .config import from_yaml
+    from .config import from_yaml, safe_load
     from .sweeps import SweepSpec
 
     plugins.load("neon_theory.experiments")  # the installed packages register their experiments
@@ -275,7 +274,7 @@ def _read_sweep(args):
         spec = from_yaml(SweepSpec, text)
     except ValueError as e:
         raise CLIError(f"sweep file {str(path)!r}: {e}") from None
-    if args.device is not None:
+    if args.device != "auto" or "device" not in safe_load(text):  # a device the file names stands unless --device names another
         spec = dataclasses.replace(spec, device=str(device_of(args)))
     if spec.n_jobs > CONFIRM_JOBS and not args.yes and not args.dry_run:  # counted before the grid is expanded
         raise CLIError(f"sweep file {str(path)!r} expands to {spec.n_jobs:,} jobs; pass --yes to run more than {CONFIRM_JOBS:,}, or shrink the grid")
@@ -288,7 +287,7 @@ def cmd_sweep(args) -> dict:
     from .sweeps import failure_summary, plan_sweep, run_sweep, save_table
 
     spec = _read_sweep(args)
-    store = _store(args)
+    store = _store(args, read_only=args.dry_run)  # a dry run creates nothing, not even the store's folder
     if args.dry_run:
         return _dry_run(args, spec, plan_sweep(spec, store))
     # every output and the executor are checked before the first job runs
@@ -390,9 +389,17 @@ def cmd_results(args) -> dict:
         if summary.left_out:
             print(_wrap("not summarised: " + ", ".join(f"{k.removeprefix('result.')} ({why})" for k, why in summary.left_out.items())))
         print(_wrap(f"{INTERVAL}."))
+        if _flagged(summary, "degenerate"):
+            print(_wrap(f"degenerate: {DEGENERATE_COSINE}"))
         if summary.failed:
             print(f"{summary.failed} failed record(s) left out")
     return out
+
+
+def _flagged(summary, flag: str) -> bool:
+    """Whether a yes/no result ``flag`` is true in some record of the summary."""
+    t = summary.table
+    return "n_true" in t and bool((t.loc[t["field"] == flag, "n_true"].fillna(0) > 0).any())
 
 
 def _has_tabulate() -> bool:
@@ -439,7 +446,7 @@ def _wrap(text: str) -> str:
 
 
 def cmd_list(args) -> dict:
-    """List what the installed packages registered: experiments (fields, types, defaults, ranges), figures, presets, commands."""
+    """List what the installed packages registered: experiments (fields, types, defaults, ranges; result fields), figures, presets, commands."""
     from . import plugins
     from .experiments import EXPERIMENTS
     from .figures import FIGURES, PRESETS
@@ -454,7 +461,7 @@ def cmd_list(args) -> dict:
             raise CLIError(f"experiment {args.name!r} is not registered; known: {sorted(EXPERIMENTS)}")
         out["experiments"] = {
             n: {"module": EXPERIMENTS[n].module, "about": _first_line(EXPERIMENTS[n].config.__doc__ if EXPERIMENTS[n].config else EXPERIMENTS[n].run.__doc__),
-                "fields": [dataclasses.asdict(f) for f in EXPERIMENTS[n].fields()]}
+                "fields": [dataclasses.asdict(f) for f in EXPERIMENTS[n].fields()], "results": dict(EXPERIMENTS[n].results)}
             for n in names
         }
     if "figures" in kinds:
@@ -492,6 +499,10 @@ def _print_list(out: dict) -> None:
             print(textwrap.fill(f"{head}: {doc}" if doc else head, WIDTH, subsequent_indent=" " * (width + 4)))
         if not e["fields"]:
             print("  (takes a plain mapping of parameters)")
+        width = max(map(len, e["results"]), default=0)
+        print("  results (a record's result fields):" if e["results"] else "  results: not declared (@experiment(results=...))")
+        for name, doc in e["results"].items():
+            print(textwrap.fill(f"    {name:<{width}}  {doc}", WIDTH, subsequent_indent=" " * (width + 6)))
     for key in ("figures", "presets", "commands"):
         if key not in out:
             continue
@@ -626,7 +637,10 @@ def _sweep_options(sw) -> None:
     sw.add_argument("--csv", default=None, help="also export the table as this CSV file (default: none)")
     sw.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 jobs")
     sw.add_argument("--dry-run", action="store_true", help="print the job count, how many are cached and an estimate of the time; run nothing")
-    sw.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto; default: the sweep file's device (cpu if it names none)")
+    sw.add_argument(
+        "--device", default="auto",
+        help="where the jobs run: cpu, cuda, cuda:N, mps or auto (default auto: the sweep file's device if it names one, else CUDA if present, else CPU)",
+    )
 
 
 def _figures_options(fg) -> None:
@@ -640,7 +654,10 @@ def _figures_options(fg) -> None:
 register_command("sweep", "run a sweep file (YAML), resumably, with a local, Ray or SLURM executor", _sweep_options, cmd_sweep)
 def _results_options(r) -> None:
     r.add_argument("file", help="a sweep table written by 'sweep --out' (.parquet or .csv)")
-    r.add_argument("--fields", default=None, help="comma-separated result fields, e.g. best_w,cosine (default: every numeric result that varies)")
+    r.add_argument(
+        "--fields", default=None,
+        help="comma-separated result fields, short or as the table's columns: best_w,cosine or result.best_w (default: every numeric result that varies)",
+    )
     r.add_argument(
         "--format", choices=("text", "markdown", "csv", "json"), default="text", help="text (at most 120 columns), markdown, csv or json (default text)"
     )
@@ -651,8 +668,8 @@ def _list_options(p) -> None:
     p.add_argument("name", nargs="?", default=None, help="one experiment to list (default: every one)")
 
 
-register_command("results", "summarise a sweep table per setting: n seeds, mean ± SE and a 95%% t-interval over seeds", _results_options, cmd_results)
-register_command("list", "list the experiments (fields, types, defaults, ranges), figures, presets and commands", _list_options, cmd_list)
+register_command("results", "summarise a sweep table per setting: n seeds, mean ± SE and a 95% t-interval over seeds", _results_options, cmd_results)
+register_command("list", "list the experiments (fields, types, defaults, ranges; result fields), figures, presets and commands", _list_options, cmd_list)
 register_command("figures", "run the sweeps of figures (or 'all') over one store and draw them to --out", _figures_options, cmd_figures, presets=True)
 
 
@@ -683,7 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"neon-theory {_version()}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=functools.partial(_Parser, allow_abbrev=False))
     for command in COMMANDS.values():
-        c = sub.add_parser(command.name, help=command.help, description=command.help)
+        # argparse %-formats a help (not a description): the help is escaped, so a command writes '95%' once, as text
+        c = sub.add_parser(command.name, help=command.help.replace("%", "%%"), description=command.help)
         command.add_arguments(c)
         if command.presets:
             _preset_option(c)
@@ -770,10 +788,18 @@ def _meta(args, seconds: float) -> dict:
 
 
 def _flush_warnings(held: list, only: type | None = None) -> None:
-    """Print each distinct held warning once (of category ``only`` if given), as one line."""
-    for message in dict.fromkeys(m for m, category in held if only is None or issubclass(category, only)):
+    """Print each distinct held warning once (of category ``only`` if given), as one line, in the CLI's words."""
+    for message in dict.fromkeys(_in_cli_words(m, category) for m, category in held if only is None or issubclass(category, only)):
         _error(message, "warning: ")
     held.clear()
+
+
+def _in_cli_words(message: str, category: type) -> str:
+    """A warning as the CLI says it: the degenerate-cosine warning names the API's attributes, the CLI its options."""
+    alignment = sys.modules.get("neon_theory.alignment")  # loaded whenever it warned; not imported for nothing
+    if alignment is not None and issubclass(category, alignment.DegenerateCosineWarning):
+        return DEGENERATE_COSINE
+    return message
 
 
 def _interrupted(e: BaseException) -> bool:

@@ -28,12 +28,21 @@ class CorruptRecordWarning(UserWarning):
 class ResultStore:
     """One JSON record per job under ``root``, written atomically and checksummed.
 
+    Args:
+        root: the store's folder, created if needed and proved writable; with ``read_only=True`` (a
+            look such as ``sweep --dry-run``) it is neither created nor written to (absent: an empty store).
+
     Attributes:
         discarded (int): corrupt or truncated record files found (and removed) by :meth:`get`.
     """
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = check_writable_folder("store", root)
+    def __init__(self, root: str | os.PathLike, *, read_only: bool = False):
+        if read_only:
+            self.root = check_path("store", root)
+            if self.root.exists() and not self.root.is_dir():
+                raise ValueError(f"store must be a folder; got the file {str(self.root)!r}")
+        else:
+            self.root = check_writable_folder("store", root)
         self.discarded = 0
 
     def path(self, key: str) -> Path:

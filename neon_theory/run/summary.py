@@ -30,6 +30,18 @@ INTERVAL = (
 
 _BOOKKEEPING = ("seed", "status", "error")
 
+#: The column of a record's text saying why some of its numbers are null (e.g. ``undefined at the neutral
+#: sampler``): summaries show that text where the number would be, instead of a blank.
+UNDEFINED = "result.undefined"
+
+
+def undefined_reason(g: pd.DataFrame, column: str) -> str | None:
+    """Why ``column`` has no value in any record of ``g``: the records' :data:`UNDEFINED` text, or None."""
+    if UNDEFINED not in g or np.isfinite(g[column].astype(float)).any():
+        return None
+    why = g[UNDEFINED].dropna()
+    return str(why.iloc[0]) if len(why) else None
+
 
 def t_interval(values, level: float = 0.95) -> tuple[float, float, float, float]:
     """(mean, SE, low, high) of ``values`` over seeds: SE = SD/√n and a ``level`` t-interval
@@ -82,7 +94,7 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
 
     Args:
         df: a sweep table with ``seed`` and ``status`` columns and ``result.<field>`` columns.
-        fields: result fields to summarise (with or without the ``result.`` prefix); default:
+        fields: result fields to summarise (short, ``best_w``, or as the table's column, ``result.best_w``); default:
             every numeric or yes/no result that varies, within-run SE columns left out.
         level: the interval's coverage in (0, 1).
 
@@ -127,8 +139,9 @@ def summarise(df: pd.DataFrame, fields: list[str] | None = None, *, level: float
                 raise ValueError(f"field {f!r} is not a result of this table; known fields: {known}")
             if c not in numeric:
                 raise ValueError(f"field {f!r} cannot be summarised: {left_out.get(c, 'it is not a number')}")
-            chosen.append(c)
-    left_out.update({c: "text" for c in results if scalar[c] and c not in numeric})
+            if c not in chosen:  # best_w and result.best_w name one field: summarised once
+                chosen.append(c)
+    left_out.update({c: "text" for c in results if scalar[c] and c not in numeric and c != UNDEFINED})
     if not chosen:
         why = "; not summarised: " + ", ".join(f"{k.removeprefix('result.')} ({v})" for k, v in left_out.items()) if left_out else ""
         raise ValueError(f"no numeric results to summarise ({n_ok} of {len(df)} record(s) ok){why}")
@@ -210,6 +223,9 @@ def _field_row(g: pd.DataFrame, c: str, level: float) -> dict:
     finite = np.isfinite(raw)
     values, n = raw[finite], int(finite.sum())
     row = {"n_seeds": n, "n_nonfinite": int((~finite & ~np.isnan(raw)).sum())}
+    why = undefined_reason(g, c)
+    if why is not None:
+        row["undefined"] = why
     if n > 1 and values.max() - values.min() <= 1e-12 * np.abs(values).max():  # exact: the same in every seed (0 included)
         return row | {"mean": mean, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan, "se_kind": "exact"}
     kind = "over seeds"
@@ -258,6 +274,9 @@ def display_table(summary: Summary) -> pd.DataFrame:
         out["mean ± SE"] = [_mean_se(m, s, k) for m, s, k in zip(t["mean"].astype(float), t["se"].astype(float), t["se_kind"].fillna(""))]
         bounds = zip(t["ci_low"].astype(float), t["ci_high"].astype(float))
         out["95% CI"] = ["" if not np.isfinite(lo) else f"[{format_number(lo)}, {format_number(hi)}]" for lo, hi in bounds]
+        if "undefined" in t:  # a value that has none says why (a neutral sampler), not a blank
+            why = t["undefined"].notna()
+            out.loc[why, "mean ± SE"] = t.loc[why, "undefined"]
     if "n_true" in t:
         flags = t["n_true"].notna()
         out.loc[flags, "mean ± SE"] = [f"{int(k)} of {int(n)} seeds" for k, n in zip(t.loc[flags, "n_true"], t.loc[flags, "n_seeds"])]

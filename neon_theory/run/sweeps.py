@@ -34,7 +34,7 @@ from itertools import product
 
 import pandas as pd
 
-from .._validation import check_int, integral
+from .._validation import check_int, integral, seed_list
 from ..progress import tqdm
 from .config import config_to_dict
 
@@ -63,7 +63,8 @@ class SweepSpec:
     Attributes:
         experiment (str): a registered experiment name.
         grid (dict): parameter → non-empty list of values.
-        seeds (tuple): seeds in [0, inf).
+        seeds (tuple): seeds in [0, inf); a sweep file may also write them as the CLI's ``--seeds``
+            does, ``0-4`` (a range, both ends included) or ``0,2,5``.
         fixed (dict): parameters shared by every job.
         threads (int): torch threads per job (results depend on it; default 1).
         module (str | None): a module to import before the experiment is looked up, e.g. the
@@ -104,8 +105,10 @@ class SweepSpec:
         overlap = sorted(set(self.grid) & set(self.fixed))
         if overlap:
             raise ValueError(f"parameters {overlap} appear in both grid and fixed")
+        if isinstance(self.seeds, str):
+            object.__setattr__(self, "seeds", seed_list("seeds", self.seeds))
         if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
-            raise ValueError("seeds must be a non-empty list of integers")
+            raise ValueError(f"seeds must be a non-empty list of integers in [0, inf), or a range such as '0-4'; got {self.seeds!r}")
         object.__setattr__(self, "seeds", tuple(check_int("seed", integral(s), lo=0) for s in self.seeds))  # `1e3` in YAML
         if len(set(self.seeds)) < len(self.seeds):  # a repeated seed would count one run twice in every mean ± SE
             raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")

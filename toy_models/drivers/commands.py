@@ -19,6 +19,7 @@ from pathlib import Path
 
 from neon_theory._validation import check_real
 from neon_theory.run.cli import (
+    DEGENERATE_COSINE,
     CLIError,
     add_device_option,
     add_executor_options,
@@ -119,6 +120,7 @@ def _preconditioner(name: str, oracle):
 
 def cmd_align(args) -> dict:
     from neon_theory.run.specs import parse_sampler
+    from neon_theory.samplers import Temperature, total_temperature, undefined_at_neutral
 
     from ..gaussian import alignment_cost, exact_quantities
 
@@ -152,11 +154,22 @@ def cmd_align(args) -> dict:
             f"the report overflows float64 for these inputs ({', '.join(overflowed[:4])} not finite); "
             "use means, covariances and a temperature closer to unit scale"
         )
-    out["sampler"] = sampler.to_dict() | {"sharpening": sampler.sharpening().value}
+    T = total_temperature(sampler, "the Gaussian family")  # a chain of temperatures multiplies
+    out = undefined_at_neutral(out, Temperature(T).is_neutral())  # this family's law depends on T alone
+    out["sampler"] = sampler.to_dict() | {"temperature": T, "sharpening": Temperature(T).sharpening().value}
     out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
+    out["resolved"] = _resolved_inputs(target, model, P, oracle.r_d.shape[0])
     if not args.json:
-        _print_alignment(rep, out, sampler, alpha)
+        _print_alignment(rep, out)
     return out
+
+
+def _resolved_inputs(target, model, P, p: int) -> dict:
+    """The inputs as the report used them, defaults filled in: the moments and P as a dense (p, p) matrix."""
+    return {
+        "data_mean": target.mean.tolist(), "data_cov": target.cov.tolist(), "model_mean": model.mean.tolist(), "model_cov": model.cov.tolist(),
+        "preconditioner": {"name": P.name, "matrix": P.matrix(p).tolist()},
+    }
 
 
 def _alignment_report(args, target, model, sampler, P, oracle, alpha):
@@ -181,29 +194,52 @@ def _alignment_report(args, target, model, sampler, P, oracle, alpha):
     return rep
 
 
-def _print_alignment(rep, out, sampler, alpha) -> None:
-    from neon_theory.samplers import total_temperature
+def _estimate(out: dict, name: str) -> str:
+    """One quantity of the report in words: ``value ± SE, 95% interval [lo, hi]``, ``value (exact)``, or why it has no value."""
+    value = out[name]
+    if value is None:
+        return out.get("undefined") or f"undefined ({out.get(f'{name}_reason') or 'no value'})"
+    if out["exact"]:
+        return f"{value:+.6g} (exact)"
+    se, ci = out[f"{name}_se"], out.get(f"{name}_ci")
+    if ci is None:  # z: the report keeps its SE only; its interval is the report's own t-interval (n_batches − 1 d.o.f.)
+        from scipy import stats
 
-    T = total_temperature(sampler, "the Gaussian family")  # a chain of temperatures multiplies
-    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, sampler T = {T:g} ({out['sampler']['sharpening']})")
-    print(f"  s        = {rep.s:+.6g}  ± {rep.s_se:.2g}   [{rep.verdict}]")
-    print(f"  P-cosine = {rep.cosine:+.6g}  ± {rep.cosine_se:.2g}")
-    print(f"  z        = {rep.z:.6g}")
-    print(f"  w*       = {'undefined' if rep.w_star is None else f'{rep.w_star:+.6g}'}  (alpha = {alpha:g})")
+        half = float(stats.t.ppf(0.5 + out["level"] / 2, out["n_batches"] - 1)) * se
+        ci = (value - half, value + half)
+    return f"{value:+.6g} ± {se:.2g}, {out['level']:.0%} interval [{ci[0]:+.4g}, {ci[1]:+.4g}]"
+
+
+def _print_alignment(rep, out: dict) -> None:
+    from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
+
+    print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, "
+          f"sampler T = {out['sampler']['temperature']:g} ({out['sampler']['sharpening']})")
+    print(f"  s        = {_estimate(out, 's')}" + ("" if out.get("undefined") else f"   [{rep.verdict}]"))
+    print(f"  P-cosine = {_estimate(out, 'cosine')}")
+    print(f"  z        = {_estimate(out, 'z')}")
+    print(f"  w*       = {_estimate(out, 'w_star')}  (alpha = {rep.alpha:g})")
     th = rep.theory
     print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
     print(
         f"           Thm 1, first order (bounds s1 = {th.s_first_order:+.4g}, not s): bound (printed) = {th.bound_printed:+.4g}; "
         f"corrected = {th.bound_corrected_first_order:+.4g}; sufficient condition (first order): {th.sufficient_condition_first_order}"
     )
+    if out.get("undefined"):  # the engine's notes about a zero r_s say the same, in its terms
+        print(f"  note: s, the P-cosine and w* are {UNDEFINED_AT_NEUTRAL}: at T = 1, q = p_theta, so r_s = 0 and any estimate of them is noise")
+        return
     for note in rep.notes:
-        print(f"  note: {note}")
+        if not (rep.degenerate and note.startswith("degenerate")):  # said below in terms of the options
+            print(f"  note: {note}")
+    if rep.degenerate:
+        print(f"  note: {DEGENERATE_COSINE}")
 
 
 def cmd_demo(args) -> dict:
     import pandas as pd
 
     from neon_theory.run import plots
+    from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
 
     from .gaussian_demo import DemoConfig, metric_curves, run_demo
 
@@ -239,36 +275,38 @@ def cmd_demo(args) -> dict:
     written = plots.save(fig, Path(args.out) / "demo")
     if not args.json:
         with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
-            print(table.drop(columns=["base_nll", "z", "sampler"]).to_string(index=False, na_rep="—"))
+            print(table.drop(columns=["base_nll", "z", "sampler", "undefined"]).to_string(index=False, na_rep="—"))
         print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL; one seed ({cfg.seed})")
-        print("— : undefined at T = 1 (the neutral sampler: r_s = 0, so s = 0 and w* = −s/(αz) has no value; the best w of a finite S is its noise)")
+        print(f"— : {UNDEFINED_AT_NEUTRAL} (T = 1: r_s = 0, so s, the P-cosine and w* = −s/(αz) have no value; the best w of a finite S is its noise)")
         print("figure: " + ", ".join(map(str, written)))
     return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
 
 
-#: the demo's columns that have no value at the neutral sampler (T = 1): r_s = 0 there
-UNDEFINED_AT_NEUTRAL = ("cosine", "w_star", "w_star_displacement", "best_w", "gain")
+#: the demo's columns that measure only the noise of a finite S at the neutral sampler (T = 1), where
+#: s, the cosine and w* are already None (:func:`~neon_theory.samplers.undefined_at_neutral`)
+NOISE_AT_NEUTRAL = ("w_star_displacement", "best_w", "gain")
 
 
 def neutral_rows_undefined(table):
-    """The demo table with the quantities undefined at T = 1 set to NaN (printed —, null in JSON) and
+    """The demo table with the best w and its gain at T = 1 set to NaN as well (printed —, null in JSON) and
     the verdict saying why: s = 0 exactly, and a finite S only fits its own noise there."""
     table = table.copy()
     neutral = table["sampler"] == "neutral"
-    table.loc[neutral, list(UNDEFINED_AT_NEUTRAL)] = float("nan")
+    table.loc[neutral, list(NOISE_AT_NEUTRAL)] = float("nan")
     table.loc[neutral, "verdict"] = "neutral: nothing to extrapolate"
     return table
 
 
 def _mean_sem(df, by: list, col: str) -> list[dict]:
-    """Per setting: mean, SE, n and the 95% t-interval over seeds (the convention of every table)."""
-    from neon_theory.run.summary import t_interval
+    """Per setting: mean, SE, n and the 95% t-interval over seeds (the convention of every table); where
+    the records say why the value is missing (a neutral sampler), ``undefined`` says it too."""
+    from neon_theory.run.summary import t_interval, undefined_reason
 
     rows = []
     for key, g in df.groupby(by):
         mean, se, lo, hi = t_interval(g[col])
         rows.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"mean": mean, "sem": se, "count": int(g[col].notna().sum()),
-                                                                               "ci_low": lo, "ci_high": hi})
+                                                                               "ci_low": lo, "ci_high": hi, "undefined": undefined_reason(g, col)})
     return rows
 
 
@@ -290,9 +328,14 @@ def toy_summary(frames: dict, toy: str) -> dict:
         "best_w": _mean_sem(best, [sharp, budget], "result.best_w"),
         "best_log10_fd": _mean_sem(best, [sharp, budget], "log10_best_fd"),
         "base_log10_fd": _mean_sem(best, [sharp], "log10_base_fd"),
-        "cosine": _mean_sem(cos, [sharp], "result.cosine"),
+        "cosine": [r | {"degenerate": _count_flag(cos, sharp, r[sharp])} for r in _mean_sem(cos, [sharp], "result.cosine")],
         "published": published_records(toy),
     }
+
+
+def _count_flag(df, column: str, value) -> int:
+    """How many records at ``column`` = ``value`` carry the degenerate-cosine flag."""
+    return int(df.loc[df[column] == value, "result.degenerate"].fillna(False).astype(bool).sum()) if "result.degenerate" in df else 0
 
 
 def published_records(toy: str) -> dict:
@@ -337,7 +380,10 @@ def _print_toy(toy: str, preset: str, seeds: list, summary: dict) -> None:
         ci = "" if r["count"] < 2 else f"  95% CI [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
         print(f"  {at:<28} {r['mean']:+9.3f} ± {r['sem']:.3f} {'' if paper is None else f'{paper:+.3f}':>10}  (n = {r['count']}){ci}")
     for r in summary["cosine"]:
-        print(f"  P-cosine at {sharp} = {r[sharp]:.3f}: {r['mean']:+.3f} ± {r['sem']:.3f}")
+        value = r["undefined"] or f"{r['mean']:+.3f} ± {r['sem']:.3f}"
+        print(f"  P-cosine at {sharp} = {r[sharp]:.3f}: {value}" + (f"  (degenerate in {r['degenerate']} of {r['count']} seeds)" if r["degenerate"] else ""))
+    if any(r["degenerate"] for r in summary["cosine"]):
+        print(f"  degenerate: {DEGENERATE_COSINE}")
     for name, value in summary["published"].items():
         if not isinstance(value, list):
             print(f"  published {name}: {value}")
@@ -382,7 +428,9 @@ def _align_options(a) -> None:
     a.add_argument("--model-scale", type=float, default=0.8, help="the model covariance is this times the data covariance (default 0.8)")
     a.add_argument(
         "--sampler", default="temperature=0.7",
-        help="a sampler spec: temperature=T (density) or std-temperature=TAU for this family (default temperature=0.7)",
+        help="a sampler spec NAME=VALUE, several joined by '+' into a chain applied left to right (e.g. temperature=0.8+top-k=5 for "
+        "a categorical model); this family takes temperature=T (density) and std-temperature=TAU, and a chain of them multiplies "
+        "(e.g. temperature=0.8+std-temperature=0.9) (default temperature=0.7)",
     )
     a.add_argument(
         "--preconditioner", choices=PRECONDITIONERS, default="identity", help=f"P in s = <r_d, P r_s>: one of {', '.join(PRECONDITIONERS)} (default identity)",

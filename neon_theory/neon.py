@@ -167,6 +167,7 @@ class SelfTrainResult:
         return self.lr * self.steps
 
 
+@torch.enable_grad()  # it trains, whatever the caller's grad mode (e.g. inside a metric, which runs under no_grad)
 def self_train(
     model: GenerativeModel,
     data: Tensor,

@@ -377,3 +377,16 @@ def test_adams_P_on_an_exact_support_is_refused_in_one_line_naming_the_parameter
         neon_loop(model, support, Temperature(0.7), metric=nll, n_synthetic=100, steps=2, lr=1e-3, seed=0)
     with pytest.raises(ValueError, match="optimizer"):
         neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, steps=2, lr=1e-3, seed=0, optimizer="lion")
+
+
+def test_self_train_trains_under_a_callers_no_grad():
+    """A metric runs under no_grad; one that fits something lazily (a feature network, a probe)
+    must still train."""
+    from neon_theory import Temperature
+    from neon_theory.rng import generator
+
+    model, real, _ = _token_mlp()
+    with torch.no_grad():
+        st = self_train(model, model.sample(200, Temperature(0.7), generator(0, "S")), steps=5, lr=1e-2, generator=generator(0, "t"))
+    before = parameter_vector(model.module)
+    assert float((state_vector(model.module, st.state_dict) - before).norm()) > 0

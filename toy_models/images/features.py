@@ -47,6 +47,7 @@ class FeatureNet(nn.Module):
         return self.head(self.features(images))
 
 
+@torch.enable_grad()  # it trains, even when called lazily from a metric that runs under no_grad (neon's w-sweeps)
 def train_feature_net(data: ImageData, *, steps: int = 300, lr: float = 2e-3, batch_size: int = 128, seed: int = 0, **sizes) -> FeatureNet:
     """A :class:`FeatureNet` trained with Adam on the labelled ``data`` (cross-entropy); seeded, so the features are reproducible."""
     if data.labels is None:

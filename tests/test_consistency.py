@@ -141,7 +141,7 @@ def test_the_degenerate_warning_is_worded_for_a_cli_user(capsys):
 
 
 def test_align_and_results_word_the_degenerate_flag_for_a_cli_user(tmp_path, capsys):
-    argv = ["align", "--dim", "1", "--data-cov", "1", "--model-cov", "1", "--model-mean", "0", "--sampler", "temperature=0.7"]
+    argv = ["align", "--dim", "1", "--data-cov", "1", "--model-cov", "1.2", "--model-mean", "0", "--sampler", "temperature=0.7"]
     code, out, _ = run([*argv, "--json"], capsys)
     assert code == 0 and json.loads(out)["degenerate"]  # r_s lies along the variance alone: one parameter carries all of it
     code, out, _ = run(argv, capsys)

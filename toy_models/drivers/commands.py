@@ -120,7 +120,7 @@ def _preconditioner(name: str, oracle):
 
 def cmd_align(args) -> dict:
     from neon_theory.run.specs import parse_sampler
-    from neon_theory.samplers import Temperature, total_temperature, undefined_at_neutral
+    from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Sharpening, Temperature, total_temperature, undefined_at_neutral
 
     from ..gaussian import alignment_cost, exact_quantities
 
@@ -155,8 +155,10 @@ def cmd_align(args) -> dict:
             "use means, covariances and a temperature closer to unit scale"
         )
     T = total_temperature(sampler, "the Gaussian family")  # a chain of temperatures multiplies
-    out = undefined_at_neutral(out, Temperature(T).is_neutral())  # this family's law depends on T alone
-    out["sampler"] = sampler.to_dict() | {"temperature": T, "sharpening": Temperature(T).sharpening().value}
+    # this family's law depends on T alone (a chain that multiplies to 1 is neutral); T may pass the range's end by round-off
+    label = Temperature(min(max(T, DENSITY_TEMPERATURE_RANGE[0]), DENSITY_TEMPERATURE_RANGE[1])).sharpening()
+    out = undefined_at_neutral(out, label is Sharpening.NEUTRAL)
+    out["sampler"] = sampler.to_dict() | {"temperature": T, "sharpening": label.value}
     out["mode"] = "exact" if args.mc == 0 else f"monte-carlo n={args.mc}"
     out["resolved"] = _resolved_inputs(target, model, P, oracle.r_d.shape[0])
     if not args.json:

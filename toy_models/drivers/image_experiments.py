@@ -429,10 +429,9 @@ def _metrics(cell: ImageCell, log: list | None = None):
 def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
     """What the fine-tuning step Δ = θ_s − θ_r itself predicts (:func:`~neon_theory.neon.displacement_w_star`),
     and ``displacement_cosine`` = cos(Δ, −P r_s): how closely Δ follows Thm B.1's direction."""
-    from neon_theory.neon import displacement_w_star
-    from neon_theory.params import parameter_vector, state_vector
+    from neon_theory.neon import displacement_w_star, step_displacement
 
-    delta = state_vector(model.module, theta_s) - parameter_vector(model.module, torch.float64)
+    delta = step_displacement(model, theta_s)
     cos = float(-(delta @ P_r_s) / (delta.norm() * P_r_s.norm()))
     return {"w_star_displacement": displacement_w_star(r_d, delta, hessian(delta)), "displacement_cosine": cos, "displacement_norm": float(delta.norm())}
 
@@ -469,6 +468,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     held_out_loss, fid_metric = _metrics(cfg)
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
+    neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
     neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
     if not (cfg.best_w or cfg.w_values):
         with _precision(cfg.precision):

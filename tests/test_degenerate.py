@@ -12,6 +12,7 @@ import torch
 from neon_theory.alignment import DegenerateCosineWarning, alignment, coordinate_shares
 from neon_theory.gradients import GradientEstimate
 from neon_theory.preconditioners import Dense, Diagonal
+from neon_theory.rng import draw
 
 F64 = torch.float64
 
@@ -119,7 +120,7 @@ def test_a_noise_only_estimate_is_unresolved_and_not_flagged_while_a_resolved_on
     'carries' it is noise.  The same dominant coordinate with a clear signal is flagged."""
     g = torch.Generator().manual_seed(0)
     scale = torch.tensor([10.0, 1.0, 1.0], dtype=F64)  # coordinate 0 is noisier: it dominates the noise
-    batches = torch.randn(16, 3, generator=g, dtype=F64) * scale
+    batches = draw(torch.randn, 16, 3, generator=g, dtype=F64) * scale
     noise = GradientEstimate.from_batch_sums(batches, torch.ones(16, dtype=F64), 1600)
     r_s = GradientEstimate.from_batch_sums(torch.ones(16, 3, dtype=F64) + 1e-3 * batches, torch.ones(16, dtype=F64), 1600)
     with warnings.catch_warnings():
@@ -142,7 +143,7 @@ def test_the_resolution_threshold_is_the_noise_of_the_mean():
     P = Diagonal(torch.tensor([1.0, 4.0, 0.25], dtype=F64))
     nb, norms2, noises2 = 10, [], []
     for seed in range(400):
-        bm = torch.randn(nb, 3, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        bm = draw(torch.randn, nb, 3, generator=torch.Generator().manual_seed(seed), dtype=F64)
         est = GradientEstimate.from_batch_sums(bm, torch.ones(nb, dtype=F64), 1000)
         norm2 = float((est.mean * P.apply(est.mean)).sum())
         dev = bm - bm.mean(0)

@@ -73,16 +73,26 @@ def test_ar_cosine_is_negative_for_a_sharpening_temperature_in_every_seed(ar_run
 
 
 def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
-    for runs, n_rows, n_cos in ((diffusion_runs, 4, 3), (ar_runs, 4, 3)):
+    from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
+
+    for runs, n_rows, n_cos, knob in ((diffusion_runs, 4, 3, "zeta"), (ar_runs, 4, 3, "tau")):
         best, cosine = runs["best_w"], runs["cosine"]
         assert (best.status == "ok").all() and (cosine.status == "ok").all()
         assert len(best) == n_rows * len(SEEDS) and len(cosine) == n_cos * len(SEEDS)
         assert np.isfinite(best[["result.best_w", "result.best_fd", "result.base_fd"]].to_numpy(float)).all()
+        # Only the AR toy's tau = 1 is a neutral sampler (q = p_theta): its cosine is null with the
+        # phrase.  The diffusion toy's zeta = 1 runs a 20-step DDIM, still mode-seeking: a measurement.
+        neutral = (cosine[knob] == 1.0) & (knob == "tau")
+        assert neutral.any() == (knob == "tau") and (cosine[knob] == 1.0).any()  # both smoke grids hold 1.0
+        assert cosine["result.cosine"][neutral].isna().all()
+        if "result.undefined" in cosine:
+            assert (cosine["result.undefined"][neutral] == UNDEFINED_AT_NEUTRAL).all()
+            assert cosine["result.undefined"][~neutral].isna().all()
         # a clamp keeps the cosine in [−1, 1] whatever happens; estimated cosines must be strictly
         # inside, finite, with a positive jackknife SE (a saturated ±1 would flag a broken norm)
-        cos = cosine["result.cosine"].to_numpy(float)
+        cos = cosine["result.cosine"][~neutral].to_numpy(float)
         assert np.isfinite(cos).all() and (np.abs(cos) < 1).all(), cos
-        assert (cosine["result.cosine_se"] > 0).all()
+        assert (cosine["result.cosine_se"][~neutral] > 0).all()
         assert (best["result.best_fd"] <= best["result.base_fd"] + 1e-12).all()  # Brent never does worse than w = 0
 
 

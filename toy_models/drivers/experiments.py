@@ -21,7 +21,7 @@ import torch
 from neon_theory._validation import check_choice, check_int, check_real, integral
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
-from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, ScoreScale, Temperature, TopK, TopP, undefined_at_neutral
+from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, Temperature, TopK, TopP, undefined_at_neutral
 
 from . import official
 
@@ -471,10 +471,13 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w
 
     out = {}
+    toy = official.DiffusionToyConfig.preset(cfg.preset)
     if cfg.cosine:
-        out.update(_probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0], ScoreScale(cfg.zeta).is_neutral()))
+        # the whole sampler decides: ζ = 1 on a finite DDIM grid is still mode-seeking (the paper
+        # reads the toy's negative cosine at ζ = 1 as discretisation), so it is a measurement, not noise
+        neutral = official.diffusion_sampler(toy, cfg.zeta).is_neutral()
+        out.update(_probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows((cfg.zeta,))[0], neutral))
     if cfg.best_w:
-        toy = official.DiffusionToyConfig.preset(cfg.preset)
         steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
         theta_s = _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
         metric = official.diffusion_fd_metric(toy)

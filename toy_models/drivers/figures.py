@@ -220,12 +220,12 @@ def _draw_cosine(f: dict):
             "flow, two-class GMM (Adam P), guidance γ": (knob_axis(f["flow/guidance"], "guidance"), "guidance", None),
             "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (knob_axis(f["flow/steps"], "steps"), "steps", None),
         },
+        # Only where the whole sampler is neutral (q = p_θ).  ζ = 1 and γ = 1 on a finite DDIM or
+        # Euler grid are still mode-seeking (discretisation), so their cosines are measurements.
         neutral={
-            "flow, two-class GMM (Adam P), guidance γ": 1.0,
             "Gaussian (exact, P = I), temperature T": 1.0,
             "tokens (exact, add-½ MLE base), temperature T": 1.0,
             "AR toy (Adam P), std temperature τ": 1.0,
-            "diffusion toy (Adam P), score scale ζ": 1.0,
         },
     )
 

@@ -469,7 +469,6 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
     neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
-    neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
     if not (cfg.best_w or cfg.w_values):
         with _precision(cfg.precision):
             rep = probe.report(cfg)

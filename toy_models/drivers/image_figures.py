@@ -36,7 +36,7 @@ COSINE_GRIDS = {
     ("pixel-ar", "top_p"): ((0.6, 1.0), (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)),
 }
 #: the neutral value of each knob (None: no neutral value, e.g. a step count)
-NEUTRAL = {"guidance": 1.0, "steps": None, "temperature": 1.0, "top_k": None, "top_p": 1.0}
+NEUTRAL = {"guidance": None, "steps": None, "temperature": 1.0, "top_k": None, "top_p": 1.0}  # γ = 1 on a finite grid is not neutral
 KNOB_LABEL = {"guidance": "guidance γ", "steps": "sampler steps", "temperature": "temperature T", "top_k": "top-k", "top_p": "top-p"}
 #: per family: the knob and its (mode-seeking, diversity-seeking) settings of the best-w cells
 NEON_SETTINGS = {"diffusion": ("guidance", (3.0, 0.5)), "flow": ("guidance", (3.0, 0.5)), "pixel-ar": ("temperature", (0.7, 1.3))}

@@ -70,8 +70,8 @@ its direction, and so which coordinate "carries" it, is noise."""
 
 
 W_STAR_SCOPE = (
-    "the interval of w* = -s/(alpha z) covers Monte Carlo noise only, not the error of the first-order "
-    "model: the best w can lie well outside it"
+    "the interval of w* = -s/(alpha z) covers only the Monte Carlo noise the jackknife resamples (see the notes), "
+    "not the error of the first-order model: the best w can lie well outside it"
 )
 """What every report of w* = −s/(αz) says beside its interval.  On the Gaussian cell at T = 0.8
 (under-dispersed base, default sizes) the exact w* is 4.29, while Brent's best w over seeds 0–9
@@ -195,8 +195,9 @@ class AlignmentReport:
         *_se, *_ci: standard errors and ``level`` intervals (t with n_batches − 1 d.o.f.).
         z: r_sᵀ Pᵀ Ĥ P r_s (``None`` without a Hessian).
         w_star: −s / (α z) (``None`` without α and a Hessian, or when z ≤ 0).  Its SE and interval
-            cover the Monte Carlo noise of s and z, not the first-order model's error
-            (:data:`W_STAR_SCOPE`).
+            cover the Monte Carlo noise that the jackknife resamples (that of r̂_d and r̂_s, and of z
+            when Ĥ is a matrix; a P or a Hessian operator held fixed is named in ``notes``), never
+            the first-order model's error (:data:`W_STAR_SCOPE`).
         w_star_reason: why ``w_star`` is ``None``, in words (``None`` when it has a value).
         theory: :class:`TheoryQuantities` when θ* is known.
         max_share_d, max_share_s: the largest single coordinate's share of ‖r̂_d‖²_P and of

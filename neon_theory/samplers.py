@@ -43,8 +43,9 @@ DENSITY_TEMPERATURE_RANGE = (1e-100, 1e100)
 
 UNDEFINED_AT_NEUTRAL = "undefined at the neutral sampler"
 """What every table, JSON output and figure says of s, the P-cosine and w* at a neutral sampler
-(T = 1, k = V, p = 1, ζ = γ = 1): there q = p_θ, so r_s = 0 in expectation and the cosine has no
-value; an estimate there is noise.  Numeric outputs carry ``None``/NaN with this text beside it."""
+(the whole chain neutral: T = 1, k = V, p = 1; a finite-step ODE/DDIM grid is mode-seeking even at
+ζ = γ = 1): there q = p_θ, so r_s = 0 in expectation and the cosine has no value; an estimate there
+is noise.  Numeric outputs carry ``None``/NaN with this text beside it."""
 
 #: The quantities (with their SEs and intervals) that have no value at a neutral sampler.
 UNDEFINED_QUANTITIES = ("s", "s_plugin", "s_se", "s_ci", "cosine", "cosine_se", "cosine_ci", "w_star", "w_star_se", "w_star_ci")

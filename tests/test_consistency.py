@@ -5,6 +5,7 @@ looks, and the small inconsistencies between commands."""
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,7 +69,6 @@ TINY = dict(vocab_size=2, length=2, n_base=20)
         ("token-cell", dict(TINY, knob="top_k", value=2), dict(TINY, knob="top_k", value=1)),
         ("gaussian-cell", dict(T=1.0, n_synthetic=200), dict(T=0.7, n_synthetic=200)),
         ("ar-cell", dict(tau=1.0, best_w=False), dict(tau=0.5, best_w=False)),
-        ("diffusion-cell", dict(zeta=1.0), dict(zeta=1.1)),
     ],
 )
 def test_records_at_a_neutral_sampler_hold_none_and_the_phrase_not_a_noise_estimate(name, neutral, sharp):
@@ -77,6 +77,13 @@ def test_records_at_a_neutral_sampler_hold_none_and_the_phrase_not_a_noise_estim
     assert record["s"] is None and record["cosine"] is None and record.get("w_star") is None
     record = _cell(name, **sharp)
     assert "undefined" not in record and isinstance(record["cosine"], float)
+
+
+def test_a_finite_step_sampler_is_never_neutral_so_the_diffusion_toy_measures_zeta_1():
+    """ζ = 1 on the diffusion toy's 20-step DDIM is still mode-seeking (discretisation; the paper
+    reports its negative cosine there): a measurement with its SE, not the neutral phrase."""
+    record = _cell("diffusion-cell", zeta=1.0)
+    assert "undefined" not in record and isinstance(record["cosine"], float) and record["cosine_se"] > 0
 
 
 def _neutral_rows():
@@ -279,3 +286,15 @@ def test_a_best_w_prints_on_one_short_line():
     best = BestW(0.25, 1.0, 1.5, 40, (-2.0, 2.0), False, tuple((0.01 * i, 1.0 + i) for i in range(40)))
     assert str(best) == repr(best) and "\n" not in str(best) and len(str(best)) < 120
     assert "w=+0.25" in str(best) and "gain=+0.5" in str(best) and "history" not in str(best)
+
+
+def test_only_the_undefined_quantities_are_blamed_on_the_neutral_sampler():
+    """A column missing for another reason (no Hessian: z is null) or an infinite one is not
+    'undefined at the neutral sampler', even in a group whose records carry the phrase."""
+    from neon_theory.run.summary import undefined_reason
+
+    g = pd.DataFrame({"result.cosine": [np.nan, np.nan], "result.z": [np.nan, np.nan], "result.best_w": [np.inf, np.inf],
+                      "result.undefined": [UNDEFINED_AT_NEUTRAL] * 2})
+    assert undefined_reason(g, "result.cosine") == UNDEFINED_AT_NEUTRAL
+    assert undefined_reason(g, "result.z") is None and undefined_reason(g, "result.best_w") is None
+    assert undefined_reason(g.assign(**{"result.cosine": [np.nan, 0.3]}), "result.cosine") is None

@@ -185,3 +185,26 @@ def test_the_neutral_sampler_is_labelled_undefined():
     table = pd.DataFrame({"T": [0.5, 1.0, 1.25], "base": "under-dispersed", "cosine": [0.2, np.nan, 0.4]})
     ax = plots.alignment_vs_sharpness(table, x="T", y="cosine", hue="base")
     assert UNDEFINED_AT_NEUTRAL in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_only_the_ar_toys_tau_1_is_left_out_as_neutral():
+    """The diffusion toy's ζ = 1 runs a 20-step DDIM (mode-seeking by discretisation): its cosine
+    there is a measurement and stays on the line; the AR toy's τ = 1 is its own law and is left out."""
+    for toy, sharp, budget in (("diffusion", "zeta", "ft_steps"), ("ar", "tau", "ft_epochs")):
+        best = _cells([{sharp: v, budget: 5, "seed": s, "result.best_w": 0.1 * s} for v in (0.9, 1.1) for s in range(3)])
+        cosine = _cells([{sharp: v, "seed": s, "result.cosine": 0.3 * (v - 1) - 0.1 + 0.01 * s} for v in (0.9, 1.0, 1.1) for s in range(3)])
+        right = figures.official_toy_figure({"best_w": best, "cosine": cosine}, toy).axes[1]
+        data_lines = [ln for ln in right.lines if ln.get_label() != UNDEFINED_AT_NEUTRAL and any(y != 0 for y in ln.get_ydata())]  # not y = 0
+        xs = sorted({float(x) for ln in data_lines for x in ln.get_xdata()})
+        labels = [ln.get_label() for ln in right.lines]
+        if toy == "diffusion":
+            assert 1.0 in xs and UNDEFINED_AT_NEUTRAL not in labels
+        else:
+            assert 1.0 not in xs and UNDEFINED_AT_NEUTRAL in labels
+
+
+def test_a_band_needs_three_distinct_seeds_not_three_rows():
+    """Two seeds with two rows each (another column varying within a point) are still two seeds."""
+    rows = [{"T": T, "k": k, "seed": s, "result.s": T + 0.1 * s + 0.01 * k} for T in (0.5, 0.8) for k in (1, 2) for s in range(2)]
+    ax = plots.line(_cells(rows), x="T", y="result.s")
+    assert not _bands(ax)

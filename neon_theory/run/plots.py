@@ -186,7 +186,8 @@ def _spread(data: pd.DataFrame, *, x: str, y: str, by: list, bounds) -> dict:
     """seaborn keywords for the spread over seeds: the mean with a 95% t-band (clipped to
     ``bounds``) where every point has :data:`MIN_SEEDS_FOR_BAND` seeds, else each seed's own
     markers, thinly joined."""
-    per_point = data.dropna(subset=[y]).groupby([x, *by]).size()
+    rows = data.dropna(subset=[y]).groupby([x, *by])
+    per_point = rows["seed"].nunique() if "seed" in data else rows.size()  # seeds, not rows (a point may hold several rows per seed)
     if len(per_point) and per_point.min() >= MIN_SEEDS_FOR_BAND:
         return {"errorbar": t95 if bounds is None else (lambda v: tuple(min(max(b, bounds[0]), bounds[1]) for b in t95(v)))}
     return {"errorbar": None, "estimator": None, "units": "seed" if "seed" in data else None, "lw": 0.6}

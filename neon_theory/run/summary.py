@@ -36,8 +36,12 @@ UNDEFINED = "result.undefined"
 
 
 def undefined_reason(g: pd.DataFrame, column: str) -> str | None:
-    """Why ``column`` has no value in any record of ``g``: the records' :data:`UNDEFINED` text, or None."""
-    if UNDEFINED not in g or np.isfinite(g[column].astype(float)).any():
+    """Why ``column`` has no value in any record of ``g``: the records' :data:`UNDEFINED` text when
+    ``column`` is one of the quantities a neutral sampler leaves undefined and every value is
+    missing (an inf, or a field missing for another reason, is not blamed on the sampler); else None."""
+    from ..samplers import UNDEFINED_QUANTITIES
+
+    if UNDEFINED not in g or column.removeprefix("result.") not in UNDEFINED_QUANTITIES or not g[column].astype(float).isna().all():
         return None
     why = g[UNDEFINED].dropna()
     return str(why.iloc[0]) if len(why) else None

@@ -213,6 +213,7 @@ def _estimate(out: dict, name: str) -> str:
 
 
 def _print_alignment(rep, out: dict) -> None:
+    from neon_theory.alignment import W_STAR_SCOPE
     from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
 
     print(f"alignment on the Gaussian family ({out['mode']}), P = {rep.preconditioner}, "
@@ -221,6 +222,8 @@ def _print_alignment(rep, out: dict) -> None:
     print(f"  P-cosine = {_estimate(out, 'cosine')}")
     print(f"  z        = {_estimate(out, 'z')}")
     print(f"  w*       = {_estimate(out, 'w_star')}  (alpha = {rep.alpha:g})")
+    if rep.w_star is not None and not rep.exact:
+        print(f"           {W_STAR_SCOPE}")
     th = rep.theory
     print(f"  theory:  |eps|_H={th.eps_norm_H:.4g} eta0={th.eta0:.4g} eta1={th.eta1:.4g} m={th.m:.4g} M={th.M:.4g} cos(phi)={th.cos_phi:+.4g}")
     print(

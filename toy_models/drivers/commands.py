@@ -295,10 +295,12 @@ NOISE_AT_NEUTRAL = ("w_star_displacement", "best_w", "gain")
 def neutral_rows_undefined(table):
     """The demo table with the best w and its gain at T = 1 set to NaN as well (printed —, null in JSON) and
     the verdict saying why: s = 0 exactly, and a finite S only fits its own noise there."""
+    from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
+
     table = table.copy()
     neutral = table["sampler"] == "neutral"
     table.loc[neutral, list(NOISE_AT_NEUTRAL)] = float("nan")
-    table.loc[neutral, "verdict"] = "neutral: nothing to extrapolate"
+    table.loc[neutral, "verdict"] = UNDEFINED_AT_NEUTRAL  # the phrase every table, JSON output and figure uses
     return table
 
 

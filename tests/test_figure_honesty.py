@@ -208,3 +208,13 @@ def test_a_band_needs_three_distinct_seeds_not_three_rows():
     rows = [{"T": T, "k": k, "seed": s, "result.s": T + 0.1 * s + 0.01 * k} for T in (0.5, 0.8) for k in (1, 2) for s in range(2)]
     ax = plots.line(_cells(rows), x="T", y="result.s")
     assert not _bands(ax)
+
+
+def test_log_axis_ticks_are_short_enough_not_to_run_into_each_other():
+    assert [plots.compact_number(v) for v in (25, 0.02, 1000, 3000, 30000, 2.5e6, 1500)] == ["25", "0.02", "1k", "3k", "30k", "2.5M", "1.5k"]
+    rows = [{"n": n, "seed": s, "result.gain": 0.01 * s} for n in (1000, 3000, 10000, 30000, 100000) for s in range(3)]
+    ax = plots.line(_cells(rows), x="n", y="result.gain", logx=True)
+    ax.figure.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["1k", "3k", "10k", "30k", "100k"]
+    assert not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:]))

@@ -193,6 +193,14 @@ def _spread(data: pd.DataFrame, *, x: str, y: str, by: list, bounds) -> dict:
     return {"errorbar": None, "estimator": None, "units": "seed" if "seed" in data else None, "lw": 0.6}
 
 
+def compact_number(v: float) -> str:
+    """A tick label short enough for neighbouring log ticks: 30000 → "30k", 2e6 → "2M", else %g."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= size:
+            return f"{v / size:g}{suffix}"
+    return f"{v:g}"
+
+
 def line(
     df: pd.DataFrame, *, x: str, y: str, hue: str | None = None, style: str | None = None, ax=None,
     logx: bool = False, marker: str = "o", name: str | None = None, xlabel: str | None = None, ylabel: str | None = None, palette=None,
@@ -235,7 +243,7 @@ def line(
     if logx:  # ticks at the swept values, in plain numbers
         ax.set_xscale("log")
         ax.set_xticks(sorted(data[x].unique()))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: compact_number(v)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel or label(x))
     ax.set_ylabel(ylabel or label(y))

@@ -165,6 +165,24 @@ def test_the_architecture_page_lists_every_module_with_its_imports():
     assert not gone, f"docs/architecture.md lists modules that do not exist: {gone}"
 
 
+#: the study packages a study may import besides its own and the shared modules (docs/architecture.md)
+SHARED_STUDY_MODULES = {"common", "presets", "official", "drawing"}
+STUDY_IMPORTS = {"catalogue": "any", "bench": "any", "plane": {"official_ar"}}
+
+
+def test_a_study_imports_no_other_study_but_the_shared_modules():
+    if not (ROOT / "studies").is_dir():
+        pytest.skip("no studies/ package yet")
+    for path in sorted((ROOT / "studies").rglob("*.py")):
+        parts = path.relative_to(ROOT / "studies").parts
+        own = parts[0] if len(parts) > 1 else None
+        allowed = STUDY_IMPORTS.get(own, set())
+        for name in _imports(path)[2]:
+            if name.startswith("studies.") and allowed != "any":
+                study = name.split(".")[1]
+                assert study in SHARED_STUDY_MODULES | {own} | allowed, f"{path.relative_to(ROOT)} imports {name} (docs/architecture.md)"
+
+
 def test_each_layer_imports_only_the_layers_below_it():
     for folder, allowed in LAYERS.items():
         for path in sorted((ROOT / folder).glob("*.py")):

@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
+import studies.gaussian.cells  # noqa: F401  (registers the experiments)
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
-from toy_models.drivers.official import PRESETS
+from studies.presets import PRESETS
 
 TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
 

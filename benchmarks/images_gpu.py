@@ -42,7 +42,7 @@ def _sets(text: str) -> list[tuple[str, int]]:
 
 def _throughput(cell, seed: int, n: int) -> dict:
     """Images per second of the base model's sampler and optimiser steps per second of its training recipe."""
-    from toy_models.drivers import image_experiments as E
+    from studies.images import cells as E
 
     s = E.IMAGE_PRESETS[cell.preset]
     model = E._image_base(cell.base(), seed)
@@ -81,8 +81,8 @@ def main(argv=None) -> int:
     from neon_theory.run.figures import FIGURES, figure_specs
     from neon_theory.run.store import ResultStore
     from neon_theory.run.sweeps import SweepFailed, failure_summary, run_sweep
-    from toy_models.drivers import image_experiments as E
-    from toy_models.drivers import image_figures as F
+    from studies.images import cells as E
+    from studies.images import figures as F
 
     device = resolve_device(args.device)
     torch.set_default_device(device)

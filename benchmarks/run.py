@@ -49,8 +49,9 @@ def sweep_throughput(workers_list=(1, 2)) -> None:
     import tempfile
 
     from neon_theory.run.sweeps import ResultStore, run_sweep
-    from toy_models.drivers.experiments import clear_caches
-    from toy_models.drivers.figures import ar_cosine_spec, gaussian_temperature_spec
+    from studies.common import clear_caches
+    from studies.gaussian.figures import gaussian_temperature_spec
+    from studies.official_ar.figures import ar_cosine_spec
 
     specs = [gaussian_temperature_spec("smoke"), ar_cosine_spec("smoke")]
     n_jobs = sum(len(s.jobs()) for s in specs)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-import toy_models.drivers.experiments  # noqa: F401  (registers the experiments)
+import studies.gaussian.cells  # noqa: F401  (registers the experiments)
 from neon_theory.calibration import grouped_se_calibration
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
-from toy_models.drivers.official import PRESETS
+from studies.presets import PRESETS
 
 TOYS = {
     "ar": ("ar-cell", "tau", (0.5, 1.6), {"best_w": False, "cosine": True}),

@@ -14,7 +14,7 @@
 #
 # The P-cosine of r_d and r_s for every model family and sampler (exact Gaussian, exact
 # tokens with temperature / top-k / top-p, the official AR and diffusion toys), and the
-# over-dispersed counterexample.  All logic lives in `toy_models.drivers.figures`; this notebook
+# over-dispersed counterexample.  All logic lives in `studies` (the catalogue and the Gaussian study's figures); this notebook
 # runs the cached sweeps and shows the figures.  `preset = "paper"` gives the full sizes.
 
 # %% tags=["parameters"]

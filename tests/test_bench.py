@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from toy_models.drivers import bench
-from toy_models.drivers.bench import BenchConfig, _ratio, _summary
+from studies.bench import bench
+from studies.bench.bench import BenchConfig, _ratio, _summary
 
 
 def test_efficiency_is_inverse_variance_per_cpu_second_and_the_ratio_carries_an_f_interval():
@@ -36,7 +36,7 @@ def test_the_official_estimator_and_the_toolkits_probe_estimate_the_same_cosine(
     the means over 12 repeats with fresh data agree within 4 combined SEs."""
     from neon_theory.rng import generator
     from neon_theory.samplers import Temperature
-    from toy_models.drivers.official import ARToyConfig, ar_base, ar_cosine_probe
+    from studies.official_ar.toy import ARToyConfig, ar_base, ar_cosine_probe
 
     cfg = replace(ARToyConfig.preset("smoke"), n_pop=8192, grad_batch=1024)
     model = ar_base(cfg, 0)

@@ -327,7 +327,7 @@ def tripwires():
     def trip(*args, **kwargs):
         raise HeavyWorkStarted("heavy work started despite an invalid argument")
 
-    targets = ["toy_models.drivers.gaussian_demo.run_demo", "toy_models.drivers.official.run_plane", "neon_theory.run.figures.make_figure",
+    targets = ["studies.gaussian.demo.run_demo", "studies.plane.toy.run_plane", "neon_theory.run.figures.make_figure",
                "neon_theory.run.sweeps.run_sweep"]
     with contextlib.ExitStack() as stack:
         for target in targets:

@@ -3,8 +3,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neon_theory.run.config import config_hash, config_to_dict, from_yaml, to_yaml
-from toy_models.drivers.gaussian_demo import DemoConfig
-from toy_models.drivers.official import ARToyConfig, DiffusionToyConfig, PlaneConfig
+from studies.gaussian.demo import DemoConfig
+from studies.official_ar.toy import ARToyConfig
+from studies.official_diffusion.toy import DiffusionToyConfig
+from studies.plane.toy import PlaneConfig
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_results_shows_the_phrase_at_a_neutral_setting_in_every_format(tmp_path,
 
 
 def test_the_toys_summary_shows_the_phrase_at_the_neutral_sampler_and_words_the_flag(capsys):
-    from toy_models.drivers.commands import _print_toy, toy_summary
+    from studies.catalogue.commands import _print_toy, toy_summary
 
     cosine = pd.DataFrame(_neutral_rows())
     best = pd.DataFrame([{"tau": 0.5, "ft_epochs": 50, "seed": s, "status": "ok", "result.best_w": 0.2, "result.best_fd": 0.05, "result.base_fd": 0.1}

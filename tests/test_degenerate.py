@@ -82,7 +82,7 @@ def test_the_results_table_counts_the_flag_per_setting(tmp_path):
 
 
 def test_the_cosine_figure_crosses_out_degenerate_cells():
-    from toy_models.drivers.figures import cosine_panels
+    from studies.drawing import cosine_panels
 
     df = pd.DataFrame({"tau": [0.5, 0.5, 1.6, 1.6], "seed": [0, 1, 0, 1], "status": ["ok"] * 4,
                        "result.cosine": [-0.4, -0.5, 0.97, 0.3], "result.degenerate": [False, False, True, False]})

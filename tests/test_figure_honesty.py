@@ -11,7 +11,9 @@ import pytest
 
 from neon_theory.run import plots
 from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
-from toy_models.drivers import figures
+from studies import drawing as figures
+from studies.gaussian import figures as gaussian_figures
+from studies.warmup import figures as warmup_figures
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +45,7 @@ def _bands(ax) -> list:
 
 
 def test_the_over_dispersed_title_counts_the_signs_the_data_show():
-    fig = figures._draw_overdispersed({"gaussian": _temperature_table(s_sign=-1.0, w_sign=+1.0)})
+    fig = gaussian_figures.draw_overdispersed({"gaussian": _temperature_table(s_sign=-1.0, w_sign=+1.0)})
     title = fig._suptitle.get_text()
     # 2 temperatures below 1 × 3 seeds per base: s is negative and best w positive in every one of them
     assert "over-dispersed: s > 0 in 0/6, best w < 0 in 0/6" in title, title
@@ -56,7 +58,7 @@ def test_the_warmup_title_counts_the_settings_the_data_show():
     # D = 1 improves on average but a single draw is more often worse; D = 10 improves in mean and per draw
     rate = _cells([{"dim": d, "n": n, "seed": s, "result.mean_delta": -0.1 if d == 10 or n == 15 else 0.2,
                     "result.improvement_rate": 0.4 if d == 1 else 0.7} for d in (1, 10) for n in (15, 30) for s in range(3)])
-    title = figures._draw_warmup({"curve": curve, "rate": rate})._suptitle.get_text()
+    title = warmup_figures.draw_warmup({"curve": curve, "rate": rate})._suptitle.get_text()
     assert "mean ΔL_pop < 0 in 3/4 (D, n) settings" in title and "improves with P = 0.40 to 0.70 (lowest at D = 1, n = 15)" in title, title
     assert "yet a single draw often gets worse" not in title
 

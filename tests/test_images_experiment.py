@@ -10,7 +10,7 @@ import torch
 
 from neon_theory.rng import draw, generator
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
-from toy_models.drivers import image_experiments as E
+from studies.images import cells as E
 from toy_models.images.data import digits, load
 from toy_models.images.pixel_ar import dequantise, quantise
 
@@ -19,7 +19,7 @@ def test_the_image_experiment_is_found_through_its_entry_point():
     """In a fresh process (this one's registry is shared with the other tests), nothing imported by hand."""
     code = "from neon_theory.run.experiments import get_experiment; print(get_experiment('image-cell').module)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == "toy_models.drivers.image_experiments", proc.stderr
+    assert proc.returncode == 0 and proc.stdout.strip() == "studies.images.cells", proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -259,8 +259,8 @@ def test_self_train_with_the_fused_adam_follows_torchs_reference_adam():
 
     from neon_theory.neon import _optimizer, self_train
     from neon_theory.rng import generator as named
+    from studies.official_ar.toy import ARToyConfig, ar_base
     from toy_models.autoregressive import ARGaussianModel
-    from toy_models.drivers.official import ARToyConfig, ar_base
     from toy_models.gmm import official_gaussian
 
     model = ar_base(replace(ARToyConfig(), base_steps=1), 0)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from neon_theory.run.figures import make_figure
-from toy_models.drivers.official import PUBLISHED, ARToyConfig, DiffusionToyConfig
+from studies.official import PUBLISHED
+from studies.official_ar.toy import ARToyConfig
+from studies.official_diffusion.toy import DiffusionToyConfig
 
 SEEDS = range(5)
 T_MIN = 2.5  # |mean| / SE over the 5 seeds
@@ -97,7 +99,7 @@ def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
 
 
 def test_fig2_plane_smoke_grid_and_summary():
-    from toy_models.drivers.official import PlaneConfig, plane_summary, run_plane
+    from studies.plane.toy import PlaneConfig, plane_summary, run_plane
 
     cfg = PlaneConfig.preset("smoke")
     df = run_plane(cfg, 0)
@@ -108,7 +110,7 @@ def test_fig2_plane_smoke_grid_and_summary():
 
 
 def test_presets_are_validated_and_reduced_only_shrinks_evaluation():
-    from toy_models.drivers.official import PlaneConfig
+    from studies.plane.toy import PlaneConfig
 
     paper, reduced = DiffusionToyConfig.preset("paper"), DiffusionToyConfig.preset("reduced")
     assert reduced.n_eval < paper.n_eval and reduced.rqmc_eval < paper.rqmc_eval
@@ -133,7 +135,7 @@ def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
 
     import torch
 
-    from toy_models.drivers.official import diffusion_base, diffusion_cosine_probe
+    from studies.official_diffusion.toy import diffusion_base, diffusion_cosine_probe
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=5, n_pop=64, noise_draws=4, n_batches=8, grad_batch=8, cos_estimator="plain")
     probe = diffusion_cosine_probe(diffusion_base(cfg, 0), cfg, 0)

@@ -158,12 +158,12 @@ def test_a_plugin_cannot_take_a_name_another_module_registered(user_package):
     from neon_theory.run.experiments import experiment
     from neon_theory.run.figures import register_figure
 
-    with pytest.raises(ValueError, match="experiment 'ar-cell' is already registered by toy_models.drivers.experiments"):
+    with pytest.raises(ValueError, match="experiment 'ar-cell' is already registered by studies.official_ar.cells"):
         experiment("ar-cell")(lambda cfg, seed: {})
-    with pytest.raises(ValueError, match="command 'sweep' is already registered by neon_theory.run.cli"):
+    with pytest.raises(ValueError, match="command 'sweep' is already registered by neon_theory.run.commands"):
         register_command("sweep", "mine", lambda p: None, lambda args: {})
     plugins.load("neon_theory.figures")
-    with pytest.raises(ValueError, match="figure 'plane' is already registered by toy_models.drivers.figures"):
+    with pytest.raises(ValueError, match="figure 'plane' is already registered by studies.plane.figures"):
         register_figure("plane", "mine", {"x": lambda preset: None}, lambda frames: None)
 
 
@@ -186,7 +186,7 @@ def test_a_broken_plugin_gives_one_warning_line_and_the_others_still_load(user_p
     with pytest.warns(plugins.PluginWarning, match="user_plugin_pkg.*broken on purpose"):
         plugins.load.cache_clear()
         loaded = plugins.load("neon_theory.commands")
-    assert "toy_models.drivers.commands" in loaded and "user_plugin_pkg.commands" not in loaded
+    assert "studies.gaussian.commands" in loaded and "user_plugin_pkg.commands" not in loaded
 
 
 def test_load_rejects_an_unknown_group():
@@ -194,17 +194,30 @@ def test_load_rejects_an_unknown_group():
         plugins.load("neon_theory.nope")
 
 
-def test_exactly_the_presentation_modules_are_left_out_of_the_code_version():
-    """The marker counts only as a line of its own: experiments.py, which defines it, stays in the key."""
-    from neon_theory.run.experiments import _MARK_LINE
+def test_the_engine_version_covers_the_engine_and_leaves_out_the_run_layer(tmp_path, monkeypatch):
+    """code_version hashes every engine module outside neon_theory/run: an edit to a plot or the CLI keeps
+    the records, an edit to the engine (here a copy of the package with one changed line) does not."""
+    import shutil
+    import subprocess
+    import sys
+
+    from neon_theory.run.experiments import code_version
 
     root = Path(__file__).parent.parent
-    marked = sorted(str(p.relative_to(root)) for d in ("neon_theory", "toy_models") for p in (root / d).rglob("*.py") if _MARK_LINE.search(p.read_bytes()))
-    assert marked == [
-        "neon_theory/progress.py", "neon_theory/run/cli.py", "neon_theory/run/figures.py", "neon_theory/run/plots.py",
-        "neon_theory/run/plugins.py", "neon_theory/run/provenance.py", "neon_theory/run/specs.py", "neon_theory/run/summary.py",
-        "toy_models/drivers/bench.py", "toy_models/drivers/commands.py", "toy_models/drivers/figures.py", "toy_models/drivers/image_figures.py",
-    ]
+    copy = tmp_path / "neon_theory"
+    shutil.copytree(root / "neon_theory", copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def version() -> str:
+        code = "from neon_theory.run.experiments import code_version; print(code_version())"
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path), "PATH": ""},
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    first = version()
+    assert first == code_version()  # the copy hashes as the installed package does
+    (copy / "run" / "plots.py").write_text((copy / "run" / "plots.py").read_text() + "\n# a presentation edit\n")
+    assert version() == first
+    (copy / "alignment.py").write_text((copy / "alignment.py").read_text() + "\n# an engine edit\n")
+    assert version() != first
 
 
 def test_the_engine_imports_no_model_family():

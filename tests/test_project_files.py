@@ -1,5 +1,5 @@
 """What a researcher cites and may reuse: the licence, the citation file, the changelog, and the
-README's statement of where the estimator's headline gain applies."""
+performance page's statement of where the estimator's headline gain applies."""
 
 import re
 from pathlib import Path
@@ -38,7 +38,7 @@ def test_the_changelog_starts_at_this_version_and_lists_renames():
 
 
 def test_the_readme_states_where_the_variance_reduced_gain_applies():
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = (ROOT / "docs" / "performance.md").read_text().splitlines()
     row = next(i for i, line in enumerate(lines) if "variance-reduced" in line and line.startswith("|"))
     scope = next(i for i, line in enumerate(lines) if line.startswith("**Scope of the"))
     assert 0 < scope - row <= 12  # right below the table that holds the row

@@ -347,7 +347,7 @@ def test_rqmc_is_reproducible_and_rejects_what_it_cannot_drive():
 @pytest.fixture(scope="module")
 def probe_repeats():
     """The diffusion toy's P-cosine at ζ = 1.1 on one smoke base: R repeats of each estimator (fresh estimator noise)."""
-    from toy_models.drivers.official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe
+    from studies.official_diffusion.toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), n_pop=1024, noise_draws=8, grad_batch=512, n_batches=8)
     model = diffusion_base(cfg, 0)
@@ -377,7 +377,7 @@ def test_the_rqmc_fd_metric_is_common_across_calls_and_agrees_with_monte_carlo()
     2^14 Sobol points agrees with the mean of four 2^16-draw Monte Carlo FDs within 4 of their SDs."""
     import torch
 
-    from toy_models.drivers.official import DiffusionToyConfig, diffusion_base, diffusion_fd_metric
+    from studies.official_diffusion.toy import DiffusionToyConfig, diffusion_base, diffusion_fd_metric
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), base_steps=200, rqmc_eval=2**14)
     model = diffusion_base(cfg, 0)
@@ -391,8 +391,8 @@ def test_the_rqmc_fd_metric_is_common_across_calls_and_agrees_with_monte_carlo()
 
 def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diffusion_toy():
     """Same estimand: the means over repeats agree within 4 combined SEs (smoke base, ζ = 1.1)."""
-    from toy_models.drivers.bench import _official_once
-    from toy_models.drivers.official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
+    from studies.bench.bench import _official_once
+    from studies.official_diffusion.toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
 
     cfg = replace(DiffusionToyConfig.preset("smoke"), n_pop=1024, noise_draws=8, grad_batch=512, n_batches=8)
     model = diffusion_base(cfg, 0)
@@ -405,7 +405,7 @@ def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diff
 def test_the_ar_toys_rqmc_probe_estimates_the_plain_probes_cosine():
     """The optional rqmc probe of the AR toy (P and r_d from the same quasi-random rows, r_d read off P's
     sums): the means over 10 repeats agree with the plain probe's within 4 combined SEs, and r_d is P's."""
-    from toy_models.drivers.official import ARToyConfig, ar_base, ar_cosine_probe
+    from studies.official_ar.toy import ARToyConfig, ar_base, ar_cosine_probe
 
     cfg = ARToyConfig.preset("smoke")
     model = ar_base(cfg, 0)

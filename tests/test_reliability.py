@@ -21,7 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from helpers import SquareConfig  # noqa: E402
 
-import toy_models.drivers.experiments  # noqa: E402,F401  (registers the toy experiments)
+from neon_theory.run import plugins  # noqa: E402
+
+plugins.load("neon_theory.experiments")  # registers the studies' cells
 from neon_theory.run import cli, plots  # noqa: E402
 from neon_theory.run.cli import main  # noqa: E402
 from neon_theory.run.config import config_from_dict, from_yaml  # noqa: E402
@@ -33,7 +35,7 @@ from neon_theory.run.sweeps import (  # noqa: E402
     make_executor,
     run_sweep,
 )
-from toy_models.drivers.experiments import GaussianCell  # noqa: E402
+from studies.gaussian.cells import GaussianCell  # noqa: E402
 from toy_models.gaussian import alignment_cost  # noqa: E402
 
 # an unwritable folder (even for root) and a path that cannot be created
@@ -145,7 +147,7 @@ def test_an_unwritable_sweep_table_fails_before_the_first_job(option, tmp_path, 
 
 @needs_sys
 def test_demo_into_an_unwritable_folder_fails_before_computing(monkeypatch, capsys):
-    import toy_models.drivers.gaussian_demo as demo
+    import studies.gaussian.demo as demo
 
     monkeypatch.setattr(demo, "run_demo", lambda *a, **k: pytest.fail("the demo computed before checking --out"))
     code, out, err = run(["demo", "--out", UNWRITABLE], capsys)
@@ -567,7 +569,8 @@ def test_a_local_pool_never_starts_more_processes_than_jobs(tmp_path):
 
 
 def test_counts_given_as_integral_floats_are_accepted_by_the_toy_cells():
-    from toy_models.drivers.experiments import FlowCell, TokenCell
+    from studies.flow.cells import FlowCell
+    from studies.tokens.cells import TokenCell
 
     assert TokenCell(knob="top_k", value=2.0).value == 2 and FlowCell(knob="steps", value=1e1).value == 10
     with pytest.raises(ValueError, match="value"):

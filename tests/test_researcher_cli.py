@@ -199,7 +199,7 @@ def test_results_summarises_curves_over_w_per_w(tmp_path, capsys):
 def test_a_paper_sized_table_fits_in_120_columns(tmp_path, capsys):
     """The official diffusion toy's best-w sweep at the paper preset (its real grid and fields, random values)."""
     from neon_theory.run.sweeps import get_experiment
-    from toy_models.drivers.figures import diffusion_best_w_spec
+    from studies.official_diffusion.figures import diffusion_best_w_spec
 
     spec = diffusion_best_w_spec("paper")
     exp = get_experiment(spec.experiment)
@@ -263,7 +263,7 @@ def test_the_alignment_report_says_why_w_star_is_missing_and_prints_as_a_table()
 
 
 def test_published_values_are_plain_records_keyed_by_the_toys_axes():
-    from toy_models.drivers.commands import published_records
+    from studies.catalogue.commands import published_records
 
     d = published_records("diffusion")
     assert {"zeta": 1.1, "ft_steps": 50, "best_w": 1.2} in d["best_w"] and {"zeta": 0.9, "best_log10_fd": -1.28} in d["best_log10_fd"]

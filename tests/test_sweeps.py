@@ -5,12 +5,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from helpers import SquareConfig
 
-import toy_models.drivers.experiments  # noqa: F401  (registers the toy experiments)
+import studies.gaussian.cells  # noqa: F401  (registers the toy experiments)
 from neon_theory.run.sweeps import (
     EXPERIMENTS,
     CorruptRecordWarning,
@@ -146,7 +147,7 @@ def test_tables_round_trip_through_parquet_and_csv(tmp_path):
 
 
 def test_the_gaussian_cell_matches_the_demo(tmp_path):
-    from toy_models.drivers.gaussian_demo import DemoConfig, run_demo
+    from studies.gaussian.demo import DemoConfig, run_demo
 
     spec = SweepSpec("gaussian-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed"})
     row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
@@ -287,30 +288,49 @@ def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, 
     assert len(ResultStore(tmp_path / "store").keys()) == 4
     assert package_version("neon_theory.run.sweeps") == ""  # the engine is covered by code_version
     # the toys' experiments depend on the whole toy_models package (families included)
-    assert package_version("toy_models.drivers.experiments") == package_version("toy_models.gaussian") != ""
+    assert package_version("studies.gaussian.cells") != package_version("studies.official_ar.cells") != ""
     package_version.cache_clear()
 
 
-def test_the_version_of_a_package_covers_every_module_but_the_presentation_only_ones(tmp_path, monkeypatch):
-    from neon_theory.run.experiments import PRESENTATION_MARK, package_version
+def test_the_version_of_a_package_covers_the_code_its_cell_imports_and_nothing_else(tmp_path, monkeypatch):
+    """A cell module's key covers its import closure: a helper it imports (at the top or inside a
+    function) and that helper's package; a figure module of the same package that it does not import is left out."""
+    from neon_theory.run.experiments import import_closure, package_version
 
     monkeypatch.syspath_prepend(str(tmp_path))
     pkg = tmp_path / "user_family_pkg"
-    pkg.mkdir()
+    (pkg / "sub").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "model.py").write_text("SCALE = 1\n")
-    (pkg / "figures.py").write_text(f"{PRESENTATION_MARK}\nTITLE = 'a'\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "model.py").write_text("SCALE = 1\n")
+    (pkg / "helper.py").write_text("OFFSET = 0\n")
+    (pkg / "cells.py").write_text("from .sub import model\n\ndef run():\n    from user_family_pkg.helper import OFFSET\n    return model.SCALE + OFFSET\n")
+    (pkg / "figures.py").write_text("from . import cells\nTITLE = 'a'\n")
 
     def version():
         package_version.cache_clear()
-        return package_version("user_family_pkg.model")
+        return package_version("user_family_pkg.cells")
 
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in import_closure("user_family_pkg.cells"))
+    assert names == ["user_family_pkg/__init__.py", "user_family_pkg/cells.py", "user_family_pkg/helper.py",
+                     "user_family_pkg/sub/__init__.py", "user_family_pkg/sub/model.py"]
     first = version()
-    (pkg / "figures.py").write_text(f"{PRESENTATION_MARK}\nTITLE = 'b'\n")  # presentation only: records still valid
+    (pkg / "figures.py").write_text("from . import cells\nTITLE = 'b'\n")  # presentation only: records still valid
     assert version() == first
-    (pkg / "model.py").write_text("SCALE = 2\n")  # a model module of the same package: records are stale
-    assert version() != first
+    for module, text in (("sub/model.py", "SCALE = 2\n"), ("helper.py", "OFFSET = 1\n")):  # code the cell runs: records are stale
+        (pkg / module).write_text(text)
+        assert version() != first
+        first = version()
     package_version.cache_clear()
+
+
+def test_a_studys_key_covers_the_families_it_builds_and_not_the_figures():
+    from neon_theory.run.experiments import import_closure
+
+    root = Path(__file__).parent.parent
+    files = {p.relative_to(root).as_posix() for p in import_closure("studies.official_ar.cells")}
+    assert {"studies/official_ar/cells.py", "studies/official_ar/toy.py", "toy_models/autoregressive.py", "neon_theory/probe.py"} <= files
+    assert not {"studies/official_ar/figures.py", "studies/catalogue/commands.py", "neon_theory/run/cli.py", "toy_models/diffusion.py"} & files
 
 
 def test_a_sweep_file_can_name_the_module_that_registers_its_experiment(tmp_path, monkeypatch, capsys):

@@ -1,2 +1,3 @@
-"""Model families for neon-theory, one module each (Gaussian, GMM, MLP diffusion, flow, AR, tokens),
-and their drivers in :mod:`toy_models.drivers` (official presets, experiments, figures, commands)."""
+"""Model families for neon-theory and their data, one module each (Gaussian, GMM, MLP diffusion,
+flow, AR, tokens, warm-up) and the image families in :mod:`toy_models.images`.  The studies that
+run them live apart, in :mod:`studies`."""

@@ -7,17 +7,21 @@
 * The cache key (:func:`job_key`) hashes the experiment, the full config (defaults included),
   the seed and the version of the code that computes the record: this package's engine
   (:func:`code_version`) and the package that registered the experiment, wherever it lives
-  (:func:`package_version`).  Editing either invalidates the records; editing a module that
-  only presents results (marked :data:`PRESENTATION_MARK`) does not.
+  (:func:`package_version`: the code its module imports).  Editing either invalidates the
+  records; editing a module that only presents results (the run layer, a study's figures or
+  commands, which no cell imports) does not.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import hashlib
 import importlib
+import importlib.util
 import json
+import os
 import re
 import typing
 from dataclasses import dataclass
@@ -170,21 +174,11 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-#: A module whose source holds this line (a whole line of its own) only presents results
-#: (plots, the CLI, figure catalogues): editing it changes no record, so it is left out of
-#: the code version.
-PRESENTATION_MARK = "# neon-theory: presentation-only"
-_MARK_LINE = re.compile(rb"^" + re.escape(PRESENTATION_MARK.encode()) + rb"[ \t]*\r?$", re.M)
-
-
 def _sources_hash(root: Path, files) -> str:
     h = hashlib.sha256()
-    for p in sorted(files):
-        text = p.read_bytes()
-        if _MARK_LINE.search(text):
-            continue
+    for p in sorted(set(files)):
         h.update(p.relative_to(root).as_posix().encode())
-        h.update(text)
+        h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -203,33 +197,102 @@ def _package_root(module: str) -> Path | None:
     return None  # built in: nothing to hash
 
 
+#: The folder of the engine that only presents and orchestrates (CLI, plots, figures, sweeps,
+#: executors, the store): left out of :func:`code_version`.  What of it a cell imports (its
+#: registry and configs) is in the cell's :func:`package_version`.
+RUN_LAYER = "run"
+
+
 @functools.cache
 def code_version() -> str:
-    """``<package version>+<12 hex of a SHA-256 over the sources of neon_theory>``.
+    """``<package version>+<12 hex of a SHA-256 over the engine's sources>``: every ``.py`` of
+    ``neon_theory`` outside its run layer (:data:`RUN_LAYER`).
 
-    Any edit to the engine changes the cache key, so a stale record is never reused;
-    presentation-only modules (marked with :data:`PRESENTATION_MARK`) are left out.
+    Any edit to the engine changes the cache key, so a stale record is never reused; an edit to
+    the run layer (a table, a plot, the CLI) does not.
     """
     from .. import __version__
 
     root = _package_root(__name__)
-    return f"{__version__}+{_sources_hash(root.parent, root.rglob('*.py'))}"
+    files = [p for p in root.rglob("*.py") if p.relative_to(root).parts[0] != RUN_LAYER]
+    return f"{__version__}+{_sources_hash(root.parent, files)}"
+
+
+def _first_party(module: str) -> frozenset[str]:
+    """The top-level import names whose code can change a record of ``module``'s experiments: the
+    packages of ``module``'s own distribution and of neon-theory's (its engine, families and
+    studies), and ``module``'s own top-level package when it is not installed (a folder on sys.path)."""
+    from importlib.metadata import packages_distributions
+
+    top = module.split(".")[0]
+    dists = packages_distributions()
+    ours = set(dists.get(top, ())) | set(dists.get(__name__.split(".")[0], ()))
+    return frozenset({name for name, ds in dists.items() if ours & set(ds)} | {top, __name__.split(".")[0]})
+
+
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a parent that is not a package, or a name that is no module
+        return None
+    if spec is None or not spec.has_location or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin).resolve()
+
+
+def _imported_modules(path: Path, name: str) -> set[str]:
+    """Every module the source of ``name`` (at ``path``) imports, anywhere in the file, with relative
+    imports resolved, and ``from a import b`` read as the module ``a.b`` where ``b`` is one."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            out.add(base)
+            out.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+    return out
+
+
+def import_closure(module: str) -> list[Path]:
+    """The source files whose code runs when ``module`` and what it imports run, within the project's
+    own packages (:func:`_first_party`): ``module``, every first-party module it imports (at the top
+    or inside a function), their packages' ``__init__.py``, and so on transitively."""
+    first_party = _first_party(module)
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__.py and a/b/__init__.py too
+            sub = ".".join(parts[:depth])
+            if sub in seen or parts[0] not in first_party:
+                continue
+            path = _module_file(sub)
+            if path is None:
+                continue
+            seen[sub] = path
+            todo.extend(_imported_modules(path, sub))
+    return sorted(set(seen.values()))
 
 
 @functools.cache
 def package_version(module: str) -> str:
-    """12 hex of a SHA-256 over the sources of the top-level package that holds ``module``
-    (every ``.py`` under it, presentation-only modules left out), or of the module's file
-    when it is a top-level module; ``""`` for this package (covered by :func:`code_version`).
+    """12 hex of a SHA-256 over the sources that can change a record of ``module``'s experiments:
+    its :func:`import_closure` (a study's cell, the shared study modules and model families it
+    imports, the engine modules it reaches); ``""`` for this package's own modules (covered by
+    :func:`code_version`).
 
-    The experiments of a model-family package (this project's toys, or a user's package)
-    depend on the whole package, so an edit anywhere in it invalidates their records.
+    A figure or command module that the cell does not import is not in it: editing one keeps
+    the records; editing the cell, a family it builds or a helper it calls invalidates them.
     """
     root = _package_root(module)
     if root is None or root == _package_root(__name__):
         return ""
-    files = root.rglob("*.py") if root.is_dir() else [root]
-    return _sources_hash(root.parent, files)
+    files = import_closure(module)
+    common = Path(os.path.commonpath([p.parent for p in files])) if files else root.parent
+    return _sources_hash(common, files)
 
 
 def job_key(experiment_name: str, params: dict, seed: int, version: str | None = None, device: str = "cpu") -> str:

@@ -49,12 +49,13 @@ import torch
 
 from neon_theory._validation import check_choice, check_int, check_real
 from neon_theory.device import compile_module
+from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, report_fields
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
 from neon_theory.samplers import Sharpening, undefined_at_neutral
 
-from . import official
-from .experiments import PROBE_RESULTS, _check_ws, _clean, _integral, _per_device, results_of
+from ..common import MEMOS, PROBE_RESULTS, check_ws, clean, integral_field, per_device, results_of
+from ..presets import PRESETS
 
 FAMILIES = ("diffusion", "flow", "pixel-ar")
 #: which sampler knobs each family has (the value is γ, a step count, a temperature, k or p)
@@ -138,7 +139,7 @@ class ImageCell:
         check_choice("knob", self.knob, KNOBS[self.family])
         check_choice("data", self.data, tuple(DATASETS))
         check_choice("size", self.size, DATASETS[self.data])
-        check_choice("preset", self.preset, official.PRESETS)
+        check_choice("preset", self.preset, PRESETS)
         check_choice("preconditioner", self.preconditioner, PRECONDITIONERS)
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("network", self.network, NETWORKS)
@@ -148,10 +149,10 @@ class ImageCell:
                 raise ValueError("network='diffusers' is a UNet for the diffusion and flow families, not for pixel-ar")
             if self.size % 2:
                 raise ValueError(f"network='diffusers' needs an even image size; got size={self.size}")
-            from ..images.diffusers_unet import _diffusers
+            from toy_models.images.diffusers_unet import _diffusers
 
             _diffusers()  # a clear error now if diffusers is missing
-        object.__setattr__(self, "w_values", _check_ws("w_values", self.w_values))
+        object.__setattr__(self, "w_values", check_ws("w_values", self.w_values))
         check_int("estimator_rep", self.estimator_rep, lo=0)
         if not isinstance(self.best_w, bool):
             raise ValueError(f"best_w must be true or false; got {self.best_w!r}")
@@ -160,7 +161,7 @@ class ImageCell:
                              f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
         levels = IMAGE_PRESETS[self.preset]["levels"]
         if self.knob in ("steps", "top_k"):
-            _integral(self, "value")  # a count: 5.0 or 5e0 is 5
+            integral_field(self, "value")  # a count: 5.0 or 5e0 is 5
             check_int(self.knob, self.value, lo=1, hi=levels if self.knob == "top_k" else None)
         elif self.knob == "top_p":
             check_real("top_p", self.value, 0.0, 1.0, lo_open=True)
@@ -235,14 +236,17 @@ def _precision(name: str):
 def _split(data: str, size: int, split: str):
     """One split of a bundled set, loaded once per process (a cell reads both splits several times;
     callers index or copy the tensors and never write to them)."""
-    from ..images.data import load
+    from toy_models.images.data import load
 
     return load(data, split, size)
 
 
+MEMOS.append(_split)  # cleared with the per-device memos by studies.common.clear_caches
+
+
 def _rows(images, family: str, levels: int) -> torch.Tensor:
     """An image split as the family's data rows: flat pixels or tokens, then the label column."""
-    from ..images.pixel_ar import quantise
+    from toy_models.images.pixel_ar import quantise
 
     values = quantise(images.images, levels) if family == "pixel-ar" else images.images.flatten(1)
     return torch.cat([values.to(torch.float32), images.labels[:, None].to(torch.float32)], 1)
@@ -250,7 +254,7 @@ def _rows(images, family: str, levels: int) -> torch.Tensor:
 
 def rows_to_images(rows: torch.Tensor, family: str, shape: tuple, levels: int) -> torch.Tensor:
     """A family's data rows (pixels or tokens, then the label column) → images (n, C, H, W) in [-1, 1]."""
-    from ..images.pixel_ar import dequantise
+    from toy_models.images.pixel_ar import dequantise
 
     C, H, W = shape
     values = rows[:, : C * H * W]
@@ -260,10 +264,10 @@ def rows_to_images(rows: torch.Tensor, family: str, shape: tuple, levels: int) -
 
 
 def _build(family: str, network: str, train, s: dict, seed: int):
-    from ..diffusion import DiffusionModel, Schedule
-    from ..flow import FlowModel
-    from ..images.pixel_ar import PixelARModel, PixelTransformer
-    from ..images.unet import TimeUNet
+    from toy_models.diffusion import DiffusionModel, Schedule
+    from toy_models.flow import FlowModel
+    from toy_models.images.pixel_ar import PixelARModel, PixelTransformer
+    from toy_models.images.unet import TimeUNet
 
     shape, num_classes = train.shape, train.num_classes
     C, H, W = shape
@@ -274,7 +278,7 @@ def _build(family: str, network: str, train, s: dict, seed: int):
         net = PixelTransformer(C * H * W, s["levels"], width=s["width"], heads=s["heads"], depth=s["depth"], num_classes=num_classes)
         return PixelARModel(net, class_probs=class_probs)
     if network == "diffusers":
-        from ..images.diffusers_unet import tiny_unet2d
+        from toy_models.images.diffusers_unet import tiny_unet2d
 
         net = tiny_unet2d(shape, num_classes=num_classes, channels=max(8, 8 * (s["channels"] // 8)), seed=child_seed(seed, f"image-init/{family}"))
     else:
@@ -285,7 +289,7 @@ def _build(family: str, network: str, train, s: dict, seed: int):
     return DiffusionModel(net, Schedule("cosine", 1000), class_probs=class_probs, x0_range=(-1.0, 1.0))
 
 
-@_per_device(8)
+@per_device(8)
 def _image_base(b: ImageBase, seed: int):
     from neon_theory.neon import fit
 
@@ -302,7 +306,7 @@ def _image_base(b: ImageBase, seed: int):
 
 def _evenly(data, n: int):
     """``n`` images spread evenly over a split (the photo patches are stored photograph by photograph)."""
-    from ..images.data import ImageData
+    from toy_models.images.data import ImageData
 
     n = min(n, len(data))
     keep = torch.arange(n) * len(data) // n
@@ -328,36 +332,36 @@ def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
     return tuple(copies * (i * n_images // k) for i in range(k + 1))
 
 
-@_per_device(8)
+@per_device(8)
 def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
     from neon_theory.preconditioners import adam_minibatch, identity
 
     s = IMAGE_PRESETS[b.preset]
     model = _image_base(b, seed)
-    stream = functools.partial(official.estimator_stream, rep=rep)
+    streams = Streams(seed, rep)
     copies = _copies(b.family, b.preset)
     real = _held_out_rows(b)
     with _precision(b.precision):
         if preconditioner == "adam":
             train = _rows(_split(b.data, b.size, "train"), b.family, s["levels"])
             P = adam_minibatch(model, train, batch_size=min(s["batch"], train.shape[0]), passes=copies,
-                               generator=generator(seed, stream("image-adam")), noise_generator=generator(seed, stream("image-adam-noise")))
+                               generator=streams.generator("image-adam"), noise_generator=streams.generator("image-adam-noise"))
         else:
             P = identity()
 
         n_images = real.shape[0] // copies
 
         def synthetic_of(cell: ImageCell):  # called under the cell's precision
-            S = model.sample(n_images, cell.sampler(), generator(seed, stream(f"image-S/{cell.knob}/{cell.value}")))
+            S = model.sample(n_images, cell.sampler(), streams.generator(f"image-S/{cell.knob}/{cell.value}"))
             return S.repeat_interleave(copies, dim=0)
 
         sizes = SimpleNamespace(n_batches=s["n_batches"], grad_batch=s["batch"] * copies)
         edges = _batch_edges(n_images, s["n_batches"], copies)
-        return official.CosineProbe(model, real, synthetic_of, sizes, seed, P, "cell", rep, edges)
+        return CosineProbe(model, real, synthetic_of, P, sizes=sizes, streams=streams, name="cell", rows=Rows(edges))
 
 
-@_per_device(4)
+@per_device(4)
 def _feature_reference(data: str, size: int, preset: str, family_levels: int):
     """The feature network (trained once per image set, seed 0), the held-out reference features
     (the whole test split) and the FID floor: the test split against min(n_eval, training split)
@@ -366,8 +370,8 @@ def _feature_reference(data: str, size: int, preset: str, family_levels: int):
     1,437 images; at the paper preset's 10k samples the floor is an upper bound).  ``family_levels``:
     0 for pixel-space families, else the quantisation levels (the reference is quantised too,
     so FID measures the model and not the quantiser)."""
-    from ..images.features import extract, fid, train_feature_net
-    from ..images.pixel_ar import dequantise, quantise
+    from toy_models.images.features import extract, fid, train_feature_net
+    from toy_models.images.pixel_ar import dequantise, quantise
 
     s = IMAGE_PRESETS[preset]
     train, test = _split(data, size, "train"), _split(data, size, "test")
@@ -394,7 +398,7 @@ def _metrics(cell: ImageCell, log: list | None = None):
     many generated images as the reference holds: prdc depends on the ratio of the set sizes)."""
     from prdc import compute_prdc
 
-    from ..images.features import extract, fid
+    from toy_models.images.features import extract, fid
 
     s = IMAGE_PRESETS[cell.preset]
     copies = _copies(cell.family, cell.preset)
@@ -472,9 +476,9 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     if not (cfg.best_w or cfg.w_values):
         with _precision(cfg.precision):
             rep = probe.report(cfg)
-        return _clean(undefined_at_neutral({**out, **official.report_fields(rep)}, neutral))
+        return clean(undefined_at_neutral({**out, **report_fields(rep)}, neutral))
     alpha = s["ft_lr"] * s["ft_steps"]
-    hvp_noise = child_seed(seed, official.estimator_stream("image-hvp-noise", cfg.estimator_rep))
+    hvp_noise = child_seed(seed, estimator_stream("image-hvp-noise", cfg.estimator_rep))
 
     def hessian(v):
         with _precision(cfg.precision):
@@ -486,7 +490,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
         S = model.sample(s["n_synthetic"], cfg.sampler(), generator(seed, f"image-ft-S/{cfg.knob}/{cfg.value}"))
         theta_s = self_train(model, S, steps=s["ft_steps"], lr=s["ft_lr"], batch_size=min(s["batch"], S.shape[0]),
                              generator=generator(seed, f"image-ft/{cfg.knob}/{cfg.value}")).state_dict
-        out.update(official.report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
+        out.update(report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
                    **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
     if cfg.best_w:
         for name, metric in (("loss", held_out_loss), ("fid", fid_metric)):
@@ -502,10 +506,4 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
         out["fid_at_w"] = list(w_sweep(model, theta_s, cfg.w_values, logged_fid, eval_seed=eval_seed).values)
         out["precision_at_w"] = [p for p, _ in log]
         out["recall_at_w"] = [r for _, r in log]
-    return _clean(undefined_at_neutral(out, neutral))
-
-
-def clear_caches() -> None:
-    """Drop the memoised base models, probes and feature networks."""
-    for cached in (_split, _image_base, _image_probe, _feature_reference):
-        cached.cache_clear()
+    return clean(undefined_at_neutral(out, neutral))

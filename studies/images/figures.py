@@ -22,8 +22,7 @@ from neon_theory.run.figures import register_figure
 from neon_theory.run.plots import caption, explode_w, line, require_columns, seeds_name, zero_lines
 from neon_theory.run.sweeps import SweepSpec
 
-from . import image_experiments  # noqa: F401  (registers image-cell)
-from .figures import knob_axis
+from ..drawing import knob_axis
 
 #: (family, knob) → (smoke grid, reduced/paper grid) of the P-cosine sweeps
 COSINE_GRIDS = {

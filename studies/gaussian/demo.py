@@ -22,8 +22,7 @@ from neon_theory.preconditioners import identity
 from neon_theory.progress import tqdm
 from neon_theory.rng import generator
 from neon_theory.samplers import Temperature, undefined_at_neutral
-
-from ..gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
+from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
 
 
 @dataclass(frozen=True)

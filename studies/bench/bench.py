@@ -82,7 +82,7 @@ class BenchConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        from .official import PRESETS
+        from ..presets import PRESETS
 
         if self.base_preset not in PRESETS:
             raise ValueError(f"base_preset must be one of {sorted(PRESETS)}; got {self.base_preset!r}")
@@ -99,7 +99,7 @@ class BenchConfig:
     def preset(cls, name: str) -> "BenchConfig":
         """``smoke`` (seconds, smoke-size bases: checks the bench itself), ``reduced`` (2 bases, 8 repeats, 10⁶ rows
         in the memory rows) or ``paper`` (the defaults: 4 bases, 12 repeats, up to 10⁷ rows)."""
-        from .official import PRESETS
+        from ..presets import PRESETS
 
         if name not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {name!r}")
@@ -210,7 +210,7 @@ def _probe_report(make_probe, rep: int, value):
 
 def _official_once(model, sampler, n: int, draws: int, batch_size: int, g) -> float:
     """One official estimate: fresh population and synthetic samples, then :func:`official_cosine`."""
-    from ..gmm import official_gaussian
+    from toy_models.gmm import official_gaussian
 
     real = official_gaussian().sample(n, g).float()
     return official_cosine(model, real, model.sample(n, sampler, g), draws=draws, batch_size=batch_size, generator=g)
@@ -230,7 +230,7 @@ def _official_repeats(model, sampler, n: int, draws: int, batch_size: int, seed:
 
 def diffusion_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
     """One row per (base, estimator): the official estimator, the toolkit's plain, rqmc and variance-reduced ones."""
-    from .official import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
+    from ..official_diffusion.toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_sampler
 
     toy = replace(DiffusionToyConfig.preset(cfg.base_preset), n_pop=cfg.diffusion_rows, noise_draws=16, grad_batch=2048, rqmc_rows=cfg.diffusion_rows * 16)
     rows = []
@@ -253,7 +253,7 @@ def ar_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
     """One row per (τ, base, estimator): the official estimator and the toolkit's AR probe."""
     from neon_theory.samplers import Temperature
 
-    from .official import ARToyConfig, ar_base, ar_cosine_probe
+    from ..official_ar.toy import ARToyConfig, ar_base, ar_cosine_probe
 
     toy = replace(ARToyConfig.preset(cfg.base_preset), n_pop=cfg.ar_rows, grad_batch=2048)
     rows = []
@@ -296,9 +296,10 @@ def _engine_pass(model, X, batch: int):
 def gradient_pass(repeats: int = 7, rows: int = 2**17, batch: int = 2048) -> list[dict]:
     """Rows/s of the engine's population gradient ÷ a bare fwd+bwd loop, alternated ``repeats`` times (median ratio)."""
     from neon_theory.rng import generator
+    from toy_models.gmm import official_gaussian
 
-    from ..gmm import official_gaussian
-    from .official import ARToyConfig, DiffusionToyConfig, ar_base, diffusion_base
+    from ..official_ar.toy import ARToyConfig, ar_base
+    from ..official_diffusion.toy import DiffusionToyConfig, diffusion_base
 
     X = official_gaussian().sample(rows, generator(0, "bench-rows")).float()
     out = []
@@ -325,7 +326,7 @@ torch.set_num_threads(1)
 from neon_theory.gradients import population_gradient
 from neon_theory.rng import generator
 from dataclasses import replace
-from toy_models.drivers.official import DiffusionToyConfig, diffusion_base
+from studies.official_diffusion.toy import DiffusionToyConfig, diffusion_base
 from toy_models.gmm import official_gaussian
 model = diffusion_base(replace(DiffusionToyConfig(), base_steps=1), 0)
 population_gradient(model, official_gaussian(), 4096, generator=generator(0, "d"), noise_generator=generator(0, "n"), chunk_size=2048, n_batches=2)
@@ -352,9 +353,9 @@ def _scaling_models() -> dict:
     """name → a diffusion model of growing size: the toy MLP at three widths, then image UNets on 8×8 and 16×16 digits."""
     import torch
 
-    from .._conditional import TimeMLP
-    from ..diffusion import DiffusionModel, Schedule
-    from ..images.unet import TimeUNet
+    from toy_models._conditional import TimeMLP
+    from toy_models.diffusion import DiffusionModel, Schedule
+    from toy_models.images.unet import TimeUNet
 
     torch.manual_seed(0)
     return {
@@ -436,7 +437,7 @@ def full_toys(seed: int = 0) -> list[dict]:
     from neon_theory.run.figures import figure_specs
     from neon_theory.run.sweeps import ResultStore, run_sweep
 
-    from .experiments import clear_caches
+    from ..common import clear_caches
 
     plugins.load("neon_theory.figures")
     out = []

@@ -1,0 +1,1 @@
+"""``neon-theory bench``: the toolkit's estimators against the official one, side by side."""

@@ -1,0 +1,119 @@
+"""What the studies' cells share: the result vocabulary, record hygiene and per-device memos.
+
+A cell is a pure ``run(config, seed) -> dict`` with a frozen, validated config dataclass whose
+fields are what a sweep file may set or sweep.  Expensive shared state (a trained base model,
+its preconditioner) is memoised per process by (device, preset, seed) with :func:`per_device`:
+a cached value is a deterministic function of its key, so caching never changes a record.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from neon_theory._validation import check_real, integral
+from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, undefined_at_neutral
+
+POSITIVE = (0.0, math.inf)
+DENSITY_T = DENSITY_TEMPERATURE_RANGE  # what float64 computes with (closed interval)
+STD_TAU = tuple(math.sqrt(v) for v in DENSITY_TEMPERATURE_RANGE)
+
+#: The result fields several experiments share, by name: each experiment lists its own with
+#: :func:`results_of`, so a field means the same wherever it appears (``neon-theory list experiments NAME``).
+SHARED_RESULTS = {
+    "s": "s = <r_d, P r_s> (jackknife bias-corrected when estimated); null at a neutral sampler",
+    "s_se": "the standard error of s (jackknife over gradient batches)",
+    "cosine": "the P-cosine s / (|r_d|_P |r_s|_P), in [-1, 1]; null at a neutral sampler",
+    "cosine_se": "the standard error of the P-cosine (jackknife over gradient batches)",
+    "max_share_d": "the largest share of |r_d|²_P that one parameter carries, in [0, 1]",
+    "max_share_s": "the largest share of |r_s|²_P that one parameter carries, in [0, 1]",
+    "degenerate": "true when one parameter carries most of either P-norm: the P-cosine then measures that parameter "
+    "(try another preconditioner or more samples)",
+    "undefined": f"'{UNDEFINED_AT_NEUTRAL}' at a neutral sampler (where s, the P-cosine and w* are null); absent elsewhere",
+    "z": "z = r_s' P' H P r_s, the curvature of the quadratic proxy along the Neon direction",
+    "w_star": "the predicted best merge weight w* = -s/(alpha z); null where it has no value",
+    "w_star_se": "the standard error of w* (jackknife over gradient batches)",
+    "w_star_displacement": "w* predicted from the realised fine-tuning step theta_s - theta_r instead of -alpha P r_s",
+    "alpha": "alpha = lr x steps of the fine-tuning, the step length in w*",
+    "sharpening": "the sampler's direction: mode-seeking, neutral, diversity-seeking or mixed",
+    "best_w": "Brent's best merge weight w on the metric (theta_Neon = (1 + w) theta_r - w theta_s)",
+    "gain": "metric(base) - metric(best w): positive when the best w improves on the base model",
+    "at_boundary": "true when the best w lies at an edge of the search bracket (the bracket may be too narrow)",
+    "best_fd": "the Fréchet distance to the target at the best w",
+    "base_fd": "the Fréchet distance of the base model theta_r (w = 0)",
+    "fd_at_w": "the Fréchet distance at each of w_values",
+    "precision_at_w": "prdc precision (k = 5) at each of w_values",
+    "recall_at_w": "prdc recall (k = 5) at each of w_values",
+}
+
+#: what a P-cosine probe adds to a record (ar-, diffusion-, flow- and image-cell)
+PROBE_RESULTS = ("s", "s_se", "cosine", "cosine_se", "max_share_d", "max_share_s", "degenerate", "undefined")
+#: what a Brent search on the FD adds to a record (ar- and diffusion-cell)
+BEST_FD_RESULTS = ("best_w", "best_fd", "base_fd", "gain", "at_boundary")
+
+
+def results_of(*shared: str, **own: str) -> dict[str, str]:
+    """An experiment's result fields for ``@experiment(results=...)``: the named :data:`SHARED_RESULTS`, then its own."""
+    return {k: SHARED_RESULTS[k] for k in shared} | own
+
+
+def integral_field(cfg, name: str) -> None:
+    """A float field that holds a count (k, steps) accepts an integral float such as ``2.0`` or ``1e1``."""
+    object.__setattr__(cfg, name, integral(getattr(cfg, name)))
+
+
+def finite_or_none(v):
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def clean(record: dict) -> dict:
+    """Non-finite floats → None (records are strict JSON)."""
+    return {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in record.items()}
+
+
+def check_ws(name: str, ws) -> tuple:
+    if not isinstance(ws, (list, tuple)):
+        raise ValueError(f"{name} must be a list of finite numbers; got {ws!r}")
+    return tuple(check_real(name, w) for w in ws)
+
+
+def per_device(maxsize: int):
+    """``functools.lru_cache`` keyed by torch's default device too (the sweep's device): a base
+    model trained on one device is never reused by a job on another."""
+
+    def wrap(f):
+        cached = functools.lru_cache(maxsize=maxsize)(lambda device, *args: f(*args))
+
+        @functools.wraps(f)
+        def call(*args):
+            return cached(str(torch.get_default_device()), *args)
+
+        call.cache_clear = cached.cache_clear
+        MEMOS.append(call)
+        return call
+
+    return wrap
+
+
+#: every :func:`per_device` memo, for :func:`clear_caches`
+MEMOS: list = []
+
+
+def clear_caches() -> None:
+    """Drop every memoised base model and probe (e.g. before timing, so every run starts cold)."""
+    for cached in MEMOS:
+        cached.cache_clear()
+
+
+PROBE_FIELDS = ("cosine", "cosine_se", "s", "s_se", "max_share_d", "max_share_s")
+
+
+def probe_record(row: dict, neutral: bool) -> dict:
+    """The record fields of one :class:`~neon_theory.probe.CosineProbe` row (with its degeneracy
+    flag); at a ``neutral`` sampler s and the cosine are None (the estimate there is noise)."""
+    return undefined_at_neutral({**{k: finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}, neutral)
+
+

@@ -1,0 +1,62 @@
+"""The exact Gaussian study's cell: s, the cosine, w* and Brent's best w of the exact NLL (``gaussian-cell``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.run.experiments import experiment
+
+from ..common import DENSITY_T, POSITIVE, check_ws, clean, results_of
+
+
+@dataclass(frozen=True)
+class GaussianCell:
+    """One cell of the Gaussian demo: exact s, cosine, w*, and Brent's best w of the NLL.
+
+    Attributes:
+        T (float): density temperature in (0, inf).
+        base (str): ``under-dispersed`` or ``over-dispersed`` (the demo's two base models).
+        n_synthetic (int): |S| in [2, inf).
+        steps (int): SGD steps (the budget; α = lr × steps), in [1, inf).
+        lr (float): in (0, inf).
+        w_values (tuple): w at which to also report the NLL (for curves).
+    """
+
+    T: float = 0.5
+    base: str = "under-dispersed"
+    n_synthetic: int = 20000
+    steps: int = 10
+    lr: float = 0.02
+    w_values: tuple = ()
+
+    def __post_init__(self):
+        check_real("T", self.T, *DENSITY_T)
+        check_choice("base", self.base, ("under-dispersed", "over-dispersed"))
+        check_int("n_synthetic", self.n_synthetic, lo=2)
+        check_int("steps", self.steps, lo=1)
+        check_real("lr", self.lr, *POSITIVE, lo_open=True)
+        check_ws("w_values", self.w_values)
+
+
+@experiment("gaussian-cell", config=GaussianCell, results=results_of(
+    "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined",
+    sampler="the sampler's direction at T: mode-seeking, neutral or diversity-seeking",
+    base_nll="the exact population NLL of the base model theta_r",
+    verdict="the best w in words: Neon helps, self-training helps, no gain, or best w at bracket edge",
+    nll_at_w="the exact population NLL at each of w_values",
+))
+def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
+    from neon_theory.neon import w_sweep
+    from toy_models.gaussian import population_nll
+
+    from .demo import DemoConfig, demo_row, demo_target
+
+    demo = DemoConfig(n_synthetic=cfg.n_synthetic, lr=cfg.lr, steps=cfg.steps, seed=seed)
+    row, model, st = demo_row(demo, cfg.base, cfg.T)
+    out = clean({k: v for k, v in row.items() if k not in ("base", "T")})
+    out["alpha"] = demo.alpha
+    if cfg.w_values:
+        target = demo_target(demo)
+        out["nll_at_w"] = list(w_sweep(model, st.state_dict, cfg.w_values, lambda m, g: population_nll(target, m)).values)
+    return out

@@ -1,0 +1,81 @@
+"""The official diffusion toy's cell: the P-cosine at a score scale ζ and Brent's best w on the FD (``diffusion-cell``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.rng import child_seed
+from neon_theory.run.experiments import experiment
+
+from ..common import BEST_FD_RESULTS, POSITIVE, PROBE_RESULTS, clean, per_device, probe_record, results_of
+from ..presets import PRESETS
+from .toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_fd_metric, diffusion_finetune, diffusion_sampler
+
+
+@per_device(16)
+def _diffusion_base(preset: str, seed: int):
+    return diffusion_base(DiffusionToyConfig.preset(preset), seed)
+
+
+@per_device(16)
+def _diffusion_probe(preset: str, seed: int, rep: int):
+    return diffusion_cosine_probe(_diffusion_base(preset, seed), DiffusionToyConfig.preset(preset), seed, rep)
+
+
+@per_device(32)
+def _diffusion_theta_s(preset: str, seed: int, zeta: float):
+    return diffusion_finetune(_diffusion_base(preset, seed), DiffusionToyConfig.preset(preset), seed, zeta)
+
+
+@dataclass(frozen=True)
+class DiffusionCell:
+    """The official diffusion toy at one score scale ζ (ζ > 1 mode-seeking) for one seed.
+
+    Attributes:
+        preset (str): ``smoke`` | ``reduced`` | ``paper``.
+        zeta (float): in (0, inf).
+        ft_steps (int | None): fine-tuning steps (the budget), one of the preset's ``ft_steps``;
+            None = the preset's first.
+        cosine (bool): measure the P-cosine (Adam P, CRN) at ζ.
+        best_w (bool): also self-train on S drawn at ζ and run Brent on the FD.
+        estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
+    """
+
+    preset: str = "smoke"
+    zeta: float = 1.1
+    ft_steps: int | None = None
+    cosine: bool = True
+    best_w: bool = False
+    estimator_rep: int = 0
+
+    def __post_init__(self):
+        check_choice("preset", self.preset, PRESETS)
+        check_real("zeta", self.zeta, *POSITIVE, lo_open=True)
+        if self.ft_steps is not None:
+            budgets = DiffusionToyConfig.preset(self.preset).ft_steps
+            check_choice("ft_steps", check_int("ft_steps", self.ft_steps, lo=1), budgets)
+        check_int("estimator_rep", self.estimator_rep, lo=0)
+
+
+@experiment("diffusion-cell", config=DiffusionCell, results=results_of(
+    *PROBE_RESULTS, *BEST_FD_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
+))
+def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
+    from neon_theory.neon import brent_best_w
+
+    out = {}
+    toy = DiffusionToyConfig.preset(cfg.preset)
+    if cfg.cosine:
+        # the whole sampler decides: ζ = 1 on a finite DDIM grid is still mode-seeking (the paper
+        # reads the toy's negative cosine at ζ = 1 as discretisation), so it is a measurement, not noise
+        neutral = diffusion_sampler(toy, cfg.zeta).is_neutral()
+        out.update(probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.zeta,))[0], neutral))
+    if cfg.best_w:
+        steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
+        theta_s = _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
+        metric = diffusion_fd_metric(toy)
+        best = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, metric, bracket=toy.bracket, xtol=toy.xtol,
+                            eval_seed=child_seed(seed, f"eval/{cfg.zeta}/{steps}"))
+        out.update(ft_steps_used=steps, best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+    return clean(out)

@@ -1,0 +1,1 @@
+"""Paper Fig. 2 on the AR toy: ``plane-cell`` and the figure plane."""

@@ -1,0 +1,1 @@
+"""Discrete tokens by exact enumeration: ``token-cell`` (drawn in the catalogue's cosine-vs-sharpness)."""

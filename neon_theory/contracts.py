@@ -60,6 +60,49 @@ class Target(Protocol):
         ...
 
 
+@runtime_checkable
+class QuasiRandomModel(Protocol):
+    """Optional second contract: a model whose draws are functions of uniforms, for ``sampling="rqmc"``
+    (:mod:`neon_theory.qmc`, :func:`neon_theory.probe.rqmc_probe`).
+
+    * ``sample_uniform_dim(sampler)``: uniforms per draw of ``sample`` with that sampler;
+    * ``sample_from_uniform(u, sampler)``: the draws as a function of u, shape (n, that dim),
+      with the law of ``sample(n, sampler, g)``;
+    * ``noise_dim`` and ``noise_from_uniform(u)``: the same for the loss noise of ``draw_noise``;
+      needed only when the loss draws noise (an NLL model has none).
+
+    :func:`neon_theory.testing.assert_quasi_random` checks a model or law against it.
+    """
+
+    def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
+        ...
+
+    def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
+        ...
+
+
+@runtime_checkable
+class QuasiRandomNoise(Protocol):
+    """The loss-noise half of :class:`QuasiRandomModel` (for a model whose ``draw_noise`` is not ``None``)."""
+
+    noise_dim: int
+
+    def noise_from_uniform(self, u: Tensor) -> Noise:
+        ...
+
+
+@runtime_checkable
+class QuasiRandomLaw(Protocol):
+    """Optional: a data law (a :class:`Target`) whose draws are functions of uniforms, for ``sampling="rqmc"``:
+    ``uniform_dim()`` uniforms per draw, and ``sample_from_uniform(u)`` with the law of ``sample(n, g)``."""
+
+    def uniform_dim(self) -> int:
+        ...
+
+    def sample_from_uniform(self, u: Tensor) -> Tensor:
+        ...
+
+
 @dataclass
 class ModelAdapter:
     """Wrap a user's ``nn.Module``, loss and sampler as a :class:`GenerativeModel`.

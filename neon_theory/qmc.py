@@ -62,7 +62,7 @@ def source_uniform_dim(source) -> int:
     dim = getattr(source, "uniform_dim", None)
     if not callable(dim) or not callable(getattr(source, "sample_from_uniform", None)):
         raise ValueError(
-            f"sampling='rqmc' needs sources that are Tensors or laws with uniform_dim() and sample_from_uniform(u); "
+            f"sampling='rqmc' needs sources that are Tensors or laws with uniform_dim() and sample_from_uniform(u) (contracts.QuasiRandomLaw); "
             f"{type(source).__name__} has neither (use sampling='mc')"
         )
     return check_int("uniform_dim()", dim(), lo=1)
@@ -74,7 +74,7 @@ def noise_uniform_dim(model) -> int:
         return 0
     if not callable(getattr(model, "noise_from_uniform", None)) or not isinstance(getattr(model, "noise_dim", None), int):
         raise ValueError(
-            f"sampling='rqmc' needs a model with noise_dim and noise_from_uniform(u) when its loss draws noise; "
+            f"sampling='rqmc' needs a model with noise_dim and noise_from_uniform(u) when its loss draws noise (contracts.QuasiRandomNoise); "
             f"{type(model).__name__} has neither (use sampling='mc')"
         )
     return check_int("noise_dim", model.noise_dim, lo=1)

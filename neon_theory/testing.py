@@ -3,6 +3,8 @@
 * :func:`assert_model_contract` runs a model through everything the engine will ask of it
   (shapes, finiteness, gradients, the generator's role, determinism) and fails with one
   message naming what is wrong;
+* :func:`assert_quasi_random` checks the optional uniform-driven methods that ``sampling="rqmc"``
+  needs (:class:`~neon_theory.contracts.QuasiRandomModel`, :class:`~neon_theory.contracts.QuasiRandomLaw`);
 * :func:`assert_categorical_sampler` checks logits after temperature / top-k / top-p
   (:func:`~neon_theory.samplers.categorical_logits`, or the user's own implementation)
   against what the spec means;
@@ -121,6 +123,82 @@ def assert_model_contract(model, *, n: int = 8, seed: int = 0, sampler: SamplerS
     grads = torch.autograd.grad(mean, params, allow_unused=True) if mean.requires_grad else [None]
     if all(g is None or float(g.abs().max()) == 0.0 for g in grads):
         _fail("per_example_loss(...) has a zero gradient in every parameter: it must be differentiable in model.module's parameters")
+
+
+#: the multiple of the two-sample standard error within which a uniform-driven mean must match
+#: the generator-driven one (a genuine mismatch of law shows as many SEs at n = 4096)
+LAW_MATCH_K = 5.0
+
+
+def _columns(x) -> list[Tensor]:
+    """The numeric columns of a draw (a tensor, or a tuple / dict of tensors), each (n,) in float64."""
+    if x is None:
+        return []
+    if isinstance(x, Tensor):
+        flat = x.reshape(x.shape[0], -1).double()
+        return [flat[:, j] for j in range(flat.shape[1])]
+    values = x.values() if isinstance(x, dict) else x
+    return [c for v in values for c in _columns(v)]
+
+
+def _same_law(what: str, from_uniform, from_generator) -> None:
+    """Every column's mean from uniforms within :data:`LAW_MATCH_K` two-sample SEs of the generator's."""
+    a, b = _columns(from_uniform), _columns(from_generator)
+    if len(a) != len(b):
+        _fail(f"{what}: the uniform-driven draw has {len(a)} columns, the generator's {len(b)}")
+    for j, (u, g) in enumerate(zip(a, b)):
+        se = float((u.var() / u.numel() + g.var() / g.numel()).sqrt())
+        gap = abs(float(u.mean() - g.mean()))
+        if gap > LAW_MATCH_K * max(se, 1e-12):
+            _fail(f"{what}: column {j} has mean {float(u.mean()):.4g} from uniforms but {float(g.mean()):.4g} from the generator "
+                  f"({gap / max(se, 1e-12):.1f} SE apart, more than {LAW_MATCH_K:g}): the two do not draw the same law")
+
+
+def assert_quasi_random(obj, *, sampler: SamplerSpec | None = None, n: int = 4096, seed: int = 0) -> None:
+    """Fail (:class:`ContractError`) unless ``obj`` meets :class:`~neon_theory.contracts.QuasiRandomModel`
+    (a model) or :class:`~neon_theory.contracts.QuasiRandomLaw` (a data law).
+
+    Checked on ``n`` uniforms: the dimensions are positive integers; the draws from uniforms have
+    ``n`` finite rows, the shape of the generator-driven draws, and are a deterministic function of
+    u; and each column's mean agrees with the generator-driven draws' within :data:`LAW_MATCH_K`
+    two-sample standard errors (same law).  For a model whose loss draws noise, the same for
+    ``noise_from_uniform`` against ``draw_noise``.
+    """
+    from .contracts import QuasiRandomLaw, QuasiRandomModel, QuasiRandomNoise
+
+    g = named_generator(seed, "quasi-random")
+    u_gen = torch.Generator().manual_seed(named_generator(seed, "quasi-random/u").initial_seed())
+
+    def uniforms(dim: int) -> Tensor:
+        return torch.rand(n, dim, generator=u_gen, dtype=torch.float64)
+
+    def check_draws(what: str, draw, reference, dim: int) -> None:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            _fail(f"{what}: the number of uniforms per row must be a positive int; got {dim!r}")
+        u = uniforms(dim)
+        x, again = draw(u), draw(u.clone())
+        if not _same(x, again):
+            _fail(f"{what}: two calls with the same uniforms gave different draws (it must be a function of u only)")
+        if any(r != n for r in _rows(x)) or _rows(x) != _rows(reference):
+            _fail(f"{what}: expected {n} rows shaped like the generator's draws; got rows {_rows(x)}")
+        if not all(bool(torch.isfinite(c).all()) for c in _columns(x)):
+            _fail(f"{what}: non-finite values")
+        _same_law(what, x, reference)
+
+    if isinstance(obj, QuasiRandomModel):
+        check_model(obj)
+        with torch.no_grad():
+            check_draws("sample_from_uniform(u, sampler)", lambda u: obj.sample_from_uniform(u, sampler), obj.sample(n, sampler, g),
+                        obj.sample_uniform_dim(sampler))
+        if obj.draw_noise(1, torch.Generator().manual_seed(0)) is not None:
+            if not isinstance(obj, QuasiRandomNoise):
+                _fail("the loss draws noise, so the model needs noise_dim and noise_from_uniform(u) too")
+            check_draws("noise_from_uniform(u)", obj.noise_from_uniform, obj.draw_noise(n, g), obj.noise_dim)
+    elif isinstance(obj, QuasiRandomLaw):
+        check_draws("sample_from_uniform(u)", obj.sample_from_uniform, obj.sample(n, g), obj.uniform_dim())
+    else:
+        _fail(f"{type(obj).__name__} is neither a QuasiRandomModel (sample_uniform_dim, sample_from_uniform(u, sampler)) "
+              "nor a QuasiRandomLaw (uniform_dim, sample_from_uniform(u))")
 
 
 def assert_categorical_sampler(logits: Tensor, spec: SamplerSpec | None, truncated: Tensor | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -527,7 +528,9 @@ def neon_loop(
         metric: ``metric(model, generator) -> float``, lower is better; evaluated under
             ``torch.no_grad()``.
         n_synthetic, steps, lr, optimizer, batch_size: |S| and the fine-tuning recipe.
-        seed: master seed; named streams "S", "train", "grad-data", "grad-noise", "P", "hessian", "eval".
+        seed: master seed; named streams "S", "train", "train-noise", "grad-data" (the rows of law
+            sources), "cos-noise" (the loss noise of r_d and r_s), "P", "hessian", "eval".  r_d and r_s
+            come from a :class:`~neon_theory.probe.CosineProbe`, the estimator the studies use.
         n_gradient, n_batches: sizes for the population gradients (common random numbers;
             r_s is estimated on fresh draws from q, i.e. the population synthetic gradient).
         preconditioner: a Preconditioner, or ``None`` (default) for the optimizer's own
@@ -540,9 +543,9 @@ def neon_loop(
             v ↦ Ĥ v from Hessian-vector products on the real source (``n_gradient`` rows).
         ws: w grid for a sweep (optional); bracket: (lo, hi) for Brent (optional).
     """
-    from .alignment import alignment
-    from .gradients import ModelLaw, hessian_operator, paired_population_gradients
+    from .gradients import ModelLaw, hessian_operator
     from .preconditioners import Preconditioner
+    from .probe import CosineProbe, ProbeSizes, Rows, Streams
     from .rng import generator
 
     check_model(model)
@@ -559,17 +562,13 @@ def neon_loop(
         generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
     )
     P = optimizer_preconditioner(model, S, optimizer, batch_size=st.batch_size, seed=seed) if preconditioner is None else preconditioner
-    est = paired_population_gradients(
-        model,
-        {"real": real, "synthetic": ModelLaw(model, sampler)},
-        n,
-        generator=generator(seed, "grad-data"),
-        noise_generator=generator(seed, "grad-noise"),
-        n_batches=n_batches,
+    probe = CosineProbe(
+        model, real, functools.partial(ModelLaw, model), P, sizes=ProbeSizes(n_pop=n, grad_batch=4096, n_batches=n_batches),
+        streams=Streams(seed), name="sampler", rows=Rows(n=n, data_stream="grad-data"),
     )
     if hessian is None:
         hessian = hessian_operator(model, real, n, seed=seed)
-    report = alignment(est["real"], est["synthetic"], P, alpha=st.alpha, hessian=hessian)
+    report = probe.report(sampler, alpha=st.alpha, hessian=hessian)
     if not describes_optimizer(P, optimizer):
         reason = (
             f"P = {report.preconditioner} is not the preconditioner of {optimizer!r}, so the step is not ≈ −αP r_s: "
@@ -579,7 +578,7 @@ def neon_loop(
         report = dataclasses.replace(report, w_star=None, w_star_se=None, w_star_ci=None, w_star_reason=reason)
     delta = step_displacement(model, st.state_dict)
     hessian_delta = hessian @ delta.to(hessian) if isinstance(hessian, Tensor) else hessian(delta)
-    w_disp = displacement_w_star(est["real"].mean, delta, hessian_delta.to(delta))
+    w_disp = displacement_w_star(probe.real_est.mean, delta, hessian_delta.to(delta))
     eval_seed = generator(seed, "eval").initial_seed() % (2**62)
     sweep = None if ws is None else w_sweep(model, st.state_dict, ws, metric, eval_seed=eval_seed)
     best = None if bracket is None else brent_best_w(model, st.state_dict, metric, bracket=bracket, eval_seed=eval_seed)

@@ -84,11 +84,14 @@ class Streams:
 @dataclass(frozen=True)
 class Rows:
     """How a probe reads its sources: ``batch_edges`` (row offsets of the SE batches; ``None``:
-    ``n_batches`` equal batches), and for law sources ``n`` rows drawn by ``sampling`` ("mc" or "rqmc")."""
+    ``n_batches`` equal batches), and for law sources ``n`` rows drawn by ``sampling`` ("mc" or
+    "rqmc"); with ``sampling="mc"`` a law's rows come from the probe's stream ``data_stream``,
+    restarted for every source (common random numbers in the data draws as in the loss noise)."""
 
     batch_edges: tuple | None = None
     n: int | None = None
     sampling: str = "mc"
+    data_stream: str | None = None
 
     def __post_init__(self):
         check_choice("sampling", self.sampling, ("mc", "rqmc"))
@@ -141,6 +144,7 @@ class CosineProbe:
         rows = self.rows
         return paired_population_gradients(
             self.model, {"x": x}, rows.n, noise_generator=torch.Generator().manual_seed(self.noise_seed),
+            generator=None if rows.data_stream is None else self.streams.generator(rows.data_stream),
             n_batches=None if rows.batch_edges else self.sizes.n_batches, batch_edges=rows.batch_edges, chunk_size=self.sizes.grad_batch,
             sampling=rows.sampling, losses=None if loss_model is None else {"x": loss_model},
         )["x"]

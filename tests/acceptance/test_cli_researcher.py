@@ -1,5 +1,6 @@
-"""What a researcher sees: list, sweep --dry-run, cache counts, logs, --verbose/--quiet, results tables,
-self-describing JSON and records, SLURM options, a fast --help."""
+"""What a researcher sees at the command line: list, sweep --dry-run, cache counts, logs,
+--verbose/--quiet, results tables, self-describing JSON and records, SLURM options, a fast --help.
+"""
 
 import json
 import math
@@ -13,7 +14,7 @@ import pytest
 from scipy import stats
 
 from neon_theory.run.cli import main
-from neon_theory.run.experiments import attribute_docs, experiment
+from neon_theory.run.experiments import experiment
 from neon_theory.run.store import ResultStore
 
 CALLS: list = []
@@ -54,12 +55,6 @@ def _sweep_file(tmp_path, xs=(1.0, 2.0), seeds=(0, 1, 2)):
     path = tmp_path / "cube.yaml"
     path.write_text(f"experiment: test-cube\nmodule: {__name__}\ngrid: {{x: {list(xs)}}}\nseeds: {list(seeds)}\n")
     return path
-
-
-def test_attribute_docs_join_continuation_lines_and_shared_names():
-    docs = attribute_docs(CubeCell.__doc__)
-    assert docs["x"] == "in [0, 10]."
-    assert docs["scale"] == docs["offset"] == "y = scale * x³ + offset + seed, written on two lines."
 
 
 def test_list_names_every_field_with_type_default_and_range(capsys):
@@ -245,75 +240,6 @@ def test_help_imports_neither_torch_nor_a_model_family():
     assert out.strip().splitlines()[-1] == "[]"
 
 
-def test_the_alignment_report_says_why_w_star_is_missing_and_prints_as_a_table():
-    import torch
-
-    from neon_theory.alignment import alignment
-    from neon_theory.preconditioners import identity
-
-    r_d, r_s = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([-1.0, 0.5], dtype=torch.float64)
-    rep = alignment(r_d, r_s, identity())
-    assert rep.w_star is None and "no Hessian given" in rep.w_star_reason and "hessian_operator" in rep.w_star_reason
-    text = str(rep)
-    assert text.count("\n") < 12 and "P-cosine" in text and "no Hessian given" in text and repr(rep) == text
-    rep = alignment(r_d, r_s, identity(), alpha=0.5, hessian=-torch.eye(2, dtype=torch.float64))
-    assert rep.w_star is None and "z = " in rep.w_star_reason and "<= 0" in rep.w_star_reason
-    rep = alignment(r_d, r_s, identity(), alpha=0.5, hessian=lambda v: 2 * v)
-    assert rep.w_star == pytest.approx(-rep.s / (0.5 * 2 * float(r_s @ r_s)), rel=1e-12) and rep.w_star_reason is None
-
-
-def test_published_values_are_plain_records_keyed_by_the_toys_axes():
-    from studies.catalogue.commands import published_records
-
-    d = published_records("diffusion")
-    assert {"zeta": 1.1, "ft_steps": 50, "best_w": 1.2} in d["best_w"] and {"zeta": 0.9, "best_log10_fd": -1.28} in d["best_log10_fd"]
-    assert json.loads(json.dumps(d)) == d and isinstance(d["cosine"], str)
-    assert {"tau": 1.6, "ft_epochs": 250, "best_w": -0.175} in published_records("ar")["best_w"]
-
-
-def _summary(rows, fields=None):
-    from neon_theory.run.summary import summarise
-
-    return summarise(pd.DataFrame(rows), fields)
-
-
-def test_scalar_results_are_not_repeated_once_per_w():
-    rows = [{"T": T, "w_values": [0.0, 1.0], "seed": s, "status": "ok", "result.best_w": T + s, "result.nll_at_w": [s, 2.0 * s]}
-            for T in (0.5, 1.5) for s in (0, 1)]
-    t = _summary(rows).table
-    best = t[t.field == "best_w"]
-    assert len(best) == 2 and list(best.n_seeds) == [2, 2] and list(best["mean"]) == [1.0, 2.0]
-    curve = t[t.field == "nll_at_w"]
-    assert len(curve) == 4 and list(curve.w) == [0.0, 1.0, 0.0, 1.0] and list(curve["mean"]) == [0.5, 1.0, 0.5, 1.0]
-
-
-def test_a_list_valued_parameter_that_varies_is_a_setting_and_a_repeated_seed_is_refused():
-    rows = [{"dims": d, "seed": s, "status": "ok", "result.y": len(d) + s} for d in ([1], [1, 2]) for s in (0, 1)]
-    t = _summary(rows).table
-    assert list(t.n_seeds) == [2, 2] and sorted(t["mean"]) == [1.5, 2.5]
-    with pytest.raises(ValueError, match="seed 0 more than once"):
-        _summary(rows + [{"dims": [1], "seed": 0, "status": "ok", "result.y": 9.0}])
-
-
-def test_one_record_and_one_seed_next_to_a_gap():
-    assert _summary([{"seed": 0, "status": "ok", "result.y": 3.0}]).table["mean"].tolist() == [3.0]
-    rows = [{"x": 1, "seed": 0, "status": "ok", "result.y": float("nan"), "result.y_se": 7.0},
-            {"x": 1, "seed": 1, "status": "ok", "result.y": 2.0, "result.y_se": 0.2}, {"x": 2, "seed": 0, "status": "ok", "result.y": 1.0}]
-    r = _summary(rows).table.set_index("x").loc[1]
-    assert r.n_seeds == 1 and r.se == 0.2 and r.se_kind == "within run"  # the SE of the finite row, not of the NaN row
-    assert _summary(rows).table.set_index("x").loc[2].se_kind == "one seed"
-
-
-def test_non_finite_values_are_counted_and_near_zero_values_are_not_exact():
-    rows = [{"x": 1, "seed": s, "status": "ok", "result.y": v} for s, v in enumerate([1.0, 2.0, float("inf")])]
-    rows += [{"x": 2, "seed": s, "status": "ok", "result.y": v} for s, v in enumerate([0.0, 1e-13, 2e-13])]
-    t = _summary(rows).table.set_index("x")
-    assert t.loc[1].n_seeds == 2 and t.loc[1].n_nonfinite == 1 and t.loc[1]["mean"] == 1.5
-    assert t.loc[2].se_kind == "over seeds" and t.loc[2].se == pytest.approx(stats.sem([0.0, 1e-13, 2e-13]), rel=1e-9)
-    rows = [{"x": 3, "seed": s, "status": "ok", "result.y": 0.0} for s in range(3)] + rows
-    assert _summary(rows).table.set_index("x").loc[3].se_kind == "exact"
-
-
 def test_dry_run_leaves_a_corrupt_record_in_place(tmp_path, capsys):
     sweep, store = _sweep_file(tmp_path, seeds=(0,)), tmp_path / "store"
     assert run(["sweep", sweep, "--store", store, "--out", tmp_path, "-q"], capsys)[0] == 0
@@ -334,27 +260,3 @@ def test_reserved_slurm_names_are_refused_in_one_line(tmp_path, capsys):
     sweep.write_text(f"experiment: test-cube\nmodule: {__name__}\nslurm: {{folder: /tmp/x}}\n")
     code, _, err = run(base, capsys)
     assert code == 2 and "cannot set ['folder']" in err and err.count("\n") == 1
-
-
-def test_lines_break_at_the_neutral_sampler_and_bands_stay_in_bounds():
-    from neon_theory.run import plots
-
-    rows = [{"T": T, "seed": s, "status": "ok", "result.cosine": c + 0.3 * s} for T, c in ((0.5, -0.9), (0.8, -0.8), (1.0, 0.0), (1.25, 0.8), (1.6, 0.9))
-            for s in (0, 1, 2)]  # 3 seeds: the fewest that get a t-band (fewer are drawn as points)
-    ax = plots.line(pd.DataFrame(rows), x="T", y="result.cosine", neutral=1.0, bounds=(-1, 1))
-    xs = [list(line.get_xdata()) for line in ax.lines]
-    assert xs == [[0.5, 0.8], [1.25, 1.6]]  # two lines, none through T = 1
-    ys = np.concatenate([c.get_paths()[0].vertices[:, 1] for c in ax.collections])
-    assert ys.min() >= -1 and ys.max() <= 1 and ys.max() == 1.0  # the t-band (t = 4.3 for 3 seeds) is clipped to the cosine's range
-
-
-def test_a_wrong_top_p_is_rejected():
-    import torch
-
-    from neon_theory.samplers import TopP, categorical_logits
-    from neon_theory.testing import ContractError, assert_categorical_sampler
-
-    z = torch.tensor([[3.0, 1.0, 0.5, -2.0]], dtype=torch.float64)
-    assert_categorical_sampler(z, TopP(0.9))
-    with pytest.raises(ContractError, match="different set"):
-        assert_categorical_sampler(z, TopP(0.9), categorical_logits(z, TopP(0.5)))

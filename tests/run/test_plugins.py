@@ -203,7 +203,7 @@ def test_the_engine_version_covers_the_engine_and_leaves_out_the_run_layer(tmp_p
 
     from neon_theory.run.experiments import code_version
 
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     copy = tmp_path / "neon_theory"
     shutil.copytree(root / "neon_theory", copy, ignore=shutil.ignore_patterns("__pycache__"))
 
@@ -222,6 +222,6 @@ def test_the_engine_version_covers_the_engine_and_leaves_out_the_run_layer(tmp_p
 
 def test_the_engine_imports_no_model_family():
     """The core engine and the run layer reach the families only through entry points."""
-    root = Path(__file__).parent.parent / "neon_theory"
+    root = Path(__file__).parents[2] / "neon_theory"
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py") if "toy_models" in p.read_text()]
     assert offenders == []

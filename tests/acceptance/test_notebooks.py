@@ -6,7 +6,7 @@ import jupytext
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted(p for p in (Path(__file__).parent.parent / "notebooks").glob("*.py") if p.name != "conftest.py")
+NOTEBOOKS = sorted(p for p in (Path(__file__).parents[2] / "notebooks").glob("*.py") if p.name != "conftest.py")
 
 
 def test_there_is_a_notebook_per_figure_group():
@@ -42,7 +42,7 @@ def test_jupytext_sync_leaves_every_pair_unchanged(tmp_path):
 
     from jupytext.cli import jupytext as jupytext_cli
 
-    folder = Path(__file__).parent.parent / "notebooks"
+    folder = Path(__file__).parents[2] / "notebooks"
     for newer in (".py", ".ipynb"):
         copy = tmp_path / newer.strip(".")
         shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb_checkpoints"))

@@ -156,7 +156,7 @@ def test_the_gaussian_cell_matches_the_demo(tmp_path):
     assert row["result.s"] == pytest.approx(demo.s, rel=1e-12, abs=0) and row["result.best_w"] == pytest.approx(demo.best_w, rel=1e-9, abs=0)
 
 
-# ---- executors: submitit gives the records of the local executor (Ray: tests/test_cli.py) --
+# ---- executors: submitit gives the records of the local executor (Ray: tests/acceptance/test_cli.py) --
 
 def test_the_submitit_path_equals_the_local_one(tmp_path):
     pytest.importorskip("submitit")
@@ -327,7 +327,7 @@ def test_the_version_of_a_package_covers_the_code_its_cell_imports_and_nothing_e
 def test_a_studys_key_covers_the_families_it_builds_and_not_the_figures():
     from neon_theory.run.experiments import import_closure
 
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     files = {p.relative_to(root).as_posix() for p in import_closure("studies.official_ar.cells")}
     assert {"studies/official_ar/cells.py", "studies/official_ar/toy.py", "toy_models/autoregressive.py", "neon_theory/probe.py"} <= files
     assert not {"studies/official_ar/figures.py", "studies/catalogue/commands.py", "neon_theory/run/cli.py", "toy_models/diffusion.py"} & files

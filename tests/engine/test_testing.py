@@ -90,3 +90,15 @@ def test_sampler_strategies_give_valid_specs_that_round_trip(spec):
     d = spec.to_dict()
     fields = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(spec) if f.init}}
     assert type(spec)(**fields) == spec and spec.sharpening() is not None  # valid values rebuild the same spec
+
+
+def test_a_wrong_top_p_is_rejected():
+    import torch
+
+    from neon_theory.samplers import TopP, categorical_logits
+    from neon_theory.testing import ContractError, assert_categorical_sampler
+
+    z = torch.tensor([[3.0, 1.0, 0.5, -2.0]], dtype=torch.float64)
+    assert_categorical_sampler(z, TopP(0.9))
+    with pytest.raises(ContractError, match="different set"):
+        assert_categorical_sampler(z, TopP(0.9), categorical_logits(z, TopP(0.5)))

@@ -19,8 +19,8 @@ whatever the default device.  A CPU run cannot see any of this, so the source is
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SCANNED = sorted([*ROOT.glob("tests/*.py"), *ROOT.glob("notebooks/*.py")])
+ROOT = Path(__file__).resolve().parents[2]
+SCANNED = sorted([*ROOT.glob("tests/**/*.py"), *ROOT.glob("notebooks/*.py")])
 
 DRAWS = {"randn", "rand", "randint", "randn_like", "rand_like", "multinomial", "normal", "randperm", "bernoulli", "poisson"}
 IN_PLACE = {"exponential_", "uniform_", "normal_"}
@@ -29,7 +29,8 @@ RNG_MODULE = "neon_theory.rng"  # its draw / multinomial draw where the generato
 #: (path, a piece of the offending line) -> why it is fine.  An entry that matches nothing fails the test.
 ALLOWED = {
     # the reference draw itself: probs moved to the CPU, drawn with a CPU generator, compared on the CPU
-    ("tests/test_device.py", "torch.multinomial(probs.cpu(), 20, True, generator="): "owned elsewhere; see report (explicitly on the CPU: fine on any device)",
+    ("tests/engine/test_device.py", "torch.multinomial(probs.cpu(), 20, True, generator="):
+        "owned elsewhere; see report (explicitly on the CPU: fine on any device)",
 }
 
 

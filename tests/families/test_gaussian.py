@@ -262,7 +262,7 @@ def test_sufficient_condition_implies_anti_alignment(seed):
     """Theorem 1's conclusion, checked exactly on models close to the truth under natural gradient.
 
     The condition is first order (it implies s₁ < 0); here ‖ε‖ is small enough that s < 0 too.
-    Where the higher-order terms flip the sign, see tests/test_theorem1.py.
+    Where the higher-order terms flip the sign, see tests/engine/test_theorem1.py.
     """
     target, model = case(seed, 2, scale=0.05)
     A = torch.eye(2, dtype=F64) * 0.97  # slightly too sharp, so a sharpening sampler opposes the error

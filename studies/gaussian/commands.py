@@ -111,9 +111,8 @@ def _preconditioner(name: str, oracle):
 
 
 def cmd_align(args) -> dict:
-    from neon_theory.run.specs import parse_sampler
+    from neon_theory.sampler_text import parse_sampler
     from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, Sharpening, Temperature, total_temperature, undefined_at_neutral
-
     from toy_models.gaussian import alignment_cost, exact_quantities
 
     try:
@@ -170,7 +169,6 @@ def _alignment_report(args, target, model, sampler, P, oracle, alpha):
     from neon_theory.alignment import alignment, theory_quantities
     from neon_theory.gradients import ModelLaw, paired_population_gradients
     from neon_theory.rng import generator
-
     from toy_models.gaussian import exact_alignment
 
     if args.mc == 0:

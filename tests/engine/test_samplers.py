@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -20,6 +21,7 @@ from neon_theory.samplers import (
     density_to_std_temperature,
     std_to_density_temperature,
 )
+from neon_theory.testing import sampler_specs
 
 
 @pytest.mark.parametrize(
@@ -214,18 +216,50 @@ def test_to_dict_round_trips_fields():
 # ---- one registry of sampler implementations per family -------------------------------------
 
 
-def test_every_family_registers_its_samplers_in_one_place():
+#: one valid, non-neutral spec of every spec type (checked against the engine's spec classes below)
+ONE_OF_EACH = (Temperature(0.5), Temperature(0.8, "std"), TopK(2), TopP(0.5), ScoreScale(1.1), Guidance(2.0), Steps(4, "euler"))
+
+
+def _families():
     import toy_models.autoregressive  # noqa: F401  (importing a family registers it)
     import toy_models.diffusion  # noqa: F401
     import toy_models.flow  # noqa: F401
     import toy_models.gaussian  # noqa: F401
-    from neon_theory.samplers import supported_samplers
+    from neon_theory.samplers import IMPLEMENTATIONS
 
-    support = supported_samplers()
-    assert support["the Gaussian family"] == ("Temperature",) and support["the continuous AR model"] == ("Temperature",)
-    assert set(support["diffusion sampling"]) == {"Steps", "ScoreScale", "Guidance"}
-    assert set(support["flow sampling"]) == {"Steps", "Guidance"}
-    assert set(support["categorical logits"]) == {"Temperature", "TopK", "TopP"}
+    return dict(IMPLEMENTATIONS)
+
+
+def test_each_family_refuses_every_spec_it_does_not_register_naming_itself_and_the_spec():
+    from neon_theory import samplers
+
+    engine = {c for c in vars(samplers).values() if isinstance(c, type) and issubclass(c, samplers.SamplerSpec)} - {samplers.SamplerSpec, Chain}
+    assert {type(s) for s in ONE_OF_EACH} == engine
+    families = _families()
+    assert {"the Gaussian family", "diffusion sampling", "flow sampling", "categorical logits"} <= set(families)
+    for impl in families.values():
+        assert impl.supported, f"{impl.family} implements no sampler"
+        for spec in ONE_OF_EACH:
+            if type(spec).__name__ in impl.supported:
+                continue  # applied by the family's own tests, on its own state
+            with pytest.raises(ValueError, match=rf"{impl.family} does not implement {type(spec).__name__} samplers"):
+                impl.apply(spec, None)
+
+
+@given(spec=st.one_of(sampler_specs(), st.tuples(sampler_specs(), sampler_specs()).map(Chain)))
+def test_every_sampler_spec_round_trips_through_its_dict_and_its_validation(spec):
+    from neon_theory import samplers
+
+    def rebuild(d):  # the dict's init fields, through the class's own validation (derived fields are recomputed)
+        d = dict(d)
+        kind = d.pop("kind")
+        if kind == "Chain":
+            return Chain(tuple(rebuild(x) for x in d["specs"]))
+        cls = getattr(samplers, kind)
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.init})
+
+    again = rebuild(spec.to_dict())
+    assert again == spec and again.to_dict() == spec.to_dict() and again.is_neutral() == spec.is_neutral()
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ Model-family packages register figures (:func:`register_figure`) and presets
 (:func:`register_preset`) from a module named in the ``neon_theory.figures`` entry-point
 group (see :mod:`neon_theory.run.plugins`).  :func:`make_figure` runs a figure's sweeps
 through the cached, resumable sweep engine over one result store, so a figure re-drawn
-later, or a second figure sharing a sweep, recomputes nothing; ``neon-theory figures
-NAME|all`` calls it.
+later, or a second figure sharing a sweep, recomputes nothing.  It takes a name, or the
+:class:`FigurePlan` of :func:`plan_figure` (every sweep validated and its device resolved,
+once): ``neon-theory figures NAME|all`` plans every figure before it draws one.
 """
 
 # neon-theory: presentation-only
@@ -23,6 +24,7 @@ from .._validation import check_choice
 from . import plots, plugins
 from .executors import Executor
 from .experiments import refuse_override
+from .plan import Plan
 from .store import ResultStore
 from .sweeps import SweepFailed, SweepSpec, failure_summary, run_sweep
 
@@ -77,14 +79,49 @@ def figure_specs(name: str, preset: str, seeds: tuple | None = None) -> dict[str
     return _override({label: build(preset) for label, build in FIGURES[name].sweeps.items()}, seeds=seeds)
 
 
-def _override(specs: dict, *, seeds=None, device=None) -> dict:
-    """``specs`` with their seeds and/or device replaced (``None`` keeps the spec's own)."""
-    changes = ({} if seeds is None else {"seeds": tuple(seeds)}) | ({} if device is None else {"device": str(device)})
-    return {label: dataclasses.replace(spec, **changes) for label, spec in specs.items()} if changes else specs
+def _override(specs: dict, *, seeds=None) -> dict:
+    """``specs`` with their seeds replaced (``None`` keeps the spec's own)."""
+    return {label: dataclasses.replace(spec, seeds=tuple(seeds)) for label, spec in specs.items()} if seeds is not None else specs
+
+
+@dataclass(frozen=True)
+class FigurePlan:
+    """A figure checked before any work: its sweeps, each a :class:`~neon_theory.run.plan.Plan`
+    (validated, its device resolved), and the name its files get.
+
+    Attributes:
+        name (str): the figure.
+        stem (str): the file name without suffix, ``<name>_<preset>`` (or ``..._seeds0-4`` when
+            ``seeds`` replaced the preset's).
+        sweeps (dict): label → :class:`~neon_theory.run.plan.Plan`.
+    """
+
+    name: str
+    stem: str
+    sweeps: dict[str, Plan]
+
+
+def plan_figure(name: str, preset: str = "smoke", *, seeds: tuple | None = None, device=None) -> FigurePlan:
+    """The sweeps of figure ``name`` at ``preset``, every one validated (a ValueError naming the field
+    and the job) before any runs.
+
+    Args:
+        seeds: replace the preset's seeds.
+        device: where every sweep runs: a ``torch.device`` already resolved, or its name (resolved
+            here, once); ``None`` keeps each sweep's own.
+    """
+    preset_specs = figure_specs(name, preset)
+    own = seeds is None or {tuple(sorted(spec.seeds)) for spec in preset_specs.values()} == {tuple(sorted(seeds))}  # the plain name
+    if isinstance(device, str):
+        from ..device import resolve_device
+
+        device = resolve_device(device)
+    sweeps = {label: spec.plan(device) for label, spec in _override(preset_specs, seeds=seeds).items()}
+    return FigurePlan(name, f"{name}_{preset if own else f'{preset}_seeds{_seed_label(seeds)}'}", sweeps)
 
 
 def make_figure(
-    name: str,
+    name: str | FigurePlan,
     preset: str = "smoke",
     *,
     store: ResultStore | str | Path = "results/store",
@@ -96,6 +133,12 @@ def make_figure(
 ) -> dict:
     """Run (or load from the store) the sweeps of figure ``name`` and write it as PNG and PDF.
 
+    Args:
+        name: a figure's name, planned here (:func:`plan_figure` with ``preset``, ``seeds`` and
+            ``device``, a ``torch.device`` or its name), or the :class:`FigurePlan` a caller made
+            already (``neon-theory figures`` plans every figure before drawing one): its sweeps are
+            not checked again, and ``preset``, ``seeds`` and ``device`` are not used.
+
     Returns:
         dict: ``paths`` (written files), ``frames`` (label → sweep table), ``failed`` (0) and
         ``problems`` (what :func:`~neon_theory.run.plots.figure_problems` found; each is also
@@ -105,23 +148,18 @@ def make_figure(
         SweepFailed: some job failed (the message names the first error and its job); the
             finished records stay cached, so a re-run retries only the failed ones.
     """
-    preset_specs = figure_specs(name, preset)
-    own = seeds is None or {tuple(sorted(spec.seeds)) for spec in preset_specs.values()} == {tuple(sorted(seeds))}  # the plain name
-    specs = _override(preset_specs, seeds=seeds, device=device)  # device: a torch.device or its name
+    plan = name if isinstance(name, FigurePlan) else plan_figure(name, preset, seeds=seeds, device=device)
     store = store if isinstance(store, ResultStore) else ResultStore(store)
-    for spec in specs.values():
-        spec.validate()  # every sweep is checked before any of them runs
-    frames = {label: run_sweep(spec, store, executor=executor, progress=progress) for label, spec in specs.items()}
+    frames = {label: run_sweep(sweep, store, executor=executor, progress=progress) for label, sweep in plan.sweeps.items()}
     for label, frame in frames.items():
         summary = failure_summary(frame)
         if summary is not None:
-            raise SweepFailed(f"figure {name!r}, sweep {label!r}: {summary}")
-    fig = FIGURES[name].draw(frames)
+            raise SweepFailed(f"figure {plan.name!r}, sweep {label!r}: {summary}")
+    fig = FIGURES[plan.name].draw(frames)
     problems = plots.figure_problems(fig)
     for problem in problems:
-        warnings.warn(f"figure {name!r}: {problem}", FigureWarning, stacklevel=2)
-    suffix = preset if own else f"{preset}_seeds{_seed_label(seeds)}"
-    paths = plots.save(fig, Path(out) / f"{name}_{suffix}")
+        warnings.warn(f"figure {plan.name!r}: {problem}", FigureWarning, stacklevel=2)
+    paths = plots.save(fig, Path(out) / plan.stem)
     return {"paths": paths, "frames": frames, "failed": 0, "problems": problems}
 
 

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
 import json
@@ -42,13 +43,14 @@ from .config import config_to_dict
 # executors are re-exported here (``from neon_theory.run.sweeps import experiment, ResultStore``).
 from .executors import EXECUTORS, MAX_WORKERS, Executor, Job, LocalExecutor, RayExecutor, SubmititExecutor, make_executor, run_job
 from .experiments import EXPERIMENTS, Experiment, code_version, experiment, get_experiment, job_key, package_version
+from .plan import Plan
 from .store import CorruptRecordWarning, ResultStore, load_table, records_frame, save_table
 
 __all__ = [
     "EXECUTORS", "EXPERIMENTS", "MAX_JOBS", "MAX_THREADS", "MAX_WORKERS", "CorruptRecordWarning", "Executor", "Experiment", "Job",
     "LocalExecutor", "RayExecutor", "ResultStore", "SubmititExecutor", "SweepFailed", "SweepSpec", "code_version", "experiment",
     "failure_summary", "get_experiment", "job_key", "load_table", "make_executor", "package_version", "records_frame", "run_job",
-    "run_sweep", "save_table", "SweepPlan", "plan_sweep",
+    "run_sweep", "save_table", "SweepPlan", "plan_sweep", "Plan", "device_name",
 ]
 
 #: Limits that keep a typo from expanding a billion jobs or asking for absurd thread counts.
@@ -149,31 +151,58 @@ class SweepSpec:
             ValueError: an unknown experiment, or a job whose params are not a valid config
                 (the message names the field and the job).
         """
-        self.import_module()
-        exp = get_experiment(self.experiment)
-        device = self.resolved_device()
-        out = []
-        for params, seed in self.jobs():
+        return list(self.plan().jobs)
+
+    def plan(self, device=None) -> Plan:
+        """The sweep validated once (:meth:`validate`), its device resolved once: the :class:`Plan` that
+        :func:`run_sweep` and :func:`plan_sweep` take instead of checking the spec again.
+
+        Args:
+            device: a ``torch.device`` the caller has already resolved (``--device``); it replaces
+                :attr:`device` and is not resolved again.  ``None`` resolves :attr:`device`.
+
+        Raises:
+            ValueError: as :meth:`validate`, or a device this machine lacks.
+        """
+        spec = self if device is None else dataclasses.replace(self, device=str(device))
+        spec.import_module()
+        exp = get_experiment(spec.experiment)
+        resolved = spec.resolved_device() if device is None else device_name(device)
+        jobs = []
+        for params, seed in spec.jobs():
             try:
                 canonical = exp.canonical(params)
             except ValueError as e:
                 raise ValueError(f"sweep job {params}: {e}") from None
-            out.append((canonical, seed, job_key(self.experiment, canonical, seed, device=device)))
-        return out
+            jobs.append((canonical, seed, job_key(spec.experiment, canonical, seed, device=resolved)))
+        return Plan(spec, resolved, tuple(jobs))
 
     def resolved_device(self) -> str:
         """:attr:`device` with ``auto`` resolved on this machine (a ValueError if it is not available)."""
-        import torch
-
         from ..device import resolve_device
 
-        device = resolve_device(self.device)
-        if device.type == "cuda" and device.index is None:  # 'cuda' and 'cuda:0' are one device: one cache key
-            device = torch.device("cuda", torch.cuda.current_device())
-        return str(device)
+        return device_name(resolve_device(self.device))
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
+
+
+def device_name(device) -> str:
+    """A resolved ``torch.device`` as cache keys and records name it."""
+    import torch
+
+    if device.type == "cuda" and device.index is None:  # 'cuda' and 'cuda:0' are one device: one cache key
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
+
+
+def _planned(spec) -> Plan:
+    """``spec`` as a :class:`Plan`: a spec is validated now, a plan was validated already."""
+    if isinstance(spec, Plan):
+        return spec
+    if not isinstance(spec, SweepSpec):
+        raise ValueError(f"spec must be a SweepSpec or its Plan; got {type(spec).__name__}")
+    return spec.plan()
 
 
 class SweepFailed(RuntimeError):
@@ -227,9 +256,10 @@ class SweepPlan:
 ESTIMATE_SCAN = 2000
 
 
-def plan_sweep(spec: SweepSpec, store: ResultStore) -> SweepPlan:
-    """Count the jobs of ``spec`` that the store already holds and estimate the time of the rest."""
-    planned = spec.validate()
+def plan_sweep(spec: SweepSpec | Plan, store: ResultStore) -> SweepPlan:
+    """Count the jobs of ``spec`` (or its :class:`Plan`) that the store already holds and estimate the time of the rest."""
+    plan = _planned(spec)
+    spec, planned = plan.spec, plan.jobs
     records = [store.get(k, discard=False) for _, _, k in planned]  # read-only: nothing is removed
     cached = [r for r in records if r is not None and r["status"] == "ok"]
     failed = sum(r is not None and r["status"] != "ok" for r in records)
@@ -254,7 +284,7 @@ def _stored_times(store: ResultStore, experiment: str) -> list[float]:
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: SweepSpec | Plan,
     store: ResultStore,
     *,
     workers: int = 1,
@@ -265,7 +295,8 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run the missing or failed jobs of ``spec`` and return every record as a tidy DataFrame.
 
-    Every job is validated first (:meth:`SweepSpec.validate`); each finished record is written
+    Every job is validated first (:meth:`SweepSpec.plan`; a :class:`Plan` was validated already);
+    each finished record is written
     to ``store`` as soon as it arrives.  ``executor`` defaults to ``LocalExecutor(workers)``.
     With ``log`` (default) a line per finished job goes to a log file of this run under
     ``<store>/logs/``; ``on_record(record)`` is called for each finished record (``--verbose``).
@@ -276,18 +307,18 @@ def run_sweep(
         say how many jobs came from the cache (``cached``), how many ran (``ran``) and the
         log file (``log``, or ``None``).
     """
-    if not isinstance(spec, SweepSpec):
-        raise ValueError(f"spec must be a SweepSpec; got {type(spec).__name__}")
+    if not isinstance(spec, (SweepSpec, Plan)):
+        raise ValueError(f"spec must be a SweepSpec or its Plan; got {type(spec).__name__}")
     if not isinstance(store, ResultStore):
         raise ValueError(f"store must be a ResultStore; got {type(store).__name__}")
-    planned = spec.validate()
-    exp = get_experiment(spec.experiment)
+    plan = _planned(spec)
+    spec, planned = plan.spec, plan.jobs
+    exp = get_experiment(spec.experiment)  # registered: the plan looked it up
     own = executor is None
     executor = LocalExecutor(workers) if own else executor
     discarded_before = store.discarded
-    device = spec.resolved_device()
     todo = [
-        Job(spec.experiment, exp.module, p, s, k, spec.threads, device)
+        Job(spec.experiment, exp.module, p, s, k, spec.threads, plan.device)
         for p, s, k in planned
         if (r := store.get(k)) is None or r["status"] != "ok"
     ]
@@ -299,7 +330,7 @@ def run_sweep(
             stacklevel=2,
         )
     failed = 0
-    logger = _SweepLog(store, spec, executor.name, len(planned), len(todo)) if log and todo else None
+    logger = _SweepLog(store, plan, executor.name, len(todo)) if log and todo else None
     with tqdm(total=len(todo), disable=not progress or not todo, desc=f"sweep {spec.experiment} [{executor.name}]", unit="job") as bar:
         try:
             for record in executor.map(todo):
@@ -330,9 +361,10 @@ def job_line(r: dict) -> str:
 class _SweepLog:
     """A plain-text log of one run of a sweep: its spec and provenance, then a line per finished job."""
 
-    def __init__(self, store: ResultStore, spec: SweepSpec, executor: str, n_jobs: int, n_todo: int):
+    def __init__(self, store: ResultStore, plan: Plan, executor: str, n_todo: int):
         from .provenance import provenance
 
+        spec, n_jobs = plan.spec, len(plan.jobs)
         folder = store.root / "logs"
         folder.mkdir(exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")  # two runs in one second get two logs
@@ -340,7 +372,7 @@ class _SweepLog:
         self._file = self.path.open("a", encoding="utf-8")
         self._write(f"sweep {spec.experiment}: {n_jobs} jobs, {n_jobs - n_todo} from the cache, {n_todo} to run [{executor}]")
         self._write("spec " + json.dumps(spec.to_dict(), sort_keys=True, default=str))
-        self._write("provenance " + json.dumps(provenance(spec.resolved_device()), sort_keys=True, default=str))
+        self._write("provenance " + json.dumps(provenance(plan.device), sort_keys=True, default=str))
 
     def _write(self, line: str) -> None:
         self._file.write(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} {line}\n")

@@ -115,6 +115,7 @@ def test_results_on_a_table_without_seed_or_status_exits_2(suffix, drop, tmp_pat
     assert code == 0 and "-0.15 ± 0.05" in out  # mean of -0.1, -0.2 and SD/sqrt(2)
 
 
+@pytest.mark.slow
 def test_console_script_exit_status_is_2_on_bad_input():
     proc = subprocess.run(
         [sys.executable, "-m", "neon_theory.run.cli", "align", "--sampler", "temperature=-1"], capture_output=True, text=True
@@ -140,6 +141,7 @@ def test_demo_shows_the_expected_signs_and_writes_the_figure(tmp_path, capsys):
     assert (tmp_path / "demo.png").stat().st_size > 10_000 and (tmp_path / "demo.pdf").exists()
 
 
+@pytest.mark.slow
 def test_toys_and_plane_are_figures_over_the_one_store(tmp_path, capsys):
     """``toys``/``plane`` draw the figures official-*/plane from the same store as ``figures``: a
     second call, or ``figures`` at the same seeds, recomputes nothing."""
@@ -194,6 +196,7 @@ def ResultStoreKeys(path):
     return ResultStore(path).keys()
 
 
+@pytest.mark.slow
 def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
     from neon_theory.run.figures import FIGURES
 
@@ -236,6 +239,7 @@ def test_figures_command_rejects_unknown_names(capsys):
     assert code == 2 and "figure must be" in err
 
 
+@pytest.mark.slow
 def test_a_smoke_tau_sweep_gives_identical_records_with_the_local_and_ray_executors(tmp_path, capsys):
     pytest.importorskip("ray")
     import pandas as pd

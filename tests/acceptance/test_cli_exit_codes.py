@@ -117,6 +117,7 @@ INTERRUPTED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
     script, store = tmp_path / "cli.py", tmp_path / "store"
     script.write_text(INTERRUPTED_SCRIPT)
@@ -147,6 +148,7 @@ def test_a_real_sigint_keeps_the_finished_records_and_a_rerun_resumes(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["records"] == 12
 
 
+@pytest.mark.slow
 def test_a_broken_pipe_exits_quietly(tmp_path):
     import numpy as np
     import pandas as pd

@@ -179,6 +179,7 @@ def expected_align_codes(argv: list[str], kinds: dict) -> set[int]:
     return {0, 2} if "edge" in kinds.values() else {0}
 
 
+@pytest.mark.slow
 @fuzz_settings(ALIGN_EXAMPLES)
 @given(align_argv())
 def test_align_fuzz(case):
@@ -293,6 +294,7 @@ def sweep_file(draw):
     return text.encode(), (None if broken else records)
 
 
+@pytest.mark.slow
 @fuzz_settings(SWEEP_EXAMPLES)
 @given(sweep_file())
 def test_sweep_fuzz(case):
@@ -388,6 +390,7 @@ def rejected_argv(draw):
     return spec["base"] + [t for g in draw(st.permutations(groups)) for t in g]
 
 
+@pytest.mark.slow
 @fuzz_settings(REJECT_EXAMPLES)
 @given(rejected_argv())
 def test_other_commands_reject_bad_input_before_any_work(template):

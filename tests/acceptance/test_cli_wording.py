@@ -91,6 +91,7 @@ def test_the_toys_summary_shows_the_phrase_at_the_neutral_sampler_and_words_the_
     assert "degenerate in 1 of 3 seeds" in out and "--preconditioner" in out and "max_share" not in out
 
 
+@pytest.mark.slow
 def test_the_demo_says_the_phrase_and_its_json_is_null_at_the_neutral_sampler(tmp_path, capsys):
     code, out, _ = run(["demo", "--out", tmp_path, "-q"], capsys)
     rows_at_1 = [line for line in out.splitlines() if line.split()[1:2] == ["+1"]]

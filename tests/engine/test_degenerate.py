@@ -71,6 +71,7 @@ def test_an_exact_report_is_flagged_without_a_warning_and_the_threshold_is_valid
             alignment(torch.ones(2, dtype=F64), torch.ones(2, dtype=F64), Diagonal(torch.ones(2, dtype=F64)), dominant_share=bad)
 
 
+@pytest.mark.slow
 def test_the_results_table_counts_the_flag_per_setting(tmp_path):
     table = tmp_path / "t.csv"
     pd.DataFrame({"tau": [0.5, 0.5, 1.6, 1.6], "seed": [0, 1, 0, 1], "status": ["ok"] * 4,

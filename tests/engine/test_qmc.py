@@ -359,6 +359,7 @@ def probe_repeats():
     return out
 
 
+@pytest.mark.slow
 def test_the_variance_reduced_probe_estimates_the_plain_probes_cosine(probe_repeats):
     (p, _), (v, _) = probe_repeats["plain"], probe_repeats["variance-reduced"]
     se = math.sqrt(statistics.variance(p) / len(p) + statistics.variance(v) / len(v))
@@ -366,6 +367,7 @@ def test_the_variance_reduced_probe_estimates_the_plain_probes_cosine(probe_repe
     assert statistics.stdev(v) < 0.3 * statistics.stdev(p)
 
 
+@pytest.mark.slow
 def test_the_variance_reduced_probes_cosine_se_is_calibrated(probe_repeats):
     cal = se_calibration(*probe_repeats["variance-reduced"])
     print(cal)
@@ -389,6 +391,7 @@ def test_the_rqmc_fd_metric_is_common_across_calls_and_agrees_with_monte_carlo()
     assert abs(a - statistics.mean(draws)) <= K_SE * statistics.stdev(draws)
 
 
+@pytest.mark.slow
 def test_the_official_estimator_and_the_variance_reduced_probe_agree_on_the_diffusion_toy():
     """Same estimand: the means over repeats agree within 4 combined SEs (smoke base, ζ = 1.1)."""
     from studies.bench.bench import _official_once

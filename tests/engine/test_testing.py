@@ -54,6 +54,7 @@ def test_an_object_that_is_not_a_model_fails():
         assert_model_contract(object())
 
 
+@pytest.mark.slow
 @given(logits(), categorical_specs(vocab_size=8))
 def test_the_engines_categorical_samplers_pass_the_check(z, spec):
     assert_categorical_sampler(z, spec)

@@ -63,6 +63,7 @@ def test_the_engine_runs_on_a_diffusers_unet_unchanged(net):
     assert any(not torch.equal(base[k], st.state_dict[k]) for k in base)
 
 
+@pytest.mark.slow
 def test_image_cell_with_the_diffusers_network_runs_algorithm_1(tmp_path):
     """best_w: the Hessian-vector products behind w* go through the UNet's mid-block attention (double backward)."""
     spec = SweepSpec("image-cell", grid={"value": [3.0]}, seeds=(0,), fixed={"family": "flow", "knob": "guidance", "network": "diffusers", "best_w": True})

@@ -44,6 +44,7 @@ def test_bad_unet_settings_name_the_parameter(kw, needle):
         TimeUNet(**{"shape": (1, 8, 8), **kw})
 
 
+@pytest.mark.slow
 def test_diffusion_and_flow_on_digits_go_through_the_contract_and_the_engine():
     d = digits("train", 8)
     x = torch.cat([d.images.flatten(1), d.labels[:, None].float()], 1).double()

@@ -109,6 +109,7 @@ def test_merge_round_trips_real_state_dicts(family, request):
         assert torch.equal(v, base[k])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_full_neon_loop_runs_on_every_family(family, request):
     model, _ = request.getfixturevalue(family)
@@ -173,6 +174,7 @@ def test_score_scale_above_one_sharpens(zeta, sharper):
     assert bool(scaled < base) is sharper
 
 
+@pytest.mark.slow
 def test_many_step_samplers_recover_the_target():
     exact = ExactScoreDiffusion(TARGET)
     for spec in (Steps(200, "ddim", eta=1.0), Steps(60, "heun")):
@@ -313,6 +315,7 @@ def test_token_model_training_lowers_the_loss(chain):
 from toy_models.diffusion import bias_order, solver_bias  # noqa: E402
 
 
+@pytest.mark.slow
 def test_first_order_solvers_shrink_the_law_with_bias_of_order_h():
     exact = ExactScoreDiffusion(TARGET)
     specs = {"ddim": lambda k: Steps(k, "ddim", eta=0.0), "heun": lambda k: Steps(k, "heun")}
@@ -327,6 +330,7 @@ def test_first_order_solvers_shrink_the_law_with_bias_of_order_h():
     assert bias_order(table[table.steps <= 20], "heun") > 1.5
 
 
+@pytest.mark.slow
 def test_guided_sampler_bias_shrinks_with_steps():
     exact = ExactScoreDiffusion(two_class())
     labels = torch.arange(20_000) % 2

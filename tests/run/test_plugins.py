@@ -138,6 +138,7 @@ def test_an_outside_figure_and_preset_run_through_neon_theory_figures(user_packa
     assert {"user-plugin-figure", "plane", "official-ar"} <= set(FIGURES) and {"tiny", "smoke", "paper"} <= set(PRESETS)
 
 
+@pytest.mark.slow
 def test_an_outside_figure_runs_in_a_fresh_process_that_loads_its_experiment_by_entry_point(user_package, tmp_path):
     """A fresh ``neon-theory figures`` finds the figure (figures group) and its experiment (experiments group)."""
     import os

@@ -158,6 +158,7 @@ def test_the_gaussian_cell_matches_the_demo(tmp_path):
 
 # ---- executors: submitit gives the records of the local executor (Ray: tests/acceptance/test_cli.py) --
 
+@pytest.mark.slow
 def test_the_submitit_path_equals_the_local_one(tmp_path):
     pytest.importorskip("submitit")
     from neon_theory.run.sweeps import SubmititExecutor
@@ -189,6 +190,7 @@ SLOW_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_sweep_killed_half_way_resumes_without_recomputation(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text(SLOW_SCRIPT)

@@ -47,6 +47,7 @@ def test_the_official_estimator_and_the_toolkits_probe_estimate_the_same_cosine(
     assert all(-1 <= c <= 1 for c in theirs)
 
 
+@pytest.mark.slow
 def test_bench_runs_from_the_cli_at_smoke_size_and_writes_json_and_markdown(tmp_path, monkeypatch, capsys):
     from neon_theory.run.cli import main
 

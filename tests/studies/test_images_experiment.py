@@ -15,6 +15,7 @@ from toy_models.images.data import digits, load
 from toy_models.images.pixel_ar import dequantise, quantise
 
 
+@pytest.mark.slow
 def test_the_image_experiment_is_found_through_its_entry_point():
     """In a fresh process (this one's registry is shared with the other tests), nothing imported by hand."""
     code = "from neon_theory.run.experiments import get_experiment; print(get_experiment('image-cell').module)"
@@ -22,6 +23,7 @@ def test_the_image_experiment_is_found_through_its_entry_point():
     assert proc.returncode == 0 and proc.stdout.strip() == "studies.images.cells", proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "family, knob, values",
     [("diffusion", "guidance", [1.0, 3.0]), ("flow", "steps", [2, 8]), ("pixel-ar", "temperature", [0.7, 1.3]), ("pixel-ar", "top_k", [1, 2])],
@@ -36,6 +38,7 @@ def test_image_cells_give_finite_alignment_with_error_bars(family, knob, values,
     assert df["result.held_out_loss"].nunique() == 1  # one base model per (family, seed): the sampler does not touch it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family, knob, value", [("diffusion", "guidance", 3.0), ("flow", "guidance", 0.5), ("pixel-ar", "temperature", 0.7)])
 def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(family, knob, value, tmp_path):
     ws = (-1.0, 0.0, 1.0)
@@ -54,6 +57,7 @@ def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(f
     assert 0 < r["fid_floor"] < r["base_fid"]  # the base model is farther from the held-out digits than real training digits are
 
 
+@pytest.mark.slow
 def test_the_pixel_ar_held_out_loss_is_the_exact_mean_nll_of_the_held_out_images():
     cell = E.ImageCell(family="pixel-ar", knob="temperature", value=1.0)
     model = E._image_base(cell.base(), 0)
@@ -104,6 +108,7 @@ def test_the_probe_keeps_an_images_loss_noise_copies_next_to_each_other():
     assert all(e % copies == 0 for e in probe.batch_edges) and probe.batch_edges[-1] == probe.real.shape[0]
 
 
+@pytest.mark.slow
 def test_samples_carry_labels_drawn_from_the_training_class_frequencies():
     """Photo patches are 29/26/14/30% by photograph; uniform labels would tilt r_s and FID. 4-SE binomial tolerance."""
     model = E._image_base(E.ImageCell(data="patches", size=16).base(), 0)
@@ -114,6 +119,7 @@ def test_samples_carry_labels_drawn_from_the_training_class_frequencies():
     assert ((got - want).abs() <= 4 * (want * (1 - want) / n).sqrt()).all() and want.max() - want.min() > 0.1
 
 
+@pytest.mark.slow
 def test_each_field_of_the_base_changes_the_base_model():
     cells = [E.ImageCell(), E.ImageCell(data="patches", size=16), E.ImageCell(size=16), E.ImageCell(precision="bfloat16")]
     losses = [E._metrics(c)[0](E._image_base(c.base(), 0), torch.Generator().manual_seed(0)) for c in cells]
@@ -169,6 +175,7 @@ def test_bad_image_cells_are_rejected_by_field_before_any_job(fixed, needle, tmp
         SweepSpec("image-cell", fixed=fixed).validate()
 
 
+@pytest.mark.slow
 def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eagerly():
     """aot_eager traces the network as torch.compile does (without code generation); the HVP behind w* needs double backward."""
     cells = {c: E.image_cell(E.ImageCell(family="diffusion", knob="guidance", value=2.0, best_w=True, compile=c), 0) for c in ("off", "aot_eager")}

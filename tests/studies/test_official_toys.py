@@ -43,6 +43,7 @@ def best_w(runs, key: str, value: float, budget_key: str, budget: int) -> list[f
     return cell["result.best_w"].astype(float).tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "toy, runs_fixture, key, value, budget_key, budgets",
     [
@@ -63,6 +64,7 @@ def test_best_w_has_the_published_sign_over_seeds(request, toy, runs_fixture, ke
     assert means[1] < means[0]  # a longer fine-tune needs a smaller |w| (w* ∝ 1/α)
 
 
+@pytest.mark.slow
 def test_ar_cosine_is_negative_for_a_sharpening_temperature_in_every_seed(ar_runs):
     """Mode-seeking τ = 0.7: P-cosine < 0 in each of the 5 seeds (a sign test, p = 1/32 under symmetry).
 
@@ -74,6 +76,7 @@ def test_ar_cosine_is_negative_for_a_sharpening_temperature_in_every_seed(ar_run
     assert len(vals) == len(SEEDS) and all(v < 0 for v in vals), vals
 
 
+@pytest.mark.slow
 def test_toy_tables_are_complete_and_finite(diffusion_runs, ar_runs):
     from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
 

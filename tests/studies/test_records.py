@@ -71,6 +71,7 @@ SMOKE = {
 }
 
 
+@pytest.mark.slow
 def test_every_result_field_of_every_registered_experiment_is_documented():
     from neon_theory.run import plugins
     from neon_theory.run.experiments import EXPERIMENTS

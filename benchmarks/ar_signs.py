@@ -14,10 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-import studies.gaussian.cells  # noqa: F401  (registers the experiments)
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
-from studies.presets import PRESETS
+from studies.presets import PRESETS, sampler_grid
 
 TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
 
@@ -30,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--store", default="results/calibration-store")
     ap.add_argument("--out", default="results/ar_signs")
     args = ap.parse_args(argv)
-    spec = SweepSpec("ar-cell", grid={"tau": list(TAUS)}, seeds=tuple(parse_seeds(args.seeds)),
+    spec = SweepSpec("ar-cell", grid={"sampler": sampler_grid("std-temperature", TAUS)}, seeds=tuple(parse_seeds(args.seeds)),
                      fixed={"preset": args.preset, "best_w": False, "cosine": True})
     df = run_sweep(spec, ResultStore(args.store), workers=args.workers)
     bad = df[df.status != "ok"]

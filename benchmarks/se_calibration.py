@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
-import studies.gaussian.cells  # noqa: F401  (registers the experiments)
 from neon_theory.calibration import grouped_se_calibration
 from neon_theory.run.cli import parse_seeds
 from neon_theory.run.sweeps import ResultStore, SweepSpec, run_sweep
-from studies.presets import PRESETS
+from studies.presets import PRESETS, sampler_grid
 
 TOYS = {
-    "ar": ("ar-cell", "tau", (0.5, 1.6), {"best_w": False, "cosine": True}),
-    "diffusion": ("diffusion-cell", "zeta", (0.9, 1.1), {}),
+    # experiment, the sampler's text name, its records column, the default values, fixed params
+    "ar": ("ar-cell", "std-temperature", "tau", (0.5, 1.6), {"best_w": False, "cosine": True}),
+    "diffusion": ("diffusion-cell", "score-scale", "zeta", (0.9, 1.1), {}),
 }
 
 
@@ -45,9 +45,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.reps < 3:
         ap.error("--reps must be in [3, inf)")
-    name, knob, default_values, fixed = TOYS[args.toy]
+    name, sampler, knob, default_values, fixed = TOYS[args.toy]
     values = default_values if args.values is None else tuple(float(v) for v in args.values.split(","))
-    spec = SweepSpec(name, grid={knob: list(values), "estimator_rep": list(range(args.reps))},
+    spec = SweepSpec(name, grid={"sampler": sampler_grid(sampler, values), "estimator_rep": list(range(args.reps))},
                      seeds=tuple(parse_seeds(args.seeds)), fixed={"preset": args.preset, **fixed})
     start = time.perf_counter()
     df = run_sweep(spec, ResultStore(args.store), workers=args.workers)

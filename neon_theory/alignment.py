@@ -48,7 +48,7 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from ._validation import check_real, check_tensor
+from .checks import check_real, check_tensor
 from .device import to_accumulator
 from .gradients import GradientEstimate, as_estimate
 from .preconditioners import BlockDiagonal, Preconditioner, matrix_power_sym

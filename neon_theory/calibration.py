@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-from ._validation import check_real
+from .checks import check_real
 
 
 @dataclass(frozen=True)

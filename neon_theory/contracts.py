@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Protocol, Union, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_draw
+from .checks import check_draw
 from .samplers import SamplerSpec
 
 Noise = Union[None, Tensor, tuple, Mapping[str, Tensor]]

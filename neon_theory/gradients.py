@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ._validation import check_choice, check_generator, check_int, check_tensor
+from .checks import check_choice, check_generator, check_int, check_tensor
 from .contracts import GenerativeModel, Noise, Target, check_model, noise_rows
 from .device import RunningSum, accumulator_dtype, module_device, to_accumulator
 from .params import flatten, num_parameters, trainable_named_parameters

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_int, check_spd, check_tensor
+from .checks import check_int, check_spd, check_tensor
 
 
 def _moments(name: str, mean: Tensor, cov: Tensor, *, psd_ok: bool = True) -> tuple[Tensor, Tensor]:

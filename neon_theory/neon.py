@@ -24,7 +24,7 @@ import torch
 from scipy import optimize
 from torch import Tensor, nn
 
-from ._validation import check_choice, check_generator, check_int, check_real, check_tensor
+from .checks import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, compile_module, module_device, to_accumulator
 from .params import parameter_vector, trainable_named_parameters

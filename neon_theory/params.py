@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._validation import check_tensor
+from .checks import check_tensor
 from .device import accumulator_dtype, module_device
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_generator, check_int, check_real, check_spd, check_tensor
+from .checks import check_choice, check_generator, check_int, check_real, check_spd, check_tensor
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, module_device, to_accumulator
 from .gradients import (

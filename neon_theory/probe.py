@@ -27,8 +27,8 @@ from typing import Callable
 
 import torch
 
-from ._validation import check_choice, check_int
 from .alignment import AlignmentReport, alignment
+from .checks import check_choice, check_int
 from .gradients import GradientEstimate, ModelLaw, paired_population_gradients
 from .preconditioners import adam_minibatch
 from .rng import child_seed, generator

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.quasirandom import SobolEngine
 
-from ._validation import check_int
+from .checks import check_int
 
 #: the largest dimension torch's Sobol engine supports
 MAX_DIM = SobolEngine.MAXDIM

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_int
+from .checks import check_int
 
 
 def child_seed(seed: int, name: str) -> int:

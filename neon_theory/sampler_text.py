@@ -27,7 +27,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 
-from ._validation import integral
+from .checks import integral
 from .samplers import Chain, Guidance, SamplerSpec, ScoreScale, Steps, Temperature, TopK, TopP
 
 
@@ -84,12 +84,12 @@ def register_sampler_name(name: str, spec_type: type, value_field: str, *, fixed
     return entry
 
 
-register_sampler_name("temperature", Temperature, "value", fixed={"convention": "density"}, column="T", label="density temperature T")
-register_sampler_name("std-temperature", Temperature, "value", fixed={"convention": "std"}, column="tau", label="std temperature τ")
-register_sampler_name("top-k", TopK, "k", label="top-k")
-register_sampler_name("top-p", TopP, "p", label="top-p")
-register_sampler_name("score-scale", ScoreScale, "zeta", column="zeta", label="score scale ζ")
-register_sampler_name("guidance", Guidance, "gamma", label="guidance γ")
+register_sampler_name("temperature", Temperature, "value", fixed={"convention": "density"}, column="T", label="T (density temperature)")
+register_sampler_name("std-temperature", Temperature, "value", fixed={"convention": "std"}, column="tau", label="τ (std temperature)")
+register_sampler_name("top-k", TopK, "k", label="k (top-k)")
+register_sampler_name("top-p", TopP, "p", label="p (top-p)")
+register_sampler_name("score-scale", ScoreScale, "zeta", column="zeta", label="ζ (score scale)")
+register_sampler_name("guidance", Guidance, "gamma", label="γ (guidance)")
 register_sampler_name("steps", Steps, "n", label="sampler steps")
 
 

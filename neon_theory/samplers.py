@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_int, check_real
+from .checks import check_choice, check_int, check_real
 
 SOLVERS = ("euler", "heun", "midpoint", "ddim", "ddpm")
 
@@ -326,15 +326,28 @@ class SamplerImplementations:
             ValueError: naming the family and the spec, for a spec it does not implement (a
                 neutral one, such as the ``Temperature(1)`` that ``None`` stands for, is skipped).
         """
-        spec = as_spec(sampler)
-        for s in spec.specs if isinstance(spec, Chain) else (spec,):
+        for s in self._parts(sampler):
             fn = self._functions.get(type(s))
-            if fn is None:
-                if s.is_neutral():
-                    continue
-                raise ValueError(f"{self.family} does not implement {type(s).__name__} samplers; it implements {', '.join(self.supported)}")
-            state = fn(s, state)
+            state = state if fn is None else fn(s, state)
         return state
+
+    def check(self, sampler: SamplerSpec | None) -> SamplerSpec:
+        """``sampler`` (``None``: the plain law) if this family implements every part of it, without
+        applying it: a cell validates its sampler once, when it is built.
+
+        Raises:
+            ValueError: as :meth:`apply`.
+        """
+        self._parts(sampler)
+        return as_spec(sampler)
+
+    def _parts(self, sampler: SamplerSpec | None) -> tuple:
+        spec = as_spec(sampler)
+        parts = spec.specs if isinstance(spec, Chain) else (spec,)
+        for s in parts:
+            if type(s) not in self._functions and not s.is_neutral():
+                raise ValueError(f"{self.family} does not implement {type(s).__name__} samplers; it implements {', '.join(self.supported)}")
+        return parts
 
 
 #: Every family's registry, by family name: where to look up who supports which sampler.

@@ -13,8 +13,9 @@ import math
 
 import torch
 
-from neon_theory._validation import check_real, integral
-from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, undefined_at_neutral
+from neon_theory.checks import check_real, integral
+from neon_theory.sampler_text import parse_sampler, sampler_text
+from neon_theory.samplers import DENSITY_TEMPERATURE_RANGE, UNDEFINED_AT_NEUTRAL, SamplerSpec, undefined_at_neutral
 
 POSITIVE = (0.0, math.inf)
 DENSITY_T = DENSITY_TEMPERATURE_RANGE  # what float64 computes with (closed interval)
@@ -117,3 +118,21 @@ def probe_record(row: dict, neutral: bool) -> dict:
     return undefined_at_neutral({**{k: finite_or_none(row[k]) for k in PROBE_FIELDS}, "degenerate": bool(row["degenerate"])}, neutral)
 
 
+
+
+def sampler_field(cfg, family=None, *, allowed: tuple = ()) -> SamplerSpec:
+    """Parse a cell's ``sampler`` text once with the engine's parser (which checks every value), store its
+    canonical text (so two spellings of one sampler share a cache key), and check that ``family``'s
+    :class:`~neon_theory.samplers.SamplerImplementations` implements it and that its parts are of
+    the ``allowed`` spec types (when given).  Returns the spec."""
+    if not isinstance(cfg.sampler, str):
+        raise ValueError(f"sampler must be text such as 'temperature=0.7'; got {cfg.sampler!r}")
+    spec = parse_sampler(cfg.sampler)
+    parts = spec.specs if hasattr(spec, "specs") else (spec,)
+    if allowed and not all(isinstance(s, allowed) for s in parts):
+        names = ", ".join(t.__name__ for t in allowed)
+        raise ValueError(f"sampler {cfg.sampler!r}: {type(cfg).__name__} takes {names} parts only")
+    if family is not None:
+        family.check(spec)
+    object.__setattr__(cfg, "sampler", sampler_text(spec))
+    return spec

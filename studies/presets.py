@@ -30,3 +30,10 @@ def preset_seeds(preset: str, paper: int = 5) -> tuple:
 def rounded(values) -> tuple:
     """Floats rounded to 6 decimals (a grid that reads the same in a sweep file)."""
     return tuple(float(v) for v in np.round(values, 6))
+
+
+def sampler_grid(name: str, values) -> list[str]:
+    """A sweep grid of samplers in the text syntax: ``name=v`` for each value (``temperature=0.5``, ``top-k=3``)."""
+    from neon_theory.sampler_text import parse_sampler, sampler_text
+
+    return [sampler_text(parse_sampler(f"{name}={v!r}")) for v in values]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neon_theory._validation import check_real
+from neon_theory.checks import check_real
 from neon_theory.contracts import ModelAdapter
 from neon_theory.rng import draw
 

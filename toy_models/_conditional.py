@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_generator, check_int, check_real, check_tensor
+from neon_theory.checks import check_generator, check_int, check_real, check_tensor
 from neon_theory.rng import draw, multinomial
 
 #: rows per network call while sampling: one call on 10⁶ rows thrashes the CPU caches and was

@@ -18,7 +18,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_choice, check_draw, check_int, check_real, check_tensor
+from neon_theory.checks import check_choice, check_draw, check_int, check_real, check_tensor
 from neon_theory.gradients import WeightedSupport
 from neon_theory.rng import multinomial
 from neon_theory.samplers import SamplerSpec, categorical_logits

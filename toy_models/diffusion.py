@@ -34,7 +34,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_choice, check_draw, check_int, check_real, check_tensor
+from neon_theory.checks import check_choice, check_draw, check_int, check_real, check_tensor
 from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, ScoreScale, Steps, implementations

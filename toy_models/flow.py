@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_draw
+from neon_theory.checks import check_draw
 from neon_theory.rng import draw
 from neon_theory.samplers import Guidance, SamplerSpec, Steps, implementations
 

@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.functional import hessian as _autograd_hessian
 
-from neon_theory._validation import check_draw, check_int, check_spd, check_tensor
 from neon_theory.alignment import AlignmentReport, TheoryQuantities, alignment, theory_quantities
+from neon_theory.checks import check_draw, check_int, check_spd, check_tensor
 from neon_theory.metrics import gaussian_cross_entropy, gaussian_frechet_distance, sample_moments
 from neon_theory.params import flatten, parameter_vector
 from neon_theory.preconditioners import Preconditioner

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_draw, check_int, check_real, check_spd, check_tensor
+from neon_theory.checks import check_draw, check_int, check_real, check_spd, check_tensor
 from neon_theory.qmc import normal_from_uniform
 from neon_theory.rng import draw, multinomial
 

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_draw, check_int, check_real, check_tensor
+from neon_theory.checks import check_draw, check_int, check_real, check_tensor
 from neon_theory.device import module_device
 from neon_theory.gradients import WeightedSupport
 from neon_theory.rng import draw, multinomial

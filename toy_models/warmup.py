@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from neon_theory._validation import check_generator, check_int, check_real
+from neon_theory.checks import check_generator, check_int, check_real
 from neon_theory.rng import draw
 
 

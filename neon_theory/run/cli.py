@@ -27,7 +27,7 @@ import warnings
 
 # The names below were all defined here once; plugins, tests and notebooks import them from this
 # module, so they stay importable from it (re-exported from their homes, never redefined).
-from .._validation import MAX_SEEDS  # noqa: F401 (the limit of --seeds)
+from ..checks import MAX_SEEDS  # noqa: F401 (the limit of --seeds)
 from .commands import (  # noqa: F401
     RESERVED_SLURM,
     SLURM_OPTIONS,

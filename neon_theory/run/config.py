@@ -18,7 +18,7 @@ import typing
 
 import yaml
 
-from .._validation import integral
+from ..checks import integral
 
 
 class NumberSafeLoader(yaml.SafeLoader):
@@ -86,6 +86,10 @@ def config_from_dict(cls, data: dict):
     if odd:
         raise ValueError(f"{cls.__name__} field names must be text; got {odd[0]!r} ({type(odd[0]).__name__})")
     unknown = sorted(set(data) - set(fields))
+    renamed = getattr(cls, "RENAMED", {})  # a field an old sweep file may still use: say its new spelling
+    for name in unknown:
+        if name in renamed:
+            raise ValueError(f"{cls.__name__}: the field {name!r} is gone; {renamed[name]}")
     if unknown:
         raise ValueError(f"unknown field(s) {unknown} for {cls.__name__}; accepted fields are {sorted(fields)}")
     required = [n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Iterator
 
-from .._validation import check_choice, check_int, check_writable_folder
+from ..checks import check_choice, check_int, check_writable_folder
 from .experiments import code_version, get_experiment
 
 #: Limit that keeps a typo from forking a million processes.

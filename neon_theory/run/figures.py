@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .._validation import check_choice
+from ..checks import check_choice
 from . import plots, plugins
 from .executors import Executor
 from .experiments import refuse_override

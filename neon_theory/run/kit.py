@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .._validation import check_writable_folder
+from ..checks import check_writable_folder
 from .text import duration
 
 
@@ -160,8 +160,8 @@ def output_folder(option: str, path: str) -> Path:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-4' or '0,2,5' → a list of seeds (:func:`~neon_theory._validation.seed_list`, as in a sweep file)."""
-    from .._validation import seed_list
+    """'0-4' or '0,2,5' → a list of seeds (:func:`~neon_theory.checks.seed_list`, as in a sweep file)."""
+    from ..checks import seed_list
 
     try:
         return seed_list("--seeds", text)

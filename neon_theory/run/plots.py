@@ -63,17 +63,11 @@ def save(fig, path: str | Path, formats=("png", "pdf")) -> list[Path]:
     return out
 
 
-#: column → how an axis or legend names it; families add their own with :func:`register_label`.
+#: column → how an axis or legend names it; families add their own with :func:`register_label`; a
+#: sampler's column (``tau``, ``top_k``, ...) is named by its entry in :mod:`neon_theory.sampler_text`.
 LABELS: dict[str, str] = {
     "w": "w (merge weight)",
-    "T": "T (density temperature)",
-    "tau": "τ (std temperature)",
-    "zeta": "ζ (score scale)",
     "gamma": "γ (guidance)",
-    "guidance": "γ (guidance)",
-    "steps": "sampler steps",
-    "top_k": "k (top-k)",
-    "top_p": "p (top-p)",
     "temperature": "T (density temperature)",
     "n_synthetic": "|S| (synthetic samples)",
     "ft_epochs": "fine-tuning epochs",
@@ -101,8 +95,10 @@ def register_label(column: str, text: str) -> None:
 
 def label(column: str) -> str:
     """The words for ``column`` (``result.`` dropped; the column itself if none is registered)."""
+    from ..sampler_text import column_labels
+
     name = column.removeprefix("result.")
-    return LABELS.get(column, LABELS.get(name, name.replace("_", " ")))
+    return LABELS.get(column, LABELS.get(name, column_labels().get(name, name.replace("_", " "))))
 
 
 def t95(values) -> tuple[float, float]:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .._validation import check_choice, check_path, check_writable_folder
+from ..checks import check_choice, check_path, check_writable_folder
 
 
 def _checksum(record: dict) -> str:
@@ -91,13 +91,28 @@ class ResultStore:
 
 
 
+def _sampler_columns(text: str) -> dict:
+    from ..sampler_text import sampler_columns
+
+    try:
+        return sampler_columns(text)
+    except ValueError:  # a name this process does not know (a user's spec not imported): the text column stays
+        return {}
+
+
 def records_frame(records: Iterable[dict | None]) -> pd.DataFrame:
-    """Flatten records into one row each: the params, seed, status, error and ``result.<field>`` columns."""
+    """Flatten records into one row each: the params, seed, status, error and ``result.<field>`` columns.
+
+    A ``sampler`` param (text, :mod:`neon_theory.sampler_text`) also gives one numeric column per
+    named part (``std-temperature=0.5`` → ``tau``; ``steps=20+guidance=2`` → ``steps``, ``guidance``),
+    unless a param of that name is already there."""
     rows = []
     for r in records:
         if r is None:
             continue
         row = dict(r["params"], seed=r["seed"], status=r["status"], error=r.get("error"))
+        if isinstance(r["params"].get("sampler"), str):  # the sampler's numbers as columns (tau, top_k, ...) to plot and group by
+            row = {**_sampler_columns(r["params"]["sampler"]), **row}
         row.update({f"result.{k}": v for k, v in (r.get("result") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)

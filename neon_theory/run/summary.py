@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._validation import check_real
+from ..checks import check_real
 
 #: The interval every summary reports, in words.
 INTERVAL = (

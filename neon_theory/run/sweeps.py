@@ -35,7 +35,7 @@ from itertools import product
 
 import pandas as pd
 
-from .._validation import check_int, integral, seed_list
+from ..checks import check_int, integral, seed_list
 from ..progress import tqdm
 from .config import config_to_dict
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neon_theory._validation import check_int, check_real
+from neon_theory.checks import check_int, check_real
 
 #: each row's target, as the issue that set them states it
 TARGETS = {"efficiency": 10.0, "gradient_pass": 0.95, "diffusion_toy_s": 120.0, "ar_toy_s": 20.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from neon_theory.run import plots
 from neon_theory.run.figures import register_figure
 
-from ..drawing import cosine_panels, knob_axis
+from ..drawing import cosine_panels
 from ..flow.figures import flow_specs
 from ..gaussian.figures import gaussian_budget_spec, gaussian_size_spec, gaussian_temperature_spec
 from ..official_ar.figures import ar_budget_spec, ar_cosine_spec, ar_size_spec
@@ -14,17 +14,17 @@ from ..tokens.figures import token_specs
 
 
 def draw_cosine(f: dict):
-    tok = [knob_axis(f[f"tokens/{k}"], k) for k in ("temperature", "top_k", "top_p")]
+    tok = [f[f"tokens/{k}"] for k in ("temperature", "top_k", "top_p")]
     return cosine_panels(
         {
             "Gaussian (exact, P = I), temperature T": (f["gaussian"], "T", "base"),
-            "tokens (exact, add-½ MLE base), temperature T": (tok[0], "temperature", "preconditioner"),
+            "tokens (exact, add-½ MLE base), temperature T": (tok[0], "T", "preconditioner"),
             "tokens (exact, add-½ MLE base), top-k": (tok[1], "top_k", "preconditioner"),
             "tokens (exact, add-½ MLE base), top-p": (tok[2], "top_p", "preconditioner"),
             "AR toy (Adam P), std temperature τ": (f["ar"], "tau", None),
             "diffusion toy (Adam P), score scale ζ": (f["diffusion"], "zeta", None),
-            "flow, two-class GMM (Adam P), guidance γ": (knob_axis(f["flow/guidance"], "guidance"), "guidance", None),
-            "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (knob_axis(f["flow/steps"], "steps"), "steps", None),
+            "flow, two-class GMM (Adam P), guidance γ": (f["flow/guidance"], "guidance", None),
+            "flow, two-class GMM (Adam P), Euler steps (γ = 1)": (f["flow/steps"], "steps", None),
         },
         # Only where the whole sampler is neutral (q = p_θ).  ζ = 1 and γ = 1 on a finite DDIM or
         # Euler grid are still mode-seeking (discretisation), so their cosines are measurements.

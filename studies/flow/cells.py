@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int
 from neon_theory.probe import CosineProbe, Rows, Streams, blocked_adam_probe
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
+from neon_theory.sampler_text import parse_sampler, sampler_text
+from neon_theory.samplers import Chain, Guidance, Steps
+from toy_models.flow import SAMPLERS as FLOW_SAMPLERS
 
-from ..common import PROBE_RESULTS, integral_field, per_device, probe_record, results_of
+from ..common import PROBE_RESULTS, per_device, probe_record, results_of, sampler_field
 from ..presets import PRESETS
 
 FLOW_PRESETS = {
@@ -25,39 +27,37 @@ FLOW_PRESETS["reduced"] = FLOW_PRESETS["paper"]  # the flow cells are cheap: no 
 @dataclass(frozen=True)
 class FlowCell:
     """The P-cosine (Adam P, CRN) of a class-conditional flow-matching MLP on the two-class
-    GMM, at one guidance scale γ or one number of Euler steps.
+    GMM, at one sampler: a number of solver steps and a guidance scale γ (γ > 1 mode-seeking).
 
     Attributes:
         preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes in ``FLOW_PRESETS``; reduced = paper).
-        knob (str): ``guidance`` (γ > 1 mode-seeking; ``steps`` fixed) or ``steps`` (Euler steps; γ = 1).
-        value (float): γ in [0, inf) or a number of steps in [1, inf).
-        steps (int): Euler steps when the knob is ``guidance``.
+        sampler (str): in the text syntax (:mod:`neon_theory.sampler_text`), e.g. ``guidance=2`` or
+            ``steps=5``; the part left out is filled in (20 Euler steps; γ = 1), and the record
+            keeps the whole chain (``steps=20+guidance=2.0``).
         estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
     preset: str = "smoke"
-    knob: str = "guidance"
-    value: float = 2.0
-    steps: int = 20
+    sampler: str = "steps=20+guidance=2.0"
     estimator_rep: int = 0
+
+    RENAMED = {name: "write sampler: guidance=GAMMA or steps=N (or steps=N+guidance=GAMMA)" for name in ("knob", "value", "steps")}
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        check_choice("knob", self.knob, ("guidance", "steps"))
-        if self.knob == "guidance":
-            check_real("value", self.value, 0.0, math.inf)
-        else:
-            integral_field(self, "value")
-            check_int("value", self.value, lo=1)
-        check_int("steps", self.steps, lo=1)
+        spec = sampler_field(self, FLOW_SAMPLERS, allowed=(Steps, Guidance))
+        parts = {type(s): s for s in (spec.specs if isinstance(spec, Chain) else (spec,))}
+        object.__setattr__(self, "sampler", sampler_text(Chain((parts.get(Steps, Steps(20, "euler")), parts.get(Guidance, Guidance(1.0))))))
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
-    def sampler(self):
-        from neon_theory.samplers import Chain, Guidance, Steps
+    def spec(self) -> Chain:
+        return parse_sampler(self.sampler)
 
-        if self.knob == "guidance":
-            return Chain((Steps(self.steps, "euler"), Guidance(self.value)))
-        return Chain((Steps(int(self.value), "euler"), Guidance(1.0)))
+    def stream(self) -> str:
+        """The name of the synthetic draws' stream, as it was before samplers were text (so records
+        at the same seeds stay the same): ``guidance/γ``, or ``steps/n`` at γ = 1."""
+        steps, guidance = self.spec().specs
+        return f"guidance/{guidance.gamma}" if guidance.gamma != 1.0 else f"steps/{steps.n}"
 
 
 @per_device(16)
@@ -84,12 +84,12 @@ def _flow_probe(preset: str, seed: int, rep: int):
     P, edges = blocked_adam_probe(model, pop, size, streams, prefix="flow-")
 
     def synthetic_of(cell: FlowCell):
-        return model.sample(size.n_pop, cell.sampler(), streams.generator(f"flow-S/{cell.knob}/{cell.value}"))
+        return model.sample(size.n_pop, cell.spec(), streams.generator(f"flow-S/{cell.stream()}"))
 
     return CosineProbe(model, pop, synthetic_of, P, sizes=size, streams=streams, name="cell", rows=Rows(edges))
 
 
 @experiment("flow-cell", config=FlowCell, results=results_of(*PROBE_RESULTS, "sharpening"))
 def flow_cell(cfg: FlowCell, seed: int) -> dict:
-    sampler = cfg.sampler()
+    sampler = cfg.spec()
     return {"sharpening": sampler.sharpening().value, **probe_record(_flow_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg,))[0], sampler.is_neutral())}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.run.experiments import experiment
+from neon_theory.sampler_text import parse_sampler
+from neon_theory.samplers import Temperature, std_to_density_temperature
 
-from ..common import DENSITY_T, POSITIVE, check_ws, clean, results_of
+from ..common import POSITIVE, check_ws, clean, results_of, sampler_field
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,8 @@ class GaussianCell:
     """One cell of the Gaussian demo: exact s, cosine, w*, and Brent's best w of the NLL.
 
     Attributes:
-        T (float): density temperature in (0, inf).
+        sampler (str): a temperature in the text syntax, ``temperature=T`` (p^(1/T), T in [1e-100, 1e100])
+            or ``std-temperature=τ`` (T = τ² for a Gaussian).
         base (str): ``under-dispersed`` or ``over-dispersed`` (the demo's two base models).
         n_synthetic (int): |S| in [2, inf).
         steps (int): SGD steps (the budget; α = lr × steps), in [1, inf).
@@ -23,21 +26,30 @@ class GaussianCell:
         w_values (tuple): w at which to also report the NLL (for curves).
     """
 
-    T: float = 0.5
+    sampler: str = "temperature=0.5"
     base: str = "under-dispersed"
     n_synthetic: int = 20000
     steps: int = 10
     lr: float = 0.02
     w_values: tuple = ()
 
+    RENAMED = {"T": "write sampler: temperature=T"}
+
     def __post_init__(self):
-        check_real("T", self.T, *DENSITY_T)
+        if not isinstance(sampler_field(self, allowed=(Temperature,)), Temperature):
+            raise ValueError(f"sampler {self.sampler!r}: GaussianCell takes one temperature (temperature=T or std-temperature=TAU)")
         check_choice("base", self.base, ("under-dispersed", "over-dispersed"))
         check_int("n_synthetic", self.n_synthetic, lo=2)
         check_int("steps", self.steps, lo=1)
         check_real("lr", self.lr, *POSITIVE, lo_open=True)
         check_ws("w_values", self.w_values)
 
+
+    @property
+    def T(self) -> float:
+        """The sampler as a density temperature T."""
+        spec = parse_sampler(self.sampler)
+        return spec.value if spec.convention == "density" else std_to_density_temperature(spec.value)
 
 @experiment("gaussian-cell", config=GaussianCell, results=results_of(
     "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from neon_theory._validation import check_real
+from neon_theory.checks import check_real
 from neon_theory.run.cli import (
     DEGENERATE_COSINE,
     CLIError,

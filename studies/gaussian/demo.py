@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 import torch
 
-from neon_theory._validation import check_int, check_real
+from neon_theory.checks import check_int, check_real
 from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sweep
 from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity

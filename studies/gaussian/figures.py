@@ -12,14 +12,14 @@ from neon_theory.run.plots import (
 from neon_theory.run.sweeps import SweepSpec
 
 from ..drawing import mode_seeking_signs
-from ..presets import by_preset, preset_seeds, rounded
+from ..presets import by_preset, preset_seeds, rounded, sampler_grid
 
 
 def gaussian_temperature_spec(preset: str) -> SweepSpec:
     return SweepSpec(
         "gaussian-cell",
         grid={
-            "T": by_preset((0.5, 0.8, 1.25, 1.6), (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4, 1.6), preset),
+            "sampler": sampler_grid("temperature", by_preset((0.5, 0.8, 1.25, 1.6), (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4, 1.6), preset)),
             "base": ["under-dispersed", "over-dispersed"],
         },
         seeds=preset_seeds(preset),
@@ -31,7 +31,7 @@ def gaussian_w_spec(preset: str) -> SweepSpec:
     ws = rounded(np.linspace(-4, 5, 10 if preset == "smoke" else 37))
     return SweepSpec(
         "gaussian-cell",
-        grid={"T": [0.5, 1.6], "base": ["under-dispersed", "over-dispersed"]},
+        grid={"sampler": sampler_grid("temperature", [0.5, 1.6]), "base": ["under-dispersed", "over-dispersed"]},
         seeds=preset_seeds(preset),
         fixed={"w_values": ws, "n_synthetic": 2000 if preset == "smoke" else 20000},
     )
@@ -42,7 +42,7 @@ def gaussian_budget_spec(preset: str) -> SweepSpec:
         "gaussian-cell",
         grid={"steps": by_preset((2, 5, 10, 20, 40), (1, 2, 5, 10, 20, 40, 80), preset)},
         seeds=preset_seeds(preset),
-        fixed={"T": 0.5, "n_synthetic": 2000 if preset == "smoke" else 20000},
+        fixed={"sampler": "temperature=0.5", "n_synthetic": 2000 if preset == "smoke" else 20000},
     )
 
 
@@ -51,7 +51,7 @@ def gaussian_size_spec(preset: str) -> SweepSpec:
         "gaussian-cell",
         grid={"n_synthetic": by_preset((20, 200, 2000), (10, 30, 100, 300, 1000, 3000, 10000, 30000), preset)},
         seeds=preset_seeds(preset),
-        fixed={"T": 0.5},
+        fixed={"sampler": "temperature=0.5"},
     )
 
 

@@ -47,7 +47,7 @@ from types import SimpleNamespace
 
 import torch
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.device import compile_module
 from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, report_fields
 from neon_theory.rng import child_seed, generator

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import torch
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
-from neon_theory.samplers import Temperature
+from neon_theory.sampler_text import parse_sampler
+from neon_theory.samplers import Temperature, density_to_std_temperature
+from toy_models.autoregressive import SAMPLERS as AR_SAMPLERS
 
-from ..common import BEST_FD_RESULTS, PROBE_RESULTS, STD_TAU, check_ws, clean, per_device, probe_record, results_of
+from ..common import BEST_FD_RESULTS, PROBE_RESULTS, check_ws, clean, per_device, probe_record, results_of, sampler_field
 from ..presets import PRESETS
 from .toy import ARToyConfig, ar_base, ar_cosine_probe, ar_fd_metric, ar_finetune
 
@@ -40,7 +42,8 @@ class ARCell:
 
     Attributes:
         preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes of :class:`~studies.official_ar.toy.ARToyConfig`).
-        tau (float): std temperature in (0, inf).
+        sampler (str): a temperature in the text syntax: ``std-temperature=τ`` (σ → τσ, the
+            notebook's) or ``temperature=T`` (p^(1/T); τ = √T for this Gaussian toy).
         ft_epochs (int | None): fine-tuning epochs (the budget); None = the preset's first.
         n_synthetic (int | None): |S|; None = the preset's.
         cosine (bool): also measure the P-cosine (Adam P, CRN) at τ.
@@ -53,7 +56,7 @@ class ARCell:
     """
 
     preset: str = "smoke"
-    tau: float = 0.5
+    sampler: str = "std-temperature=0.5"
     ft_epochs: int | None = None
     n_synthetic: int | None = None
     cosine: bool = True
@@ -62,9 +65,12 @@ class ARCell:
     n_pr: int = 2000
     estimator_rep: int = 0
 
+    RENAMED = {"tau": "write sampler: std-temperature=TAU"}
+
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        check_real("tau", self.tau, *STD_TAU)
+        if not isinstance(sampler_field(self, AR_SAMPLERS, allowed=(Temperature,)), Temperature):
+            raise ValueError(f"sampler {self.sampler!r}: ARCell takes one temperature (std-temperature=TAU or temperature=T)")
         if self.ft_epochs is not None:
             check_int("ft_epochs", self.ft_epochs, lo=1)
         if self.n_synthetic is not None:
@@ -73,6 +79,12 @@ class ARCell:
         check_int("n_pr", self.n_pr, lo=10)
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
+
+    @property
+    def tau(self) -> float:
+        """The sampler as a std temperature τ (the toy's streams and fine-tuning sets are named by it)."""
+        spec = parse_sampler(self.sampler)
+        return spec.value if spec.convention == "std" else density_to_std_temperature(spec.value)
 
 def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     """A metric for :func:`w_sweep`: returns the FD on ``n_eval`` samples and logs prdc precision
@@ -112,7 +124,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     n_s = toy.n_synthetic if cfg.n_synthetic is None else cfg.n_synthetic
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
     if cfg.cosine:
-        out.update(probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.tau,))[0], Temperature(cfg.tau, "std").is_neutral()))
+        out.update(probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.tau,))[0], parse_sampler(cfg.sampler).is_neutral()))
     if not (cfg.best_w or cfg.w_values):
         return clean(out)
     if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells

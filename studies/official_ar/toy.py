@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neon_theory._validation import check_choice, check_int
+from neon_theory.checks import check_choice, check_int
 from neon_theory.neon import fit, self_train
 from neon_theory.probe import CosineProbe, ProbeSizes, Rows, Streams, blocked_adam_probe, rqmc_probe
 from neon_theory.rng import child_seed, generator

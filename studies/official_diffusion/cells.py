@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int
 from neon_theory.rng import child_seed
 from neon_theory.run.experiments import experiment
+from neon_theory.sampler_text import parse_sampler
+from neon_theory.samplers import ScoreScale
 
-from ..common import BEST_FD_RESULTS, POSITIVE, PROBE_RESULTS, clean, per_device, probe_record, results_of
+from ..common import BEST_FD_RESULTS, PROBE_RESULTS, clean, per_device, probe_record, results_of, sampler_field
 from ..presets import PRESETS
 from .toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_fd_metric, diffusion_finetune, diffusion_sampler
 
@@ -34,7 +36,8 @@ class DiffusionCell:
 
     Attributes:
         preset (str): ``smoke`` | ``reduced`` | ``paper``.
-        zeta (float): in (0, inf).
+        sampler (str): ``score-scale=ζ`` in the text syntax (ζ inside x̂₀, the notebook's); the
+            preset's DDIM grid is the rest of the chain.
         ft_steps (int | None): fine-tuning steps (the budget), one of the preset's ``ft_steps``;
             None = the preset's first.
         cosine (bool): measure the P-cosine (Adam P, CRN) at ζ.
@@ -43,20 +46,29 @@ class DiffusionCell:
     """
 
     preset: str = "smoke"
-    zeta: float = 1.1
+    sampler: str = "score-scale=1.1"
     ft_steps: int | None = None
     cosine: bool = True
     best_w: bool = False
     estimator_rep: int = 0
 
+    RENAMED = {"zeta": "write sampler: score-scale=ZETA"}
+
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        check_real("zeta", self.zeta, *POSITIVE, lo_open=True)
+        spec = sampler_field(self, allowed=(ScoreScale,))
+        if not isinstance(spec, ScoreScale) or spec.where != "x0":
+            raise ValueError(f"sampler {self.sampler!r}: DiffusionCell takes one score scale inside x̂₀ (score-scale=ZETA)")
         if self.ft_steps is not None:
             budgets = DiffusionToyConfig.preset(self.preset).ft_steps
             check_choice("ft_steps", check_int("ft_steps", self.ft_steps, lo=1), budgets)
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
+
+    @property
+    def zeta(self) -> float:
+        """The score scale ζ (the toy's streams and fine-tuning sets are named by it)."""
+        return parse_sampler(self.sampler).zeta
 
 @experiment("diffusion-cell", config=DiffusionCell, results=results_of(
     *PROBE_RESULTS, *BEST_FD_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",

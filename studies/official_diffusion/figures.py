@@ -6,21 +6,21 @@ from neon_theory.run.figures import register_figure
 from neon_theory.run.sweeps import SweepSpec
 
 from ..drawing import official_toy_figure
-from ..presets import preset_seeds
+from ..presets import preset_seeds, sampler_grid
 from .toy import DiffusionToyConfig
 
 
 def diffusion_cosine_spec(preset: str) -> SweepSpec:
     """The diffusion toy's P-cosine vs ζ on the toy's own grid (``DiffusionToyConfig.cos_zetas``)."""
     zetas = DiffusionToyConfig.preset(preset).cos_zetas
-    return SweepSpec("diffusion-cell", grid={"zeta": zetas}, seeds=preset_seeds(preset), fixed={"preset": preset})
+    return SweepSpec("diffusion-cell", grid={"sampler": sampler_grid("score-scale", zetas)}, seeds=preset_seeds(preset), fixed={"preset": preset})
 
 
 def diffusion_best_w_spec(preset: str) -> SweepSpec:
     """The official diffusion toy's best w (Brent on the FD) per (ζ, fine-tuning steps)."""
     toy = DiffusionToyConfig.preset(preset)
     return SweepSpec(
-        "diffusion-cell", grid={"zeta": toy.zetas, "ft_steps": toy.ft_steps},
+        "diffusion-cell", grid={"sampler": sampler_grid("score-scale", toy.zetas), "ft_steps": toy.ft_steps},
         seeds=preset_seeds(preset), fixed={"preset": preset, "cosine": False, "best_w": True},
     )
 

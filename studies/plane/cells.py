@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neon_theory._validation import check_choice
+from neon_theory.checks import check_choice
 from neon_theory.run.experiments import experiment
 
 from ..common import results_of

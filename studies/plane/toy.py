@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from neon_theory._validation import check_choice, check_int
+from neon_theory.checks import check_choice, check_int
 from neon_theory.neon import self_train
 from neon_theory.rng import child_seed, generator
 from neon_theory.samplers import Temperature

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.rng import generator
 from neon_theory.run.experiments import experiment
-from neon_theory.samplers import Temperature, TopK, TopP, undefined_at_neutral
+from neon_theory.sampler_text import parse_sampler
+from neon_theory.samplers import CATEGORICAL, Chain, TopK, undefined_at_neutral
 
-from ..common import DENSITY_T, POSITIVE, finite_or_none, integral_field, results_of
+from ..common import POSITIVE, finite_or_none, results_of, sampler_field
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class TokenCell:
     for a sharpening sampler (the sign law of the Gaussian family).
 
     Attributes:
-        knob (str): ``temperature``, ``top_k`` or ``top_p``.
-        value (float): T in (0, inf), k in [1, V] or p in (0, 1].
+        sampler (str): a categorical sampler in the text syntax (:mod:`neon_theory.sampler_text`):
+            ``temperature=T``, ``top-k=k`` (k ≤ V) or ``top-p=p``, or a chain of them.
         vocab_size (int): V, the number of tokens, in [2, 6].
         length (int): L, tokens per sequence, in [1, 4].
         n_base (int): real sequences in [1, inf).
@@ -34,8 +35,7 @@ class TokenCell:
         smoothing (float): pseudo-count per sequence in (0, inf) (½ = Jeffreys/Krichevsky–Trofimov).
     """
 
-    knob: str = "temperature"
-    value: float = 0.7
+    sampler: str = "temperature=0.7"
     vocab_size: int = 3
     length: int = 3
     n_base: int = 200
@@ -43,24 +43,22 @@ class TokenCell:
     chain_seed: int = 0
     smoothing: float = 0.5
 
+    RENAMED = {"knob": "write sampler: temperature=T, top-k=k or top-p=p (one field)", "value": "write sampler: temperature=T, top-k=k or top-p=p (one field)"}
+
     def __post_init__(self):
-        check_choice("knob", self.knob, ("temperature", "top_k", "top_p"))
+        spec = sampler_field(self, CATEGORICAL)
         check_real("smoothing", self.smoothing, *POSITIVE, lo_open=True)
         check_int("vocab_size", self.vocab_size, lo=2, hi=6)
         check_int("length", self.length, lo=1, hi=4)
-        if self.knob == "temperature":
-            check_real("value", self.value, *DENSITY_T)
-        elif self.knob == "top_k":
-            integral_field(self, "value")
-            check_int("value", self.value, lo=1, hi=self.vocab_size)
-        else:
-            check_real("value", self.value, 0.0, 1.0, lo_open=True)
+        for part in spec.specs if isinstance(spec, Chain) else (spec,):
+            if isinstance(part, TopK) and part.k > self.vocab_size:  # the one check that needs the vocabulary
+                raise ValueError(f"sampler {self.sampler!r}: k must be at most vocab_size = {self.vocab_size}")
         check_int("n_base", self.n_base, lo=1)
         check_choice("preconditioner", self.preconditioner, ("identity", "natural"))
         check_int("chain_seed", self.chain_seed, lo=0)
 
-    def sampler(self):
-        return {"temperature": Temperature, "top_k": TopK, "top_p": TopP}[self.knob](self.value)
+    def spec(self):
+        return parse_sampler(self.sampler)
 
 
 @experiment("token-cell", config=TokenCell, results=results_of(
@@ -79,7 +77,7 @@ def token_cell(cfg: TokenCell, seed: int) -> dict:
     log_p = torch.log(counts / counts.sum())
     model = TabularAR.from_log_prob(lambda s: log_p[(s * cfg.vocab_size ** torch.arange(cfg.length - 1, -1, -1)).sum(1)], cfg.vocab_size, cfg.length)
     P = identity() if cfg.preconditioner == "identity" else exact_inverse(population_hessian(model, model.support()))
-    sampler = cfg.sampler()
+    sampler = cfg.spec()
     rep = exact_token_alignment(chain, model, sampler, P)
     record = {"s": rep.s, "cosine": finite_or_none(rep.cosine), "kl_base": exact_kl(chain, model), "sharpening": sampler.sharpening(cfg.vocab_size).value}
     return undefined_at_neutral(record, sampler.is_neutral(cfg.vocab_size))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from neon_theory._validation import check_int, check_real
+from neon_theory.checks import check_int, check_real
 from neon_theory.rng import generator
 from neon_theory.run.experiments import experiment
 

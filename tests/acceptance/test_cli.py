@@ -165,7 +165,8 @@ def test_toys_and_plane_are_figures_over_the_one_store(tmp_path, capsys):
 
 def test_sweep_and_results_commands(tmp_path, capsys):
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("experiment: gaussian-cell\ngrid: {T: [0.7, 1.25]}\nseeds: [0, 1]\nfixed: {base: under-dispersed, n_synthetic: 2000}\n")
+    sweep.write_text("experiment: gaussian-cell\ngrid: {sampler: [temperature=0.7, temperature=1.25]}\nseeds: [0, 1]\n"
+                     "fixed: {base: under-dispersed, n_synthetic: 2000}\n")
     args = ["--store", str(tmp_path / "store"), "--out", str(tmp_path / "r.parquet"), "--csv", str(tmp_path / "r.csv"), "--json"]
     code, out, _ = run(["sweep", str(sweep), *args], capsys)
     assert code == 0 and json.loads(out)["ok"] == 4
@@ -174,9 +175,10 @@ def test_sweep_and_results_commands(tmp_path, capsys):
         assert code == 0 and "best_w" in out and "0.7" in out
     bad = tmp_path / "bad.yaml"
     for text, expected in [
-        ("experiment: gaussian-cell\ngrid: {T: [0.7]}\nseedz: [0]\n", "seedz"),
+        ("experiment: gaussian-cell\ngrid: {sampler: [temperature=0.7]}\nseedz: [0]\n", "seedz"),
         ("experiment: nope\n", "not registered"),
-        ("experiment: gaussian-cell\ngrid: {T: [0.7, -1]}\n", "T must lie in"),
+        ("experiment: gaussian-cell\ngrid: {sampler: [temperature=0.7, temperature=-1]}\n", "temperature must lie in"),
+        ("experiment: gaussian-cell\ngrid: {T: [0.7]}\n", "the field 'T' is gone; write sampler: temperature=T"),
         ("experiment: gaussian-cell\nfixed: {bsae: over-dispersed}\n", "bsae"),
         ("experiment: [unclosed\n", "YAML"),
     ]:
@@ -245,7 +247,7 @@ def test_a_smoke_tau_sweep_gives_identical_records_with_the_local_and_ray_execut
     import pandas as pd
 
     sweep = tmp_path / "tau.yaml"
-    sweep.write_text("experiment: ar-cell\ngrid: {tau: [0.5, 1.6]}\nseeds: [0, 1]\nfixed: {preset: smoke, cosine: false}\n")
+    sweep.write_text("experiment: ar-cell\ngrid: {sampler: [std-temperature=0.5, std-temperature=1.6]}\nseeds: [0, 1]\nfixed: {preset: smoke, cosine: false}\n")
     tables = {}
     for executor in ("local", "ray"):
         out = tmp_path / f"{executor}.parquet"

@@ -40,7 +40,7 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from neon_theory._validation import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.run.cli import main
 from neon_theory.run.sweeps import experiment
 

@@ -60,7 +60,8 @@ def _sweep_file(tmp_path, xs=(1.0, 2.0), seeds=(0, 1, 2)):
 def test_list_names_every_field_with_type_default_and_range(capsys):
     code, out, _ = run(["list", "experiments", "gaussian-cell", "--json"], capsys)
     fields = {f["name"]: f for f in json.loads(out)["experiments"]["gaussian-cell"]["fields"]}
-    assert code == 0 and fields["T"]["type"] == "float" and fields["T"]["default"] == 0.5 and "(0, inf)" in fields["T"]["doc"]
+    sampler = fields["sampler"]
+    assert code == 0 and sampler["type"] == "str" and sampler["default"] == "temperature=0.5" and "T in [1e-100, 1e100]" in sampler["doc"]
     assert fields["n_synthetic"]["default"] == 20000 and "[2, inf)" in fields["n_synthetic"]["doc"]
     code, out, _ = run(["list"], capsys)
     assert code == 0 and max(map(len, out.splitlines())) <= 120

@@ -59,8 +59,8 @@ def test_integer_options_reject_the_rest_with_the_range(text):
 
 
 def test_yaml_exponent_numbers_are_floats_and_integral_ones_fill_int_fields():
-    spec = from_yaml(SweepSpec, "experiment: gaussian-cell\nfixed: {lr: 1e-3, n_synthetic: 2e3}\ngrid: {T: [5e-1, 7E-1]}\n")
-    assert spec.fixed == {"lr": 0.001, "n_synthetic": 2000.0} and spec.grid["T"] == (0.5, 0.7)
+    spec = from_yaml(SweepSpec, "experiment: gaussian-cell\nfixed: {lr: 1e-3, n_synthetic: 2e3}\ngrid: {sampler: [temperature=5e-1, temperature=7E-1]}\n")
+    assert spec.fixed == {"lr": 0.001, "n_synthetic": 2000.0} and spec.grid["sampler"] == ("temperature=5e-1", "temperature=7E-1")
     cells = [config_from_dict(GaussianCell, p) for p, _ in spec.jobs()]
     assert [c.lr for c in cells] == [0.001, 0.001] and [c.T for c in cells] == [0.5, 0.7]
     assert all(type(c.n_synthetic) is int and c.n_synthetic == 2000 for c in cells)
@@ -77,6 +77,6 @@ def test_counts_given_as_integral_floats_are_accepted_by_the_toy_cells():
     from studies.flow.cells import FlowCell
     from studies.tokens.cells import TokenCell
 
-    assert TokenCell(knob="top_k", value=2.0).value == 2 and FlowCell(knob="steps", value=1e1).value == 10
-    with pytest.raises(ValueError, match="value"):
-        TokenCell(knob="top_k", value=2.5)
+    assert TokenCell(sampler="top-k=2.0").sampler == "top-k=2" and FlowCell(sampler="steps=1e1").sampler == "steps=10+guidance=1.0"
+    with pytest.raises(ValueError, match="top-k=2.5"):
+        TokenCell(sampler="top-k=2.5")

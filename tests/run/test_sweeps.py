@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import SquareConfig
 
-import studies.gaussian.cells  # noqa: F401  (registers the toy experiments)
+from neon_theory.run import plugins
 from neon_theory.run.sweeps import (
     EXPERIMENTS,
     CorruptRecordWarning,
@@ -27,6 +27,7 @@ from neon_theory.run.sweeps import (
 )
 
 CALLS: list = []
+plugins.load("neon_theory.experiments")  # registers the studies' cells
 
 
 @experiment("test-square", config=SquareConfig)
@@ -149,7 +150,7 @@ def test_tables_round_trip_through_parquet_and_csv(tmp_path):
 def test_the_gaussian_cell_matches_the_demo(tmp_path):
     from studies.gaussian.demo import DemoConfig, run_demo
 
-    spec = SweepSpec("gaussian-cell", grid={"T": [0.7]}, seeds=(0,), fixed={"base": "under-dispersed"})
+    spec = SweepSpec("gaussian-cell", grid={"sampler": ["temperature=0.7"]}, seeds=(0,), fixed={"base": "under-dispersed"})
     row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
     demo = run_demo(DemoConfig(temperatures=(0.7,), bases={"under-dispersed": (0.85, 0.75)}), progress=False).iloc[0]
     assert row.status == "ok"
@@ -230,15 +231,22 @@ def test_toy_experiment_configs_are_documented_and_round_trip_through_yaml(name)
 @pytest.mark.parametrize(
     "name, params, match",
     [
-        ("gaussian-cell", {"T": 0}, "T"),
+        ("gaussian-cell", {"sampler": "temperature=0"}, "temperature=0.*temperature must lie in"),
+        ("gaussian-cell", {"sampler": "top-k=2"}, "GaussianCell takes Temperature parts only"),
         ("gaussian-cell", {"base": "flat"}, "base"),
         ("warmup-cell", {"dim": 5, "n": 5}, "n"),
-        ("token-cell", {"knob": "top_k", "value": 9}, "value"),
-        ("token-cell", {"knob": "top_p", "value": 1.5}, "value"),
+        ("token-cell", {"sampler": "top-k=9"}, "k must be at most vocab_size = 3"),
+        ("token-cell", {"sampler": "top-p=1.5"}, "top-p=1.5.*p must lie in"),
+        ("token-cell", {"sampler": "guidance=2"}, "categorical logits does not implement Guidance"),
         ("ar-cell", {"preset": "huge"}, "preset"),
         ("ar-cell", {"w_values": "0,1"}, "w_values"),
-        ("diffusion-cell", {"zeta": -1}, "zeta"),
-        ("flow-cell", {"knob": "steps", "value": 0}, "value"),
+        ("ar-cell", {"sampler": "temperature=0.5+temperature=2"}, "ARCell takes one temperature"),
+        ("diffusion-cell", {"sampler": "score-scale=-1"}, "score-scale=-1.*zeta must lie in"),
+        ("diffusion-cell", {"sampler": "score-scale=1.1,where=update"}, "inside x̂₀"),
+        ("flow-cell", {"sampler": "steps=0"}, r"steps=0.*n \(solver steps\) must be an integer in \[1, inf\]"),
+        ("flow-cell", {"sampler": "temperature=0.5"}, "FlowCell takes Steps, Guidance parts only"),
+        ("token-cell", {"knob": "top_k", "value": 2}, "the field 'knob' is gone; write sampler: temperature=T, top-k=k or top-p=p"),
+        ("diffusion-cell", {"zeta": 1.1}, "the field 'zeta' is gone; write sampler: score-scale=ZETA"),
         ("plane-cell", {"preset": "x"}, "preset"),
     ],
 )

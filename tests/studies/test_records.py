@@ -33,10 +33,10 @@ TINY = dict(vocab_size=2, length=2, n_base=20)
 @pytest.mark.parametrize(
     "name, neutral, sharp",
     [
-        ("token-cell", dict(TINY, knob="temperature", value=1.0), dict(TINY, knob="temperature", value=0.7)),
-        ("token-cell", dict(TINY, knob="top_k", value=2), dict(TINY, knob="top_k", value=1)),
-        ("gaussian-cell", dict(T=1.0, n_synthetic=200), dict(T=0.7, n_synthetic=200)),
-        ("ar-cell", dict(tau=1.0, best_w=False), dict(tau=0.5, best_w=False)),
+        ("token-cell", dict(TINY, sampler="temperature=1"), dict(TINY, sampler="temperature=0.7")),
+        ("token-cell", dict(TINY, sampler="top-k=2"), dict(TINY, sampler="top-k=1")),
+        ("gaussian-cell", dict(sampler="temperature=1", n_synthetic=200), dict(sampler="temperature=0.7", n_synthetic=200)),
+        ("ar-cell", dict(sampler="std-temperature=1", best_w=False), dict(sampler="std-temperature=0.5", best_w=False)),
     ],
 )
 def test_records_at_a_neutral_sampler_hold_none_and_the_phrase_not_a_noise_estimate(name, neutral, sharp):
@@ -50,7 +50,7 @@ def test_records_at_a_neutral_sampler_hold_none_and_the_phrase_not_a_noise_estim
 def test_a_finite_step_sampler_is_never_neutral_so_the_diffusion_toy_measures_zeta_1():
     """ζ = 1 on the diffusion toy's 20-step DDIM is still mode-seeking (discretisation; the paper
     reports its negative cosine there): a measurement with its SE, not the neutral phrase."""
-    record = _cell("diffusion-cell", zeta=1.0)
+    record = _cell("diffusion-cell", sampler="score-scale=1")
     assert "undefined" not in record and isinstance(record["cosine"], float) and record["cosine_se"] > 0
 
 
@@ -60,11 +60,11 @@ def test_a_finite_step_sampler_is_never_neutral_so_the_diffusion_toy_measures_ze
 #: every registered experiment at smoke size, with the options that add result fields switched on,
 #: and at a neutral sampler where it has one (the field 'undefined')
 SMOKE = {
-    "gaussian-cell": [dict(n_synthetic=200, w_values=[0.0, 1.0]), dict(n_synthetic=200, T=1.0)],
+    "gaussian-cell": [dict(n_synthetic=200, w_values=[0.0, 1.0]), dict(n_synthetic=200, sampler="temperature=1")],
     "warmup-cell": [dict(draws=20)],
-    "token-cell": [dict(vocab_size=2, length=2, n_base=20), dict(vocab_size=2, length=2, n_base=20, value=1.0)],
-    "ar-cell": [dict(w_values=[0.0, 1.0], n_pr=50), dict(tau=1.0, best_w=False)],
-    "diffusion-cell": [dict(best_w=True), dict(zeta=1.0)],
+    "token-cell": [dict(vocab_size=2, length=2, n_base=20), dict(vocab_size=2, length=2, n_base=20, sampler="temperature=1")],
+    "ar-cell": [dict(w_values=[0.0, 1.0], n_pr=50), dict(sampler="std-temperature=1", best_w=False)],
+    "diffusion-cell": [dict(best_w=True), dict(sampler="score-scale=1")],
     "flow-cell": [{}],
     "plane-cell": [{}],
     "image-cell": [dict(best_w=True, w_values=[0.0, 1.0])],  # its neutral sampler (pixel-ar) adds only 'undefined', checked above

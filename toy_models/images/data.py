@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_choice, check_int, check_path
+from neon_theory.checks import check_choice, check_int, check_path
 
 SPLITS = ("train", "test", "all")
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_int, check_tensor
+from neon_theory.checks import check_int, check_tensor
 from neon_theory.metrics import gaussian_frechet_distance, sample_moments
 from neon_theory.rng import draw, generator
 

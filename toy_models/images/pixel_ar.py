@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_draw, check_int, check_tensor
+from neon_theory.checks import check_draw, check_int, check_tensor
 from neon_theory.rng import multinomial
 from neon_theory.samplers import SamplerSpec, categorical_logits
 

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neon_theory._validation import check_int
+from neon_theory.checks import check_int
 
 from .._conditional import TimeNet
 

@@ -6,8 +6,6 @@ only when ``ipywidgets`` is installed, and the plain text bar (which Jupyter sho
 otherwise.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import importlib.util

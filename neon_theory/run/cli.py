@@ -12,8 +12,6 @@ before any work); 1 when some sweep job failed (the first error and its job are 
 reader of the output goes away (``| head``), quietly.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import argparse

@@ -6,8 +6,6 @@ executor) and only then works; what it checked travels down as a
 (torch, pandas) is imported inside the commands: ``--help`` imports this module.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import dataclasses

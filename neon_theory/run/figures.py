@@ -9,8 +9,6 @@ later, or a second figure sharing a sweep, recomputes nothing.  It takes a name,
 once): ``neon-theory figures NAME|all`` plans every figure before it draws one.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import dataclasses

@@ -10,8 +10,6 @@ built with the small helpers here (:func:`integer`, :func:`seed_option`, :func:`
 engine at module level.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import argparse

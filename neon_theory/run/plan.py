@@ -7,8 +7,6 @@ device asks torch which devices exist.  Both are done once, by :meth:`SweepSpec.
 result travels as this frozen record.  This module only holds it, so it imports nothing heavy.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 from dataclasses import dataclass

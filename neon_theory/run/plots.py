@@ -10,8 +10,6 @@ would send back (an axis named "value", no seed count, a legend of ``column=valu
 a y-label running into the next panel).
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import re

@@ -16,8 +16,6 @@ a group only when a command needs it (``--help`` loads the commands alone), so a
 module should import its heavy dependencies inside its functions.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import functools

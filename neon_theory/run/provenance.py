@@ -6,8 +6,6 @@ numbers, and the device.  :data:`CONVENTIONS` states, once for every output, how
 numbers are to be read: which temperature is meant and which interval is reported.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import functools

@@ -8,8 +8,6 @@ no interval is given.  A within-run SE column is never averaged as if it were a 
 a constant is stated once instead of averaged, and a yes/no flag is counted.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import json

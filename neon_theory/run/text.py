@@ -4,8 +4,6 @@ docstrings' first lines in plain words.
 Nothing here computes a result; it only shapes what the commands print (so it imports no engine).
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import re

@@ -23,8 +23,6 @@ unit makes P's estimand itself sensitive).  Efficiency compares spreads only, so
 gives the difference of the means from the official estimator's, in combined standard errors.
 """
 
-# neon-theory: presentation-only
-
 from __future__ import annotations
 
 import functools

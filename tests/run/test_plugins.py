@@ -36,7 +36,6 @@ SCALE = 3
 '''
 
 FIGURES = '''
-# neon-theory: presentation-only
 from neon_theory.run.figures import register_figure, register_preset
 from neon_theory.run.plots import panels
 from neon_theory.run.sweeps import SweepSpec

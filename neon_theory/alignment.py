@@ -362,97 +362,16 @@ def alignment(
             report also emits one :class:`DegenerateCosineWarning` (an exact one does not:
             there the share is a property of the model, not an artefact of the estimate).
     """
-    if not isinstance(P, Preconditioner):
-        raise ValueError(f"P must be a Preconditioner; got {type(P).__name__}")
-    level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
-    dominant_share = check_real("dominant_share", dominant_share, 0.0, 1.0, lo_open=True)
-    gd, gs = as_estimate(r_d), as_estimate(r_s)
-    if gd.mean.shape != gs.mean.shape:
-        raise ValueError(f"r_d and r_s must have the same shape; got {tuple(gd.mean.shape)} and {tuple(gs.mean.shape)}")
-    if alpha is not None:
-        alpha = check_real("alpha", alpha, 0.0, math.inf, lo_open=True)
-    exact = gd.exact and gs.exact
-    nb_d = 1 if gd.exact else gd.n_batches
-    nb_s = 1 if gs.exact else gs.n_batches
-    if nb_d > 1 and nb_s > 1 and nb_d != nb_s:
-        raise ValueError(
-            f"r_d and r_s must have the same n_batches for a paired jackknife; got {nb_d} and {nb_s}"
-        )
-    nb = max(nb_d, nb_s)
+    gd, gs, nb, level, alpha, dominant_share = _checked(r_d, r_s, P, alpha, level, dominant_share)
     q = float(stats.t.ppf(0.5 + level / 2, nb - 1)) if nb > 1 else 0.0
-    notes = []
-
-    # full values and delete-one values in one pass: row 0 = full, rows 1.. = delete-one
-    D = torch.cat([gd.mean[None], _loo(gd, nb) if nb > 1 else gd.mean[None][:0]])
-    S = torch.cat([gs.mean[None], _loo(gs, nb) if nb > 1 else gs.mean[None][:0]])
-    PD, PS = P.apply(D), P.apply(S)
-    if isinstance(P, BlockDiagonal) and nb > 1:
-        if _blocks_match(P, gd, gs, nb):  # resample P with the gradient batches: its noise enters the SEs
-            P_loo = P.delete_one().to(D.device)
-            PD, PS = torch.cat([PD[:1], to_accumulator(D[1:]) * P_loo]), torch.cat([PS[:1], to_accumulator(S[1:]) * P_loo])
-        else:
-            notes.append(
-                f"P's {P.n_blocks} blocks do not match the gradients' {nb} batches (estimate them with "
-                "batch_edges=P.row_edges): P is treated as fixed in the jackknife"
-            )
-    s_all = (D * PS).sum(-1)
-    nd, ns = (D * PD).sum(-1).clamp_min(0).sqrt(), (S * PS).sum(-1).clamp_min(0).sqrt()
-    # A gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero.
-    # Its round-off scales with the model's own terms, not with the other gradient, so a huge
-    # r_s (an extreme temperature) must not make a finite r_d count as zero: the floor grows
-    # only when both norms are large.
-    tol = _ZERO_TOL * max(1.0, min(float(nd[0]), float(ns[0])))
-    degenerate = float(nd[0]) <= tol or float(ns[0]) <= tol
-    denom = nd * ns
-    cos_all = torch.where(denom > 0, s_all / denom, torch.zeros_like(s_all)).clamp(-1, 1)
-    if degenerate:
-        cos_all = torch.zeros_like(cos_all)
-        if exact:
-            s_all = torch.zeros_like(s_all)
-        notes.append("r_d or r_s is zero (below round-off): the cosine is undefined and reported as 0")
-    s, s_se, s_ci = _jackknife(float(s_all[0]), s_all[1:], nb, q)
-    cosine = float(cos_all[0])
-    _, cos_se, _ = _jackknife(cosine, cos_all[1:], nb, q)
-    cos_ci = (max(-1.0, cosine - q * cos_se), min(1.0, cosine + q * cos_se))
-
-    z = z_se = w_star = w_se = w_ci = None
-    reason = None
-    if hessian is None:
-        reason = (
-            "no Hessian given: pass hessian= as a (p, p) matrix or as v -> H v, e.g. "
-            "neon_theory.gradients.hessian_operator(model, real_data, n) (Hessian-vector products, no matrix)"
-        )
-    elif alpha is None:
-        reason = "no alpha given: pass alpha = lr x steps of the fine-tuning"
-    if hessian is not None:
-        if isinstance(hessian, Tensor):
-            check_tensor("hessian", hessian, shape=(D.shape[1], D.shape[1]))
-            HPS = PS @ hessian.to(PS)
-        elif callable(hessian):
-            HPS = torch.stack([hessian(PS[0]).to(PS)])
-            notes.append("hessian given as a function: z is treated as exact in the jackknife")
-        else:
-            raise ValueError("hessian must be a (p, p) Tensor or a callable v -> H v")
-        z_all = (HPS * (PS if HPS.shape[0] == PS.shape[0] else PS[:1])).sum(-1)
-        z_full = float(z_all[0])
-        if z_all.shape[0] > 1:
-            z, z_se, _ = _jackknife(z_full, z_all[1:], nb, q)
-        else:
-            z, z_se = z_full, 0.0
-            z_all = z_all.expand(s_all.shape[0])
-        if alpha is not None:
-            if degenerate:
-                reason = "r_s or r_d is zero: w* undefined"
-                notes.append(reason)
-            elif z_full <= 0:
-                reason = f"z = {z_full:g} <= 0: the quadratic proxy has no minimum, w* undefined"
-                notes.append(reason)
-            else:
-                w_all = -s_all / (alpha * z_all)
-                w_star, w_se, w_ci = _jackknife(float(w_all[0]), w_all[1:], nb, q)
+    exact = gd.exact and gs.exact
+    notes: list[str] = []
+    rows = _jackknife_rows(gd, gs, P, nb, notes)
+    pair = _s_and_cosine(rows, nb, q, exact, notes)
+    curve = _curvature(rows, pair, hessian, alpha, nb, q, notes)
     shares_d, shares_s = coordinate_shares(gd.mean, P), coordinate_shares(gs.mean, P)
     share_d, share_s = float(shares_d.max()), float(shares_s.max())
-    resolved_d, resolved_s = _resolved(gd, P, float(nd[0]), tol), _resolved(gs, P, float(ns[0]), tol)
+    resolved_d, resolved_s = _resolved(gd, P, pair.norm_d, pair.tol), _resolved(gs, P, pair.norm_s, pair.tol)
     flagged = [(share, which, shares) for share, which, shares, ok in
                ((share_d, "d", shares_d, resolved_d), (share_s, "s", shares_s, resolved_s)) if _dominated(share, ok, dominant_share)]
     if flagged:
@@ -469,16 +388,19 @@ def alignment(
                 DegenerateCosineWarning,
                 stacklevel=2,
             )
+    s, s_se, s_ci, cosine, cos_se, cos_ci = pair.s, pair.s_se, pair.s_ci, pair.cosine, pair.cosine_se, pair.cosine_ci
+    z, z_se, w_star, w_se, w_ci, reason = curve
+    nd, ns = pair.norm_d, pair.norm_s
     return AlignmentReport(
         s=s,
-        s_plugin=float(s_all[0]),
+        s_plugin=pair.s_plugin,
         s_se=s_se,
         s_ci=s_ci,
         cosine=cosine,
         cosine_se=cos_se,
         cosine_ci=cos_ci,
-        norm_d=float(nd[0]),
-        norm_s=float(ns[0]),
+        norm_d=nd,
+        norm_s=ns,
         n=max(gd.n, gs.n),
         n_batches=nb,
         exact=exact,
@@ -499,3 +421,133 @@ def alignment(
         resolved_d=resolved_d,
         resolved_s=resolved_s,
     )
+
+
+def _checked(r_d, r_s, P, alpha, level, dominant_share) -> tuple:
+    """The inputs of :func:`alignment`, validated: (r_d, r_s as estimates, batches, level, alpha, dominant share)."""
+    if not isinstance(P, Preconditioner):
+        raise ValueError(f"P must be a Preconditioner; got {type(P).__name__}")
+    level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    dominant_share = check_real("dominant_share", dominant_share, 0.0, 1.0, lo_open=True)
+    gd, gs = as_estimate(r_d), as_estimate(r_s)
+    if gd.mean.shape != gs.mean.shape:
+        raise ValueError(f"r_d and r_s must have the same shape; got {tuple(gd.mean.shape)} and {tuple(gs.mean.shape)}")
+    if alpha is not None:
+        alpha = check_real("alpha", alpha, 0.0, math.inf, lo_open=True)
+    nb_d = 1 if gd.exact else gd.n_batches
+    nb_s = 1 if gs.exact else gs.n_batches
+    if nb_d > 1 and nb_s > 1 and nb_d != nb_s:
+        raise ValueError(
+            f"r_d and r_s must have the same n_batches for a paired jackknife; got {nb_d} and {nb_s}"
+        )
+    return gd, gs, max(nb_d, nb_s), level, alpha, dominant_share
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """r_d and r_s and their P-images, full (row 0) and delete-one-batch (rows 1..)."""
+
+    D: Tensor
+    S: Tensor
+    PD: Tensor
+    PS: Tensor
+
+
+def _jackknife_rows(gd: GradientEstimate, gs: GradientEstimate, P: Preconditioner, nb: int, notes: list) -> _Rows:
+    """Full values and delete-one values in one pass; a blocked P estimated on the gradients' batches is resampled with them."""
+    D = torch.cat([gd.mean[None], _loo(gd, nb) if nb > 1 else gd.mean[None][:0]])
+    S = torch.cat([gs.mean[None], _loo(gs, nb) if nb > 1 else gs.mean[None][:0]])
+    PD, PS = P.apply(D), P.apply(S)
+    if isinstance(P, BlockDiagonal) and nb > 1:
+        if _blocks_match(P, gd, gs, nb):  # resample P with the gradient batches: its noise enters the SEs
+            P_loo = P.delete_one().to(D.device)
+            PD, PS = torch.cat([PD[:1], to_accumulator(D[1:]) * P_loo]), torch.cat([PS[:1], to_accumulator(S[1:]) * P_loo])
+        else:
+            notes.append(
+                f"P's {P.n_blocks} blocks do not match the gradients' {nb} batches (estimate them with "
+                "batch_edges=P.row_edges): P is treated as fixed in the jackknife"
+            )
+    return _Rows(D, S, PD, PS)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """s and the P-cosine with their jackknife SEs and intervals, the norms, and what a zero gradient means."""
+
+    s_rows: Tensor
+    s_plugin: float
+    s: float
+    s_se: float | None
+    s_ci: tuple | None
+    cosine: float
+    cosine_se: float | None
+    cosine_ci: tuple
+    norm_d: float
+    norm_s: float
+    tol: float
+    degenerate: bool
+
+
+def _s_and_cosine(rows: _Rows, nb: int, q: float, exact: bool, notes: list) -> _Pair:
+    s_all = (rows.D * rows.PS).sum(-1)
+    nd, ns = (rows.D * rows.PD).sum(-1).clamp_min(0).sqrt(), (rows.S * rows.PS).sum(-1).clamp_min(0).sqrt()
+    # A gradient below round-off (e.g. r_s of a neutral sampler, exactly 0 in theory) is zero.
+    # Its round-off scales with the model's own terms, not with the other gradient, so a huge
+    # r_s (an extreme temperature) must not make a finite r_d count as zero: the floor grows
+    # only when both norms are large.
+    tol = _ZERO_TOL * max(1.0, min(float(nd[0]), float(ns[0])))
+    degenerate = float(nd[0]) <= tol or float(ns[0]) <= tol
+    denom = nd * ns
+    cos_all = torch.where(denom > 0, s_all / denom, torch.zeros_like(s_all)).clamp(-1, 1)
+    if degenerate:
+        cos_all = torch.zeros_like(cos_all)
+        if exact:
+            s_all = torch.zeros_like(s_all)
+        notes.append("r_d or r_s is zero (below round-off): the cosine is undefined and reported as 0")
+    s, s_se, s_ci = _jackknife(float(s_all[0]), s_all[1:], nb, q)
+    cosine = float(cos_all[0])
+    _, cos_se, _ = _jackknife(cosine, cos_all[1:], nb, q)
+    cos_ci = (max(-1.0, cosine - q * cos_se), min(1.0, cosine + q * cos_se))
+    return _Pair(s_all, float(s_all[0]), s, s_se, s_ci, cosine, cos_se, cos_ci, float(nd[0]), float(ns[0]), tol, degenerate)
+
+
+def _curvature(rows: _Rows, pair: _Pair, hessian, alpha: float | None, nb: int, q: float, notes: list) -> tuple:
+    """(z, z_se, w*, w*_se, w*_ci, why w* is missing) from Ĥ and α; a Hessian given as a function makes z exact in the jackknife."""
+    z = z_se = w_star = w_se = w_ci = None
+    reason = None
+    if hessian is None:
+        reason = (
+            "no Hessian given: pass hessian= as a (p, p) matrix or as v -> H v, e.g. "
+            "neon_theory.gradients.hessian_operator(model, real_data, n) (Hessian-vector products, no matrix)"
+        )
+    elif alpha is None:
+        reason = "no alpha given: pass alpha = lr x steps of the fine-tuning"
+    if hessian is None:
+        return z, z_se, w_star, w_se, w_ci, reason
+    PS = rows.PS
+    if isinstance(hessian, Tensor):
+        check_tensor("hessian", hessian, shape=(rows.D.shape[1], rows.D.shape[1]))
+        HPS = PS @ hessian.to(PS)
+    elif callable(hessian):
+        HPS = torch.stack([hessian(PS[0]).to(PS)])
+        notes.append("hessian given as a function: z is treated as exact in the jackknife")
+    else:
+        raise ValueError("hessian must be a (p, p) Tensor or a callable v -> H v")
+    z_all = (HPS * (PS if HPS.shape[0] == PS.shape[0] else PS[:1])).sum(-1)
+    z_full = float(z_all[0])
+    if z_all.shape[0] > 1:
+        z, z_se, _ = _jackknife(z_full, z_all[1:], nb, q)
+    else:
+        z, z_se = z_full, 0.0
+        z_all = z_all.expand(pair.s_rows.shape[0])
+    if alpha is not None:
+        if pair.degenerate:
+            reason = "r_s or r_d is zero: w* undefined"
+            notes.append(reason)
+        elif z_full <= 0:
+            reason = f"z = {z_full:g} <= 0: the quadratic proxy has no minimum, w* undefined"
+            notes.append(reason)
+        else:
+            w_all = -pair.s_rows / (alpha * z_all)
+            w_star, w_se, w_ci = _jackknife(float(w_all[0]), w_all[1:], nb, q)
+    return z, z_se, w_star, w_se, w_ci, reason

@@ -19,11 +19,13 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
-            "MergePolicy", "PreconditionerMismatchWarning", "brent_best_w", "displacement_w_star", "fit", "merge", "neon_loop",
+            "FineTuning", "MergePolicy", "PreconditionerMismatchWarning", "brent_best_w", "displacement_w_star", "fit", "merge", "neon_loop",
             "optimizer_preconditioner", "plane_state", "plane_sweep", "predicted_w_star", "self_train", "step_displacement", "w_sweep",
         ),
         "neon",
     ),
+    **dict.fromkeys(("CosineProbe", "ProbeSizes"), "probe"),
+    **dict.fromkeys(("parse_sampler", "sampler_text"), "sampler_text"),
     **dict.fromkeys(("Chain", "Guidance", "ScoreScale", "Sharpening", "Steps", "Temperature", "TopK", "TopP", "categorical_logits"), "samplers"),
 }
 

@@ -28,6 +28,7 @@ from .checks import check_choice, check_generator, check_int, check_real, check_
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, compile_module, module_device, to_accumulator
 from .params import parameter_vector, trainable_named_parameters
+from .probe import ProbeSizes
 from .progress import tqdm
 from .rng import draw
 
@@ -165,6 +166,39 @@ class SelfTrainResult:
     @property
     def alpha(self) -> float:
         """The effective step α ≈ lr × steps of Thm B.1 (θ_s ≈ θ_r − α P r_s)."""
+        return self.lr * self.steps
+
+
+#: :func:`neon_loop`'s default population-gradient sizes: 10,000 rows in passes of 4096, 20 batches for the SEs
+LOOP_SIZES = ProbeSizes(n_pop=10_000, grad_batch=4096, n_batches=20)
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    """The self-training budget of Algorithm 1: ``steps`` of ``optimizer`` at learning rate ``lr`` on
+    minibatches of ``batch_size`` (``None``: the whole of S).  α = lr × steps is the step length in w*.
+
+    Attributes:
+        steps (int): in [1, inf).
+        lr (float): in (0, inf).
+        optimizer (str): ``"adam"`` or ``"sgd"``.
+        batch_size (int | None): in [1, |S|], or ``None``.
+    """
+
+    steps: int
+    lr: float
+    optimizer: str = "adam"
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        check_int("steps", self.steps, lo=1)
+        check_real("lr", self.lr, 0.0, math.inf, lo_open=True)
+        check_choice("optimizer", self.optimizer, ("adam", "sgd"))
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, lo=1)
+
+    @property
+    def alpha(self) -> float:
         return self.lr * self.steps
 
 
@@ -500,13 +534,9 @@ def neon_loop(
     *,
     metric: Callable,
     n_synthetic: int,
-    steps: int,
-    lr: float,
+    fine_tuning: FineTuning,
     seed: int,
-    optimizer: str = "adam",
-    batch_size: int | None = None,
-    n_gradient: int = 10_000,
-    n_batches: int = 20,
+    sizes: ProbeSizes = LOOP_SIZES,
     preconditioner=None,
     hessian: Callable | Tensor | None = None,
     ws=None,
@@ -527,12 +557,15 @@ def neon_loop(
         sampler: the inference sampler κ.
         metric: ``metric(model, generator) -> float``, lower is better; evaluated under
             ``torch.no_grad()``.
-        n_synthetic, steps, lr, optimizer, batch_size: |S| and the fine-tuning recipe.
+        n_synthetic: |S|, in [1, inf).
+        fine_tuning: the :class:`FineTuning` budget (steps, lr, optimizer, batch size).
         seed: master seed; named streams "S", "train", "train-noise", "grad-data" (the rows of law
             sources), "cos-noise" (the loss noise of r_d and r_s), "P", "hessian", "eval".  r_d and r_s
             come from a :class:`~neon_theory.probe.CosineProbe`, the estimator the studies use.
-        n_gradient, n_batches: sizes for the population gradients (common random numbers;
-            r_s is estimated on fresh draws from q, i.e. the population synthetic gradient).
+        sizes: the :class:`~neon_theory.probe.ProbeSizes` of the population gradients: ``n_pop``
+            rows each (at most the real tensor's), ``grad_batch`` per pass, ``n_batches`` for the
+            SEs (common random numbers; r_s is estimated on fresh draws from q, i.e. the
+            population synthetic gradient).
         preconditioner: a Preconditioner, or ``None`` (default) for the optimizer's own
             (:func:`optimizer_preconditioner`: I for SGD; for Adam the Adam-minibatch P of S at
             the fine-tuning batch size).  A P
@@ -545,25 +578,27 @@ def neon_loop(
     """
     from .gradients import ModelLaw, hessian_operator
     from .preconditioners import Preconditioner
-    from .probe import CosineProbe, ProbeSizes, Rows, Streams
+    from .probe import CosineProbe, Rows, Streams
     from .rng import generator
 
     check_model(model)
-    check_choice("optimizer", optimizer, ("adam", "sgd"))
+    if not isinstance(fine_tuning, FineTuning):
+        raise ValueError(f"fine_tuning must be a FineTuning(steps, lr, optimizer, batch_size); got {type(fine_tuning).__name__}")
     n_synthetic = check_int("n_synthetic", n_synthetic, lo=1)
-    n_gradient = check_int("n_gradient", n_gradient, lo=2)
-    check_int("n_batches", n_batches, lo=2, hi=n_gradient)
+    n_gradient = check_int("n_pop", sizes.n_pop, lo=2)
+    check_int("n_batches", sizes.n_batches, lo=2, hi=n_gradient)
+    optimizer = fine_tuning.optimizer
     if preconditioner is not None and not isinstance(preconditioner, Preconditioner):
         raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(preconditioner).__name__}")
     n = min(real.shape[0], n_gradient) if isinstance(real, Tensor) else n_gradient
     S = model.sample(n_synthetic, sampler, generator(seed, "S"))
     st = self_train(
-        model, S, steps=steps, lr=lr, optimizer=optimizer, batch_size=batch_size,
+        model, S, steps=fine_tuning.steps, lr=fine_tuning.lr, optimizer=optimizer, batch_size=fine_tuning.batch_size,
         generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
     )
     P = optimizer_preconditioner(model, S, optimizer, batch_size=st.batch_size, seed=seed) if preconditioner is None else preconditioner
     probe = CosineProbe(
-        model, real, functools.partial(ModelLaw, model), P, sizes=ProbeSizes(n_pop=n, grad_batch=4096, n_batches=n_batches),
+        model, real, functools.partial(ModelLaw, model), P, sizes=dataclasses.replace(sizes, n_pop=n),
         streams=Streams(seed), name="sampler", rows=Rows(n=n, data_stream="grad-data"),
     )
     if hessian is None:

@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from neon_theory import Chain, ModelAdapter, ModelLaw, Temperature, TopK, TopP, alignment, neon_loop, paired_population_gradients
+from neon_theory import Chain, FineTuning, ModelAdapter, ModelLaw, Temperature, TopK, TopP, alignment, neon_loop, paired_population_gradients
 from neon_theory.contracts import check_model
 from neon_theory.preconditioners import identity
 from neon_theory.rng import generator
@@ -187,7 +187,7 @@ for name, k in {"too sharp (b = 0.8 b*)": 0.8, "too diffuse (b = 1.25 b*)": 1.25
         exact[law] = torch.cat([g.flatten() for g in torch.autograd.grad(expected_loss, list(net.parameters()))])
     truth_report = alignment(exact["real"], exact["synthetic"], identity())
     run = neon_loop(
-        model, real, sampler, n_synthetic=n, steps=10, lr=0.05, optimizer="sgd", seed=seed, bracket=(-10.0, 10.0),
+        model, real, sampler, n_synthetic=n, fine_tuning=FineTuning(10, 0.05, "sgd"), seed=seed, bracket=(-10.0, 10.0),
         metric=lambda m, g: (((loc_star - m.module["loc"]).abs() + b_star * torch.exp(-(loc_star - m.module["loc"]).abs() / b_star)) / m.module["log_b"].exp()
                              + m.module["log_b"]).sum().item(),
     )

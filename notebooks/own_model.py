@@ -39,7 +39,7 @@ seed = 0
 import matplotlib.pyplot as plt
 import torch
 
-from neon_theory import ModelAdapter, ModelLaw, Temperature, WeightedSupport, alignment, fit, neon_loop
+from neon_theory import FineTuning, ModelAdapter, ModelLaw, Temperature, WeightedSupport, alignment, fit, neon_loop
 from neon_theory.gradients import paired_population_gradients, per_sample_gradients, population_hessian
 from neon_theory.preconditioners import identity
 from neon_theory.rng import generator, multinomial
@@ -130,7 +130,7 @@ assert abs(report.cosine - exact.cosine) < 4 * report.cosine_se and abs(report.w
 
 # %%
 run = neon_loop(model, real, sampler, metric=lambda m, g: -(p_data * m.module(one)[0].log_softmax(-1)).sum().item(),
-                n_synthetic=len(real), steps=steps, lr=lr, optimizer="sgd", seed=seed, hessian=H, ws=torch.linspace(-1, 6, 29), bracket=(-2.0, 6.0))
+                n_synthetic=len(real), fine_tuning=FineTuning(steps, lr, "sgd"), seed=seed, hessian=H, ws=torch.linspace(-1, 6, 29), bracket=(-2.0, 6.0))
 print(f"best w = {run.best.w:.2f}   w* = {report.w_star:.2f} ± {report.w_star_se:.2f} (Monte Carlo noise only)   "
       f"w* of the realised step = {run.w_star_displacement:.2f}   NLL gain over θ_r = {run.best.gain:.2e} nats")
 assert run.best.w * report.s < 0 and run.best.gain > 0 and not run.best.at_boundary and 0.5 < run.best.w / report.w_star < 2

@@ -311,7 +311,7 @@ def test_neon_loop_with_adam_takes_adams_P_and_returns_the_realised_steps_w_star
     recomputed here from θ_s."""
     import warnings
 
-    from neon_theory import PreconditionerMismatchWarning, Temperature, displacement_w_star, neon_loop
+    from neon_theory import FineTuning, PreconditionerMismatchWarning, ProbeSizes, Temperature, displacement_w_star, neon_loop
     from neon_theory.alignment import W_STAR_SCOPE
     from neon_theory.gradients import population_hessian
     from neon_theory.params import parameter_vector, state_vector
@@ -319,8 +319,8 @@ def test_neon_loop_with_adam_takes_adams_P_and_returns_the_realised_steps_w_star
     model, real, nll = _token_mlp(seed=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PreconditionerMismatchWarning)
-        run = neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=2000, steps=50, lr=1e-3, seed=2,
-                        n_gradient=10_000, bracket=(-4.0, 4.0))
+        run = neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=2000, fine_tuning=FineTuning(50, 1e-3), seed=2,
+                        sizes=ProbeSizes(n_pop=10_000), bracket=(-4.0, 4.0))
     rep = run.alignment
     assert rep.preconditioner.startswith("adam") and rep.w_star is not None and W_STAR_SCOPE in str(rep)
     delta = state_vector(model.module, run.self_trained.state_dict) - parameter_vector(model.module)
@@ -338,25 +338,25 @@ def test_neon_loop_with_adam_takes_adams_P_and_returns_the_realised_steps_w_star
 
 
 def test_neon_loop_warns_and_withholds_w_star_when_P_is_not_the_optimizers():
-    from neon_theory import PreconditionerMismatchWarning, Temperature, neon_loop
+    from neon_theory import FineTuning, PreconditionerMismatchWarning, ProbeSizes, Temperature, neon_loop
     from neon_theory.preconditioners import identity
 
     model, real, nll = _token_mlp()
-    kwargs = dict(metric=nll, n_synthetic=500, steps=5, lr=1e-3, seed=1, n_gradient=2000, n_batches=10)
+    kwargs = dict(metric=nll, n_synthetic=500, seed=1, sizes=ProbeSizes(n_pop=2000, n_batches=10))
     with pytest.warns(PreconditionerMismatchWarning, match="identity"):
-        run = neon_loop(model, real, Temperature(0.7), preconditioner=identity(), **kwargs)  # Adam with P = I
+        run = neon_loop(model, real, Temperature(0.7), fine_tuning=FineTuning(5, 1e-3), preconditioner=identity(), **kwargs)  # Adam with P = I
     assert run.alignment.w_star is None and "adam" in run.alignment.w_star_reason and math.isfinite(run.alignment.s)
     assert math.isfinite(run.w_star_displacement)  # the realised step's w* needs no P
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", PreconditionerMismatchWarning)
-        sgd = neon_loop(model, real, Temperature(0.7), optimizer="sgd", preconditioner=identity(), **kwargs)
+        sgd = neon_loop(model, real, Temperature(0.7), fine_tuning=FineTuning(5, 1e-3, "sgd"), preconditioner=identity(), **kwargs)
     assert sgd.alignment.w_star is not None and sgd.alignment.preconditioner == "identity"
 
 
 def test_the_metric_runs_without_a_graph():
-    from neon_theory import Temperature, neon_loop
+    from neon_theory import FineTuning, ProbeSizes, Temperature, neon_loop
 
     model, real, nll = _token_mlp()
     seen = []
@@ -365,18 +365,23 @@ def test_the_metric_runs_without_a_graph():
         seen.append(torch.is_grad_enabled())
         return nll(m, g)
 
-    neon_loop(model, real, Temperature(0.7), metric=metric, n_synthetic=200, steps=3, lr=1e-3, seed=2, n_gradient=1000,
-              n_batches=4, ws=[0.0, 1.0], bracket=(-1.0, 1.0))
+    neon_loop(model, real, Temperature(0.7), metric=metric, n_synthetic=200, fine_tuning=FineTuning(3, 1e-3), seed=2,
+              sizes=ProbeSizes(n_pop=1000, n_batches=4), ws=[0.0, 1.0], bracket=(-1.0, 1.0))
     assert seen and not any(seen)
 
 
 def test_bad_loop_sizes_are_refused_in_one_line_naming_the_parameter():
-    from neon_theory import Temperature, neon_loop
+    from neon_theory import FineTuning, ProbeSizes, Temperature, neon_loop
 
     model, real, nll = _token_mlp()
-    for bad, name in ((dict(optimizer="lion"), "optimizer"), (dict(n_gradient=0), "n_gradient"), (dict(n_batches=1), "n_batches")):
+    for bad, name in ((dict(optimizer="lion"), "optimizer"), (dict(steps=0), "steps"), (dict(lr=-1.0), "lr")):
         with pytest.raises(ValueError, match=f"^{name}"):
-            neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, steps=2, lr=1e-3, seed=0, **bad)
+            FineTuning(**{"steps": 2, "lr": 1e-3, **bad})
+    for bad, name in ((ProbeSizes(n_pop=0), "n_pop"), (ProbeSizes(n_pop=100, n_batches=1), "n_batches")):
+        with pytest.raises(ValueError, match=f"^{name}"):
+            neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, fine_tuning=FineTuning(2, 1e-3), seed=0, sizes=bad)
+    with pytest.raises(ValueError, match="^fine_tuning must be a FineTuning"):
+        neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, fine_tuning=(2, 1e-3), seed=0)
 
 
 def test_self_train_trains_under_a_callers_no_grad():

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from neon_theory.contracts import GenerativeModel
 from neon_theory.gradients import ModelLaw, WeightedSupport, paired_population_gradients, per_sample_gradients, population_gradient
 from neon_theory.metrics import frechet_distance_from_samples, sample_moments
-from neon_theory.neon import fit, merge, neon_loop
+from neon_theory.neon import FineTuning, fit, merge, neon_loop
+from neon_theory.probe import ProbeSizes
 from neon_theory.rng import generator
 from neon_theory.samplers import Chain, Guidance, ScoreScale, Steps, Temperature, TopK, TopP
 from toy_models._conditional import TimeMLP
@@ -119,8 +120,8 @@ def test_full_neon_loop_runs_on_every_family(family, request):
         return frechet_distance_from_samples(m.sample(4000, SAMPLERS[family], g).double(), TARGET.mean(), TARGET.cov())
 
     run = neon_loop(
-        model, TARGET, sampler, metric=metric, n_synthetic=512, steps=10, lr=1e-4, seed=0,
-        n_gradient=2000, n_batches=10, ws=[-1.0, 0.0, 1.0], bracket=(-1.0, 1.0),
+        model, TARGET, sampler, metric=metric, n_synthetic=512, fine_tuning=FineTuning(10, 1e-4), seed=0,
+        sizes=ProbeSizes(n_pop=2000, n_batches=10), ws=[-1.0, 0.0, 1.0], bracket=(-1.0, 1.0),
     )
     assert run.synthetic.shape[0] == 512
     assert run.sweep.values.shape == (3,) and math.isfinite(run.best.w)
@@ -386,8 +387,8 @@ def test_full_neon_loop_on_the_exact_families(family, chain):
         model = MLPAR(3, 3, hidden=8)
         fit(model, chain.sample(500, generator(9)), steps=100, lr=1e-2, generator=generator(10))
         metric, sampler, real = (lambda m, g: exact_kl(chain, m)), TopK(2), chain
-    run = neon_loop(model, real, sampler, metric=metric, n_synthetic=2000, steps=20, lr=1e-2, seed=1, optimizer="sgd",
-                    n_gradient=4000, n_batches=10, ws=[-0.5, 0.0, 0.5], bracket=(-2.0, 2.0))
+    run = neon_loop(model, real, sampler, metric=metric, n_synthetic=2000, fine_tuning=FineTuning(20, 1e-2, "sgd"), seed=1,
+                    sizes=ProbeSizes(n_pop=4000, n_batches=10), ws=[-0.5, 0.0, 0.5], bracket=(-2.0, 2.0))
     assert run.sweep.values[1] == pytest.approx(run.best.base_value, rel=0, abs=0)  # same w = 0, same noise
     assert run.best.value <= run.best.base_value + 1e-12
     # the estimated cosine is within K_SE jackknife SEs of the exact one (P = I, at the unchanged θ_r)

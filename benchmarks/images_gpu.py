@@ -13,7 +13,7 @@ Check it on the CPU first, then run it once on the GPU::
     .venv/bin/python benchmarks/images_gpu.py --preset paper --device cuda --sets digits:8,patches:32 --out results/gpu
 
 ``patches:32`` (3072 tokens an image) is run for the diffusion and flow families only: the pixel
-transformer samples one token at a time and is capped at 1,024 tokens.
+transformer samples one token at a time and is capped at 1,024 tokens (a family's ``max_values``).
 """
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ def _throughput(cell, seed: int, n: int) -> dict:
     model = E._image_base(cell.base(), seed)
     sync = torch.cuda.synchronize if torch.get_default_device().type == "cuda" else (lambda: None)
     with torch.no_grad(), E._precision(cell.precision):
-        model.sample(min(n, 64), cell.sampler(), torch.Generator().manual_seed(1))  # warm-up
+        model.sample(min(n, 64), cell.spec(), torch.Generator().manual_seed(1))  # warm-up
         sync()
         t = time.perf_counter()
-        model.sample(n, cell.sampler(), torch.Generator().manual_seed(2))
+        model.sample(n, cell.spec(), torch.Generator().manual_seed(2))
         sync()
         sampling = n / (time.perf_counter() - t)
-    train = E._rows(E._split(cell.data, cell.size, "train"), cell.family, s["levels"])
+    train = E._rows(E._split(cell.data, cell.size, "train"), cell.fam, s)
     from neon_theory.neon import self_train
 
     t = time.perf_counter()
@@ -83,6 +83,8 @@ def main(argv=None) -> int:
     from neon_theory.run.sweeps import SweepFailed, failure_summary, run_sweep
     from studies.images import cells as E
     from studies.images import figures as F
+    from studies.images.family import IMAGE_FAMILIES
+    from studies.presets import sampler_grid
 
     device = resolve_device(args.device)
     torch.set_default_device(device)
@@ -101,8 +103,8 @@ def main(argv=None) -> int:
         for figure in ("images-cosine", "images-neon"):
             frames[figure] = {}
             for label, spec in figure_specs(figure, args.preset, seeds).items():
-                family = label.split("/")[0]
-                if family == "pixel-ar" and math.prod(E.image_shape(data, size)) > E.MAX_PIXEL_TOKENS:
+                longest = IMAGE_FAMILIES[label.split("/")[0]].max_values
+                if longest is not None and math.prod(E.image_shape(data, size)) > longest:
                     continue  # one token at a time: too long to sample
                 spec = dataclasses.replace(spec, fixed={**spec.fixed, "data": data, "size": size, "precision": args.precision}, device=str(device))
                 t = time.perf_counter()
@@ -112,9 +114,10 @@ def main(argv=None) -> int:
                     raise SweepFailed(f"{figure}/{label}: {summary}")
                 report["sweeps"][f"{figure}/{label}"] = {"jobs": len(df), "seconds": time.perf_counter() - t}
                 frames[figure][label] = df
-        for family, (knob, values) in F.NEON_SETTINGS.items():
+        for family, fam in IMAGE_FAMILIES.items():
             if family in frames["images-neon"]:
-                cell = E.ImageCell(family=family, knob=knob, value=values[0], data=data, size=size, preset=args.preset, precision=args.precision)
+                sampler = sampler_grid(fam.neon.name, fam.neon.full)[0]  # the mode-seeking setting
+                cell = E.ImageCell(family=family, sampler=sampler, data=data, size=size, preset=args.preset, precision=args.precision)
                 report["throughput"][family] = _throughput(cell, (seeds or F.preset_seeds(args.preset))[0], E.IMAGE_PRESETS[args.preset]["n_eval"])
         neon = frames["images-neon"]
         report["sign_agreement"] = F.sign_agreement(neon).to_dict(orient="records")

@@ -1,14 +1,20 @@
 """Image experiments registered with the sweep engine: the Neon theory checked on real images.
 
-``image-cell`` runs one (family, sampler setting, seed) of Algorithm 1 on a bundled image set
-(scikit-learn's digits, scikit-image's faces or photo patches), for the three image families:
+``image-cell`` runs one (family, sampler, seed) of Algorithm 1 on a bundled image set
+(scikit-learn's digits, scikit-image's faces or photo patches), for each registered image
+family (:data:`~studies.images.family.IMAGE_FAMILIES`; the built-in ones in
+:mod:`studies.images.families`):
 
 * ``diffusion``: the GroupNorm :class:`~toy_models.images.unet.TimeUNet` as an ε-prediction
   DDPM (cosine schedule), sampled by DDIM (η = 0, x̂₀ clipped to the pixel range [−1, 1]) with
-  guidance γ (class-conditional, CFG) or a number of steps;
-* ``flow``: the same UNet as a flow-matching velocity field, sampled by Euler with γ or steps;
+  guidance γ (class-conditional, CFG) and a number of steps (``steps=5+guidance=3``);
+* ``flow``: the same UNet as a flow-matching velocity field, sampled by Euler with γ and steps;
 * ``pixel-ar``: the causal pixel transformer over quantised pixels, sampled with temperature,
-  top-k or top-p.
+  top-k or top-p (or a chain of them).
+
+The cell reads everything family-specific from the family's
+:class:`~studies.images.family.ImageFamily` (its model, data rows, loss-noise copies, samplers):
+it never branches on the family's name.
 
 What one cell measures, in order:
 
@@ -47,30 +53,25 @@ from types import SimpleNamespace
 
 import torch
 
-from neon_theory.checks import check_choice, check_int, check_real
+from neon_theory.checks import check_choice, check_int
 from neon_theory.device import compile_module
 from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, report_fields
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
-from neon_theory.samplers import Sharpening, undefined_at_neutral
+from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
+from neon_theory.samplers import Sharpening, TopK, undefined_at_neutral
 
-from ..common import MEMOS, PROBE_RESULTS, check_ws, clean, integral_field, per_device, results_of
+from ..common import MEMOS, PROBE_RESULTS, check_ws, clean, per_device, results_of, sampler_field
 from ..presets import PRESETS
+from . import families  # noqa: F401  (registers the built-in families)
+from .family import IMAGE_FAMILIES, ImageFamily, parts
 
-FAMILIES = ("diffusion", "flow", "pixel-ar")
-#: which sampler knobs each family has (the value is γ, a step count, a temperature, k or p)
-KNOBS = {"diffusion": ("guidance", "steps"), "flow": ("guidance", "steps"), "pixel-ar": ("temperature", "top_k", "top_p")}
 #: the bundled image sets and the sizes each comes in
 DATASETS = {"digits": (8, 16), "faces": (25,), "patches": (16, 32)}
 PRECONDITIONERS = ("adam", "identity")
 PRECISIONS = ("float32", "bfloat16")
-#: the network of the diffusion and flow families: the project's TimeUNet, or a diffusers UNet2DModel
-NETWORKS = ("unet", "diffusers")
 #: ``torch.compile`` of the network: off, the default code-generating backend, or aot_eager (traces, no code generation: for tests)
 COMPILERS = ("off", "inductor", "aot_eager")
-#: the longest pixel sequence the transformer is asked to sample one token at a time
-MAX_PIXEL_TOKENS = 1024
-
 _COMMON = dict(bracket=(-2.0, 2.0), heads=4, depth=2)
 IMAGE_PRESETS = {
     # CI-sized: seconds per cell on a CPU; under-trained models, nothing is concluded from it
@@ -92,22 +93,26 @@ def image_shape(data: str, size: int) -> tuple:
 
 @dataclass(frozen=True)
 class ImageCell:
-    """One (family, sampler setting, seed) on a bundled image set.
+    """One (family, sampler, seed) on a bundled image set.
 
     Attributes:
-        family (str): ``diffusion`` | ``flow`` | ``pixel-ar``.
-        knob (str): ``guidance`` or ``steps`` (diffusion, flow: DDIM / Euler); ``temperature``,
-            ``top_k`` or ``top_p`` (pixel-ar).
-        value (float): γ in [0, inf), steps in [1, inf), T in (0, inf), k in [1, levels], p in (0, 1].
+        family (str): a registered image family: ``diffusion`` | ``flow`` | ``pixel-ar`` built in.
+        sampler (str): in the text syntax (:mod:`neon_theory.sampler_text`), a sampler the family
+            implements: ``guidance=γ`` and ``steps=n`` (diffusion: DDIM, flow: Euler; the part left
+            out is filled in, the preset's ``sample_steps`` and γ = 1, and the record keeps the whole
+            chain, e.g. ``steps=5,solver=ddim+guidance=3.0``); ``temperature=T``, ``top-k=k``
+            (k ≤ the preset's ``levels``) or ``top-p=p`` (pixel-ar), or a chain of them.
         data (str): ``digits`` | ``faces`` | ``patches`` (labels: digit, face/non-face, photograph).
         size (int): image side: digits 8 or 16, faces 25, patches 16 or 32.
         preset (str): ``smoke`` | ``reduced`` | ``paper`` (sizes in ``IMAGE_PRESETS``).
         preconditioner (str): ``adam`` (Adam-minibatch P at the training batch) or ``identity``.
         best_w (bool): also self-train on S and run Brent on the held-out loss and on FID.
         w_values (tuple): w at which to report the held-out loss, FID, precision and recall.
-        network (str): ``unet`` (the project's :class:`~toy_models.images.unet.TimeUNet`) or ``diffusers``
-            (a randomly initialised ``diffusers.UNet2DModel`` of the same width, through
-            :class:`~toy_models.images.diffusers_unet.DiffusersUNet`; needs the diffusers extra).
+        network (str): ``unet`` (the family's own network: the project's
+            :class:`~toy_models.images.unet.TimeUNet`, or the pixel transformer) or, where the family
+            takes it (diffusion, flow), ``diffusers`` (a randomly initialised ``diffusers.UNet2DModel`` of
+            the same width, through :class:`~toy_models.images.diffusers_unet.DiffusersUNet`; needs the
+            diffusers extra).
         compile (str): ``off``, ``inductor`` (``torch.compile`` of the network in place, for the
             GPU) or ``aot_eager`` (the same trace without code generation; for tests).  Hessian-vector
             products run the network eagerly (compiled graphs have no double backward).
@@ -121,8 +126,7 @@ class ImageCell:
     """
 
     family: str = "diffusion"
-    knob: str = "guidance"
-    value: float = 2.0
+    sampler: str = "guidance=2.0"
     data: str = "digits"
     size: int = 8
     preset: str = "smoke"
@@ -134,19 +138,31 @@ class ImageCell:
     compile: str = "off"
     estimator_rep: int = 0
 
+    RENAMED = {name: "write sampler: guidance=GAMMA or steps=N (diffusion, flow), temperature=T, top-k=k or top-p=p (pixel-ar)"
+               for name in ("knob", "value")}
+
     def __post_init__(self):
-        check_choice("family", self.family, FAMILIES)
-        check_choice("knob", self.knob, KNOBS[self.family])
+        check_choice("family", self.family, tuple(IMAGE_FAMILIES))
         check_choice("data", self.data, tuple(DATASETS))
         check_choice("size", self.size, DATASETS[self.data])
         check_choice("preset", self.preset, PRESETS)
         check_choice("preconditioner", self.preconditioner, PRECONDITIONERS)
         check_choice("precision", self.precision, PRECISIONS)
-        check_choice("network", self.network, NETWORKS)
         check_choice("compile", self.compile, COMPILERS)
+        fam, s = self.fam, IMAGE_PRESETS[self.preset]
+        spec = sampler_field(self)  # parsed once, every value checked by its spec
+        if not all(isinstance(part, fam.spec_types) for part in parts(spec)):  # refused here, to name the family
+            takes = ", ".join(n.name for n in SAMPLER_NAMES.values() if n.spec_type in fam.spec_types)
+            raise ValueError(f"the {self.family} family does not implement sampler {self.sampler!r}; it takes {takes}")
+        fam.samplers.check(spec)
+        vocab = fam.vocab(s)
+        for part in parts(spec):
+            if isinstance(part, TopK) and vocab is not None and part.k > vocab:  # the one check that needs the vocabulary
+                raise ValueError(f"sampler {self.sampler!r}: k must be at most the {vocab} levels of the {self.family} family")
+        object.__setattr__(self, "sampler", sampler_text(fam.complete(spec, s)))
+        if self.network not in fam.networks:
+            raise ValueError(f"network={self.network!r} is not a network of the {self.family} family; it takes {', '.join(map(repr, fam.networks))}")
         if self.network == "diffusers":
-            if self.family == "pixel-ar":
-                raise ValueError("network='diffusers' is a UNet for the diffusion and flow families, not for pixel-ar")
             if self.size % 2:
                 raise ValueError(f"network='diffusers' needs an even image size; got size={self.size}")
             from toy_models.images.diffusers_unet import _diffusers
@@ -159,19 +175,14 @@ class ImageCell:
         if (self.best_w or self.w_values) and self.preconditioner != "adam":
             raise ValueError("best_w and w_values fine-tune with Adam, whose geometry is preconditioner='adam'; "
                              f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
-        levels = IMAGE_PRESETS[self.preset]["levels"]
-        if self.knob in ("steps", "top_k"):
-            integral_field(self, "value")  # a count: 5.0 or 5e0 is 5
-            check_int(self.knob, self.value, lo=1, hi=levels if self.knob == "top_k" else None)
-        elif self.knob == "top_p":
-            check_real("top_p", self.value, 0.0, 1.0, lo_open=True)
-        elif self.knob == "temperature":
-            check_real("temperature", self.value, 0.0, math.inf, lo_open=True)
-        else:
-            check_real("guidance", self.value, 0.0, math.inf)
-        if self.family == "pixel-ar" and self.tokens > MAX_PIXEL_TOKENS:
-            raise ValueError(f"pixel-ar samples one token at a time: {self.data} at size {self.size} is {self.tokens} tokens, "
-                             f"more than {MAX_PIXEL_TOKENS}; use a smaller size")
+        if fam.max_values is not None and self.tokens > fam.max_values:
+            raise ValueError(f"the {self.family} family samples at most {fam.max_values} values an image (one at a time): "
+                             f"{self.data} at size {self.size} is {self.tokens} tokens; use a smaller size")
+
+    @property
+    def fam(self) -> ImageFamily:
+        """The family's adapter."""
+        return IMAGE_FAMILIES[self.family]
 
     @property
     def shape(self) -> tuple:
@@ -182,30 +193,26 @@ class ImageCell:
     def tokens(self) -> int:
         return math.prod(self.shape)
 
-    def sampler(self):
-        """The sharpened sampler κ of this cell."""
-        from neon_theory.samplers import Chain, Guidance, Steps, Temperature, TopK, TopP
-
-        if self.family == "pixel-ar":
-            return {"temperature": Temperature, "top_k": TopK, "top_p": TopP}[self.knob](self.value)
-        steps = int(self.value) if self.knob == "steps" else IMAGE_PRESETS[self.preset]["sample_steps"]
-        return Chain((Steps(steps, _solver(self.family)), Guidance(self.value if self.knob == "guidance" else 1.0)))
+    def spec(self):
+        """The sharpened sampler κ of this cell (the completed chain)."""
+        return parse_sampler(self.sampler)
 
     def neutral_sampler(self):
-        """The sampler FID is measured with: γ = 1 (no guidance) at the preset's steps; T = 1."""
-        from neon_theory.samplers import Chain, Guidance, Steps
+        """The sampler FID is measured with (the family's: γ = 1 at the preset's steps; T = 1)."""
+        return self.fam.neutral(IMAGE_PRESETS[self.preset])
 
-        if self.family == "pixel-ar":
-            return None
-        return Chain((Steps(IMAGE_PRESETS[self.preset]["sample_steps"], _solver(self.family)), Guidance(1.0)))
+    def stream(self) -> str:
+        """The name of the synthetic draws' streams: the family's name of the sampler, as it was
+        when the cell had ``knob`` and ``value`` (``guidance/3.0``, ``steps/8``, ``top_k/2``), so
+        records at the same seeds stay the same."""
+        return self.fam.stream(self.spec())
 
     def base(self) -> "ImageBase":
         """What the base model θ_r depends on (the memo key, with the seed)."""
         return ImageBase(self.family, self.network, self.data, self.size, self.preset, self.precision, self.compile)
 
     def sharpening(self) -> str:
-        vocab = IMAGE_PRESETS[self.preset]["levels"] if self.family == "pixel-ar" else None
-        return self.sampler().sharpening(vocab).value
+        return self.spec().sharpening(self.fam.vocab(IMAGE_PRESETS[self.preset])).value
 
 
 @dataclass(frozen=True)
@@ -220,9 +227,9 @@ class ImageBase:
     precision: str
     compile: str
 
-
-def _solver(family: str) -> str:
-    return "ddim" if family == "diffusion" else "euler"
+    @property
+    def fam(self) -> ImageFamily:
+        return IMAGE_FAMILIES[self.family]
 
 
 def _precision(name: str):
@@ -244,49 +251,22 @@ def _split(data: str, size: int, split: str):
 MEMOS.append(_split)  # cleared with the per-device memos by studies.common.clear_caches
 
 
-def _rows(images, family: str, levels: int) -> torch.Tensor:
-    """An image split as the family's data rows: flat pixels or tokens, then the label column."""
-    from toy_models.images.pixel_ar import quantise
-
-    values = quantise(images.images, levels) if family == "pixel-ar" else images.images.flatten(1)
+def _rows(images, family: ImageFamily, s: dict) -> torch.Tensor:
+    """An image split as the family's data rows: its values (flat pixels, tokens), then the label column."""
+    values = family.encode(images.images, s)
     return torch.cat([values.to(torch.float32), images.labels[:, None].to(torch.float32)], 1)
 
 
-def rows_to_images(rows: torch.Tensor, family: str, shape: tuple, levels: int) -> torch.Tensor:
-    """A family's data rows (pixels or tokens, then the label column) → images (n, C, H, W) in [-1, 1]."""
-    from toy_models.images.pixel_ar import dequantise
-
-    C, H, W = shape
-    values = rows[:, : C * H * W]
-    if family == "pixel-ar":
-        return dequantise(values.round().long(), shape, levels)
-    return values.float().reshape(-1, C, H, W).clamp(-1, 1)
+def rows_to_images(rows: torch.Tensor, family: ImageFamily, shape: tuple, s: dict) -> torch.Tensor:
+    """A family's data rows (its values, then the label column) → images (n, C, H, W) in [-1, 1]."""
+    return family.decode(rows[:, : math.prod(shape)], shape, s)
 
 
-def _build(family: str, network: str, train, s: dict, seed: int):
-    from toy_models.diffusion import DiffusionModel, Schedule
-    from toy_models.flow import FlowModel
-    from toy_models.images.pixel_ar import PixelARModel, PixelTransformer
-    from toy_models.images.unet import TimeUNet
-
-    shape, num_classes = train.shape, train.num_classes
-    C, H, W = shape
-    # samples carry labels drawn from the training split's class frequencies (uniform would tilt r_s and FID)
-    class_probs = torch.bincount(train.labels, minlength=num_classes).double() / len(train)
-    torch.manual_seed(child_seed(seed, f"image-init/{family}"))
-    if family == "pixel-ar":
-        net = PixelTransformer(C * H * W, s["levels"], width=s["width"], heads=s["heads"], depth=s["depth"], num_classes=num_classes)
-        return PixelARModel(net, class_probs=class_probs)
-    if network == "diffusers":
-        from toy_models.images.diffusers_unet import tiny_unet2d
-
-        net = tiny_unet2d(shape, num_classes=num_classes, channels=max(8, 8 * (s["channels"] // 8)), seed=child_seed(seed, f"image-init/{family}"))
-    else:
-        net = TimeUNet(shape, channels=s["channels"], levels=2 if H % 2 == 0 else 1, num_classes=num_classes)
-    if family == "flow":
-        return FlowModel(net, class_probs=class_probs)
-    # pixels live in [-1, 1]: DDIM clips x̂₀ there (without it, x̂₀ = (x − √(1−ᾱ)ε̂)/√ᾱ at ᾱ ≈ 1e-6 sends samples to ±100s)
-    return DiffusionModel(net, Schedule("cosine", 1000), class_probs=class_probs, x0_range=(-1.0, 1.0))
+def _build(family: ImageFamily, network: str, train, s: dict, seed: int):
+    """The family's untrained model; its initialisation is seeded by (seed, family name)."""
+    init = child_seed(seed, f"image-init/{family.name}")
+    torch.manual_seed(init)
+    return family.build(train, s, network, init)
 
 
 @per_device(8)
@@ -295,11 +275,11 @@ def _image_base(b: ImageBase, seed: int):
 
     s = IMAGE_PRESETS[b.preset]
     train = _split(b.data, b.size, "train")
-    model = _build(b.family, b.network, train, s, seed)
+    model = _build(b.fam, b.network, train, s, seed)
     if b.compile != "off":  # in place, so the state dict keeps its names; the engine's working copies are compiled again
         compile_module(model.module, backend=b.compile)
     with _precision(b.precision):
-        fit(model, _rows(train, b.family, s["levels"]), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
+        fit(model, _rows(train, b.fam, s), steps=s["base_steps"], lr=s["lr"], batch_size=min(s["batch"], len(train)),
             generator=generator(seed, f"image-base/{b.family}"))
     return model
 
@@ -317,13 +297,8 @@ def _held_out_rows(b) -> torch.Tensor:
     """The held-out images (at most ``n_pop``, spread evenly) as data rows of a cell or base ``b``,
     each repeated for its loss-noise copies (``repeat_interleave``: an image's copies stay together)."""
     s = IMAGE_PRESETS[b.preset]
-    rows = _rows(_evenly(_split(b.data, b.size, "test"), s["n_pop"]), b.family, s["levels"])
-    return rows.repeat_interleave(_copies(b.family, b.preset), dim=0)
-
-
-def _copies(family: str, preset: str) -> int:
-    """Loss-noise draws per image (1 for the exact-NLL pixel transformer)."""
-    return 1 if family == "pixel-ar" else IMAGE_PRESETS[preset]["noise_draws"]
+    rows = _rows(_evenly(_split(b.data, b.size, "test"), s["n_pop"]), b.fam, s)
+    return rows.repeat_interleave(b.fam.copies(s), dim=0)
 
 
 def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
@@ -340,11 +315,11 @@ def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     s = IMAGE_PRESETS[b.preset]
     model = _image_base(b, seed)
     streams = Streams(seed, rep)
-    copies = _copies(b.family, b.preset)
+    copies = b.fam.copies(s)
     real = _held_out_rows(b)
     with _precision(b.precision):
         if preconditioner == "adam":
-            train = _rows(_split(b.data, b.size, "train"), b.family, s["levels"])
+            train = _rows(_split(b.data, b.size, "train"), b.fam, s)
             P = adam_minibatch(model, train, batch_size=min(s["batch"], train.shape[0]), passes=copies,
                                generator=streams.generator("image-adam"), noise_generator=streams.generator("image-adam-noise"))
         else:
@@ -353,7 +328,7 @@ def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
         n_images = real.shape[0] // copies
 
         def synthetic_of(cell: ImageCell):  # called under the cell's precision
-            S = model.sample(n_images, cell.sampler(), streams.generator(f"image-S/{cell.knob}/{cell.value}"))
+            S = model.sample(n_images, cell.spec(), streams.generator(f"image-S/{cell.stream()}"))
             return S.repeat_interleave(copies, dim=0)
 
         sizes = SimpleNamespace(n_batches=s["n_batches"], grad_batch=s["batch"] * copies)
@@ -388,8 +363,9 @@ def _feature_reference(data: str, size: int, preset: str, family_levels: int):
 
 
 def _feature_levels(cell: ImageCell) -> int:
-    """The quantisation the FID reference goes through: the pixel transformer's levels, else 0 (none)."""
-    return IMAGE_PRESETS[cell.preset]["levels"] if cell.family == "pixel-ar" else 0
+    """The quantisation the FID reference goes through: the family's vocabulary (the pixel
+    transformer's levels), else 0 (none)."""
+    return cell.fam.vocab(IMAGE_PRESETS[cell.preset]) or 0
 
 
 def _metrics(cell: ImageCell, log: list | None = None):
@@ -401,7 +377,7 @@ def _metrics(cell: ImageCell, log: list | None = None):
     from toy_models.images.features import extract, fid
 
     s = IMAGE_PRESETS[cell.preset]
-    copies = _copies(cell.family, cell.preset)
+    copies = cell.fam.copies(s)
     real = _held_out_rows(cell)
 
     def held_out_loss(model, g):
@@ -420,7 +396,7 @@ def _metrics(cell: ImageCell, log: list | None = None):
                 log.append((math.nan, math.nan))
             return 1e6  # a diverged merge: worse than anything finite
         net, ref, _, _ = _feature_reference(cell.data, cell.size, cell.preset, _feature_levels(cell))  # memoised
-        feats = extract(net, rows_to_images(rows.float(), cell.family, cell.shape, s["levels"]))
+        feats = extract(net, rows_to_images(rows.float(), cell.fam, cell.shape, s))
         if log is not None:
             with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
                 m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats[: ref.shape[0]].cpu().numpy(), nearest_k=5)
@@ -487,9 +463,9 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     with _precision(cfg.precision):
         synthetic = probe.synthetic_estimate(cfg)
         rep = probe.report(cfg, synthetic, alpha=alpha, hessian=hessian)
-        S = model.sample(s["n_synthetic"], cfg.sampler(), generator(seed, f"image-ft-S/{cfg.knob}/{cfg.value}"))
+        S = model.sample(s["n_synthetic"], cfg.spec(), generator(seed, f"image-ft-S/{cfg.stream()}"))
         theta_s = self_train(model, S, steps=s["ft_steps"], lr=s["ft_lr"], batch_size=min(s["batch"], S.shape[0]),
-                             generator=generator(seed, f"image-ft/{cfg.knob}/{cfg.value}")).state_dict
+                             generator=generator(seed, f"image-ft/{cfg.stream()}")).state_dict
         out.update(report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
                    **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
     if cfg.best_w:

@@ -66,7 +66,7 @@ def test_the_engine_runs_on_a_diffusers_unet_unchanged(net):
 @pytest.mark.slow
 def test_image_cell_with_the_diffusers_network_runs_algorithm_1(tmp_path):
     """best_w: the Hessian-vector products behind w* go through the UNet's mid-block attention (double backward)."""
-    spec = SweepSpec("image-cell", grid={"value": [3.0]}, seeds=(0,), fixed={"family": "flow", "knob": "guidance", "network": "diffusers", "best_w": True})
+    spec = SweepSpec("image-cell", grid={"sampler": ["guidance=3"]}, seeds=(0,), fixed={"family": "flow", "network": "diffusers", "best_w": True})
     row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
     assert row.status == "ok", row.error
     assert math.isfinite(row["result.s"]) and row["result.s_se"] > 0 and row["result.z"] > 0

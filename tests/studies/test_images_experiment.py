@@ -25,11 +25,12 @@ def test_the_image_experiment_is_found_through_its_entry_point():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "family, knob, values",
-    [("diffusion", "guidance", [1.0, 3.0]), ("flow", "steps", [2, 8]), ("pixel-ar", "temperature", [0.7, 1.3]), ("pixel-ar", "top_k", [1, 2])],
+    "family, samplers",
+    [("diffusion", ["guidance=1", "guidance=3"]), ("flow", ["steps=2", "steps=8"]), ("pixel-ar", ["temperature=0.7", "temperature=1.3"]),
+     ("pixel-ar", ["top-k=1", "top-k=2"])],
 )
-def test_image_cells_give_finite_alignment_with_error_bars(family, knob, values, tmp_path):
-    spec = SweepSpec("image-cell", grid={"value": values}, seeds=(0,), fixed={"family": family, "knob": knob})
+def test_image_cells_give_finite_alignment_with_error_bars(family, samplers, tmp_path):
+    spec = SweepSpec("image-cell", grid={"sampler": samplers}, seeds=(0,), fixed={"family": family})
     df = run_sweep(spec, ResultStore(tmp_path), progress=False)
     assert (df.status == "ok").all(), df.error.tolist()
     for _, row in df.iterrows():
@@ -39,10 +40,10 @@ def test_image_cells_give_finite_alignment_with_error_bars(family, knob, values,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, knob, value", [("diffusion", "guidance", 3.0), ("flow", "guidance", 0.5), ("pixel-ar", "temperature", 0.7)])
-def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(family, knob, value, tmp_path):
+@pytest.mark.parametrize("family, sampler", [("diffusion", "guidance=3"), ("flow", "guidance=0.5"), ("pixel-ar", "temperature=0.7")])
+def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(family, sampler, tmp_path):
     ws = (-1.0, 0.0, 1.0)
-    spec = SweepSpec("image-cell", seeds=(0,), fixed={"family": family, "knob": knob, "value": value, "best_w": True, "w_values": ws})
+    spec = SweepSpec("image-cell", seeds=(0,), fixed={"family": family, "sampler": sampler, "best_w": True, "w_values": ws})
     row = run_sweep(spec, ResultStore(tmp_path), progress=False).iloc[0]
     assert row.status == "ok", row.error
     r = {k.removeprefix("result."): v for k, v in row.items() if k.startswith("result.")}
@@ -59,7 +60,7 @@ def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(f
 
 @pytest.mark.slow
 def test_the_pixel_ar_held_out_loss_is_the_exact_mean_nll_of_the_held_out_images():
-    cell = E.ImageCell(family="pixel-ar", knob="temperature", value=1.0)
+    cell = E.ImageCell(family="pixel-ar", sampler="temperature=1")
     model = E._image_base(cell.base(), 0)
     loss, _ = E._metrics(cell)
     test = digits("test", 8)
@@ -74,10 +75,11 @@ def test_the_pixel_ar_held_out_loss_is_the_exact_mean_nll_of_the_held_out_images
 @pytest.mark.parametrize("data, size, family", [("digits", 8, "diffusion"), ("patches", 16, "flow"), ("digits", 16, "pixel-ar"), ("faces", 25, "diffusion")])
 def test_rows_map_back_to_the_images_they_came_from(data, size, family):
     images = load(data, "test", size)
-    levels = 4
-    rows = E._rows(images, family, levels)
+    s = E.IMAGE_PRESETS["smoke"]
+    levels = s["levels"]
+    rows = E._rows(images, E.IMAGE_FAMILIES[family], s)
     assert rows.shape == (len(images), int(np.prod(images.shape)) + 1) and torch.equal(rows[:, -1].long(), images.labels)
-    back = E.rows_to_images(rows, family, images.shape, levels)
+    back = E.rows_to_images(rows, E.IMAGE_FAMILIES[family], images.shape, s)
     expected = dequantise(quantise(images.images, levels), images.shape, levels) if family == "pixel-ar" else images.images
     assert torch.equal(back, expected)
 
@@ -105,7 +107,7 @@ def test_the_probe_keeps_an_images_loss_noise_copies_next_to_each_other():
     copies = E.IMAGE_PRESETS["smoke"]["noise_draws"]
     rows = probe.real.reshape(-1, copies, probe.real.shape[1])
     assert copies > 1 and (rows == rows[:, :1]).all() and not (rows[1:] == rows[:-1]).all()
-    assert all(e % copies == 0 for e in probe.batch_edges) and probe.batch_edges[-1] == probe.real.shape[0]
+    assert all(e % copies == 0 for e in probe.rows.batch_edges) and probe.rows.batch_edges[-1] == probe.real.shape[0]
 
 
 @pytest.mark.slow
@@ -148,7 +150,7 @@ def test_bfloat16_autocast_keeps_the_population_gradient_close_and_accumulated_i
     from neon_theory.gradients import population_gradient
 
     model = E._image_base(E.ImageCell().base(), 0)
-    rows = E._rows(digits("test", 8), "diffusion", 4)[:128]
+    rows = E._rows(digits("test", 8), E.IMAGE_FAMILIES["diffusion"], E.IMAGE_PRESETS["smoke"])[:128]
     est = {}
     for precision in E.PRECISIONS:
         with E._precision(precision):
@@ -160,13 +162,15 @@ def test_bfloat16_autocast_keeps_the_population_gradient_close_and_accumulated_i
 
 @pytest.mark.parametrize(
     "fixed, needle",
-    [({"family": "gan"}, "family must be one of"), ({"family": "flow", "knob": "temperature"}, "knob must be one of"),
-     ({"family": "pixel-ar", "knob": "top_p", "value": 1.5}, "top_p"), ({"size": 12}, "size must be one of"),
-     ({"data": "faces", "size": 8}, "size must be one of 25"), ({"family": "pixel-ar", "knob": "top_k", "value": 5}, r"top_k must be an integer in \[1, 4\]"),
-     ({"family": "pixel-ar", "knob": "temperature", "value": 1.0, "data": "patches", "size": 32}, "3072 tokens"),
+    [({"family": "gan"}, "family must be one of"), ({"family": "flow", "sampler": "temperature=0.7"}, "flow family does not implement"),
+     ({"family": "pixel-ar", "sampler": "top-p=1.5"}, "top-p=1.5"), ({"size": 12}, "size must be one of"),
+     ({"data": "faces", "size": 8}, "size must be one of 25"), ({"family": "pixel-ar", "sampler": "top-k=5"}, "k must be at most the 4 levels"),
+     ({"family": "pixel-ar", "sampler": "temperature=1", "data": "patches", "size": 32}, "3072 tokens"),
      ({"precision": "float16"}, "precision must be one of"), ({"preconditioner": "newton"}, "preconditioner must be one of"),
      ({"w_values": "0,1"}, "w_values"), ({"compile": "yes"}, "compile must be one of"),
-     ({"network": "diffusers", "family": "pixel-ar", "knob": "temperature", "value": 1.0}, "not for pixel-ar"),
+     ({"network": "diffusers", "family": "pixel-ar", "sampler": "temperature=1"}, "not a network of the pixel-ar family"),
+     ({"sampler": "steps=5,solver=heun"}, "solves with ddim"), ({"sampler": 2.0}, "sampler must be text"),
+     ({"knob": "guidance", "value": 2.0}, "write sampler: guidance=GAMMA"),
      ({"network": "diffusers", "data": "faces", "size": 25}, "even image size"), ({"best_w": "yes"}, "best_w must be true or false"),
      ({"best_w": True, "preconditioner": "identity"}, "fine-tune with Adam")],
 )
@@ -178,7 +182,7 @@ def test_bad_image_cells_are_rejected_by_field_before_any_job(fixed, needle, tmp
 @pytest.mark.slow
 def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eagerly():
     """aot_eager traces the network as torch.compile does (without code generation); the HVP behind w* needs double backward."""
-    cells = {c: E.image_cell(E.ImageCell(family="diffusion", knob="guidance", value=2.0, best_w=True, compile=c), 0) for c in ("off", "aot_eager")}
+    cells = {c: E.image_cell(E.ImageCell(family="diffusion", sampler="guidance=2", best_w=True, compile=c), 0) for c in ("off", "aot_eager")}
     for key in ("s", "s_se", "cosine", "w_star"):  # θ_r's probe: the same operations up to float32 round-off
         assert cells["aot_eager"][key] == pytest.approx(cells["off"][key], rel=1e-4), key
     for key in ("w_star_displacement", "best_w_loss", "best_fid"):  # fine-tuned compiled: float32 round-off may differ
@@ -192,7 +196,7 @@ def test_a_compiled_network_gives_the_same_cell_and_its_hessian_products_run_eag
 def test_image_ddim_clips_its_x0_estimate_to_the_pixel_range():
     """Without the clip, x̂₀ = (x − √(1−ᾱ)ε̂)/√ᾱ at the first step (ᾱ ≈ 2e-6) amplifies the error of ε̂ hundreds of times."""
     model = E._image_base(E.ImageCell().base(), 0)
-    sampler = E.ImageCell(knob="steps", value=5).sampler()
+    sampler = E.ImageCell(sampler="steps=5").spec()
     clipped = model.sample(200, sampler, torch.Generator().manual_seed(0))[:, :64]
     assert model.x0_range == (-1.0, 1.0) and float(clipped.abs().max()) <= 1.0
     try:

@@ -29,7 +29,7 @@ The sufficient condition is first order too: ``sufficient_condition_first_order`
 corrected bound is negative) implies s₁ < 0, not s < 0.  Inside the radius the dropped
 remainder can exceed |s₁|: exact counterexamples with s > 0 exist under the natural
 gradient (Gaussian, T = 5, ‖ε‖_H at 0.9 of the radius; categorical, T = 0.33, at 0.68
-of it; tests/test_theorem1.py).  As ε → 0 along a fixed direction with ⟨H_d ε, P b⟩ ≠ 0, s/s₁ → 1.  The paper's
+of it; tests/engine/test_theorem1.py).  As ε → 0 along a fixed direction with ⟨H_d ε, P b⟩ ≠ 0, s/s₁ → 1.  The paper's
 condition, with the H_d-geometry angle φ, is kept as ``sufficient_condition_printed``;
 it is not even a first-order statement unless K ∝ I (P ∝ H_d⁻¹): for other P, cos φ < 0
 does not imply ⟨H_d^{1/2} ε, K H_d^{-1/2} b⟩ < 0, and the printed condition can hold with

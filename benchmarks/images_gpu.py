@@ -77,6 +77,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from neon_theory.device import resolve_device
+
+    device = resolve_device(args.device)
+    with device:  # what is created inside defaults to the device: the one idiom of the executors and the CLI
+        _measure(args, device)
+    return 0
+
+
+def _measure(args, device) -> None:
     from neon_theory.run import plots
     from neon_theory.run.figures import FIGURES, figure_specs
     from neon_theory.run.store import ResultStore
@@ -86,8 +94,6 @@ def main(argv=None) -> int:
     from studies.images.family import IMAGE_FAMILIES
     from studies.presets import sampler_grid
 
-    device = resolve_device(args.device)
-    torch.set_default_device(device)
     seeds = None
     if args.seeds:
         lo, _, hi = args.seeds.partition("-")
@@ -127,7 +133,6 @@ def main(argv=None) -> int:
         plots.save(FIGURES["images-neon"].draw(neon), out / f"images-neon_{stem}")
         (out / f"images_{stem}.json").write_text(json.dumps(report, indent=1, default=str))
         print(json.dumps({k: report[k] for k in ("data", "size", "device", "sweeps", "throughput", "sign_agreement")}, indent=1, default=str))
-    return 0
 
 
 if __name__ == "__main__":

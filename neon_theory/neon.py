@@ -491,7 +491,7 @@ def optimizer_preconditioner(model: GenerativeModel, synthetic: Tensor, optimize
 
     if optimizer == "sgd":
         return identity()
-    return adam_minibatch(model, synthetic, batch_size=batch_size, generator=generator(seed, "P"), noise_generator=generator(seed, "P-noise"))
+    return adam_minibatch(model, synthetic, batch_size, generator=generator(seed, "P"), noise_generator=generator(seed, "P-noise"))
 
 
 @dataclass(frozen=True, repr=False)

@@ -286,15 +286,40 @@ def identity(p: int | None = None) -> Identity:
     return Identity(None if p is None else check_int("p", p, lo=1))
 
 
+@dataclass(frozen=True)
+class Walk:
+    """How :func:`adam_minibatch` walks its source, in minibatches of ``batch_size`` rows.
+
+    Attributes:
+        batch_size (int): B in [1, inf); P depends on it (E[g_B²] = ḡ² + σ²/B).
+        passes (int): for a Tensor source, passes over the set in [1, inf) (e.g. one per loss-noise draw).
+        steps (int | None): for a sampling-law source only, the number of minibatches in [1, inf).
+        shuffle (bool): permute the rows in each pass (a ``generator`` is then required) or walk in order.
+        blocks (int | None): for a Tensor source, k in [2, ⌈N/B⌉]: keep v̂ per block (see :func:`adam_minibatch`).
+    """
+
+    batch_size: int
+    passes: int = 1
+    steps: int | None = None
+    shuffle: bool = True
+    blocks: int | None = None
+
+    def __post_init__(self):
+        check_int("batch_size", self.batch_size, lo=1)
+        check_int("passes", self.passes, lo=1)
+        if self.steps is not None:
+            check_int("steps", self.steps, lo=1)
+        if not isinstance(self.shuffle, bool):
+            raise ValueError(f"shuffle must be True or False; got {self.shuffle!r}")
+        if self.blocks is not None:
+            check_int("blocks", self.blocks, lo=2)
+
+
 def adam_minibatch(
     model: GenerativeModel,
     source: Source,
+    walk: Walk | int,
     *,
-    batch_size: int,
-    steps: int | None = None,
-    passes: int = 1,
-    shuffle: bool = True,
-    blocks: int | None = None,
     beta2: float = 0.999,
     eps: float = 1e-8,
     generator: torch.Generator | None = None,
@@ -325,12 +350,8 @@ def adam_minibatch(
     :func:`~neon_theory.alignment.alignment` resample P together with the gradients.
 
     Args:
-        batch_size (int): B in [1, inf); P depends on it (E[g_B²] = ḡ² + σ²/B).
-        steps (int | None): for a sampling-law source only, the number of minibatches in [1, inf).
-        passes (int): for a Tensor source only, passes over the set in [1, inf) (e.g. one per
-            loss-noise draw).
-        shuffle (bool): permute the rows in each pass (``generator`` required) or walk in order.
-        blocks (int | None): for a Tensor source, k in [2, ⌈N/B⌉]: keep v̂ per block (see above).
+        walk: the :class:`Walk` over the source (minibatch size B, passes or steps, shuffling,
+            blocks), or just B.
         beta2 (float): in [0, 1).
         eps (float): in (0, inf).
         estimator (str): ``"ema"`` (Adam's EMA, as the notebook) or ``"moments"``: the same
@@ -345,17 +366,19 @@ def adam_minibatch(
             estimator (``neon-theory bench`` measures it).
     """
     check_model(model)
-    B = check_int("batch_size", batch_size, lo=1)
+    walk = Walk(walk) if isinstance(walk, int) and not isinstance(walk, bool) else walk
+    if not isinstance(walk, Walk):
+        raise ValueError(f"walk must be a Walk(batch_size, ...) or a batch size; got {walk!r}")
+    B, steps, passes, shuffle, blocks = walk.batch_size, walk.steps, walk.passes, walk.shuffle, walk.blocks
     check_choice("estimator", estimator, ("ema", "moments"))
     check_choice("sampling", sampling, ("mc", "rqmc"))
     if estimator == "moments":
         return _adam_moments(
-            model, source, B, steps, check_int("passes", passes, lo=1), blocks, check_real("eps", eps, 0.0, math.inf, lo_open=True),
+            model, source, B, steps, passes, blocks, check_real("eps", eps, 0.0, math.inf, lo_open=True),
             noise_generator, sampling, progress,
         )
     if sampling != "mc":
         raise ValueError("sampling='rqmc' needs estimator='moments': Adam's EMA assumes minibatches of independent rows")
-    passes = check_int("passes", passes, lo=1)
     beta2 = check_real("beta2", beta2, 0.0, 1.0, hi_open=True)
     eps = check_real("eps", eps, 0.0, math.inf, lo_open=True)
     if isinstance(source, Tensor):

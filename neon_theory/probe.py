@@ -30,7 +30,7 @@ import torch
 from .alignment import AlignmentReport, alignment
 from .checks import check_choice, check_int
 from .gradients import GradientEstimate, ModelLaw, paired_population_gradients
-from .preconditioners import adam_minibatch
+from .preconditioners import Walk, adam_minibatch
 from .rng import child_seed, generator
 
 #: How a P-cosine is estimated (the estimand is the same; ``neon-theory bench`` measures them).
@@ -174,8 +174,8 @@ def blocked_adam_probe(model, real_rows: torch.Tensor, sizes, streams: Streams, 
     """
     n_mb = math.ceil(real_rows.shape[0] / sizes.grad_batch)
     P = adam_minibatch(
-        model, real_rows, batch_size=sizes.grad_batch, passes=copies, blocks=min(sizes.n_batches, n_mb),
-        generator=streams.generator(f"{prefix}adam"), noise_generator=streams.generator(f"{prefix}adam-noise"),
+        model, real_rows, Walk(sizes.grad_batch, passes=copies, blocks=min(sizes.n_batches, n_mb)), generator=streams.generator(f"{prefix}adam"),
+        noise_generator=streams.generator(f"{prefix}adam-noise"),
     )
     return P, tuple(copies * e for e in P.row_edges)
 
@@ -195,7 +195,7 @@ def rqmc_probe(model, target, sampler_of: Callable, sizes, streams: Streams, *, 
     steps = max(math.ceil(check_int("rqmc_rows", rqmc_rows, lo=2) / sizes.grad_batch), 3)
     noise_seed = streams.child_seed("cos-noise")  # the probe's loss-noise stream: the same scrambles
     P = adam_minibatch(
-        model, target, batch_size=sizes.grad_batch, steps=steps, blocks=min(sizes.n_batches, steps), estimator="moments", sampling="rqmc",
+        model, target, Walk(sizes.grad_batch, steps=steps, blocks=min(sizes.n_batches, steps)), estimator="moments", sampling="rqmc",
         noise_generator=torch.Generator().manual_seed(noise_seed),
     )
     n = steps * sizes.grad_batch

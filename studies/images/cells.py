@@ -310,7 +310,7 @@ def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
 @per_device(8)
 def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
-    from neon_theory.preconditioners import adam_minibatch, identity
+    from neon_theory.preconditioners import Walk, adam_minibatch, identity
 
     s = IMAGE_PRESETS[b.preset]
     model = _image_base(b, seed)
@@ -320,8 +320,10 @@ def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
     with _precision(b.precision):
         if preconditioner == "adam":
             train = _rows(_split(b.data, b.size, "train"), b.fam, s)
-            P = adam_minibatch(model, train, batch_size=min(s["batch"], train.shape[0]), passes=copies,
-                               generator=streams.generator("image-adam"), noise_generator=streams.generator("image-adam-noise"))
+            P = adam_minibatch(
+                model, train, Walk(min(s["batch"], train.shape[0]), passes=copies), generator=streams.generator("image-adam"),
+                noise_generator=streams.generator("image-adam-noise"),
+            )
         else:
             P = identity()
 

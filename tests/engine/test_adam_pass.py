@@ -15,11 +15,17 @@ from torch import nn
 from neon_theory import ModelAdapter
 from neon_theory.alignment import DegenerateCosineWarning, alignment, coordinate_shares
 from neon_theory.gradients import per_sample_gradients
-from neon_theory.preconditioners import Diagonal, adam_minibatch
+from neon_theory.preconditioners import Diagonal, Walk, adam_minibatch
 from neon_theory.rng import draw, generator
 
 F64 = torch.float64
 N, TAIL, B = 200, (17, 151), 8
+
+def _adam(model, source, **kwargs):
+    """adam_minibatch with the Walk's fields given as keywords (the Walk is built inside, so its checks are tested too)."""
+    walk = {k: kwargs.pop(k) for k in ("batch_size", "passes", "steps", "shuffle", "blocks") if k in kwargs}
+    return adam_minibatch(model, source, Walk(**walk), **kwargs)
+
 
 
 class TwoParams(nn.Module):
@@ -51,7 +57,7 @@ def _population(seed: int, shift: float = 0.0) -> torch.Tensor:
 @pytest.mark.parametrize("batch_size", [7, 8, 200, 250])
 def test_every_row_is_seen_exactly_once_per_pass_with_a_partial_last_batch(passes, batch_size):
     seen: list = []
-    adam_minibatch(_model(seen), _population(0), batch_size=batch_size, passes=passes, generator=generator(1, "adam"))
+    adam_minibatch(_model(seen), _population(0), Walk(batch_size, passes=passes), generator=generator(1, "adam"))
     steps_per_pass = -(-N // batch_size)
     assert len(seen) == passes * steps_per_pass
     for k in range(passes):
@@ -62,10 +68,10 @@ def test_every_row_is_seen_exactly_once_per_pass_with_a_partial_last_batch(passe
 
 def test_shuffle_false_walks_in_order_and_shuffle_true_permutes():
     seen: list = []
-    adam_minibatch(_model(seen), _population(0), batch_size=B, shuffle=False)
+    adam_minibatch(_model(seen), _population(0), Walk(B, shuffle=False))
     assert torch.equal(torch.cat(seen), torch.arange(N))
     seen.clear()
-    adam_minibatch(_model(seen), _population(0), batch_size=B, generator=generator(2, "adam"))
+    adam_minibatch(_model(seen), _population(0), B, generator=generator(2, "adam"))
     assert not torch.equal(torch.cat(seen), torch.arange(N))
 
 
@@ -86,7 +92,7 @@ def test_a_unit_living_on_two_tail_rows_keeps_a_finite_P_and_a_non_degenerate_co
     missed_with_replacement = 0
     for seed in range(20):
         pop = _population(seed)
-        P = adam_minibatch(model, pop, batch_size=B, generator=generator(seed, "adam"))
+        P = adam_minibatch(model, pop, B, generator=generator(seed, "adam"))
         assert float(P.diag.max()) < 1e3  # both coordinates saw gradient mass: P_bb ≈ 1/|ḡ_b| ≪ 1/eps
         r_d = per_sample_gradients(model, pop).mean(0)
         r_s = per_sample_gradients(model, _population(seed + 100, shift=0.5)).mean(0)
@@ -113,7 +119,7 @@ def test_block_diagonal_deletes_each_block_as_a_direct_re_derivation_does():
     """P without block j = Adam's bias-corrected EMA with block j's minibatch terms removed, re-derived
     step by step: v̂^(−j) = Σ_{t∉j} c_t g_t² / Σ_{t∉j} c_t with c_t = (1−β₂)β₂^{T−t}."""
     model, pop, beta2 = _model(), _population(3), 0.9
-    P = adam_minibatch(model, pop, batch_size=30, passes=2, blocks=3, beta2=beta2, generator=generator(4, "adam"))
+    P = adam_minibatch(model, pop, Walk(30, passes=2, blocks=3), beta2=beta2, generator=generator(4, "adam"))
     assert P.row_edges == (0, 60, 150, 200)  # 7 minibatches of 30 (the last of 20) in blocks of 2, 3, 2
     g = generator(4, "adam")
     terms = []
@@ -140,7 +146,7 @@ def test_block_diagonal_deletes_each_block_as_a_direct_re_derivation_does():
 )
 def test_blocks_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        adam_minibatch(_model(), _population(0), generator=generator(0), **kwargs)
+        _adam(_model(), _population(0), generator=generator(0), **kwargs)
 
 
 def test_batch_edges_are_validated_and_used():
@@ -163,7 +169,7 @@ def test_a_block_P_is_resampled_only_with_gradients_on_its_row_blocks():
 
     model, pop = _model(), _population(5)
     syn = _population(6, shift=0.5)
-    P = adam_minibatch(model, pop, batch_size=30, blocks=3, generator=generator(7, "adam"))  # blocks of 60, 90, 50 rows
+    P = adam_minibatch(model, pop, Walk(30, blocks=3), generator=generator(7, "adam"))  # blocks of 60, 90, 50 rows
     aligned = paired_population_gradients(model, {"d": pop, "s": syn}, batch_edges=P.row_edges)
     equal = paired_population_gradients(model, {"d": pop, "s": syn}, n_batches=3)
     with warnings.catch_warnings():

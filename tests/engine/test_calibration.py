@@ -20,7 +20,7 @@ from torch import nn
 from neon_theory import ModelAdapter, ModelLaw, Temperature, alignment, paired_population_gradients
 from neon_theory.alignment import DegenerateCosineWarning
 from neon_theory.calibration import grouped_se_calibration, se_calibration
-from neon_theory.preconditioners import Diagonal, adam_minibatch
+from neon_theory.preconditioners import Diagonal, Walk, adam_minibatch
 from neon_theory.rng import draw, generator
 
 F64 = torch.float64
@@ -83,7 +83,7 @@ def _replicate(model, synthetic, P):
         real = Law(SCALE).sample(N, generator(rep, "calibration-real"))
         edges, P_rep = None, P
         if P == "adam":
-            P_rep = adam_minibatch(model, real, batch_size=N // N_BATCHES, blocks=N_BATCHES, shuffle=False)
+            P_rep = adam_minibatch(model, real, Walk(N // N_BATCHES, blocks=N_BATCHES, shuffle=False))
             edges = P_rep.row_edges
         est = paired_population_gradients(
             model, {"real": real, "syn": synthetic}, N,

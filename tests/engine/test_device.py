@@ -168,7 +168,7 @@ def _on(t, device, dtype=F64) -> bool:
 def _align_and_merge(target, model):
     """The engine end to end with CPU generators: gradients, a resampled Adam P, alignment, self-training and a merge."""
     x = target.sample(256, generator(1, "x"))
-    P = PC.adam_minibatch(model, x, batch_size=32, blocks=4, generator=generator(1, "P"))
+    P = PC.adam_minibatch(model, x, PC.Walk(32, blocks=4), generator=generator(1, "P"))
     est = G.paired_population_gradients(model, {"real": x, "syn": G.ModelLaw(model, Temperature(0.6))}, generator=generator(1, "g"), batch_edges=P.row_edges)
     report = AL.alignment(est["real"], est["syn"], P, alpha=0.1, hessian=G.population_hessian(model, x), dominant_share=1.0)
     st = NE.self_train(model, model.sample(128, Temperature(0.6), generator(1, "S")), steps=5, lr=0.01, batch_size=32, generator=generator(1, "t"))
@@ -209,7 +209,7 @@ def _cpu_cases():
         torch.manual_seed(0)
         target, model = _gaussian_pair("cpu")
         x = target.sample(200, generator(2, "x"))
-        P = PC.adam_minibatch(model, x, batch_size=25, blocks=4, generator=generator(2, "P"))
+        P = PC.adam_minibatch(model, x, PC.Walk(25, blocks=4), generator=generator(2, "P"))
         est = G.paired_population_gradients(model, {"r": x, "s": x.flip(0)}, batch_edges=P.row_edges)
         st = NE.self_train(model, x, steps=2, lr=0.01, optimizer="sgd", generator=generator(2, "t"))
         dm = DiffusionModel(TimeMLP(2, 8, 1, num_classes=2), Schedule("cosine", 30), grid="own")
@@ -233,9 +233,9 @@ def _cpu_cases():
             G.hessian_vector_product(model, x, ones),
         ),
         "adam (shuffled, in order, law)": lambda: (
-            PC.adam_minibatch(model, x, batch_size=32, generator=generator(4)).diag,
-            PC.adam_minibatch(model, x, batch_size=32, shuffle=False).diag,
-            PC.adam_minibatch(model, target, batch_size=8, steps=3, generator=generator(4)).diag,
+            PC.adam_minibatch(model, x, 32, generator=generator(4)).diag,
+            PC.adam_minibatch(model, x, PC.Walk(32, shuffle=False)).diag,
+            PC.adam_minibatch(model, target, PC.Walk(8, steps=3), generator=generator(4)).diag,
         ),
         "adam blocks, Fisher diag, inverse": lambda: (
             P.block_sums,

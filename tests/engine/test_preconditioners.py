@@ -8,6 +8,7 @@ from neon_theory.gradients import gradient_second_moment, per_sample_gradients
 from neon_theory.preconditioners import (
     Dense,
     Diagonal,
+    Walk,
     adam_minibatch,
     empirical_fisher_diag,
     exact_inverse,
@@ -16,6 +17,13 @@ from neon_theory.preconditioners import (
 )
 from neon_theory.rng import draw, generator
 from toy_models.categorical import CategoricalModel, CategoricalTarget
+
+
+def _adam(model, source, **kwargs):
+    """adam_minibatch with the Walk's fields given as keywords (the Walk is built inside, so its checks are tested too)."""
+    walk = {k: kwargs.pop(k) for k in ("batch_size", "passes", "steps", "shuffle", "blocks") if k in kwargs}
+    return adam_minibatch(model, source, Walk(**walk), **kwargs)
+
 
 
 def test_identity_diagonal_dense_apply_and_inner():
@@ -47,7 +55,7 @@ def test_adam_minibatch_matches_a_direct_adam_second_moment_ema():
     minibatches per pass with a partial last one (500 = 31·16 + 4)."""
     model = CategoricalModel(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64))
     x = CategoricalTarget(torch.tensor([0.25] * 4, dtype=F64)).sample(500, generator(0, "x"))
-    P = adam_minibatch(model, x, batch_size=16, passes=2, beta2=0.9, eps=1e-8, generator=generator(1, "b"))
+    P = adam_minibatch(model, x, Walk(16, passes=2), beta2=0.9, eps=1e-8, generator=generator(1, "b"))
     g = generator(1, "b")
     v = torch.zeros(3, dtype=F64)
     steps = 0
@@ -66,8 +74,8 @@ def test_adam_minibatch_depends_on_batch_size_as_mean_plus_variance_over_B():
     """E[g_B²] = ḡ² + σ²/B: larger batches give a larger P (smaller second moment) where σ² > 0."""
     model = CategoricalModel(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64))
     x = CategoricalTarget(torch.tensor([0.25] * 4, dtype=F64)).sample(4000, generator(0, "x"))
-    small = adam_minibatch(model, x, batch_size=2, passes=2, generator=generator(2, "b"))  # 4000 steps
-    large = adam_minibatch(model, x, batch_size=256, passes=200, generator=generator(2, "b"))  # 3200 steps
+    small = adam_minibatch(model, x, Walk(2, passes=2), generator=generator(2, "b"))  # 4000 steps
+    large = adam_minibatch(model, x, Walk(256, passes=200), generator=generator(2, "b"))  # 3200 steps
     assert bool((large.diag > small.diag).all())
     m = gradient_second_moment(model, x)
     var = m.value - m.mean**2
@@ -118,12 +126,12 @@ def test_adam_minibatch_validates(kwargs, match):
     model = CategoricalModel(torch.tensor([0.5, 0.5], dtype=F64))
     kwargs = {"generator": generator(0), **kwargs}
     with pytest.raises(ValueError, match=match):
-        adam_minibatch(model, torch.zeros(10, dtype=torch.long), **kwargs)
+        _adam(model, torch.zeros(10, dtype=torch.long), **kwargs)
 
 
 def test_adam_minibatch_on_a_sampling_law_needs_steps():
     model = CategoricalModel(torch.tensor([0.5, 0.5], dtype=F64))
     law = CategoricalTarget(torch.tensor([0.5, 0.5], dtype=F64))
     with pytest.raises(ValueError, match="steps"):
-        adam_minibatch(model, law, batch_size=4, generator=generator(0))
-    assert adam_minibatch(model, law, batch_size=4, steps=3, generator=generator(0)).dim == 1
+        adam_minibatch(model, law, 4, generator=generator(0))
+    assert adam_minibatch(model, law, Walk(4, steps=3), generator=generator(0)).dim == 1

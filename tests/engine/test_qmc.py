@@ -16,7 +16,7 @@ from torch import nn
 
 from neon_theory.calibration import se_calibration
 from neon_theory.gradients import ModelLaw, WeightedSupport, paired_population_gradients, per_example_gradient_sums, per_sample_gradients
-from neon_theory.preconditioners import MomentBlockDiagonal, adam_minibatch, moment_second_moment
+from neon_theory.preconditioners import MomentBlockDiagonal, Walk, adam_minibatch, moment_second_moment
 from neon_theory.qmc import normal_from_uniform, sobol_uniforms
 from neon_theory.rng import draw, generator
 from neon_theory.samplers import Steps
@@ -25,6 +25,12 @@ from toy_models.diffusion import DiffusionModel, PosteriorTargetDiffusion, Sched
 from toy_models.gmm import GMM, official_gaussian, ring
 
 K_SE = 4.0  # Monte Carlo tolerances: |difference| ≤ 4 combined SEs
+
+def _adam(model, source, **kwargs):
+    """adam_minibatch with the Walk's fields given as keywords (the Walk is built inside, so its checks are tested too)."""
+    walk = {k: kwargs.pop(k) for k in ("batch_size", "passes", "steps", "shuffle", "blocks") if k in kwargs}
+    return adam_minibatch(model, source, Walk(**walk), **kwargs)
+
 
 
 def tiny_diffusion(seed: int = 0, hidden: int = 16, T: int = 100) -> DiffusionModel:
@@ -184,8 +190,8 @@ def test_moment_p_estimates_the_ema_p_and_with_rqmc_has_far_less_noise():
     ema, qmc = [], []
     for r in range(reps):
         rows = target.sample(B * steps, generator(r, "rows")).float()
-        ema.append(adam_minibatch(model, rows, batch_size=B, generator=generator(r, "perm"), noise_generator=generator(r, "noise")).diag)
-        qmc.append(adam_minibatch(model, target, batch_size=B, steps=steps, estimator="moments", sampling="rqmc", noise_generator=generator(r, "q")).diag)
+        ema.append(adam_minibatch(model, rows, B, generator=generator(r, "perm"), noise_generator=generator(r, "noise")).diag)
+        qmc.append(adam_minibatch(model, target, Walk(B, steps=steps), estimator="moments", sampling="rqmc", noise_generator=generator(r, "q")).diag)
     ema, qmc = torch.stack(ema), torch.stack(qmc)
     se = torch.sqrt(ema.var(0) / reps + qmc.var(0) / reps)
     stable = ema.std(0) / ema.mean(0) < 0.2
@@ -207,7 +213,7 @@ def test_moment_p_estimates_the_ema_p_and_with_rqmc_has_far_less_noise():
 )
 def test_adam_minibatch_moments_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        adam_minibatch(tiny_diffusion(hidden=4), official_gaussian(), batch_size=16, noise_generator=generator(0, "n"), generator=generator(0, "g"), **kwargs)
+        _adam(tiny_diffusion(hidden=4), official_gaussian(), batch_size=16, noise_generator=generator(0, "n"), generator=generator(0, "g"), **kwargs)
 
 
 def test_moment_second_moment_is_unbiased_and_its_debiasing_matters():
@@ -234,7 +240,7 @@ def test_moment_second_moment_is_unbiased_and_its_debiasing_matters():
 
 def test_moment_block_diagonal_deletes_one_block_as_a_hand_computation_does():
     model = tiny_diffusion(hidden=4)
-    P = adam_minibatch(model, official_gaussian(), batch_size=64, steps=8, blocks=4, estimator="moments", sampling="rqmc", noise_generator=generator(0, "n"))
+    P = adam_minibatch(model, official_gaussian(), Walk(64, steps=8, blocks=4), estimator="moments", sampling="rqmc", noise_generator=generator(0, "n"))
     assert isinstance(P, MomentBlockDiagonal) and P.row_edges == (0, 128, 256, 384, 512)
     S, Q, c = (t.cpu().numpy() for t in (P.block_sums, P.block_square_sums, P.block_weights))
     keep = [0, 1, 3]  # delete block 2, by hand in numpy

@@ -1,6 +1,9 @@
-"""Shared builders for the tests (random SPD matrices, small Gaussian cases, a tiny MLP adapter)."""
+"""Shared builders for the tests (random SPD matrices, small Gaussian cases, a tiny MLP adapter, the CLI's runner and
+one-line-error check, a sweep file, a cube cell)."""
 
+import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -80,3 +83,43 @@ def hand_sampler_law(probs, spec):
         p = np.where(keep, p, 0.0)
         p = p / p.sum()
     return p
+
+
+def run_cli(argv, capsys):
+    """``neon-theory ARGV`` in-process: (exit status, stdout, stderr)."""
+    from neon_theory.run.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(err: str, *needles: str) -> None:
+    assert err.startswith("neon-theory: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def sweep_file(tmp_path, text: str) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@dataclass(frozen=True)
+class CubeCell:
+    """A cell for these tests.
+
+    Attributes:
+        x (float): in [0, 10].
+        scale, offset (float): y = scale * x³ + offset + seed,
+            written on two lines.
+    """
+
+    x: float = 1.0
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def __post_init__(self):
+        if not 0 <= self.x <= 10:
+            raise ValueError(f"x must lie in [0, 10]; got {self.x}")

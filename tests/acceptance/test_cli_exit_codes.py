@@ -17,35 +17,18 @@ matplotlib.use("Agg")
 
 import cli_cells  # noqa: E402, F401  (registers the test-reliability experiment)
 import pytest  # noqa: E402
+from helpers import one_line_error, sweep_file  # noqa: E402
+from helpers import run_cli as run  # noqa: E402
 
 from neon_theory.run import plugins  # noqa: E402
 
 plugins.load("neon_theory.experiments")  # registers the studies' cells
 
+
 from neon_theory.run import cli  # noqa: E402
-from neon_theory.run.cli import main  # noqa: E402
 from neon_theory.run.sweeps import (  # noqa: E402
     ResultStore,
 )
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(err: str, *needles: str) -> None:
-    assert err.startswith("neon-theory: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in err, err
-
-
-def sweep_file(tmp_path, text: str) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
 
 # ---- failures are visible to pipelines ---------------------------------------------------------
 

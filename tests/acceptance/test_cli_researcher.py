@@ -6,11 +6,11 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import CubeCell
 from scipy import stats
 
 from neon_theory.run.cli import main
@@ -18,25 +18,6 @@ from neon_theory.run.experiments import experiment
 from neon_theory.run.store import ResultStore
 
 CALLS: list = []
-
-
-@dataclass(frozen=True)
-class CubeCell:
-    """A cell for these tests.
-
-    Attributes:
-        x (float): in [0, 10].
-        scale, offset (float): y = scale * x³ + offset + seed,
-            written on two lines.
-    """
-
-    x: float = 1.0
-    scale: float = 1.0
-    offset: float = 0.0
-
-    def __post_init__(self):
-        if not 0 <= self.x <= 10:
-            raise ValueError(f"x must lie in [0, 10]; got {self.x}")
 
 
 @experiment("test-cube", config=CubeCell)

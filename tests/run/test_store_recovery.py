@@ -5,7 +5,6 @@ jobs, a table into an unwritable folder is a ValueError.
 
 
 import os
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -16,13 +15,14 @@ matplotlib.use("Agg")
 import cli_cells  # noqa: E402, F401  (registers the test-reliability experiment)
 import pytest  # noqa: E402
 from cli_cells import RUNS  # noqa: E402
+from helpers import run_cli as run  # noqa: E402
+from helpers import sweep_file  # noqa: E402
 
 from neon_theory.run import plugins  # noqa: E402
 
 plugins.load("neon_theory.experiments")  # registers the studies' cells
 
 
-from neon_theory.run.cli import main  # noqa: E402
 from neon_theory.run.sweeps import (  # noqa: E402
     CorruptRecordWarning,
     ResultStore,
@@ -36,18 +36,6 @@ UNWRITABLE = "/sys"
 
 
 needs_sys = pytest.mark.skipif(os.access("/sys", os.W_OK) and not Path("/sys/fs").exists(), reason="needs a read-only /sys")
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def sweep_file(tmp_path, text: str) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 # ---- corrupt records are reported when recomputed ---------------------------------------------

@@ -5,37 +5,15 @@ neutral sampler, only the undefined quantities blamed on it; and the attribute d
 
 
 
-
-
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import CubeCell
 from scipy import stats
 
 from neon_theory.run.cli import main
 from neon_theory.run.experiments import attribute_docs
 from neon_theory.samplers import UNDEFINED_AT_NEUTRAL
-
-
-@dataclass(frozen=True)
-class CubeCell:
-    """A cell for these tests.
-
-    Attributes:
-        x (float): in [0, 10].
-        scale, offset (float): y = scale * x³ + offset + seed,
-            written on two lines.
-    """
-
-    x: float = 1.0
-    scale: float = 1.0
-    offset: float = 0.0
-
-    def __post_init__(self):
-        if not 0 <= self.x <= 10:
-            raise ValueError(f"x must lie in [0, 10]; got {self.x}")
 
 
 def run(argv, capsys):

@@ -25,7 +25,7 @@ _EXPORTS = {
         "neon",
     ),
     **dict.fromkeys(("CosineProbe", "ProbeSizes"), "probe"),
-    **dict.fromkeys(("parse_sampler", "sampler_text"), "sampler_text"),
+    **dict.fromkeys(("parse_sampler",), "sampler_text"),
     **dict.fromkeys(("Chain", "Guidance", "ScoreScale", "Sharpening", "Steps", "Temperature", "TopK", "TopP", "categorical_logits"), "samplers"),
 }
 

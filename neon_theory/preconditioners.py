@@ -20,6 +20,7 @@ Builders put P on the parameters' device, in float64 (the accumulator dtype ther
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -366,7 +367,7 @@ def adam_minibatch(
             estimator (``neon-theory bench`` measures it).
     """
     check_model(model)
-    walk = Walk(walk) if isinstance(walk, int) and not isinstance(walk, bool) else walk
+    walk = Walk(walk) if isinstance(walk, numbers.Integral) and not isinstance(walk, bool) else walk
     if not isinstance(walk, Walk):
         raise ValueError(f"walk must be a Walk(batch_size, ...) or a batch size; got {walk!r}")
     B, steps, passes, shuffle, blocks = walk.batch_size, walk.steps, walk.passes, walk.shuffle, walk.blocks

@@ -51,6 +51,11 @@ class ProbeSizes:
     grad_batch: int = 2048
     n_batches: int = 32
 
+    def __post_init__(self):
+        check_int("n_pop", self.n_pop, lo=2)
+        check_int("grad_batch", self.grad_batch, lo=1)
+        check_int("n_batches", self.n_batches, lo=2)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

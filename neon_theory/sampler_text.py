@@ -66,6 +66,8 @@ class SamplerName:
         return type(spec) is self.spec_type and all(getattr(spec, k) == v for k, v in self.fixed.items())
 
 
+#: the columns a records table already has (a sampler's column must not shadow them)
+RESERVED_COLUMNS = ("seed", "status", "error", "sampler")
 #: text name → :class:`SamplerName`, in registration order
 SAMPLER_NAMES: dict[str, SamplerName] = {}
 
@@ -80,6 +82,8 @@ def register_sampler_name(name: str, spec_type: type, value_field: str, *, fixed
     old = SAMPLER_NAMES.get(name)
     if old is not None and old != entry:
         raise ValueError(f"sampler name {name!r} is already registered for {old.spec_type.__name__}")
+    if entry.column in RESERVED_COLUMNS or any(e.column == entry.column and e.name != name for e in SAMPLER_NAMES.values()):
+        raise ValueError(f"column {entry.column!r} of sampler name {name!r} is taken (by a records table or another sampler name); choose another column")
     SAMPLER_NAMES[name] = entry
     return entry
 
@@ -128,7 +132,10 @@ def _parse_one(part: str, whole: str) -> SamplerSpec:
     head, *options = part.split(",")
     name, _, value = head.partition("=")
     if name not in SAMPLER_NAMES or not value:
-        raise ValueError(f"sampler part {part!r} of {whole!r} must be one of {', '.join(n + '=VALUE' for n in SAMPLER_NAMES)}")
+        fields = {f.name for e in SAMPLER_NAMES.values() for f in dataclasses.fields(e.spec_type)} - set(SAMPLER_NAMES)
+        hint = (f" ('{name}=' is a field of a part: a comma inside a YAML [ ] list splits the sampler there; quote the sampler)"
+                if name in fields else "")
+        raise ValueError(f"sampler part {part!r} of {whole!r} must be one of {', '.join(n + '=VALUE' for n in SAMPLER_NAMES)}{hint}")
     entry = SAMPLER_NAMES[name]
     allowed = {f.name for f in dataclasses.fields(entry.spec_type) if f.init} - {entry.value_field} - set(entry.fixed)
     kwargs = dict(entry.fixed)
@@ -164,6 +171,8 @@ def sampler_text(spec: SamplerSpec) -> str:
     parts = []
     for s in spec.specs if isinstance(spec, Chain) else (spec,):
         entry = _name_of(s)
+        if getattr(s, entry.value_field) is None:
+            raise ValueError(f"{s!r} has no text form (its {entry.value_field} is None: the exact law); leave that part out of the sampler")
         options = [
             f"{f.name}={_text_value(getattr(s, f.name))}"
             for f in dataclasses.fields(s)

@@ -314,6 +314,10 @@ class SamplerImplementations:
 
         return decorator
 
+    def modules(self) -> tuple[str, ...]:
+        """The modules that define this family's sampler functions (their code computes samples)."""
+        return tuple(sorted({fn.__module__ for fn in self._functions.values()}))
+
     @property
     def supported(self) -> tuple[str, ...]:
         """Names of the spec types this family implements."""

@@ -136,3 +136,14 @@ def sampler_field(cfg, family=None, *, allowed: tuple = ()) -> SamplerSpec:
         family.check(spec)
     object.__setattr__(cfg, "sampler", sampler_text(spec))
     return spec
+
+
+def one_of_each(spec: SamplerSpec) -> dict:
+    """A sampler's parts by spec type, for a cell that completes a chain: a type written twice is
+    refused (the completed chain would keep only one of them)."""
+    out: dict = {}
+    for part in spec.specs if hasattr(spec, "specs") else (spec,):
+        if type(part) in out:
+            raise ValueError(f"sampler {sampler_text(spec)!r}: {type(part).__name__} is written twice; write each part once")
+        out[type(part)] = part
+    return out

@@ -35,13 +35,15 @@ class Job:
     key: str
     threads: int = 1
     device: str = "cpu"
+    imports: tuple = ()  # extensions registered outside the project (a user's sampler or image family)
 
 
 def run_job(job: Job) -> dict:
     """Run one job and return its record (never raises for an error inside the experiment)."""
     import torch
 
-    importlib.import_module(job.module)  # registers the experiment in a fresh worker
+    for module in (*job.imports, job.module):  # a fresh worker (spawn, submitit) registers what the job needs
+        importlib.import_module(module)
     from .provenance import CONVENTIONS, provenance
 
     record = {"key": job.key, "experiment": job.experiment, "params": job.params, "seed": job.seed, "code_version": code_version(), "device": job.device}

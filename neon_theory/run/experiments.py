@@ -206,16 +206,23 @@ RUN_LAYER = "run"
 @functools.cache
 def code_version() -> str:
     """``<package version>+<12 hex of a SHA-256 over the engine's sources>``: every ``.py`` of
-    ``neon_theory`` outside its run layer (:data:`RUN_LAYER`).
+    ``neon_theory`` outside its run layer (:data:`RUN_LAYER`), and the run layer's job runner
+    (``run/executors.py`` and what it imports: the device context, threads and JSON a record is
+    made with).
 
     Any edit to the engine changes the cache key, so a stale record is never reused; an edit to
-    the run layer (a table, a plot, the CLI) does not.
+    the presentation (a table, a plot, the CLI) does not.
     """
     from .. import __version__
 
     root = _package_root(__name__)
     files = [p for p in root.rglob("*.py") if p.relative_to(root).parts[0] != RUN_LAYER]
+    files += [p for p in import_closure(f"{__package__}.executors") if RUN_LAYER in p.relative_to(root).parts[:1]]
     return f"{__version__}+{_sources_hash(root.parent, files)}"
+
+
+#: this project's top-level packages: the engine, the model families, the studies
+PROJECT_PACKAGES = ("neon_theory", "toy_models", "studies")
 
 
 def _first_party(module: str) -> frozenset[str]:
@@ -227,7 +234,8 @@ def _first_party(module: str) -> frozenset[str]:
     top = module.split(".")[0]
     dists = packages_distributions()
     ours = set(dists.get(top, ())) | set(dists.get(__name__.split(".")[0], ()))
-    return frozenset({name for name, ds in dists.items() if ours & set(ds)} | {top, __name__.split(".")[0]})
+    # the project's own packages count whether or not it is installed (a checkout on sys.path has no metadata)
+    return frozenset({name for name, ds in dists.items() if ours & set(ds)} | {top} | set(PROJECT_PACKAGES))
 
 
 def _module_file(name: str) -> Path | None:
@@ -295,20 +303,54 @@ def package_version(module: str) -> str:
     return _sources_hash(common, files)
 
 
+#: modules outside the project's packages whose code computes records though no cell imports them
+#: (a user's image family, say): :func:`register_code` adds them, and :func:`extension_modules` reads them
+CODE_MODULES: set[str] = set()
+
+
+def register_code(module: str) -> None:
+    """Declare that ``module``'s code computes records (an extension a registry calls, which no cell
+    imports): its import closure joins every cache key, and every worker imports it before a job."""
+    if not isinstance(module, str) or not module:
+        raise ValueError(f"module must be a module name; got {module!r}")
+    CODE_MODULES.add(module)
+
+
+def extension_modules() -> tuple[str, ...]:
+    """The modules outside this project's packages that registered a sampler name, a sampler's
+    implementation or other record-computing code (:func:`register_code`) in this process: their
+    code changes records although no cell imports them."""
+    from ..sampler_text import SAMPLER_NAMES
+    from ..samplers import IMPLEMENTATIONS
+
+    found = set(CODE_MODULES) | {e.spec_type.__module__ for e in SAMPLER_NAMES.values()}
+    found |= {m for impl in IMPLEMENTATIONS.values() for m in impl.modules()}
+    return tuple(sorted(m for m in found if m.split(".")[0] not in PROJECT_PACKAGES and m != "__main__"))
+
+
+@functools.cache
+def _extensions_version(modules: tuple[str, ...]) -> str:
+    files = sorted({p for m in modules for p in import_closure(m)})
+    if not files:
+        return ""
+    return _sources_hash(Path(os.path.commonpath([p.parent for p in files])), files)
+
+
 def job_key(experiment_name: str, params: dict, seed: int, version: str | None = None, device: str = "cpu") -> str:
     """The cache key: SHA-256 of (experiment, canonical params, seed, code version[, device]).
 
     A record computed on another device than the CPU gets its own key (its numbers differ in
     the last bits); CPU keys do not name the device.
 
-    The code version covers the engine (:func:`code_version`) and the package that registered
-    the experiment (:func:`package_version`), wherever it lives: editing either invalidates
-    the experiment's records.
+    The code version covers the engine (:func:`code_version`), the code the experiment's module
+    imports (:func:`package_version`), and the extensions registered from outside the project
+    (:func:`extension_modules`): editing any of them invalidates the records.
     """
     if version is None:
         exp = EXPERIMENTS.get(experiment_name)
         extra = package_version(exp.module) if exp is not None else ""
-        version = code_version() + (f"+{extra}" if extra else "")
+        extensions = _extensions_version(extension_modules())
+        version = code_version() + (f"+{extra}" if extra else "") + (f"+x{extensions}" if extensions else "")
     body = {"e": experiment_name, "p": params, "s": seed, "v": version} | ({} if device == "cpu" else {"d": device})
     payload = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from ..sampler_text import SAMPLER_NAMES, example, parse_sampler, sampler_text
 
-#: text name → (spec type, the field the value sets, fixed fields): a view of :data:`~neon_theory.sampler_text.SAMPLER_NAMES`
-SPEC_NAMES = {name: (e.spec_type, e.value_field, e.fixed) for name, e in SAMPLER_NAMES.items()}
-EXAMPLE = example()
+__all__ = ["SAMPLER_NAMES", "parse_sampler", "sampler_text"]  # and SPEC_NAMES, EXAMPLE (computed: see __getattr__)
 
-__all__ = ["EXAMPLE", "SAMPLER_NAMES", "SPEC_NAMES", "parse_sampler", "sampler_text"]
+
+def __getattr__(name: str):
+    # computed on each access, so a name registered after this module's import is in it
+    if name == "SPEC_NAMES":  # text name → (spec type, the field the value sets, fixed fields)
+        return {n: (e.spec_type, e.value_field, e.fixed) for n, e in SAMPLER_NAMES.items()}
+    if name == "EXAMPLE":
+        return example()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

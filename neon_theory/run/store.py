@@ -104,15 +104,16 @@ def records_frame(records: Iterable[dict | None]) -> pd.DataFrame:
     """Flatten records into one row each: the params, seed, status, error and ``result.<field>`` columns.
 
     A ``sampler`` param (text, :mod:`neon_theory.sampler_text`) also gives one numeric column per
-    named part (``std-temperature=0.5`` → ``tau``; ``steps=20+guidance=2`` → ``steps``, ``guidance``),
-    unless a param of that name is already there."""
+    named part (``std-temperature=0.5`` → ``tau``; ``steps=20+guidance=2`` → ``steps``, ``guidance``);
+    where a param already has that name, the sampler's column is ``sampler.<name>``."""
     rows = []
     for r in records:
         if r is None:
             continue
         row = dict(r["params"], seed=r["seed"], status=r["status"], error=r.get("error"))
         if isinstance(r["params"].get("sampler"), str):  # the sampler's numbers as columns (tau, top_k, ...) to plot and group by
-            row = {**_sampler_columns(r["params"]["sampler"]), **row}
+            derived = _sampler_columns(r["params"]["sampler"])
+            row = {**{(f"sampler.{k}" if k in row else k): v for k, v in derived.items()}, **row}
         row.update({f"result.{k}": v for k, v in (r.get("result") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -42,7 +42,7 @@ from .config import config_to_dict
 # The sweep API in one import: the names of the experiment registry, the store and the
 # executors are re-exported here (``from neon_theory.run.sweeps import experiment, ResultStore``).
 from .executors import EXECUTORS, MAX_WORKERS, Executor, Job, LocalExecutor, RayExecutor, SubmititExecutor, make_executor, run_job
-from .experiments import EXPERIMENTS, Experiment, code_version, experiment, get_experiment, job_key, package_version
+from .experiments import EXPERIMENTS, Experiment, code_version, experiment, extension_modules, get_experiment, job_key, package_version
 from .plan import Plan
 from .store import CorruptRecordWarning, ResultStore, load_table, records_frame, save_table
 
@@ -314,11 +314,12 @@ def run_sweep(
     plan = _planned(spec)
     spec, planned = plan.spec, plan.jobs
     exp = get_experiment(spec.experiment)  # registered: the plan looked it up
+    imports = extension_modules()
     own = executor is None
     executor = LocalExecutor(workers) if own else executor
     discarded_before = store.discarded
     todo = [
-        Job(spec.experiment, exp.module, p, s, k, spec.threads, plan.device)
+        Job(spec.experiment, exp.module, p, s, k, spec.threads, plan.device, imports)
         for p, s, k in planned
         if (r := store.get(k)) is None or r["status"] != "ok"
     ]

@@ -14,7 +14,7 @@ from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Chain, Guidance, Steps
 from toy_models.flow import SAMPLERS as FLOW_SAMPLERS
 
-from ..common import PROBE_RESULTS, per_device, probe_record, results_of, sampler_field
+from ..common import PROBE_RESULTS, one_of_each, per_device, probe_record, results_of, sampler_field
 from ..presets import PRESETS
 
 FLOW_PRESETS = {
@@ -46,7 +46,7 @@ class FlowCell:
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
         spec = sampler_field(self, FLOW_SAMPLERS, allowed=(Steps, Guidance))
-        parts = {type(s): s for s in (spec.specs if isinstance(spec, Chain) else (spec,))}
+        parts = one_of_each(spec)
         object.__setattr__(self, "sampler", sampler_text(Chain((parts.get(Steps, Steps(20, "euler")), parts.get(Guidance, Guidance(1.0))))))
         check_int("estimator_rep", self.estimator_rep, lo=0)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.run.experiments import experiment
-from neon_theory.sampler_text import parse_sampler
+from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, std_to_density_temperature
 
 from ..common import POSITIVE, check_ws, clean, results_of, sampler_field
@@ -36,8 +36,11 @@ class GaussianCell:
     RENAMED = {"T": "write sampler: temperature=T"}
 
     def __post_init__(self):
-        if not isinstance(sampler_field(self, allowed=(Temperature,)), Temperature):
+        spec = sampler_field(self, allowed=(Temperature,))
+        if not isinstance(spec, Temperature):
             raise ValueError(f"sampler {self.sampler!r}: GaussianCell takes one temperature (temperature=T or std-temperature=TAU)")
+        if spec.convention != "density":  # one spelling per sampler: one cache key, one column (T)
+            object.__setattr__(self, "sampler", sampler_text(Temperature(std_to_density_temperature(spec.value))))
         check_choice("base", self.base, ("under-dispersed", "over-dispersed"))
         check_int("n_synthetic", self.n_synthetic, lo=2)
         check_int("steps", self.steps, lo=1)
@@ -48,8 +51,7 @@ class GaussianCell:
     @property
     def T(self) -> float:
         """The sampler as a density temperature T."""
-        spec = parse_sampler(self.sampler)
-        return spec.value if spec.convention == "density" else std_to_density_temperature(spec.value)
+        return parse_sampler(self.sampler).value
 
 @experiment("gaussian-cell", config=GaussianCell, results=results_of(
     "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined",

@@ -48,6 +48,7 @@ import contextlib
 import functools
 import io
 import math
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -59,7 +60,7 @@ from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, repo
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
-from neon_theory.samplers import Sharpening, TopK, undefined_at_neutral
+from neon_theory.samplers import Sharpening, Steps, TopK, undefined_at_neutral
 
 from ..common import MEMOS, PROBE_RESULTS, check_ws, clean, per_device, results_of, sampler_field
 from ..presets import PRESETS
@@ -150,6 +151,7 @@ class ImageCell:
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("compile", self.compile, COMPILERS)
         fam, s = self.fam, IMAGE_PRESETS[self.preset]
+        written = self.sampler  # as the user wrote it: sampler_field stores the canonical text (a default solver left out)
         spec = sampler_field(self)  # parsed once, every value checked by its spec
         if not all(isinstance(part, fam.spec_types) for part in parts(spec)):  # refused here, to name the family
             takes = ", ".join(n.name for n in SAMPLER_NAMES.values() if n.spec_type in fam.spec_types)
@@ -159,7 +161,12 @@ class ImageCell:
         for part in parts(spec):
             if isinstance(part, TopK) and vocab is not None and part.k > vocab:  # the one check that needs the vocabulary
                 raise ValueError(f"sampler {self.sampler!r}: k must be at most the {vocab} levels of the {self.family} family")
-        object.__setattr__(self, "sampler", sampler_text(fam.complete(spec, s)))
+        completed = fam.complete(spec, s)
+        solvers = {part.solver for part in parts(completed) if isinstance(part, Steps)}
+        for solver in re.findall(r"solver=([a-z]+)", written) if isinstance(written, str) else ():
+            if solver not in solvers:  # written explicitly, though it is the parser's default: not silently replaced
+                raise ValueError(f"sampler {written!r}: the {self.family} family solves with {', '.join(sorted(solvers))}; got solver={solver}")
+        object.__setattr__(self, "sampler", sampler_text(completed))
         if self.network not in fam.networks:
             raise ValueError(f"network={self.network!r} is not a network of the {self.family} family; it takes {', '.join(map(repr, fam.networks))}")
         if self.network == "diffusers":

@@ -11,11 +11,13 @@ family's name: adding a family is one module that calls :func:`register_image_fa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
+from neon_theory.run.experiments import register_code
 from neon_theory.samplers import Chain, SamplerImplementations, SamplerSpec
 
 
@@ -117,6 +119,10 @@ def register_image_family(family: ImageFamily) -> ImageFamily:
     if old is not None and old != family:
         raise ValueError(f"image family {family.name!r} is already registered")
     IMAGE_FAMILIES[family.name] = family
+    for f in dataclasses.fields(family):  # the adapter's code computes records though image-cell does not import it
+        value = getattr(family, f.name)
+        if callable(value) and getattr(value, "__module__", None):
+            register_code(value.__module__)
     return family
 
 

@@ -12,7 +12,7 @@ import torch
 from neon_theory.checks import check_choice, check_int
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
-from neon_theory.sampler_text import parse_sampler
+from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, density_to_std_temperature
 from toy_models.autoregressive import SAMPLERS as AR_SAMPLERS
 
@@ -69,8 +69,11 @@ class ARCell:
 
     def __post_init__(self):
         check_choice("preset", self.preset, PRESETS)
-        if not isinstance(sampler_field(self, AR_SAMPLERS, allowed=(Temperature,)), Temperature):
+        spec = sampler_field(self, AR_SAMPLERS, allowed=(Temperature,))
+        if not isinstance(spec, Temperature):
             raise ValueError(f"sampler {self.sampler!r}: ARCell takes one temperature (std-temperature=TAU or temperature=T)")
+        if spec.convention != "std":  # one spelling per sampler: one cache key, one column (tau)
+            object.__setattr__(self, "sampler", sampler_text(Temperature(density_to_std_temperature(spec.value), "std")))
         if self.ft_epochs is not None:
             check_int("ft_epochs", self.ft_epochs, lo=1)
         if self.n_synthetic is not None:
@@ -83,8 +86,7 @@ class ARCell:
     @property
     def tau(self) -> float:
         """The sampler as a std temperature τ (the toy's streams and fine-tuning sets are named by it)."""
-        spec = parse_sampler(self.sampler)
-        return spec.value if spec.convention == "std" else density_to_std_temperature(spec.value)
+        return parse_sampler(self.sampler).value
 
 def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     """A metric for :func:`w_sweep`: returns the FD on ``n_eval`` samples and logs prdc precision

@@ -47,6 +47,7 @@ class ARToyConfig(ProbeSizes):
     rqmc_rows: int = 131_072
 
     def __post_init__(self):
+        super().__post_init__()  # the probe sizes
         check_choice("cos_estimator", self.cos_estimator, ("plain", "rqmc"))
         check_int("rqmc_rows", self.rqmc_rows, lo=2)
         if self.cos_estimator == "rqmc":

@@ -66,6 +66,7 @@ class DiffusionToyConfig(ProbeSizes):
     rqmc_eval: int = 131_072
 
     def __post_init__(self):
+        super().__post_init__()  # the probe sizes
         check_choice("cos_estimator", self.cos_estimator, COS_ESTIMATORS)
         check_int("rqmc_rows", self.rqmc_rows, lo=2)
         check_choice("fd_sampling", self.fd_sampling, ("mc", "rqmc"))

@@ -377,9 +377,9 @@ def test_bad_loop_sizes_are_refused_in_one_line_naming_the_parameter():
     for bad, name in ((dict(optimizer="lion"), "optimizer"), (dict(steps=0), "steps"), (dict(lr=-1.0), "lr")):
         with pytest.raises(ValueError, match=f"^{name}"):
             FineTuning(**{"steps": 2, "lr": 1e-3, **bad})
-    for bad, name in ((ProbeSizes(n_pop=0), "n_pop"), (ProbeSizes(n_pop=100, n_batches=1), "n_batches")):
-        with pytest.raises(ValueError, match=f"^{name}"):
-            neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, fine_tuning=FineTuning(2, 1e-3), seed=0, sizes=bad)
+    for bad, name in ((dict(n_pop=0), "n_pop"), (dict(n_pop=100, n_batches=1), "n_batches"), (dict(n_pop=100, n_batches=200), "n_batches")):
+        with pytest.raises(ValueError, match=f"^{name}"):  # the sizes themselves, or more batches than rows
+            neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, fine_tuning=FineTuning(2, 1e-3), seed=0, sizes=ProbeSizes(**bad))
     with pytest.raises(ValueError, match="^fine_tuning must be a FineTuning"):
         neon_loop(model, real, Temperature(0.7), metric=nll, n_synthetic=100, fine_tuning=(2, 1e-3), seed=0)
 

@@ -297,7 +297,7 @@ def test_editing_an_outside_experiment_invalidates_its_cached_records(tmp_path, 
     assert ys == [[10, 20], [100, 200]]  # the edited code ran; no stale record was reused
     assert len(ResultStore(tmp_path / "store").keys()) == 4
     assert package_version("neon_theory.run.sweeps") == ""  # the engine is covered by code_version
-    # the toys' experiments depend on the whole toy_models package (families included)
+    # each study's key covers its own cell's import closure (the families and shared modules it reaches)
     assert package_version("studies.gaussian.cells") != package_version("studies.official_ar.cells") != ""
     package_version.cache_clear()
 
@@ -332,6 +332,17 @@ def test_the_version_of_a_package_covers_the_code_its_cell_imports_and_nothing_e
         assert version() != first
         first = version()
     package_version.cache_clear()
+
+
+def test_a_checkout_that_is_not_installed_still_keys_the_families(monkeypatch):
+    """Without package metadata (a source checkout on sys.path) the project's packages are still first-party."""
+    import importlib.metadata
+
+    from neon_theory.run.experiments import import_closure
+
+    monkeypatch.setattr(importlib.metadata, "packages_distributions", lambda: {})
+    files = {p.name for p in import_closure("studies.official_ar.cells")}
+    assert {"autoregressive.py", "gmm.py", "toy.py"} <= files
 
 
 def test_a_studys_key_covers_the_families_it_builds_and_not_the_figures():

@@ -76,3 +76,28 @@ def test_a_family_that_does_not_implement_it_refuses_it_when_the_cell_is_built(u
         FlowCell(sampler="min-p=0.3")
     with pytest.raises(ValueError, match="min-p=1.5.*p must lie in"):
         sampler_text.parse_sampler("min-p=1.5")  # the spec's own validation, through the one parser
+
+
+def test_a_users_sampler_is_in_the_cache_key_and_a_fresh_worker_imports_it(user_sampler, tmp_path):
+    """The cell never imports the user's module, so the key must see it another way (editing the sampler's
+    function makes old records stale), and a worker that starts empty (spawn, submitit) must import it."""
+    import os
+    import pickle
+    import subprocess
+
+    from neon_theory.run.executors import Job
+    from neon_theory.run.experiments import _extensions_version, extension_modules, job_key
+
+    params = {"sampler": "min-p=0.6", "vocab_size": 3, "length": 2, "n_base": 50, "preconditioner": "identity"}
+    assert "user_min_p" in extension_modules()
+    before = job_key("token-cell", params, 0)
+    source = tmp_path / "user_min_p.py"
+    source.write_text(source.read_text().replace("s.p * probs.max", "0.5 * s.p * probs.max"))
+    _extensions_version.cache_clear()
+    assert job_key("token-cell", params, 0) != before
+    job = Job("token-cell", "studies.tokens.cells", params, 0, "key", imports=extension_modules())
+    code = ("import pickle, sys; from neon_theory.run.executors import run_job; "
+            "r = run_job(pickle.loads(sys.stdin.buffer.read())); print(r['status'], r['error'])")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(job), env=env, capture_output=True, timeout=120)
+    assert out.stdout.decode().startswith("ok None"), out.stdout.decode() + out.stderr.decode()

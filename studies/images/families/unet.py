@@ -6,7 +6,8 @@ from __future__ import annotations
 from neon_theory.sampler_text import sampler_text
 from neon_theory.samplers import Chain, Guidance, Steps
 
-from ..family import SamplerSweep, parts
+from ...common import one_of_each
+from ..family import SamplerSweep
 
 #: the networks the UNet families build: the project's TimeUNet, or a diffusers UNet2DModel
 NETWORKS = ("unet", "diffusers")
@@ -52,7 +53,7 @@ def chain(solver: str):
 
     def complete(spec, s: dict) -> Chain:
         """The part left out is filled in: the preset's ``sample_steps`` with ``solver``; γ = 1."""
-        given = {type(p): p for p in parts(spec)}
+        given = one_of_each(spec)
         steps = given.get(Steps, Steps(s["sample_steps"], solver))
         if steps.solver not in (UNWRITTEN_SOLVER, solver):  # 'steps=5' parses with the default solver: it means this family's
             raise ValueError(f"sampler {sampler_text(spec)!r}: this family solves with {solver}; got solver={steps.solver}")

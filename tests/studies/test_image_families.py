@@ -39,8 +39,11 @@ TINY = register_image_family(ImageFamily(
 @pytest.fixture
 def tiny_family(tmp_path, monkeypatch):
     """The fourth family, registered by importing its module from a temporary folder (and unregistered after)."""
+    from neon_theory.run import experiments
+
     (tmp_path / "tiny_image_family.py").write_text(textwrap.dedent(TINY))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(experiments, "CODE_MODULES", set(experiments.CODE_MODULES))  # its registration leaves with it
     module = importlib.import_module("tiny_image_family")
     yield module.TINY
     IMAGE_FAMILIES.pop("tiny-flow", None)

@@ -95,17 +95,19 @@ class Executor(abc.ABC):
 
 
 class LocalExecutor(Executor):
-    """In this process (``workers=1``) or in a local process pool.
+    """In this process (``workers=1``) or in ``workers`` local processes.
 
-    The pool lives until :meth:`close`, so the per-process memo of experiments (a trained base
-    model shared by many cells) survives across the sweeps run through one executor.
+    The processes live until :meth:`close`, so the per-process memo of experiments (a trained base
+    model shared by many cells) survives across the sweeps run through one executor.  Each job of a
+    seed goes to the same process (:func:`worker_of`), in every sweep: a seed's base model and its
+    fine-tuned models are then made once, not once per process that happens to draw one of its cells.
     """
 
     name = "local"
 
     def __init__(self, workers: int = 1):
         self.workers = check_int("workers", workers, lo=1, hi=MAX_WORKERS)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: list[ProcessPoolExecutor] = []
 
     def map(self, jobs):
         if self.workers == 1:
@@ -114,15 +116,26 @@ class LocalExecutor(Executor):
             return
         if not jobs:
             return
-        if self._pool is None:  # never more processes than jobs
-            self._pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)))
-        for f in as_completed([self._pool.submit(run_job, j) for j in jobs]):
+        while len(self._pools) < min(self.workers, len(jobs)):  # never more processes than jobs
+            self._pools.append(ProcessPoolExecutor(max_workers=1))  # one queue per process: jobs keep their process
+        places = worker_of(jobs, len(self._pools))
+        for f in as_completed([self._pools[i].submit(run_job, j) for j, i in zip(jobs, places)]):
             yield f.result()
 
     def close(self):
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        for pool in self._pools:
+            pool.shutdown(cancel_futures=True)
+        self._pools = []
+
+
+def worker_of(jobs: list, workers: int) -> list[int]:
+    """The process each job runs in: a job's seed decides (the seeds' rank, round-robin), so the memo of a
+    seed's models is filled once; with fewer seeds than processes, the jobs are dealt round-robin instead."""
+    seeds = sorted({j.seed for j in jobs})
+    if len(seeds) < workers:
+        return [i % workers for i in range(len(jobs))]
+    rank = {s: r for r, s in enumerate(seeds)}
+    return [rank[j.seed] % workers for j in jobs]
 
 
 class RayExecutor(Executor):

@@ -76,7 +76,7 @@ def test_a_local_pool_never_starts_more_processes_than_jobs(tmp_path):
     executor = make_executor("local", 8)
     try:
         run_sweep(SweepSpec("test-reliability", grid={"x": [1, 2]}), ResultStore(tmp_path), executor=executor, progress=False)
-        assert executor._pool._max_workers == 2
+        assert len(executor._pools) == 2  # one process each
     finally:
         executor.close()
     with pytest.raises(ValueError, match=r"workers must be an integer in \[1, 1024\]"):
@@ -102,3 +102,19 @@ def test_save_table_into_an_unwritable_folder_is_a_value_error():
 
     with pytest.raises(ValueError, match="cannot write the table '/sys/a.csv'"):
         save_table(pd.DataFrame({"a": [1]}), f"{UNWRITABLE}/a.csv")
+
+
+def test_each_seed_keeps_its_process_so_its_models_are_made_once():
+    """The jobs of a seed go to one process in every sweep (its memo of base and fine-tuned models then
+    fills once); with fewer seeds than processes the jobs are dealt round-robin, so none idles."""
+    from neon_theory.run.executors import Job, worker_of
+
+    jobs = [Job("e", "m", {"x": x}, seed, f"k{x}{seed}") for seed in (7, 3, 9) for x in range(4)]
+    places = worker_of(jobs, 2)
+    by_seed = {}
+    for job, place in zip(jobs, places):
+        by_seed.setdefault(job.seed, set()).add(place)
+    assert all(len(p) == 1 for p in by_seed.values()) and set(places) == {0, 1}
+    assert worker_of(jobs[4:8] + jobs[:4], 2)[:4] == places[4:8]  # the same seed, the same process, whatever the order
+    one_seed = [j for j in jobs if j.seed == 3]
+    assert worker_of(one_seed, 2) == [0, 1, 0, 1]

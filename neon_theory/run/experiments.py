@@ -198,9 +198,10 @@ def _package_root(module: str) -> Path | None:
     return None  # built in: nothing to hash
 
 
-#: The folder of the engine that only presents and orchestrates (CLI, plots, figures, sweeps,
-#: executors, the store): left out of :func:`code_version`.  What of it a cell imports (its
-#: registry and configs) is in the cell's :func:`package_version`.
+#: The folder of the engine that presents and orchestrates (CLI, plots, figures, sweeps, the
+#: store): left out of :func:`code_version`, apart from the job runner (``executors.py`` and what
+#: it imports).  What of it a cell imports (its registry and configs) is in the cell's
+#: :func:`package_version`.
 RUN_LAYER = "run"
 
 

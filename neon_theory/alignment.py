@@ -388,19 +388,17 @@ def alignment(
                 DegenerateCosineWarning,
                 stacklevel=2,
             )
-    s, s_se, s_ci, cosine, cos_se, cos_ci = pair.s, pair.s_se, pair.s_ci, pair.cosine, pair.cosine_se, pair.cosine_ci
     z, z_se, w_star, w_se, w_ci, reason = curve
-    nd, ns = pair.norm_d, pair.norm_s
     return AlignmentReport(
-        s=s,
+        s=pair.s,
         s_plugin=pair.s_plugin,
-        s_se=s_se,
-        s_ci=s_ci,
-        cosine=cosine,
-        cosine_se=cos_se,
-        cosine_ci=cos_ci,
-        norm_d=nd,
-        norm_s=ns,
+        s_se=pair.s_se,
+        s_ci=pair.s_ci,
+        cosine=pair.cosine,
+        cosine_se=pair.cosine_se,
+        cosine_ci=pair.cosine_ci,
+        norm_d=pair.norm_d,
+        norm_s=pair.norm_s,
         n=max(gd.n, gs.n),
         n_batches=nb,
         exact=exact,

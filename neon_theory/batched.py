@@ -26,9 +26,8 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from .checks import check_generator, check_int, check_tensor
 from .contracts import GenerativeModel, check_model
 from .device import accumulator_dtype, module_device
-from .neon import FineTuning, SelfTrainResult, _optimizer, working_copy
+from .neon import FineTuning, SelfTrainResult, _optimizer, minibatch_rows, working_copy
 from .params import trainable_named_parameters
-from .rng import draw
 
 
 class _Loss(nn.Module):
@@ -135,15 +134,9 @@ def self_train_many(
     fixed = {k: v.detach() for k, v in {**buffers, **frozen}.items()}
     losses = torch.empty(steps, K, dtype=accumulator_dtype(device), device=device)
     snapshots: list[dict] = [{} for _ in range(K)]
-    orders, cursor = [None] * K, n_s
+    walks = [minibatch_rows(n_s, B, g, device) for g in generators]  # each model its own permutations
     for t in range(1, steps + 1):
-        if B == n_s:
-            x = torch.stack(data)
-        else:  # each model walks its own permutations, drawn from its own generator
-            if cursor + B > n_s:
-                orders, cursor = [draw(torch.randperm, n_s, generator=g, device=device) for g in generators], 0
-            x = torch.stack([d[o[cursor : cursor + B]] for d, o in zip(data, orders)])
-            cursor += B
+        x = torch.stack([d if index is None else d[index] for d, index in zip(data, (next(w) for w in walks))])
         noise = _stack_noise([w.draw_noise(B, g) for w, g in zip(works, noise_generators)])
         try:
             grads, value = (step_without if noise is None else step_with_noise)(params, fixed, x, noise)

@@ -17,7 +17,7 @@ import functools
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -169,6 +169,21 @@ class SelfTrainResult:
         return self.lr * self.steps
 
 
+def minibatch_rows(n_s: int, batch_size: int, generator: torch.Generator, device) -> Iterator[Tensor | None]:
+    """The rows of each self-training step: ``None`` (the whole set) when ``batch_size = n_s``, else
+    epochs: consecutive slices of a fresh permutation from ``generator``, drawn when fewer than
+    ``batch_size`` rows are left (lazily, so the draws interleave with the loss noise's as they come)."""
+    if batch_size == n_s:
+        while True:
+            yield None
+    order, cursor = None, n_s
+    while True:
+        if cursor + batch_size > n_s:
+            order, cursor = draw(torch.randperm, n_s, generator=generator, device=device), 0
+        yield order[cursor : cursor + batch_size]
+        cursor += batch_size
+
+
 #: :func:`neon_loop`'s default population-gradient sizes: 10,000 rows in passes of 4096, 20 batches for the SEs
 LOOP_SIZES = ProbeSizes(n_pop=10_000, grad_batch=4096, n_batches=20)
 
@@ -254,15 +269,10 @@ def self_train(
     losses = []
     snapshots = {}
     trajectory = [parameter_vector(work.module)] if record_trajectory else None
-    order, cursor = None, n_s
+    rows = minibatch_rows(n_s, B, generator, device)
     for t in tqdm(range(1, steps + 1), disable=not progress, desc="self-train"):
-        if B == n_s:
-            x = data
-        else:  # epochs: walk a fresh permutation in slices of B, reshuffling when it runs out
-            if cursor + B > n_s:
-                order, cursor = draw(torch.randperm, n_s, generator=generator, device=device), 0
-            x = data[order[cursor : cursor + B]]
-            cursor += B
+        index = next(rows)
+        x = data if index is None else data[index]
         loss = work.per_example_loss(x, work.draw_noise(B, noise_gen)).mean()
         value = float(loss.detach())  # the one host sync of the step
         if not math.isfinite(value):

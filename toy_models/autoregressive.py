@@ -124,3 +124,153 @@ class ARGaussianModel:
         x1 = mu1 + tau * ls1.exp() * z[:, 0]
         _, _, mu2, ls2 = self.module.conditionals(x1)
         return torch.stack([x1, mu2 + tau * ls2.exp() * z[:, 1]], -1)
+
+
+# -- the conditional (Rao–Blackwellised) P-cosine (neon_theory.conditional) -----------------------------
+class GaussianConditionalRows:
+    """Outer rows (x₁, m, c) of a law with x₂ | x₁ ~ N(m(x₁), c(x₁)²): x₁ = loc + scale·z and
+    (m, c) = ``inner(x₁)``, for :func:`~neon_theory.conditional.conditional_probe`.  Use
+    :func:`target_rows` (a bivariate Gaussian) or :func:`model_rows` (the model at τ)."""
+
+    def __init__(self, loc: Tensor, scale: Tensor, inner):
+        self.loc, self.scale, self.inner = loc, scale, inner
+
+    def uniform_dim(self) -> int:
+        return 1
+
+    @torch.no_grad()
+    def sample_from_uniform(self, u: Tensor) -> Tensor:
+        """Rows (x₁, m, c), shape (n, 3), float64 on the CPU."""
+        u = check_tensor("u", u, shape=(None, 1))
+        return self._rows(normal_from_uniform(u.double())[:, 0])
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        check_draw(n, generator)
+        return self._rows(draw(torch.randn, n, generator=generator, dtype=torch.float64))
+
+    def _rows(self, z: Tensor) -> Tensor:
+        x1 = self.loc + self.scale * z
+        m, c = self.inner(x1)
+        return torch.stack([x1, m, c], -1)
+
+
+def target_rows(mean: Tensor, cov: Tensor) -> GaussianConditionalRows:
+    """The outer rows of the bivariate Gaussian N(mean, cov): x₂ | x₁ ~ N(m₂ + c₁₂/c₁₁ (x₁ − m₁), c₂₂ − c₁₂²/c₁₁)."""
+    mean, cov = check_tensor("mean", mean, shape=(2,)).double().cpu(), check_tensor("cov", cov, shape=(2, 2)).double().cpu()
+    slope = cov[0, 1] / cov[0, 0]
+    inner_std = (cov[1, 1] - slope * cov[0, 1]).clamp_min(0).sqrt()
+    return GaussianConditionalRows(mean[0], cov[0, 0].sqrt(), lambda x1: (mean[1] + slope * (x1 - mean[0]), inner_std.expand_as(x1)))
+
+
+def model_rows(model: "ARGaussianModel", sampler: SamplerSpec | None) -> GaussianConditionalRows:
+    """The outer rows of the model's sampling law: x₁ ~ N(μ₁, (τσ₁)²), x₂ | x₁ ~ N(μ₂(x₁), (τσ₂(x₁))²), θ frozen at its current value."""
+    tau = std_scale_of(sampler)
+    net = model.module
+
+    @torch.no_grad()
+    def inner(x1):
+        _, _, mu2, ls2 = net.conditionals(x1.to(net.mu1))
+        return mu2.double().cpu(), tau * ls2.double().cpu().exp()
+
+    with torch.no_grad():
+        mu1, ls1, _, _ = net.conditionals(torch.zeros(1, dtype=model.dtype, device=net.mu1.device))
+    return GaussianConditionalRows(mu1.double().cpu()[0], tau * ls1.double().cpu().exp()[0], inner)
+
+
+class ARConditionalLoss:
+    """The AR toy's NLL integrated over x₂ | x₁ (:class:`~neon_theory.conditional.ConditionalLoss`).
+
+    On a row (x₁, m, c) with x₂ | x₁ ~ N(m, c²): E[ℓ | x₁] = ℓ₁(x₁) + ½((m − μ₂)² + c²)/σ₂² + log σ₂ + ½ log 2π.
+    Given x₁, ∂ℓ/∂(μ₂, log σ₂) = (−e/σ₂², 1 − e²/σ₂²) with e = x₂ − μ₂ ~ N(d, c²), d = m − μ₂; its
+    covariance is [[c², 2dc²], [2dc², 4d²c² + 2c⁴]]/σ₂⁴, whose Cholesky factor has columns
+    (c, 2dc)/σ₂² and (0, √2 c²)/σ₂²: the two variance pseudo-losses.  (μ₁, log σ₁) enter only
+    through x₁, so their gradient has no conditional variance.
+    """
+
+    outer_parameters = ("mu1", "log_std1")
+
+    def __init__(self, model: "ARGaussianModel"):
+        self.model, self.module = model, model.module
+
+    def _outputs(self, rows: Tensor):
+        rows = check_tensor("rows", rows, shape=(None, 3), finite=False).to(self.module.mu1)
+        x1, m, c = rows.unbind(-1)
+        return (x1, m, c, *self.module.conditionals(x1))
+
+    def per_example_loss(self, rows: Tensor, noise=None) -> Tensor:
+        x1, m, c, mu1, ls1, mu2, ls2 = self._outputs(rows)
+        return _gauss_nll(x1, mu1, ls1) + 0.5 * ((m - mu2) ** 2 + c * c) / (2 * ls2).exp() + ls2 + 0.5 * math.log(2 * math.pi)
+
+    def variance_losses(self, rows: Tensor) -> Tensor:
+        _, m, c, _, _, mu2, ls2 = self._outputs(rows)
+        var = (2 * ls2).exp().detach()
+        d = (m - mu2).detach()
+        return torch.stack([(c * mu2 + 2 * d * c * ls2) / var, math.sqrt(2) * c * c * ls2 / var], -1)
+
+    def per_example_parameter_gradients(self, rows: Tensor, noise=None) -> dict:
+        return self.model.per_example_parameter_gradients(rows, noise)
+
+
+def _crossings(f, points: Tensor, levels) -> Tensor:
+    """Where the continuous piecewise-linear f, linear between consecutive ``points``, crosses ``levels``:
+    f is evaluated at the points only (exact inside each interval)."""
+    values = f(points)  # (m, L): one column per level set
+    a, b, fa, fb = points[:-1, None], points[1:, None], values[:-1] - levels, values[1:] - levels
+    cross = (fa * fb < 0)
+    return (a - fa * (b - a) / (fb - fa).where(cross, torch.ones_like(fa)))[cross]
+
+
+@torch.no_grad()
+def x1_kinks(net: ARGaussianNet, lo: float, hi: float) -> Tensor:
+    """Every x₁ in (lo, hi) where the head's output is not smooth, sorted (float64): the kinks of
+    the first and second ReLU layers and where log σ₂ meets its clamp.  Between two of them,
+    μ₂ and log σ₂ are linear in x₁."""
+    first, second, last = net.head2[0], net.head2[2], net.head2[4]
+    w, b = first.weight[:, 0].double().cpu(), first.bias.double().cpu()
+    inner = -b[w != 0] / w[w != 0]
+    points = torch.cat([torch.tensor([lo, hi], dtype=torch.float64, device="cpu"), inner[(inner > lo) & (inner < hi)]]).sort().values
+
+    def hidden1(x):
+        return torch.relu(x[:, None] * w + b)
+
+    def pre2(x):
+        return hidden1(x) @ second.weight.double().cpu().T + second.bias.double().cpu()
+
+    points = torch.cat([points, _crossings(pre2, points, torch.zeros(1, dtype=torch.float64, device="cpu"))]).sort().values
+
+    def log_std2(x):
+        return (torch.relu(pre2(x)) @ last.weight.double().cpu().T + last.bias.double().cpu())[:, 1:].expand(-1, 2)
+
+    clamps = torch.tensor([net.min_log_std, net.max_log_std], dtype=torch.float64, device="cpu")
+    return torch.cat([points, _crossings(log_std2, points, clamps)]).sort().values[1:-1].unique()
+
+
+@torch.no_grad()
+def quadrature(law: GaussianConditionalRows, net: ARGaussianNet, *, nodes: int = 16, panel: float = 0.25, span: float = 12.0):
+    """The outer law as a quadrature: Gauss–Legendre rules of ``nodes`` points on panels at most
+    ``panel``·scale wide, split at every kink of ``net`` (:func:`x1_kinks`), over loc ± ``span``·scale;
+    weights = rule weight × N(x₁; loc, scale²) (renormalised: the mass outside is below 1e-31).
+
+    Returns:
+        :class:`~neon_theory.gradients.WeightedSupport` of rows (x₁, m, c).
+    """
+    import numpy as np
+
+    from neon_theory.gradients import WeightedSupport
+
+    check_int("nodes", nodes, lo=2)
+    panel, span = check_real("panel", panel, 0.0, math.inf, lo_open=True), check_real("span", span, 1.0, math.inf)
+    loc, scale = float(law.loc), float(law.scale)
+    lo, hi = loc - span * scale, loc + span * scale
+    cpu = {"dtype": torch.float64, "device": "cpu"}  # the rule is built on the CPU; the engine moves its rows to θ's device
+    breaks = torch.cat([torch.tensor([lo], **cpu), x1_kinks(net, lo, hi), torch.tensor([hi], **cpu)])
+    pieces = [torch.linspace(float(a), float(b), max(math.ceil((b - a) / (panel * scale)), 1) + 1, **cpu) for a, b in zip(breaks[:-1], breaks[1:])]
+    a = torch.cat([p[:-1] for p in pieces])
+    b = torch.cat([p[1:] for p in pieces])
+    t, wt = (torch.as_tensor(v, **cpu) for v in np.polynomial.legendre.leggauss(nodes))
+    x = ((a + b)[:, None] + (b - a)[:, None] * t) / 2
+    weight = (b - a)[:, None] / 2 * wt * torch.exp(-0.5 * ((x - loc) / scale) ** 2) / (scale * math.sqrt(2 * math.pi))
+    x, weight = x.reshape(-1), weight.reshape(-1)
+    m, c = law.inner(x)
+    return WeightedSupport(torch.stack([x, m, c], -1), weight / weight.sum())

@@ -42,6 +42,8 @@ def run_job(job: Job) -> dict:
     """Run one job and return its record (never raises for an error inside the experiment)."""
     import torch
 
+    from ..device import default_device
+
     for module in (*job.imports, job.module):  # a fresh worker (spawn, submitit) registers what the job needs
         importlib.import_module(module)
     from .provenance import CONVENTIONS, provenance
@@ -54,7 +56,7 @@ def run_job(job: Job) -> dict:
     start = time.perf_counter()
     try:
         exp = get_experiment(job.experiment)
-        with torch.device(job.device):  # tensors and modules the experiment creates default to the job's device
+        with default_device(job.device):  # tensors and modules the experiment creates default to the job's device
             result = exp.run(exp.build(job.params), job.seed)
         if not isinstance(result, dict):
             raise ValueError(f"experiment {job.experiment!r} must return a dict; got {type(result).__name__}")

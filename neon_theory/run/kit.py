@@ -128,7 +128,9 @@ def on_device(run: Callable) -> Callable:
 
     @functools.wraps(run)
     def wrapped(args):
-        with device_of(args):  # a torch.device is a context manager for the default device
+        from ..device import default_device
+
+        with default_device(device_of(args)):
             return run(args)
 
     return wrapped

@@ -315,3 +315,21 @@ def test_results_follow_parameters_moved_off_the_data_device():
     meta += [dm.sample(3, Steps(3, "ddim", eta=1.0), generator(3)), fm.sample(3, Steps(2, "heun"), generator(3)), ar.sample(3, None, generator(3))]
     meta += [m.per_example_loss(x[:3], m.draw_noise(3, generator(4))) for m in (dm, fm, ar)]
     assert all(t.device.type == "meta" for t in meta)
+
+
+def test_default_device_installs_no_function_mode_for_the_device_already_default():
+    """A torch.device context sees every torch call (a fifth of a small MLP's step on one CPU
+    thread); default_device skips it when it would change nothing, and not otherwise."""
+    from torch.overrides import _get_current_function_mode_stack
+
+    from neon_theory.device import default_device
+
+    here = torch.get_default_device()
+    before = len(_get_current_function_mode_stack())
+    with default_device(here):
+        assert len(_get_current_function_mode_stack()) == before
+        assert torch.zeros(1).device.type == here.type
+    with default_device("meta"):
+        assert len(_get_current_function_mode_stack()) == before + 1
+        assert torch.zeros(1).device.type == "meta"
+    assert torch.zeros(1).device.type == here.type

@@ -91,6 +91,26 @@ class RunningSum:
         # float64 needs no compensation; below it, Kahan keeps the error independent of the count
         self._carry = None if self.total.dtype == torch.float64 else torch.zeros_like(self.total)
 
+    def add_parts(self, parts, sizes, index) -> None:
+        """``total[index] += cat(parts)``, each part (``None``: zeros of its size) added flat into its
+        slice of the row, without forming the concatenation or a float64 copy of it.
+
+        Args:
+            parts: tensors or ``None``, one per slice.
+            sizes: the number of elements of each slice.
+            index: the row.
+        """
+        if self._carry is not None:  # the compensated sum works on whole rows
+            self.add(torch.cat([torch.zeros(n, dtype=self.total.dtype, device=self.total.device) if t is None else t.reshape(-1).to(self.total.dtype) for t, n in zip(parts, sizes)]), index)
+            return
+        if all(p is not None for p in parts) and len({(p.dtype, p.device) for p in parts}) == 1:
+            # one concatenation in the parts' own dtype, then one add that promotes to float64 in the kernel
+            self.total[index].add_(torch.cat([p.reshape(-1) for p in parts]))
+            return
+        for view, part in zip(self.total[index].split(list(sizes)), parts):
+            if part is not None:
+                view.add_(part.reshape(-1))
+
     def add(self, x: Tensor, index=...) -> None:
         """``total[index] += x`` (compensated below float64)."""
         x = x.to(self.total.dtype)

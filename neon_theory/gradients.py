@@ -310,9 +310,12 @@ def paired_population_gradients(
     batch_w = {k: [0.0] * len(bounds) for k in sources}  # Python floats: no tensor op per chunk
     chunks = _chunks(model, sources, bounds, cs, data_gens, noise_generator, sampling)  # validates before any work
     bar = tqdm(total=n_eff, disable=not progress, desc="population gradient", unit="ex")
+    sizes = [p.numel() for p in params]
     for b, a, z, noise, rows in chunks:
         for k, (x, w) in rows.items():
-            batch_means[k].add(_chunk_grad(loss_models[k], x, noise, w, params), b)
+            # the gradients go straight into their slices of the float64 row (no flat float64 copy per chunk)
+            grads = torch.autograd.grad(_weighted_loss_sum(loss_models[k], x, noise, w, device), params, allow_unused=True)
+            batch_means[k].add_parts(grads, sizes, b)
             batch_w[k][b] += (z - a) if w is None else float(w.sum())
         bar.update(z - a)
     bar.close()

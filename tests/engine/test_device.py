@@ -333,3 +333,27 @@ def test_default_device_installs_no_function_mode_for_the_device_already_default
         assert len(_get_current_function_mode_stack()) == before + 1
         assert torch.zeros(1).device.type == "meta"
     assert torch.zeros(1).device.type == here.type
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_add_parts_equals_adding_the_concatenation(dtype):
+    """The population gradient adds each parameter's float32 gradient into its slice of a float64
+    row: the same sum, bit for bit, as the float64 concatenation; a missing part is zeros; the
+    compensated (float32) sum takes the whole-row path."""
+    from neon_theory.device import RunningSum
+    from neon_theory.rng import draw
+
+    g = torch.Generator().manual_seed(5)
+    parts = [draw(torch.randn, 3, 4, generator=g), draw(torch.randn, 4, generator=g), None, draw(torch.randn, 2, generator=g)]
+    sizes = [12, 4, 5, 2]
+    whole = torch.cat([torch.zeros(5) if p is None else p.reshape(-1) for p, n in zip(parts, sizes)])
+    a, b = RunningSum((3, 23), "cpu", dtype), RunningSum((3, 23), "cpu", dtype)
+    for _ in range(3):
+        a.add_parts(parts, sizes, 1)
+        b.add(whole, 1)
+    assert torch.equal(a.total, b.total) and bool((a.total[0] == 0).all()) and bool((a.total[1, 16:21] == 0).all())
+    full = [p for p in parts if p is not None]
+    c, d = RunningSum((2, 18), "cpu", dtype), RunningSum((2, 18), "cpu", dtype)
+    c.add_parts(full, [12, 4, 2], 0)
+    d.add(torch.cat([p.reshape(-1) for p in full]), 0)
+    assert torch.equal(c.total, d.total)

@@ -147,11 +147,11 @@ def conditional_second_moment(loss: ConditionalLoss, support: WeightedSupport, *
     chunk = check_int("chunk_size", chunk_size, lo=1)
     r = paired_population_gradients(model, {"x": support}, chunk_size=chunk)["x"]
     m2 = torch.zeros_like(r.mean)
+    spread = _VarianceRows(loss, loss.variance_losses(support.points[:1]).shape[-1])
     for a in range(0, support.points.shape[0], chunk):
         rows, root_w = support.points[a : a + chunk], support.weights[a : a + chunk].sqrt()
-        k = loss.variance_losses(rows[:1]).shape[-1]
         m2 += per_example_gradient_sums(_Weighted(model), torch.cat([rows, root_w[:, None].to(rows)], 1)).square_sum
-        m2 += per_example_gradient_sums(_VarianceRows(loss, k), _VarianceRows.expand(rows, root_w, k)).square_sum
+        m2 += per_example_gradient_sums(spread, _VarianceRows.expand(rows, root_w, spread.k)).square_sum
     v = r.mean * r.mean * (1 - 1 / B) + m2 / B
     return Diagonal(1.0 / (v.sqrt() + eps), f"adam-minibatch(B={B}, exact)"), r
 

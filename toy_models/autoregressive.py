@@ -129,7 +129,7 @@ class ARGaussianModel:
 # -- the conditional (Rao–Blackwellised) P-cosine (neon_theory.conditional) -----------------------------
 class GaussianConditionalRows:
     """Outer rows (x₁, m, c) of a law with x₂ | x₁ ~ N(m(x₁), c(x₁)²): x₁ = loc + scale·z and
-    (m, c) = ``inner(x₁)``, for :func:`~neon_theory.conditional.conditional_probe`.  Use
+    (m, c) = ``inner(x₁)``, for :func:`~neon_theory.conditional.exact_conditional_probe`.  Use
     :func:`target_rows` (a bivariate Gaussian) or :func:`model_rows` (the model at τ)."""
 
     def __init__(self, loc: Tensor, scale: Tensor, inner):

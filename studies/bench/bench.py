@@ -248,9 +248,10 @@ def diffusion_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
 
 
 def _exact_ar(model, toy, seed: int, tau: float, official: dict) -> dict:
-    """The exact AR P-cosine (quadrature): its value, CPU-s (median of 3), its error bound (the move
-    under a rule of twice the nodes), and the efficiency ratio with that bound in place of an SD
-    (a lower bound), plus the official mean's distance from it in the official SEs of the mean."""
+    """The exact AR P-cosine (quadrature on a float64 copy of θ_r): its value, CPU-s (median of 3),
+    how far a rule of twice the nodes moves it (a convergence check, not a bound), and the official
+    estimator's bias: its mean minus the exact value, also in its SEs of the mean.  No efficiency
+    ratio: a computed value has no variance to compare."""
     from ..official_ar.toy import ar_cosine_probe
 
     def once(nodes):
@@ -258,11 +259,10 @@ def _exact_ar(model, toy, seed: int, tau: float, official: dict) -> dict:
 
     timed = [_timed(functools.partial(once, toy.quadrature_nodes)) for _ in range(3)]
     value, cpu = timed[0][0], statistics.median(t for _, t in timed)
-    error = max(abs(once(2 * toy.quadrature_nodes) - value), 1e-15)
     official_se = official["sd"] / math.sqrt(official["repeats"])
     return {
-        "mean": value, "sd": 0.0, "cpu_s": cpu, "repeats": 1, "exact": True, "quadrature_error": error,
-        "efficiency": 1.0 / (error**2 * cpu), "ratio": official["sd"] ** 2 * official["cpu_s"] / (error**2 * cpu),
+        "mean": value, "sd": 0.0, "cpu_s": cpu, "repeats": 1, "exact": True, "rule_change": abs(once(2 * toy.quadrature_nodes) - value),
+        "ratio": None, "cost_vs_official": cpu / official["cpu_s"],
         "mean_difference": official["mean"] - value, "mean_difference_z": (official["mean"] - value) / official_se if official_se > 0 else 0.0,
     }
 
@@ -421,6 +421,52 @@ def scaling(device: str = "cpu", sizes=(2**12, 2**14, 2**16, 2**18), rows_per_mo
     return out
 
 
+def ensemble_scaling(device: str = "cpu", sizes=(1, 2, 4, 8, 16), steps: int = 20, rows: int = 4096) -> list[dict]:
+    """Models per second of AR-toy self-training (``steps`` Adam steps at batch 2048 on ``rows`` rows
+    each), K models one at a time (``self_train``) and as one (``self_train_many``), side by side."""
+    import torch
+
+    from neon_theory.batched import self_train_many
+    from neon_theory.neon import FineTuning, self_train
+    from neon_theory.rng import generator
+    from neon_theory.samplers import Temperature
+
+    from ..official_ar.toy import ARToyConfig, ar_base
+
+    ft = FineTuning(steps, 1e-4, "adam", min(2048, rows))
+    models = [ar_base(replace(ARToyConfig(), base_steps=1), seed) for seed in range(max(sizes))]
+    for m in models:
+        m.module.to(device)
+    data = [m.sample(rows, Temperature(0.5, "std"), generator(seed, "ensemble-S")) for seed, m in enumerate(models)]
+
+    def seconds(fn):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    def alone(k):
+        for seed in range(k):
+            self_train(models[seed], data[seed], steps=ft.steps, lr=ft.lr, batch_size=ft.batch_size, generator=generator(seed, "ensemble-ft"))
+
+    def together(k):
+        self_train_many(models[:k], data[:k], fine_tuning=ft, generators=[generator(seed, "ensemble-ft") for seed in range(k)])
+
+    alone(1), together(1)  # warm-up
+    out = []
+    for k in sizes:
+        t_alone, t_together = seconds(lambda: alone(k)), seconds(lambda: together(k))
+        out.append({
+            "axis": "ensemble", "model": "AR MLP", "models": k, "seconds_one_at_a_time": t_alone, "seconds_as_one": t_together,
+            "models_per_s_one_at_a_time": k / t_alone, "models_per_s_as_one": k / t_together, "ratio": t_alone / t_together,
+            "steps": steps, "device": device,
+        })
+    return out
+
+
 def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
     """Two log-log panels: seconds vs rows, and µs per row vs parameters; PNG and PDF (TrueType fonts)."""
     import matplotlib
@@ -430,11 +476,12 @@ def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
     import pandas as pd
     import seaborn as sns
 
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame([r for r in rows if r["axis"] != "ensemble"])
+    ensemble = pd.DataFrame([r for r in rows if r["axis"] == "ensemble"])
     df["us_per_row"] = 1e6 * df.seconds / df.rows
     df["family"] = df.model.str.split().str[0]  # "MLP" or "UNet": one line per network family
     with plt.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
-        fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+        fig, (a, b, c) = plt.subplots(1, 3, figsize=(13.5, 3.6))
         by_rows = df[df.axis == "rows"]
         sns.lineplot(by_rows, x="rows", y="seconds", hue="device", marker="o", ax=a)
         a.set(xscale="log", yscale="log", xlabel=f"rows N ({by_rows.model.iloc[0]}, {by_rows.parameters.iloc[0]:,} parameters)",
@@ -443,6 +490,14 @@ def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
         for _, r in df[df.axis == "parameters"].iterrows():
             b.annotate(r.model, (r.parameters, r.us_per_row), textcoords="offset points", xytext=(4, -10), fontsize=7)
         b.set(xscale="log", yscale="log", xlabel="parameters p", ylabel="µs per row", title=f"time vs p ({int(df[df.axis == 'parameters'].rows.iloc[0])} rows)")
+        if len(ensemble):
+            long = ensemble.melt(id_vars=["models", "device"], value_vars=["models_per_s_one_at_a_time", "models_per_s_as_one"], var_name="path", value_name="models_per_s")
+            long["path"] = long.path.map({"models_per_s_one_at_a_time": "one at a time", "models_per_s_as_one": "as one (vmap)"})
+            sns.lineplot(long, x="models", y="models_per_s", hue="path", style="device", marker="o", ax=c)
+            c.set(xscale="log", yscale="log", xlabel="models K (AR MLP)", ylabel="models self-trained per second",
+                  title=f"throughput vs ensemble size ({int(ensemble.steps.iloc[0])} Adam steps)")
+        else:
+            c.set_axis_off()
         fig.tight_layout()
         paths = [folder / "bench-scaling.png", folder / "bench-scaling.pdf"]
         for path in paths:
@@ -486,6 +541,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
     report["gradient_pass"] = gradient_pass()
     report["memory"] = memory(cfg.memory_sizes)
     report["scaling"] = scaling(cfg.device) + (scaling("cpu") if cfg.device != "cpu" else [])
+    report["scaling"] += ensemble_scaling(cfg.device) + (ensemble_scaling("cpu") if cfg.device != "cpu" else [])
     if cfg.toys:
         report["toys"] = full_toys()
     report["wall_s"] = time.perf_counter() - t0
@@ -543,11 +599,11 @@ def summary_table(report: dict) -> list[dict]:
 def _exact_table_row(toy: str, setting: str, tk: list, official: list) -> dict:
     biases = ", ".join(f"{r['mean_difference']:+.3f} ({r['mean_difference_z']:+.1f} SE)" for r in tk)
     return {
-        "what": f"{toy} toy, {setting}: 1/(error² × CPU-s) of the P-cosine, exact (quadrature; error = the move under twice the nodes)",
+        "what": f"{toy} toy, {setting}: the P-cosine computed (exact: quadrature, float64; no variance, so no efficiency ratio)",
         "official": f"{statistics.fmean(r['cpu_s'] for r in official):.3g} CPU-s, SD {statistics.fmean(r['sd'] for r in official):.2g}",
-        "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s, error ≤ {max(r['quadrature_error'] for r in tk):.1g}; "
+        "toolkit": f"{statistics.fmean(r['cpu_s'] for r in tk):.3g} CPU-s; twice the nodes move it by ≤ {max(r['rule_change'] for r in tk):.1g}; "
         f"official mean − exact: {biases}",
-        "ratio": f"≥ {min(r['ratio'] for r in tk):.2g}× on every one of {len(tk)} bases",
+        "ratio": f"exact, at {statistics.fmean(r['cost_vs_official'] for r in tk):.2g}× the CPU of one official estimate",
         "target": f"≥ {TARGETS['efficiency']:g}×",
     }
 

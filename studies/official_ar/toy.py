@@ -8,6 +8,7 @@ toys share.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import torch
 
 from neon_theory.checks import check_choice, check_int
 from neon_theory.conditional import exact_conditional_probe
+from neon_theory.device import accumulator_dtype, module_device
 from neon_theory.neon import fit, self_train
 from neon_theory.probe import CosineProbe, ProbeSizes, Rows, Streams, blocked_adam_probe, rqmc_probe
 from neon_theory.rng import child_seed, generator
@@ -97,8 +99,9 @@ def ar_cosine_probe(model, cfg: ARToyConfig, seed: int, rep: int = 0) -> CosineP
       x₂ | x₁ is Gaussian under the target and under the model at any τ, so the NLL's gradient
       moments given x₁ are closed forms, and the x₁ integral is a Gauss–Legendre quadrature split
       at the network's kinks (:func:`~toy_models.autoregressive.quadrature`, ``quadrature_nodes``
-      per panel); SEs are 0, the error is float32 round-off (about 1e-8; a rule of twice the
-      nodes moves the cosine by no more), and ``rep`` changes nothing;
+      per panel) on a float64 copy of θ_r; SEs are 0, the cosine is exact to about 1e-15 (a rule
+      of twice the nodes moves it by ~1e-16; the float32 networks' own round-off is 1e-8 to 1e-7),
+      and ``rep`` changes nothing;
     * ``"plain"``: the notebook's estimator: Adam P over one pass of ``n_pop`` population rows
       without replacement, common random numbers, jackknife SEs;
     * ``"rqmc"``: :func:`rqmc_probe` on ``rqmc_rows`` rows (on the paper bench's 4 bases × 2 τ its
@@ -109,6 +112,9 @@ def ar_cosine_probe(model, cfg: ARToyConfig, seed: int, rep: int = 0) -> CosineP
     streams = Streams(seed, rep)
     if cfg.cos_estimator == "exact":
         target = official_gaussian()
+        # a float64 copy of θ_r (the accumulator dtype of its device): in float32 the weighted
+        # reductions alone would leave errors of 1e-8 to 1e-7 in the cosine; in float64, ~1e-16
+        model = ARGaussianModel(copy.deepcopy(model.module).to(accumulator_dtype(module_device(model.module))))
         net = model.module
 
         def synthetic_support(tau):

@@ -57,16 +57,20 @@ def test_bench_runs_from_the_cli_at_smoke_size_and_writes_json_and_markdown(tmp_
     monkeypatch.setattr(bench, "gradient_pass", lambda: [fake_pass])
     real_scaling = bench.scaling
     monkeypatch.setattr(bench, "scaling", lambda device: real_scaling(device, sizes=(256, 512), rows_per_model=32))
+    real_ensemble = bench.ensemble_scaling
+    monkeypatch.setattr(bench, "ensemble_scaling", lambda device: real_ensemble(device, sizes=(1, 2), steps=2, rows=256))
     assert main(["bench", "--preset", "smoke", "--out", str(tmp_path), "--repeats", "4", "--json"]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert {"machine", "config", "efficiency", "gradient_pass", "memory", "table"} <= set(report)
     estimators = {(r["toy"], r["estimator"]) for r in report["efficiency"]}
     assert {("diffusion", "official"), ("diffusion", "variance-reduced"), ("ar", "official"), ("ar", "plain"), ("ar", "exact")} <= estimators
     exact = [r for r in report["efficiency"] if r["estimator"] == "exact"]
-    assert all(r["sd"] == 0 and 0 < r["quadrature_error"] < 1e-5 and r["ratio"] > 0 for r in exact)
-    assert all("ratio" in r for r in report["efficiency"] if r["estimator"] != "official")
+    assert all(r["sd"] == 0 and r["rule_change"] < 1e-12 and r["ratio"] is None and 0 < r["cost_vs_official"] for r in exact)
+    assert all(r["ratio"] > 0 for r in report["efficiency"] if r["estimator"] not in ("official", "exact"))
     assert (tmp_path / "bench-scaling.png").stat().st_size > 0 and b"FontFile2" in (tmp_path / "bench-scaling.pdf").read_bytes()  # TrueType
     assert {r["model"] for r in report["scaling"] if r["axis"] == "parameters"} >= {"MLP 32", "UNet 16x16"}
+    ensemble = [r for r in report["scaling"] if r["axis"] == "ensemble"]
+    assert [r["models"] for r in ensemble] == [1, 2] and all(r["models_per_s_as_one"] > 0 and r["ratio"] > 0 for r in ensemble)
     md = (tmp_path / "bench.md").read_text()
     assert md.count("\n| ") == len(report["table"]) + 1 and "torch" in md
     json.loads(capsys.readouterr().out)  # --json prints one JSON document

@@ -70,31 +70,6 @@ def sweep_throughput(workers_list=(1, 2)) -> None:
         print(f"  {workers} worker(s): {rate:7.1f} configs/min   speed-up vs 1 worker: {rate / rates[workers_list[0]]:.2f}x")
 
 
-def device_context(repeats: int) -> None:
-    """An AR-toy self-training run (200 Adam steps at batch 2048, one thread) with and without a
-    ``torch.device("cpu")`` context, which a job ran under until ``default_device`` skipped it."""
-    from neon_theory.neon import self_train
-    from neon_theory.samplers import Temperature
-    from studies.official_ar.toy import ARToyConfig, ar_base
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = ar_base(ARToyConfig.preset("smoke"), 0)
-    S = model.sample(2048 * 8, Temperature(0.5, "std"), generator(0, "S"))
-
-    def train():
-        return self_train(model, S, steps=200, lr=1e-4, batch_size=2048, generator=generator(0, "ft"))
-
-    def under_context():
-        with torch.device("cpu"):
-            return train()
-
-    bare, context = timed(train, repeats), timed(under_context, repeats)
-    torch.set_num_threads(threads)
-    print("self-training, AR toy, 200 steps at batch 2048, one thread")
-    print(f"  no context {bare * 1e3:8.1f} ms   torch.device('cpu') context {context * 1e3:8.1f} ms   context/none = {context / bare:.2f}x")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=5)
@@ -102,7 +77,11 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2, help="the N of the 1-vs-N sweep throughput")
     args = p.parse_args(argv)
     sweep_throughput((1, args.workers))
-    device_context(args.repeats)
+    from studies.bench.bench import device_context
+
+    r = device_context(args.repeats)
+    print(f"self-training, AR toy, {r['steps']} steps at batch 2048, one thread")
+    print(f"  no context {r['bare_s'] * 1e3:8.1f} ms   torch.device('cpu') context {r['context_s'] * 1e3:8.1f} ms   context/none = {r['ratio']:.2f}x")
     model = mlp_model()
     x = torch.randn(args.n, 2, generator=generator(0, "x"))
     noise = model.draw_noise(args.n, generator(0, "n"))

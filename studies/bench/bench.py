@@ -292,6 +292,43 @@ def ar_efficiency(cfg: BenchConfig, progress=None) -> list[dict]:
     return rows
 
 
+# -- the default-device context ---------------------------------------------------------------------
+def device_context(repeats: int = 5, steps: int = 200) -> dict:
+    """Seconds of AR-toy self-training (``steps`` Adam steps at batch 2048, one thread, median of
+    ``repeats``) without and with a ``torch.device("cpu")`` context, which every job ran under
+    until :func:`~neon_theory.device.default_device` skipped a context that changes nothing."""
+    import torch
+
+    from neon_theory.neon import self_train
+    from neon_theory.rng import generator
+    from neon_theory.samplers import Temperature
+
+    from ..official_ar.toy import ARToyConfig, ar_base
+
+    model = ar_base(replace(ARToyConfig(), base_steps=1), 0)
+    S = model.sample(2048 * 8, Temperature(0.5, "std"), generator(0, "S"))
+
+    def train():
+        return self_train(model, S, steps=steps, lr=1e-4, batch_size=2048, generator=generator(0, "ft"))
+
+    def under_context():
+        with torch.device("cpu"):
+            return train()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train()  # warm-up
+        bare, context = [], []
+        for _ in range(repeats):
+            bare.append(_timed(train)[1])
+            context.append(_timed(under_context)[1])
+    finally:
+        torch.set_num_threads(threads)
+    b, c = statistics.median(bare), statistics.median(context)
+    return {"steps": steps, "bare_s": b, "context_s": c, "ratio": c / b}
+
+
 # -- gradient pass and memory ---------------------------------------------------------------------------------
 def _bare_pass(model, X, batch: int):
     """The reference: forward + backward per minibatch, gradients summed per parameter, nothing else."""
@@ -539,6 +576,7 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict:
     report = {"config": asdict(cfg), "machine": machine(), "targets": TARGETS}
     report["efficiency"] = diffusion_efficiency(cfg, progress) + ar_efficiency(cfg, progress)
     report["gradient_pass"] = gradient_pass()
+    report["device_context"] = device_context()
     report["memory"] = memory(cfg.memory_sizes)
     report["scaling"] = scaling(cfg.device) + (scaling("cpu") if cfg.device != "cpu" else [])
     report["scaling"] += ensemble_scaling(cfg.device) + (ensemble_scaling("cpu") if cfg.device != "cpu" else [])
@@ -579,6 +617,12 @@ def summary_table(report: dict) -> list[dict]:
             "what": f"population-gradient pass ÷ bare fwd+bwd, {r['model']}, batch {r['batch']}", "official": "—",
             "toolkit": f"{r['engine_rows_per_s']:.3g} rows/s", "ratio": f"{r['ratio']:.2f} ({r['ratio_range'][0]:.2f}–{r['ratio_range'][1]:.2f})",
             "target": f"≥ {TARGETS['gradient_pass']:g}",
+        })
+    if "device_context" in report:
+        d = report["device_context"]
+        rows.append({
+            "what": f"AR self-training, {d['steps']} Adam steps: under a torch.device('cpu') context (what jobs did) ÷ without (what they do)",
+            "official": f"{d['context_s'] * 1e3:.0f} ms", "toolkit": f"{d['bare_s'] * 1e3:.0f} ms", "ratio": f"{d['ratio']:.2f}×", "target": "—",
         })
     mem = report["memory"]
     rows.append({

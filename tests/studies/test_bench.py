@@ -55,13 +55,16 @@ def test_bench_runs_from_the_cli_at_smoke_size_and_writes_json_and_markdown(tmp_
     monkeypatch.setattr(bench, "memory", lambda sizes: [{"n": int(n), "peak_rss_added_mib": 0.0, "peak_rss_mib": 1.0} for n in sizes])  # subprocesses: not here
     fake_pass = {"model": "m", "batch": 8, "rows": 8, "engine_rows_per_s": 1.0, "ratio": 1.0, "ratio_range": (1.0, 1.0)}
     monkeypatch.setattr(bench, "gradient_pass", lambda: [fake_pass])
+    real_context = bench.device_context
+    monkeypatch.setattr(bench, "device_context", lambda: real_context(repeats=1, steps=2))
     real_scaling = bench.scaling
     monkeypatch.setattr(bench, "scaling", lambda device: real_scaling(device, sizes=(256, 512), rows_per_model=32))
     real_ensemble = bench.ensemble_scaling
     monkeypatch.setattr(bench, "ensemble_scaling", lambda device: real_ensemble(device, sizes=(1, 2), steps=2, rows=256))
     assert main(["bench", "--preset", "smoke", "--out", str(tmp_path), "--repeats", "4", "--json"]) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert {"machine", "config", "efficiency", "gradient_pass", "memory", "table"} <= set(report)
+    assert {"machine", "config", "efficiency", "gradient_pass", "device_context", "memory", "table"} <= set(report)
+    assert report["device_context"]["bare_s"] > 0 and report["device_context"]["context_s"] > 0
     estimators = {(r["toy"], r["estimator"]) for r in report["efficiency"]}
     assert {("diffusion", "official"), ("diffusion", "variance-reduced"), ("ar", "official"), ("ar", "plain"), ("ar", "exact")} <= estimators
     exact = [r for r in report["efficiency"] if r["estimator"] == "exact"]

@@ -84,3 +84,26 @@ def test_bench_rejects_a_bad_option_before_any_work(tmp_path, capsys):
 
     assert main(["bench", "--preset", "smoke", "--bases", "0", "--out", str(tmp_path)]) == 2
     assert "--bases" in capsys.readouterr().err
+
+
+def test_the_toys_and_two_workers_rows_name_their_targets(monkeypatch):
+    """--toys times toy_seeds seeds of each official toy and the smoke catalogue with 1 vs 2 workers;
+    the table states each against the issue's target (5 seeds ≤ 60 s / 120 s, 2 workers ≥ 1.8×)."""
+    calls = []
+
+    def fake(toy, preset, seeds, workers=1):
+        calls.append((toy, preset, seeds, workers))
+        return (10.0 if workers == 1 else 6.0), 1.0
+
+    monkeypatch.setattr(bench, "_figure_seconds", fake)
+    toys, two = bench.full_toys(3), bench.two_workers()
+    assert [c[:3] for c in calls[:2]] == [("official-diffusion", "paper", (0, 1, 2)), ("official-ar", "paper", (0, 1, 2))]
+    assert {c[3] for c in calls[2:]} == {1, 2} and two["ratio"] == pytest.approx(20 / 12)
+    report = {"config": {"threads": 1}, "efficiency": [], "gradient_pass": [], "memory": [{"n": 1, "peak_rss_added_mib": 0.0, "peak_rss_mib": 1.0}],
+              "toys": toys, "two_workers": two}
+    rows = bench.summary_table(report)
+    targets = [r["target"] for r in rows]
+    assert "≤ 120 s for 5 seeds" in targets and "≤ 60 s for 5 seeds" in targets and "≥ 1.8×" in targets
+    assert any("seeds 0–2" in r["what"] and "3 s per seed" in r["toolkit"] for r in rows)
+    with pytest.raises(ValueError, match="toy_seeds"):
+        bench.BenchConfig(toy_seeds=0)

@@ -548,11 +548,13 @@ def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
 
 
 # -- full toys ---------------------------------------------------------------------------------------------------
-def _figure_seconds(toy: str, preset: str, seeds, workers: int = 1) -> tuple[float, float]:
-    """Wall and CPU seconds (this process) of every sweep of one figure, on a fresh store and fresh caches."""
+def _figure_seconds(toys, preset: str, seeds, workers: int = 1) -> tuple[float, float]:
+    """Wall and CPU seconds (this process) of every sweep of the figures ``toys``, through one executor
+    (as ``neon-theory figures`` runs them: its processes start once), on a fresh store and fresh caches."""
     import tempfile
 
     from neon_theory.run import plugins
+    from neon_theory.run.executors import LocalExecutor
     from neon_theory.run.figures import figure_specs
     from neon_theory.run.sweeps import ResultStore, run_sweep
 
@@ -560,25 +562,30 @@ def _figure_seconds(toy: str, preset: str, seeds, workers: int = 1) -> tuple[flo
 
     plugins.load("neon_theory.figures")
     clear_caches()  # forked workers must not inherit trained models either
-    with tempfile.TemporaryDirectory() as tmp:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for spec in figure_specs(toy, preset, seeds).values():
-            run_sweep(spec, ResultStore(tmp), workers=workers, progress=False)
-        return time.perf_counter() - t0, time.process_time() - c0
+    executor = LocalExecutor(workers)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0, c0 = time.perf_counter(), time.process_time()
+            for toy in toys:
+                for spec in figure_specs(toy, preset, seeds).values():
+                    run_sweep(spec, ResultStore(tmp), executor=executor, progress=False)
+            return time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        executor.close()
 
 
 def full_toys(seeds: int = 5) -> list[dict]:
     """Wall and CPU time of ``seeds`` seeds (0 … seeds−1) of each official toy at the paper preset, every cell of its figure, one worker."""
     out = []
     for toy in ("official-diffusion", "official-ar"):
-        wall, cpu = _figure_seconds(toy, "paper", tuple(range(seeds)))
+        wall, cpu = _figure_seconds((toy,), "paper", tuple(range(seeds)))
         out.append({"toy": toy, "seeds": seeds, "wall_s": wall, "cpu_s": cpu})
     return out
 
 
 def two_workers() -> dict:
     """Wall seconds of the official toys' smoke catalogue (both figures, the preset's seeds) with 1 and with 2 local workers, fresh stores."""
-    times = {w: sum(_figure_seconds(toy, "smoke", None, workers=w)[0] for toy in ("official-ar", "official-diffusion")) for w in (1, 2)}
+    times = {w: _figure_seconds(("official-ar", "official-diffusion"), "smoke", None, workers=w)[0] for w in (1, 2)}
     return {"one_worker_s": times[1], "two_workers_s": times[2], "ratio": times[1] / times[2]}
 
 

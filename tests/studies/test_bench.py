@@ -91,14 +91,14 @@ def test_the_toys_and_two_workers_rows_name_their_targets(monkeypatch):
     the table states each against the issue's target (5 seeds ≤ 60 s / 120 s, 2 workers ≥ 1.8×)."""
     calls = []
 
-    def fake(toy, preset, seeds, workers=1):
-        calls.append((toy, preset, seeds, workers))
+    def fake(toys, preset, seeds, workers=1):
+        calls.append((toys, preset, seeds, workers))
         return (10.0 if workers == 1 else 6.0), 1.0
 
     monkeypatch.setattr(bench, "_figure_seconds", fake)
     toys, two = bench.full_toys(3), bench.two_workers()
-    assert [c[:3] for c in calls[:2]] == [("official-diffusion", "paper", (0, 1, 2)), ("official-ar", "paper", (0, 1, 2))]
-    assert {c[3] for c in calls[2:]} == {1, 2} and two["ratio"] == pytest.approx(20 / 12)
+    assert [c[:3] for c in calls[:2]] == [(("official-diffusion",), "paper", (0, 1, 2)), (("official-ar",), "paper", (0, 1, 2))]
+    assert [c[3] for c in calls[2:]] == [1, 2] and two["ratio"] == pytest.approx(10 / 6)
     report = {"config": {"threads": 1}, "efficiency": [], "gradient_pass": [], "memory": [{"n": 1, "peak_rss_added_mib": 0.0, "peak_rss_mib": 1.0}],
               "toys": toys, "two_workers": two}
     rows = bench.summary_table(report)

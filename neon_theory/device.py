@@ -12,6 +12,7 @@ than n·eps₃₂·Σ|xᵢ|: error bars of the order of 1e-7 relative, not the f
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 
 import torch
@@ -101,7 +102,8 @@ class RunningSum:
             index: the row.
         """
         if self._carry is not None:  # the compensated sum works on whole rows
-            self.add(torch.cat([torch.zeros(n, dtype=self.total.dtype, device=self.total.device) if t is None else t.reshape(-1).to(self.total.dtype) for t, n in zip(parts, sizes)]), index)
+            zeros = functools.partial(torch.zeros, dtype=self.total.dtype, device=self.total.device)
+            self.add(torch.cat([zeros(n) if t is None else t.reshape(-1).to(self.total.dtype) for t, n in zip(parts, sizes)]), index)
             return
         if all(p is not None for p in parts) and len({(p.dtype, p.device) for p in parts}) == 1:
             # one concatenation in the parts' own dtype, then one add that promotes to float64 in the kernel

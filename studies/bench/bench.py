@@ -499,7 +499,7 @@ def ensemble_scaling(device: str = "cpu", sizes=(1, 2, 4, 8, 16), steps: int = 2
     alone(1), together(1)  # warm-up
     out = []
     for k in sizes:
-        t_alone, t_together = seconds(lambda: alone(k)), seconds(lambda: together(k))
+        t_alone, t_together = seconds(functools.partial(alone, k)), seconds(functools.partial(together, k))
         out.append({
             "axis": "ensemble", "model": "AR MLP", "models": k, "seconds_one_at_a_time": t_alone, "seconds_as_one": t_together,
             "models_per_s_one_at_a_time": k / t_alone, "models_per_s_as_one": k / t_together, "ratio": t_alone / t_together,
@@ -532,7 +532,8 @@ def scaling_figure(rows: list[dict], folder: Path) -> list[Path]:
             b.annotate(r.model, (r.parameters, r.us_per_row), textcoords="offset points", xytext=(4, -10), fontsize=7)
         b.set(xscale="log", yscale="log", xlabel="parameters p", ylabel="µs per row", title=f"time vs p ({int(df[df.axis == 'parameters'].rows.iloc[0])} rows)")
         if len(ensemble):
-            long = ensemble.melt(id_vars=["models", "device"], value_vars=["models_per_s_one_at_a_time", "models_per_s_as_one"], var_name="path", value_name="models_per_s")
+            paths = ["models_per_s_one_at_a_time", "models_per_s_as_one"]
+            long = ensemble.melt(id_vars=["models", "device"], value_vars=paths, var_name="path", value_name="models_per_s")
             long["path"] = long.path.map({"models_per_s_one_at_a_time": "one at a time", "models_per_s_as_one": "as one (vmap)"})
             sns.lineplot(long, x="models", y="models_per_s", hue="path", style="device", marker="o", ax=c)
             c.set(xscale="log", yscale="log", xlabel="models K (AR MLP)", ylabel="models self-trained per second",

@@ -10,7 +10,11 @@ def _bench_options(p) -> None:
     p.add_argument("--bases", type=integer(1, 16), default=None, help="base models per toy (default: the preset's; paper 4)")
     p.add_argument("--repeats", type=integer(4, 1000), default=None, help="estimates per estimator and base (default: the preset's; paper 12)")
     p.add_argument("--threads", type=integer(1), default=1, help="torch threads (default 1)")
-    p.add_argument("--toys", action="store_true", help="also time the full official toys at the paper preset (the preset's toy seeds: 5, or 1 at smoke) and their smoke catalogue with 1 vs 2 workers (minutes)")
+    p.add_argument(
+        "--toys", action="store_true",
+        help="also time the full official toys at the paper preset (the preset's toy seeds: 5, or 1 at smoke) "
+        "and their smoke catalogue with 1 vs 2 workers (minutes)",
+    )
     p.add_argument("--device", default="cpu", help="where the scaling rows also run: cpu, cuda or cuda:N (default cpu; ratios are always CPU)")
 
 

@@ -57,7 +57,26 @@ class ConditionalLoss(Protocol):
         ...
 
 
-class _Weighted:
+class _AsModel:
+    """A :class:`ConditionalLoss` seen by the gradient engine as a model whose loss draws no noise."""
+
+    def __init__(self, loss: ConditionalLoss):
+        self.loss, self.module = loss, loss.module
+        own = getattr(loss, "per_example_parameter_gradients", None)
+        if callable(own):
+            self.per_example_parameter_gradients = own
+
+    def draw_noise(self, n, generator):
+        return None
+
+    def sample(self, n, sampler, generator):
+        raise NotImplementedError("a loss view (conditional, weighted or variance rows) is not a sampler")
+
+    def per_example_loss(self, rows, noise=None):
+        return self.loss.per_example_loss(rows, noise)
+
+
+class _Weighted(_AsModel):
     """A model over rows with a last column √w: loss √w·ℓ, so per-example squared gradients sum to Σ w g²."""
 
     def __init__(self, model):
@@ -67,12 +86,6 @@ class _Weighted:
             self.per_example_parameter_gradients = lambda rows, noise=None: {
                 k: g * rows[:, -1].reshape(-1, *[1] * (g.ndim - 1)).to(g) for k, g in own(rows[:, :-1], noise).items()
             }
-
-    def draw_noise(self, n, generator):
-        return None
-
-    def sample(self, n, sampler, generator):
-        raise NotImplementedError("weighted rows are not a sampling law")
 
     def per_example_loss(self, rows: Tensor, noise=None) -> Tensor:
         loss = self.model.per_example_loss(rows[:, :-1], noise)
@@ -99,25 +112,6 @@ class _VarianceRows(_Weighted):
     def expand(rows: Tensor, root_w: Tensor, k: int) -> Tensor:
         index = torch.arange(k, dtype=rows.dtype, device=rows.device).repeat_interleave(rows.shape[0])
         return torch.cat([rows.repeat(k, 1), index[:, None], root_w.to(rows).repeat(k)[:, None]], 1)
-
-
-class _AsModel:
-    """A :class:`ConditionalLoss` seen by the gradient engine as a model whose loss draws no noise."""
-
-    def __init__(self, loss: ConditionalLoss):
-        self.loss, self.module = loss, loss.module
-        own = getattr(loss, "per_example_parameter_gradients", None)
-        if callable(own):
-            self.per_example_parameter_gradients = own
-
-    def draw_noise(self, n, generator):
-        return None
-
-    def sample(self, n, sampler, generator):
-        raise NotImplementedError("a conditional loss is not a sampler")
-
-    def per_example_loss(self, rows, noise=None):
-        return self.loss.per_example_loss(rows, noise)
 
 
 def _check_loss(loss) -> ConditionalLoss:

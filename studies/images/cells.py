@@ -58,6 +58,7 @@ from neon_theory.checks import check_choice, check_int
 from neon_theory.device import compile_module
 from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, report_fields
 from neon_theory.rng import child_seed, generator
+from neon_theory.rng import draw as draw_fn
 from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
 from neon_theory.samplers import Sharpening, Steps, TopK, undefined_at_neutral
@@ -138,6 +139,7 @@ class ImageCell:
     network: str = "unet"
     compile: str = "off"
     estimator_rep: int = 0
+    held_out_draw: int = 0
 
     RENAMED = {name: "write sampler: guidance=GAMMA or steps=N (diffusion, flow), temperature=T, top-k=k or top-p=p (pixel-ar)"
                for name in ("knob", "value")}
@@ -177,6 +179,7 @@ class ImageCell:
             _diffusers()  # a clear error now if diffusers is missing
         object.__setattr__(self, "w_values", check_ws("w_values", self.w_values))
         check_int("estimator_rep", self.estimator_rep, lo=0)
+        check_int("held_out_draw", self.held_out_draw, lo=0)
         if not isinstance(self.best_w, bool):
             raise ValueError(f"best_w must be true or false; got {self.best_w!r}")
         if (self.best_w or self.w_values) and self.preconditioner != "adam":
@@ -300,12 +303,30 @@ def _evenly(data, n: int):
     return ImageData(data.images[keep], data.labels[keep], data.name, data.num_classes)
 
 
-def _held_out_rows(b) -> torch.Tensor:
-    """The held-out images (at most ``n_pop``, spread evenly) as data rows of a cell or base ``b``,
-    each repeated for its loss-noise copies (``repeat_interleave``: an image's copies stay together)."""
+def _held_out_rows(b, draw: int = 0) -> torch.Tensor:
+    """The held-out images as data rows of a cell or base ``b``, each repeated for its loss-noise
+    copies (``repeat_interleave``: an image's copies stay together).
+
+    ``draw`` 0: at most ``n_pop`` test images spread evenly over the split, in one fixed random
+    order.  The order matters to the standard errors, which batch the rows: the test split is
+    stored in file order (digits by writer, patches by photograph), and batches of neighbours
+    vary more than batches of exchangeable rows, so batch means in file order overstate or
+    understate the SE.  ``draw`` k ≥ 1: ``n_pop`` test images drawn with replacement (stream k),
+    independent rows from the split's empirical law, for checking the SE against the SD over draws.
+    """
     s = IMAGE_PRESETS[b.preset]
-    rows = _rows(_evenly(_split(b.data, b.size, "test"), s["n_pop"]), b.fam, s)
-    return rows.repeat_interleave(b.fam.copies(s), dim=0)
+    test = _split(b.data, b.size, "test")
+    if draw == 0:
+        chosen = _evenly(test, s["n_pop"])
+        order = draw_fn(torch.randperm, len(chosen), generator=generator(0, f"image-held-out-order/{b.data}{b.size}"), device=chosen.images.device)
+    else:
+        chosen = test
+        order = draw_fn(torch.randint, 0, len(test), (min(s["n_pop"], len(test)),),
+                        generator=generator(0, f"image-held-out-draw/{b.data}{b.size}/{draw}"), device=test.images.device)
+    from toy_models.images.data import ImageData
+
+    chosen = ImageData(chosen.images[order], chosen.labels[order], chosen.name, chosen.num_classes)
+    return _rows(chosen, b.fam, s).repeat_interleave(b.fam.copies(s), dim=0)
 
 
 def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
@@ -314,26 +335,35 @@ def _batch_edges(n_images: int, n_batches: int, copies: int) -> tuple:
     return tuple(copies * (i * n_images // k) for i in range(k + 1))
 
 
-@per_device(8)
-def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
-    """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler."""
+@per_device(4)
+def _image_preconditioner(b: ImageBase, preconditioner: str, seed: int, rep: int):
+    """P of one base model: Adam-minibatch on the training split (estimator noise ``rep``), or the identity."""
     from neon_theory.preconditioners import Walk, adam_minibatch, identity
 
+    if preconditioner != "adam":
+        return identity()
+    s = IMAGE_PRESETS[b.preset]
+    streams = Streams(seed, rep)
+    train = _rows(_split(b.data, b.size, "train"), b.fam, s)
+    with _precision(b.precision):
+        return adam_minibatch(
+            _image_base(b, seed), train, Walk(min(s["batch"], train.shape[0]), passes=b.fam.copies(s)), generator=streams.generator("image-adam"),
+            noise_generator=streams.generator("image-adam-noise"),
+        )
+
+
+@per_device(8)
+def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int, draw: int = 0):
+    """The P-cosine probe of one base model: r_d on the held-out rows and P computed once; r_s per sampler.
+    A held-out ``draw`` k ≥ 1 redraws the held-out rows, the loss noise and the synthetic draws (their
+    streams are renamed), and keeps P (estimated on the training split with the streams of ``rep``)."""
     s = IMAGE_PRESETS[b.preset]
     model = _image_base(b, seed)
-    streams = Streams(seed, rep)
+    P = _image_preconditioner(b, preconditioner, seed, rep)
+    streams = Streams(seed if draw == 0 else child_seed(seed, f"image-held-out-draw/{draw}"), rep)
     copies = b.fam.copies(s)
-    real = _held_out_rows(b)
+    real = _held_out_rows(b, draw)
     with _precision(b.precision):
-        if preconditioner == "adam":
-            train = _rows(_split(b.data, b.size, "train"), b.fam, s)
-            P = adam_minibatch(
-                model, train, Walk(min(s["batch"], train.shape[0]), passes=copies), generator=streams.generator("image-adam"),
-                noise_generator=streams.generator("image-adam-noise"),
-            )
-        else:
-            P = identity()
-
         n_images = real.shape[0] // copies
 
         def synthetic_of(cell: ImageCell):  # called under the cell's precision
@@ -345,30 +375,60 @@ def _image_probe(b: ImageBase, preconditioner: str, seed: int, rep: int):
         return CosineProbe(model, real, synthetic_of, P, sizes=sizes, streams=streams, name="cell", rows=Rows(edges))
 
 
+#: bootstrap resamples behind every FID standard error
+FID_BOOTSTRAP = 200
+
+
+def _feature_halves(train, seed: int = 0):
+    """The training split cut in two fixed random halves: the feature network's images, and the
+    floor's.  Neither the held-out reference nor the floor's images are seen by the network: a
+    classifier maps its own training images more tightly than unseen ones, and that train/test
+    shift would enter the floor (on digits, training vs held-out images scored 3.1 where two
+    random halves of unseen images score 0.8)."""
+    from toy_models.images.data import ImageData
+
+    order = draw_fn(torch.randperm, len(train), generator=generator(seed, "feature-net-split"), device=train.images.device)
+    half = len(train) // 2
+
+    def part(idx):
+        return ImageData(train.images[idx], train.labels[idx], train.name, train.num_classes)
+
+    return part(order[:half]), part(order[half:])
+
+
 @per_device(4)
 def _feature_reference(data: str, size: int, preset: str, family_levels: int):
-    """The feature network (trained once per image set, seed 0), the held-out reference features
-    (the whole test split) and the FID floor: the test split against min(n_eval, training split)
-    training images spread evenly over it.  FID is biased upward by about tr(Σ)/n in the sample
-    sizes, so the floor is on the model's scale only where n_eval ≤ the training split (digits:
-    1,437 images; at the paper preset's 10k samples the floor is an upper bound).  ``family_levels``:
-    0 for pixel-space families, else the quantisation levels (the reference is quantised too,
-    so FID measures the model and not the quantiser)."""
-    from toy_models.images.features import extract, fid, train_feature_net
+    """The feature network, the held-out reference features and the FID floor with its SE.
+
+    The network (seed 0) is trained on one fixed half of the training split (:func:`_feature_halves`).
+    The reference is the whole test split.  The floor is the FID of min(n_eval, the other half)
+    real training images, which the network never saw, against that reference: what two disjoint
+    real samples alone reach.  FID is biased upward by about tr(Σ)/n in the sample sizes, so the
+    floor is on the model's scale only where its n equals n_eval (digits: 718 images; where
+    n_eval is larger the floor is an upper bound).  ``family_levels``: 0 for pixel-space families,
+    else the quantisation levels (the reference is quantised too, so FID measures the model and
+    not the quantiser).
+
+    Returns:
+        (net, reference features, floor, floor SE (bootstrap over the floor's images), floor n).
+    """
+    from toy_models.images.features import extract, fid, fid_bootstrap_se, train_feature_net
     from toy_models.images.pixel_ar import dequantise, quantise
 
     s = IMAGE_PRESETS[preset]
     train, test = _split(data, size, "train"), _split(data, size, "test")
-    net = train_feature_net(train, steps=s["feature_steps"], seed=0)  # on the default device (the job's)
+    seen, unseen = _feature_halves(train)
+    net = train_feature_net(seen, steps=s["feature_steps"], seed=0)  # on the default device (the job's)
     device = torch.get_default_device()
 
     def as_seen(x):
         return dequantise(quantise(x, family_levels), tuple(x.shape[1:]), family_levels) if family_levels else x
 
     ref = extract(net, as_seen(test.images).to(device))
-    floor_set = _evenly(train, s["n_eval"])
-    floor = fid(ref, extract(net, as_seen(floor_set.images).to(device)))
-    return net, ref, floor, len(floor_set)
+    floor_set = _evenly(unseen, s["n_eval"])
+    floor_features = extract(net, as_seen(floor_set.images).to(device))
+    floor_se = fid_bootstrap_se(ref, floor_features, resamples=FID_BOOTSTRAP, generator=generator(0, "fid-floor-bootstrap"))
+    return net, ref, fid(ref, floor_features), floor_se, len(floor_set)
 
 
 def _feature_levels(cell: ImageCell) -> int:
@@ -377,17 +437,18 @@ def _feature_levels(cell: ImageCell) -> int:
     return cell.fam.vocab(IMAGE_PRESETS[cell.preset]) or 0
 
 
-def _metrics(cell: ImageCell, log: list | None = None):
+def _metrics(cell: ImageCell, log: list | None = None, features: list | None = None):
     """(held-out loss metric, FID metric) for :func:`~neon_theory.neon.brent_best_w` / :func:`w_sweep`;
     with ``log``, the FID metric appends (precision, recall) of its samples (prdc, k = 5, on as
-    many generated images as the reference holds: prdc depends on the ratio of the set sizes)."""
+    many generated images as the reference holds: prdc depends on the ratio of the set sizes);
+    with ``features``, it appends each evaluation's generated features (``None`` for a diverged merge)."""
     from prdc import compute_prdc
 
     from toy_models.images.features import extract, fid
 
     s = IMAGE_PRESETS[cell.preset]
     copies = cell.fam.copies(s)
-    real = _held_out_rows(cell)
+    real = _held_out_rows(cell, cell.held_out_draw)
 
     def held_out_loss(model, g):
         with torch.no_grad(), _precision(cell.precision):
@@ -403,9 +464,13 @@ def _metrics(cell: ImageCell, log: list | None = None):
         if not bool(torch.isfinite(rows).all()):  # before rows_to_images clamps ±inf to ±1
             if log is not None:
                 log.append((math.nan, math.nan))
+            if features is not None:
+                features.append(None)
             return 1e6  # a diverged merge: worse than anything finite
-        net, ref, _, _ = _feature_reference(cell.data, cell.size, cell.preset, _feature_levels(cell))  # memoised
+        net, ref = _feature_reference(cell.data, cell.size, cell.preset, _feature_levels(cell))[:2]  # memoised
         feats = extract(net, rows_to_images(rows.float(), cell.fam, cell.shape, s))
+        if features is not None:
+            features.append(feats)
         if log is not None:
             with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
                 m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats[: ref.shape[0]].cpu().numpy(), nearest_k=5)
@@ -425,6 +490,24 @@ def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
     return {"w_star_displacement": displacement_w_star(r_d, delta, hessian(delta)), "displacement_cosine": cos, "displacement_norm": float(delta.norm())}
 
 
+def _fid_errors(cfg: ImageCell, best, generated: list) -> dict:
+    """The FID floor with its SE, and the bootstrap SEs of the FID at the base and at the best w.
+    ``generated`` holds the features of every evaluation of Brent's search ``best``, in order:
+    its history, then the base (w = 0)."""
+    from toy_models.images.features import fid_bootstrap_se
+
+    _, ref, floor, floor_se, n_floor = _feature_reference(cfg.data, cfg.size, cfg.preset, _feature_levels(cfg))
+    at_best = next(i for i, (w, v) in enumerate(best.history) if w == best.w and v == best.value)
+
+    def se(feats):
+        if feats is None:  # a diverged merge has no FID to resample
+            return None
+        return fid_bootstrap_se(ref, feats, resamples=FID_BOOTSTRAP, generator=generator(0, "fid-bootstrap"))
+
+    return dict(fid_floor=floor, fid_floor_se=floor_se, fid_floor_n=n_floor, n_eval=IMAGE_PRESETS[cfg.preset]["n_eval"],
+                base_fid_se=se(generated[-1]), best_fid_se=se(generated[at_best]))
+
+
 #: the two metrics image-cell searches w on, as named in its result fields
 SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images"}
 
@@ -441,8 +524,11 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
         f"gain_{m}": f"{what} of the base minus that at the best w: positive when the best w improves on the base",
         f"at_boundary_{m}": "true when that w lies at an edge of the search bracket",
     }.items()},
-    fid_floor="FID of real training images against the reference (the test split): the floor finite samples alone reach",
+    fid_floor="FID of real training images that the feature net never saw against the reference (the test split): the floor finite samples alone reach",
+    fid_floor_se="the standard error of the floor (bootstrap over its images)",
     fid_floor_n="images in that floor's estimate",
+    base_fid_se="the standard error of base_fid (bootstrap over the generated images; the reference held fixed)",
+    best_fid_se="the standard error of best_fid (bootstrap over the generated images; the reference held fixed)",
     n_eval="samples each FID is computed on",
     loss_at_w="the held-out loss at each of w_values",
     fid_at_w="FID at each of w_values",
@@ -452,7 +538,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w, self_train, w_sweep
 
     s = IMAGE_PRESETS[cfg.preset]
-    probe = _image_probe(cfg.base(), cfg.preconditioner, seed, cfg.estimator_rep)
+    probe = _image_probe(cfg.base(), cfg.preconditioner, seed, cfg.estimator_rep, cfg.held_out_draw)
     model = probe.model
     held_out_loss, fid_metric = _metrics(cfg)
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
@@ -478,12 +564,14 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
         out.update(report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
                    **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
     if cfg.best_w:
-        for name, metric in (("loss", held_out_loss), ("fid", fid_metric)):
-            best = brent_best_w(model, theta_s, metric, bracket=s["bracket"], xtol=s["xtol"], eval_seed=eval_seed)
+        generated: list = []
+        fid_logged = _metrics(cfg, features=generated)[1]
+        searches = {}
+        for name, metric in (("loss", held_out_loss), ("fid", fid_logged)):
+            searches[name] = best = brent_best_w(model, theta_s, metric, bracket=s["bracket"], xtol=s["xtol"], eval_seed=eval_seed)
             out.update({f"best_w_{name}": best.w, f"best_{name}": best.value, f"base_{name}": best.base_value,
                         f"gain_{name}": best.gain, f"at_boundary_{name}": best.at_boundary})
-        _, _, floor, n_floor = _feature_reference(cfg.data, cfg.size, cfg.preset, _feature_levels(cfg))
-        out.update(fid_floor=floor, fid_floor_n=n_floor, n_eval=s["n_eval"])
+        out.update(_fid_errors(cfg, searches["fid"], generated))
     if cfg.w_values:
         log: list = []
         logged_fid = _metrics(cfg, log)[1]

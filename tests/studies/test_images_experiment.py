@@ -56,6 +56,7 @@ def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(f
     assert all(0 <= p <= 1 for p in r["precision_at_w"] + r["recall_at_w"])
     assert r["z"] > 0 and r["w_star_se"] > 0 and -1 <= r["displacement_cosine"] <= 1
     assert 0 < r["fid_floor"] < r["base_fid"]  # the base model is farther from the held-out digits than real training digits are
+    assert all(r[k] > 0 for k in ("fid_floor_se", "base_fid_se", "best_fid_se"))
 
 
 @pytest.mark.slow
@@ -129,8 +130,8 @@ def test_each_field_of_the_base_changes_the_base_model():
 
 
 def test_the_pixel_ar_fid_reference_is_quantised_as_the_model_sees_the_images():
-    net, ref_levels, _, _ = E._feature_reference("digits", 8, "smoke", 4)
-    _, ref_pixels, _, _ = E._feature_reference("digits", 8, "smoke", 0)
+    net, ref_levels = E._feature_reference("digits", 8, "smoke", 4)[:2]
+    ref_pixels = E._feature_reference("digits", 8, "smoke", 0)[1]
     images = digits("test", 8).images
     from toy_models.images.features import extract
 

@@ -83,6 +83,32 @@ def fid(features_a: Tensor, features_b: Tensor) -> float:
     return gaussian_frechet_distance(*sample_moments(features_a.double()), *sample_moments(features_b.double()))
 
 
+def fid_bootstrap_se(reference: Tensor, features: Tensor, *, resamples: int = 200, generator: torch.Generator) -> float:
+    """The standard error of :func:`fid` (``reference``, ``features``) over the sample behind
+    ``features``: the SD of the FID over ``resamples`` bootstrap resamples of its rows (with
+    replacement), the reference held fixed.
+
+    The reference is common to every FID a cell compares (across w, and the floor), so the
+    SE is the one of a comparison between them; it does not include the reference's own
+    sampling noise.  A bootstrap resample repeats rows, which lowers its effective size and
+    raises each resampled FID a little; the spread, which is what the SE is, is much less affected
+    (checked against the SD over fresh samples in the tests).
+    """
+    check_tensor("reference", reference, ndim=2)
+    check_tensor("features", features, shape=(None, reference.shape[1]))
+    check_int("resamples", resamples, lo=2)
+    if features.shape[0] < 2:
+        raise ValueError(f"features needs at least 2 rows for a bootstrap; got {features.shape[0]}")
+    ref_moments = sample_moments(reference.double())
+    x = features.double()
+    n = x.shape[0]
+    values = []
+    for _ in range(resamples):
+        idx = draw(torch.randint, 0, n, (n,), generator=generator, device=x.device)
+        values.append(gaussian_frechet_distance(*ref_moments, *sample_moments(x[idx])))
+    return float(torch.tensor(values, dtype=torch.float64).std(unbiased=True))
+
+
 def _mmd2_unbiased(x: Tensor, y: Tensor) -> Tensor:
     d = x.shape[1]
     k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731

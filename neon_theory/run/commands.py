@@ -305,19 +305,20 @@ def _flagged(summary, flag: str) -> bool:
 
 
 def _list_options(p) -> None:
-    p.add_argument("what", nargs="?", choices=("all", "experiments", "figures", "presets", "commands"), default="all", help="what to list (default all)")
+    p.add_argument("what", nargs="?", choices=("all", "experiments", "figures", "presets", "commands", "claims"), default="all",
+                   help="what to list (default all)")
     p.add_argument("name", nargs="?", default=None, help="one experiment to list (default: every one)")
 
 
 def cmd_list(args) -> dict:
-    """List what the installed packages registered: experiments (fields, types, defaults, ranges; result fields), figures, presets, commands."""
+    """List what the installed packages registered: experiments (fields, types, defaults, ranges; result fields), figures, presets, commands, claims."""
     from . import plugins
     from .experiments import EXPERIMENTS
     from .figures import FIGURES, PRESETS
 
     plugins.load("neon_theory.experiments")
     plugins.load("neon_theory.figures")
-    kinds = ("experiments", "figures", "presets", "commands") if args.what == "all" else (args.what,)
+    kinds = ("experiments", "figures", "presets", "commands", "claims") if args.what == "all" else (args.what,)
     out: dict = {}
     if "experiments" in kinds:
         names = [args.name] if args.name else sorted(EXPERIMENTS)
@@ -334,6 +335,10 @@ def cmd_list(args) -> dict:
         out["presets"] = dict(PRESETS)
     if "commands" in kinds:
         out["commands"] = {n: c.help for n, c in COMMANDS.items()}
+    if "claims" in kinds:
+        from .scorecard import claims_of
+
+        out["claims"] = {c.name: f"{c.source}: {c.statement}" for c in claims_of()}
     if not args.json:
         _print_list(out)
     return out
@@ -354,7 +359,7 @@ def _print_list(out: dict) -> None:
         print("  results (a record's result fields):" if e["results"] else "  results: not declared (@experiment(results=...))")
         for name, doc in e["results"].items():
             print(textwrap.fill(f"    {name:<{width}}  {doc}", WIDTH, subsequent_indent=" " * (width + 6)))
-    for key in ("figures", "presets", "commands"):
+    for key in ("figures", "presets", "commands", "claims"):
         if key not in out:
             continue
         print(f"{key}:")
@@ -421,8 +426,51 @@ def cmd_figures(args) -> dict:
     return {"figures": out}
 
 
+# -- scorecard ------------------------------------------------------------------------------------
+
+
+def _scorecard_options(sc) -> None:
+    sc.add_argument("--only", default=None, help="comma-separated claim names (default: every registered claim; `neon-theory list claims`)")
+    sc.add_argument("--seeds", default=None, help="e.g. '100-109'; replaces every claim's own seeds (default: each claim's, for the preset)")
+    sc.add_argument("--out", default="results/scorecard", help="folder for SCORECARD.md, scorecard.json and figures/ (default: results/scorecard)")
+    sc.add_argument("--no-figures", action="store_true", help="write the report only, not the claims' figures")
+    add_executor_options(sc)
+    add_device_option(sc)
+
+
+def cmd_scorecard(args) -> dict:
+    """Judge every registered claim at --preset (its sweeps through --store) and write the report."""
+    from .scorecard import plan_scorecard, run_scorecard
+
+    only = None if args.only is None else tuple(n.strip() for n in args.only.split(",") if n.strip())
+    if only is not None and not only:
+        raise CLIError("--only must name at least one claim")
+    seeds = None if args.seeds is None else parse_seeds(args.seeds)
+    device = device_of(args)
+    try:
+        plan_scorecard(args.preset, only=only, seeds=seeds, device=device)  # every claim and sweep checked before any work
+    except ValueError as e:
+        raise CLIError(str(e).replace("claim must", "--only must", 1).replace("preset must", "--preset must", 1)) from None
+    store = _store(args)
+    output_folder("--out", args.out)
+    executor = _executor(args)
+    try:
+        result = run_scorecard(args.preset, store=store, out=args.out, executor=executor, only=only, seeds=seeds, device=device,
+                               figures=not args.no_figures, progress=show_progress(args))
+    finally:
+        executor.close()
+    if not args.json:
+        width = max((len(r["claim"]) for r in result["rows"]), default=5)
+        for r in result["rows"]:
+            print(f"{r['claim']:<{width}}  {r['verdict']:<24} {r['effect']['what']}: {r['effect']['text']}")
+        print("report: " + ", ".join(map(str, result["paths"])))
+    return {"counts": result["counts"], "rows": result["rows"], "paths": [str(p) for p in result["paths"]]}
+
+
 # The order of registration is the order of `neon-theory --help` (the plugins' commands follow).
 register_command("sweep", "run a sweep file (YAML), resumably, with a local, Ray or SLURM executor", _sweep_options, cmd_sweep)
 register_command("results", "summarise a sweep table per setting: n seeds, mean ± SE and a 95% t-interval over seeds", _results_options, cmd_results)
 register_command("list", "list the experiments (fields, types, defaults, ranges; result fields), figures, presets and commands", _list_options, cmd_list)
 register_command("figures", "run the sweeps of figures (or 'all') over one store and draw them to --out", _figures_options, cmd_figures, presets=True)
+register_command("scorecard", "judge every registered claim of the paper at a preset and write SCORECARD.md and scorecard.json", _scorecard_options,
+                 cmd_scorecard, presets=True)

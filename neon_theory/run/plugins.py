@@ -1,4 +1,4 @@
-"""Plugins: model-family packages add experiments, figures, presets and commands through entry points.
+"""Plugins: model-family packages add experiments, figures, presets, commands and claims through entry points.
 
 A package (this project's toys, or a user's own) declares in its ``pyproject.toml``::
 
@@ -10,6 +10,9 @@ A package (this project's toys, or a user's own) declares in its ``pyproject.tom
 
     [project.entry-points."neon_theory.commands"]
     my_package = "my_package.commands"        # registers with register_command
+
+    [project.entry-points."neon_theory.claims"]
+    my_package = "my_package.claims"          # registers with register_claim (the scorecard's rows)
 
 Each entry point names a module; importing it registers what it defines.  The run layer loads
 a group only when a command needs it (``--help`` loads the commands alone), so a command
@@ -23,7 +26,7 @@ import importlib
 import warnings
 from importlib.metadata import entry_points
 
-GROUPS = ("neon_theory.experiments", "neon_theory.figures", "neon_theory.commands")
+GROUPS = ("neon_theory.experiments", "neon_theory.figures", "neon_theory.commands", "neon_theory.claims")
 
 
 class PluginWarning(UserWarning):

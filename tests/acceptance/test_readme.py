@@ -166,7 +166,7 @@ def test_the_architecture_page_lists_every_module_with_its_imports():
 
 
 #: the study packages a study may import besides its own and the shared modules (docs/architecture.md)
-SHARED_STUDY_MODULES = {"common", "presets", "official", "drawing"}
+SHARED_STUDY_MODULES = {"common", "presets", "official", "drawing", "scoring"}
 STUDY_IMPORTS = {"catalogue": "any", "bench": "any", "plane": {"official_ar"}}
 
 

@@ -1,0 +1,198 @@
+"""The scorecard: every registered claim judged at one preset, written as ``SCORECARD.md`` and ``scorecard.json``.
+
+:func:`plan_scorecard` validates every claim's sweeps before any runs; :func:`run_scorecard`
+runs them through the one result store (cached records are read, not recomputed), calls each
+claim's judge, derives the verdict with :func:`~neon_theory.run.claims.verdict` and writes the
+report, and where a claim names a figure of the catalogue, draws it from the same store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from . import plugins
+from .claims import CLAIMS, VERDICTS, Claim, Evidence, Judgement, verdict
+from .executors import Executor
+from .store import ResultStore
+from .sweeps import SweepFailed, failure_summary, run_sweep
+
+
+def claims_of(only: tuple | None = None) -> list[Claim]:
+    """The registered claims (the installed packages' first), in the report's order; ``only``
+    names some of them (a ValueError names an unknown one)."""
+    plugins.load("neon_theory.claims")
+    if only:
+        unknown = [n for n in only if n not in CLAIMS]
+        if unknown:
+            raise ValueError(f"claim must be one of {sorted(CLAIMS)}; got {unknown[0]!r}")
+    chosen = [c for c in CLAIMS.values() if not only or c.name in only]
+    return sorted(chosen, key=lambda c: (c.order, c.name))
+
+
+def plan_scorecard(preset: str, *, only: tuple | None = None, seeds: tuple | None = None, device=None) -> dict:
+    """claim name → {label → :class:`~neon_theory.run.plan.Plan`}: every sweep of every chosen claim
+    at ``preset`` (``seeds`` replaces each sweep's own), validated and its device resolved."""
+    from ..checks import check_choice
+    from .figures import PRESETS
+
+    plugins.load("neon_theory.figures")  # the presets
+    check_choice("preset", preset, tuple(PRESETS))
+    if isinstance(device, str):
+        from ..device import resolve_device
+
+        device = resolve_device(device)
+    plans = {}
+    for claim in claims_of(only):
+        specs = {label: build(preset) for label, build in claim.sweeps.items()}
+        if seeds is not None:
+            specs = {label: dataclasses.replace(spec, seeds=tuple(seeds)) for label, spec in specs.items()}
+        plans[claim.name] = {label: spec.plan(device) for label, spec in specs.items()}
+    return plans
+
+
+def _judgement(j: Judgement | None) -> dict | None:
+    return None if j is None else dataclasses.asdict(j) | {"text": j.text()}
+
+
+def scorecard_row(claim: Claim, evidence: Evidence, frames: dict) -> dict:
+    """One row of the report: the claim's contract, its verdict and the evidence, JSON-safe."""
+    seeds = sorted({int(s) for f in frames.values() for s in f.seed.unique()}) if frames else list(evidence.seeds)
+    return {
+        "claim": claim.name, "source": claim.source, "statement": claim.statement, "verdict": verdict(evidence),
+        "rule": claim.rule, "control": claim.control, "calibration_rule": claim.calibration,
+        "effect": _judgement(evidence.test), "control_result": _judgement(evidence.control),
+        "condition": evidence.condition, "conditional": _judgement(evidence.conditional), "calibration": _judgement(evidence.calibration),
+        "n_seeds": len(evidence.seeds) or len(seeds), "seeds": list(evidence.seeds) or seeds, "notes": evidence.notes,
+        "figure": claim.figure, "test": claim.test,
+        "sweeps": {label: {"experiment": f.attrs.get("experiment", ""), "jobs": len(f)} for label, f in frames.items()},
+    }
+
+
+def run_scorecard(
+    preset: str = "smoke",
+    *,
+    store: ResultStore | str | Path = "results/store",
+    out: str | Path = "results/scorecard",
+    executor: Executor | None = None,
+    only: tuple | None = None,
+    seeds: tuple | None = None,
+    device=None,
+    figures: bool = True,
+    progress: bool = False,
+) -> dict:
+    """Judge every chosen claim at ``preset`` and write ``<out>/SCORECARD.md`` and ``<out>/scorecard.json``.
+
+    Returns:
+        dict: ``rows`` (one per claim, :func:`scorecard_row`), ``paths`` (the files written) and
+        ``counts`` (verdict → number of claims).
+
+    Raises:
+        SweepFailed: some job failed; the finished records stay cached, so a re-run retries only those.
+    """
+    from .provenance import provenance
+
+    plans = plan_scorecard(preset, only=only, seeds=seeds, device=device)  # every sweep checked before any work
+    store = store if isinstance(store, ResultStore) else ResultStore(store)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, paths = [], []
+    for claim in claims_of(only):
+        frames = {}
+        for label, plan in plans[claim.name].items():
+            frame = run_sweep(plan, store, executor=executor, progress=progress)
+            problem = failure_summary(frame)
+            if problem is not None:
+                raise SweepFailed(f"claim {claim.name!r}, sweep {label!r}: {problem}")
+            frame.attrs["experiment"] = plan.spec.experiment
+            frames[label] = frame
+        evidence = claim.judge(frames)
+        if not isinstance(evidence, Evidence):
+            raise TypeError(f"claim {claim.name!r}: its judge returned {type(evidence).__name__}, not Evidence")
+        row = scorecard_row(claim, evidence, frames)
+        if figures and claim.figure:
+            from .figures import make_figure
+
+            drawn = make_figure(claim.figure, preset, store=store, out=out / "figures", executor=executor, seeds=tuple(row["seeds"]) or None,
+                                device=device, progress=progress)
+            row["figure_paths"] = [str(p) for p in drawn["paths"]]
+        rows.append(row)
+    meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu"))}
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    paths.append(_write(out / "scorecard.json", json.dumps({"meta": meta, "counts": counts, "rows": rows}, indent=1, default=_json_default)))
+    paths.append(_write(out / "SCORECARD.md", render_markdown(rows, meta, counts)))
+    return {"rows": rows, "paths": paths, "counts": counts}
+
+
+def _json_default(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return str(o)
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """The table's copy of a long text (the claim's section has it in full)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "… (below)"
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def render_markdown(rows: list, meta: dict, counts: dict) -> str:
+    """The report: a verdict table, then each claim's contract and evidence in full."""
+    prov = meta["provenance"]
+    commit = (prov.get("git") or {}).get("sha", "unknown")
+    lines = [
+        "# Scorecard: the paper's claims, judged",
+        "",
+        f"Preset `{meta['preset']}`; code {prov.get('code_version', '')}, commit {commit}. "
+        "Each claim's pass rule and negative control are fixed in its study's `claims.py` before the run; "
+        "the verdict follows one fixed logic (`neon_theory.run.claims.verdict`): a control that passes, or a calibration that does not, "
+        "makes a claim inconclusive. Intervals are 95%.",
+        "",
+        "Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()),
+        "",
+        "| claim | source | verdict | effect [95% CI] (n) | condition or counterexample | control | figure | test |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        control = r["control_result"]
+        lines.append("| " + " | ".join(_cell(x) for x in (
+            f"`{r['claim']}`", r["source"], f"**{r['verdict']}**", f"{r['effect']['what']}: {r['effect']['text']}", _short(r["condition"]) or "—",
+            f"{control['outcome']}: {control['text']}", r["figure"] or "—", f"`{r['test']}`" if r["test"] else "—",
+        )) + " |")
+    for r in rows:
+        lines += ["", f"## `{r['claim']}`: {r['verdict']}", "", f"**Statement** ({r['source']}): {r['statement']}", "",
+                  f"- pass rule: {r['rule']}", f"- result: {r['effect']['what']} = {r['effect']['text']}, {r['effect']['outcome']}",
+                  f"- negative control: {r['control']}; result {r['control_result']['text']}, {r['control_result']['outcome']} (must not pass)"]
+        if r["calibration"] is not None:
+            lines.append(f"- calibration: {r['calibration_rule']}; {r['calibration']['what']} = {r['calibration']['text']}, {r['calibration']['outcome']}")
+        if r["condition"]:
+            lines.append(f"- condition or counterexample: {r['condition']}")
+        if r["conditional"] is not None:
+            lines.append(f"- under the condition: {r['conditional']['what']} = {r['conditional']['text']}, {r['conditional']['outcome']}")
+        lines.append(f"- seeds: {_seed_text(r['seeds'])} ({r['n_seeds']})")
+        if r["notes"]:
+            lines.append(f"- notes: {r['notes']}")
+        if r["test"]:
+            lines.append(f"- reproduced by: `{r['test']}`")
+        for p in r.get("figure_paths", [])[:1]:
+            lines.append(f"- figure: `{p}`")
+    return "\n".join(lines) + "\n"
+
+
+def _seed_text(seeds: list) -> str:
+    if not seeds:
+        return "none (exact)"
+    s = sorted(seeds)
+    return f"{s[0]}-{s[-1]}" if s == list(range(s[0], s[-1] + 1)) and len(s) > 1 else ",".join(map(str, s))

@@ -1,0 +1,75 @@
+"""What the studies' claims share: the scoring seeds, reading sweep tables, and the sign control.
+
+**The scoring seeds.**  Every claim is scored on seeds from 100 up, which no development run,
+figure or tuning of this project used (those ran seeds 0–29).  Anything a claim tunes (a
+threshold, a budget, the grids) was fixed on the development seeds, in code, before the scoring run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from neon_theory.rng import draw, generator
+
+#: the first scoring seed: development, figures and tuning used seeds below it
+FIRST_SCORING_SEED = 100
+
+
+def scoring_seeds(preset: str, paper: int = 10) -> tuple:
+    """The seeds a claim is scored on: two at ``smoke``, ``paper`` of them otherwise, from :data:`FIRST_SCORING_SEED`."""
+    n = 2 if preset == "smoke" else paper
+    return tuple(range(FIRST_SCORING_SEED, FIRST_SCORING_SEED + n))
+
+
+def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The records that finished (a record's result fields are the columns ``result.<name>``)."""
+    return frame[frame.status == "ok"]
+
+
+def sign(x) -> int:
+    """−1, 0 or +1 (0 for a missing or zero value)."""
+    if x is None or not isinstance(x, (int, float)) or not math.isfinite(x) or x == 0:
+        return 0
+    return 1 if x > 0 else -1
+
+
+def coin_signs(n: int, name: str) -> list[int]:
+    """``n`` fair ±1 signs from a seeded stream: the sign of ⟨r_d, P v⟩ for a direction v drawn
+    from any law symmetric under v → −v, whatever r_d is.  The negative control of a sign law:
+    a predictor that knows nothing of the sampler or the model."""
+    import torch
+
+    bits = draw(torch.randint, 0, 2, (n,), generator=generator(0, f"claim-control/{name}"), device="cpu")
+    return [1 if int(b) else -1 for b in bits]
+
+
+def per_seed(rows: pd.DataFrame, test) -> list[bool]:
+    """``test(group)`` for each seed's records: one unit per seed (cells of one seed share a base model)."""
+    return [bool(test(g)) for _, g in rows.groupby("seed")]
+
+
+def sign_agreement(rows: pd.DataFrame, name: str, axes: list, *, best: str = "result.best_w", metric: str = "FD"):
+    """The sign rule of Thm B.1 on a table of cells: per seed, does sign(best w) = -sign(s) in every
+    cell?  Returns the Evidence, with the seeded-coin control and the disagreeing cells listed."""
+    from neon_theory.run.claims import Evidence, SignCount
+
+    rule = SignCount(0.8, f"fraction of seeds where sign(best w on {metric}) = -sign(s) in every cell")
+    test = rule.judge(per_seed(rows, lambda g: all(sign(w) == -sign(v) for w, v in zip(g[best], g["result.s"]))))
+    coins = iter(coin_signs(len(rows), name))
+    control = rule.judge(per_seed(rows, lambda g: all(sign(w) == next(coins) for w in g[best])))
+    wrong = rows[[sign(w) != -sign(v) for w, v in zip(rows[best], rows["result.s"])]]
+    shown = {"seed": "seed", **{a: a for a in axes}, "best w": best, "s": "result.s"}
+    return Evidence(test, control, seeds=tuple(sorted(int(x) for x in rows.seed.unique())),
+                    condition="" if wrong.empty else "disagrees at " + listing(wrong, shown))
+
+
+def listing(rows: pd.DataFrame, columns: dict, limit: int = 6) -> str:
+    """A few records as text, ``label = value`` for each label → column of ``columns``, e.g.
+    ``seed = 101, T = 0.5, s = +0.0055``."""
+    parts = []
+    for _, r in rows.head(limit).iterrows():
+        parts.append(", ".join(f"{label} = {r[c]:+.3g}" if isinstance(r[c], float) else f"{label} = {r[c]}" for label, c in columns.items()))
+    more = f" (and {len(rows) - limit} more)" if len(rows) > limit else ""
+    return "; ".join(parts) + more

@@ -1,0 +1,159 @@
+"""The claims' pass rules and the verdict logic, against independent computations and by coverage."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.stats import binomtest
+
+from neon_theory.rng import draw, generator
+from neon_theory.run.claims import (
+    CONDITIONAL,
+    FAIL,
+    HOLDS,
+    INCONCLUSIVE,
+    PASS,
+    REFUTED,
+    UNDECIDED,
+    AgreesWith,
+    Claim,
+    Evidence,
+    Judgement,
+    MeanIn,
+    SignCount,
+    SlopeIn,
+    Universal,
+    clopper_pearson,
+    register_claim,
+    verdict,
+)
+
+
+@given(n=st.integers(1, 200), data=st.data())
+def test_the_clopper_pearson_interval_is_scipys_exact_binomial_interval(n, data):
+    k = data.draw(st.integers(0, n))
+    lo, hi = clopper_pearson(k, n)
+    ref = binomtest(k, n).proportion_ci(0.95, method="exact")
+    assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
+    assert lo <= k / n <= hi
+
+
+@given(n=st.integers(1, 60), at_least=st.floats(0.05, 0.95), data=st.data())
+def test_a_sign_count_passes_fails_or_waits_by_where_its_interval_lies(n, at_least, data):
+    k = data.draw(st.integers(0, n))
+    j = SignCount(at_least).judge([True] * k + [False] * (n - k))
+    lo, hi = clopper_pearson(k, n)
+    assert j.outcome == (PASS if lo >= at_least else FAIL if hi < at_least else UNDECIDED)
+    if k < n:  # one more hit never makes it worse
+        better = SignCount(at_least).judge([True] * (k + 1) + [False] * (n - k - 1))
+        order = {FAIL: 0, UNDECIDED: 1, PASS: 2}
+        assert order[better.outcome] >= order[j.outcome]
+
+
+def test_thirty_of_thirty_passes_a_bar_of_0_8_and_two_of_two_does_not():
+    assert SignCount(0.8).judge([True] * 30).outcome == PASS  # lower bound 0.884
+    assert SignCount(0.8).judge([True] * 2).outcome == UNDECIDED  # lower bound 0.158
+    assert SignCount(0.8).judge([False] * 10).outcome == FAIL
+
+
+def test_a_universal_statement_is_refuted_by_one_counterexample():
+    assert Universal().judge([True] * 5).outcome == PASS
+    j = Universal().judge([True] * 4 + [False])
+    assert j.outcome == FAIL and j.estimate == pytest.approx(0.8)
+    assert Universal().judge([]).outcome == UNDECIDED
+
+
+@pytest.mark.parametrize("rule, data", [
+    (MeanIn(-1.0, 1.0), "mean"),
+    (SlopeIn(-3.0, 3.0), "slope"),
+])
+def test_the_95_percent_intervals_cover_the_truth_95_percent_of_the_time(rule, data):
+    """1,000 seeded datasets of 8 units; coverage's SE is 0.0069, the band [0.93, 0.97] is 3 SE."""
+    g = generator(0, f"claims-coverage/{data}")
+    cover = 0
+    for _ in range(1000):
+        e = draw_normal(g, 8)
+        if data == "mean":
+            j = rule.judge(list(0.3 + 2.0 * e))
+            truth = 0.3
+        else:
+            x = np.arange(8.0)
+            j = rule.judge(x, -0.7 * x + 1.5 * e)
+            truth = -0.7
+        cover += j.low <= truth <= j.high
+    assert 0.93 <= cover / 1000 <= 0.97, cover
+
+
+def draw_normal(g, n):
+    import torch
+
+    return draw(torch.randn, n, generator=g, dtype=torch.float64).numpy()
+
+
+def test_mean_in_and_slope_in_pass_fail_and_wait():
+    assert MeanIn(-1.25, -0.75).judge([-1.0, -1.01, -0.99, -1.0]).outcome == PASS
+    assert MeanIn(-1.25, -0.75).judge([0.0, 0.01, -0.01, 0.0]).outcome == FAIL
+    assert MeanIn(-1.25, -0.75).judge([-1.0, 0.0]).outcome == UNDECIDED
+    assert MeanIn(-1.25, -0.75).judge([-1.0]).outcome == UNDECIDED
+    x = np.arange(10.0)
+    assert SlopeIn(-1.1, -0.9).judge(x, -x).outcome == PASS
+    assert SlopeIn(-1.1, -0.9).judge(x, 0 * x + 1).outcome == FAIL
+
+
+def test_a_calibration_passes_within_k_standard_errors_and_fails_beyond():
+    assert AgreesWith(4).judge([1.0, 2.0], [1.1, 2.0], [0.05, 0.1]).outcome == PASS
+    j = AgreesWith(4).judge([1.0, 2.0], [1.5, 2.0], [0.05, 0.1])
+    assert j.outcome == FAIL and j.estimate == pytest.approx(10.0)
+
+
+def _j(outcome):
+    return Judgement(outcome, 0.5, 0.4, 0.6, 10, "x")
+
+
+@pytest.mark.parametrize("test, control, conditional, calibration, expected", [
+    (PASS, FAIL, None, None, HOLDS),
+    (PASS, UNDECIDED, None, None, HOLDS),
+    (PASS, PASS, None, None, INCONCLUSIVE),            # the rule cannot tell the claim from its control
+    (PASS, FAIL, None, FAIL, INCONCLUSIVE),            # the measurement is off
+    (PASS, FAIL, None, UNDECIDED, INCONCLUSIVE),
+    (PASS, FAIL, None, PASS, HOLDS),
+    (FAIL, FAIL, None, None, REFUTED),
+    (FAIL, FAIL, FAIL, None, REFUTED),
+    (FAIL, FAIL, PASS, None, CONDITIONAL),
+    (UNDECIDED, FAIL, PASS, None, INCONCLUSIVE),
+])
+def test_the_verdict_follows_one_fixed_logic(test, control, conditional, calibration, expected):
+    e = Evidence(_j(test), _j(control), conditional=None if conditional is None else _j(conditional),
+                 calibration=None if calibration is None else _j(calibration))
+    assert verdict(e) == expected
+
+
+def test_a_claim_must_say_what_it_claims_and_may_not_take_another_modules_name():
+    def judge(frames):
+        return Evidence(_j(PASS), _j(FAIL))
+
+    base = dict(name="x-test-claim", statement="s", source="Thm 0", rule="r", control="c", sweeps={}, judge=judge)
+    with pytest.raises(ValueError, match="statement must say something"):
+        register_claim(Claim(**{**base, "statement": " "}))
+    with pytest.raises(ValueError, match="name must be letters"):
+        register_claim(Claim(**{**base, "name": "a b"}))
+    with pytest.raises(ValueError, match="sweeps must map"):
+        register_claim(Claim(**{**base, "sweeps": {"a": 1}}))
+    from neon_theory.run.claims import CLAIMS
+
+    register_claim(Claim(**base))
+    try:
+        def other(frames):
+            return Evidence(_j(PASS), _j(FAIL))
+        other.__module__ = "someone.else"
+        with pytest.raises(ValueError, match="already registered"):
+            register_claim(Claim(**{**base, "judge": other}))
+    finally:
+        CLAIMS.pop("x-test-claim")
+
+
+def test_a_judgement_reads_as_its_interval():
+    assert Judgement(PASS, 0.9, 0.8, 1.0, 30, "x").text() == "0.9 [0.8, 1] (n = 30)"
+    assert Judgement(UNDECIDED, math.nan, math.nan, math.nan, 0, "x").text() == "no data"

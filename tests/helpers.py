@@ -11,6 +11,7 @@ from torch import nn
 from neon_theory.checks import check_real
 from neon_theory.contracts import ModelAdapter
 from neon_theory.rng import draw
+from studies.theory.cases import random_spd  # noqa: F401  (the tests' random SPD matrices are the theory cases')
 
 F64 = torch.float64
 
@@ -24,11 +25,6 @@ class SquareConfig:
 
     def __post_init__(self):
         check_real("x", self.x, -100, 100)
-
-
-def random_spd(d: int, generator: torch.Generator, jitter: float = 0.3) -> torch.Tensor:
-    A = draw(torch.randn, d, d, generator=generator, dtype=F64)
-    return A @ A.T / d + jitter * torch.eye(d, dtype=F64)
 
 
 def mlp_denoiser(dim: int = 2, hidden: int = 8, seed: int = 0) -> ModelAdapter:

@@ -11,63 +11,11 @@ for a non-natural P.
 """
 
 import pytest
-import torch
-from helpers import F64, random_spd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neon_theory.alignment import theory_quantities
-from neon_theory.gradients import population_gradient, population_hessian
-from neon_theory.preconditioners import Diagonal, exact_inverse, identity
-from neon_theory.rng import draw
-from neon_theory.samplers import Temperature
-from toy_models.categorical import CategoricalModel, CategoricalTarget
-from toy_models.gaussian import GaussianTarget, exact_quantities, model_from_theta
-
-# Gaussian counterexample (natural gradient, K = I): Σ* = [[2, −1], [−1, 1]], a diversifying
-# sampler T = 5, and θ_r = θ* + c·GAUSS_DIR in log-Cholesky coordinates (μ, log diag L, L₂₁).
-GAUSS_COV = torch.tensor([[2.0, -1.0], [-1.0, 1.0]], dtype=F64)
-GAUSS_DIR = torch.tensor([-0.1, -0.2, 0.1, 0.0, -1.0], dtype=F64)
-GAUSS_T = 5.0
-
-# Categorical counterexample (V = 3, natural gradient, sharpening T = 0.33): data logits
-# (1.2, −1.2, 0), p* ≈ (0.718, 0.065, 0.216); the model's free logits are moved by ε = (0.1, 0.3),
-# p_r ≈ (0.723, 0.080, 0.197).
-CAT_LOGITS = torch.tensor([1.2, -1.2, 0.0], dtype=F64)
-CAT_EPS = torch.tensor([0.1, 0.3], dtype=F64)
-CAT_T = 0.33
-
-
-def gaussian_case(c: float, direction: torch.Tensor = GAUSS_DIR, T: float = GAUSS_T, P=None):
-    """(TheoryQuantities, exact s) at θ_r = θ* + c·direction; P defaults to H_d⁻¹."""
-    target = GaussianTarget(torch.zeros(2, dtype=F64), GAUSS_COV)
-    model = model_from_theta(target.as_model().theta() + c * direction, 2)
-    o = exact_quantities(target, model, Temperature(T))
-    P = exact_inverse(o.H_d) if P is None else P
-    th = theory_quantities(o.eps, o.H_d, o.b, o.Delta, P)
-    return th, float(P.inner(o.r_d, o.r_s))
-
-
-def categorical_case(c: float, logits: torch.Tensor = CAT_LOGITS, eps: torch.Tensor = CAT_EPS, T: float = CAT_T):
-    """(TheoryQuantities, exact s) for one categorical token, natural gradient P = H_d⁻¹.
-
-    Every expectation is an exact finite sum (``WeightedSupport``); Δ = 0 because the NLL
-    Hessian of a categorical does not depend on the token.
-    """
-    target = CategoricalTarget(torch.softmax(logits, 0))
-    star = CategoricalModel(target.probs)
-    free = star.module.logits_free.detach() + c * eps
-    model = CategoricalModel(torch.softmax(torch.cat([free, free.new_zeros(1)]), 0))
-    q = model.support(Temperature(T))
-    H_d = population_hessian(star, target.support())
-    Delta = population_hessian(star, q) - H_d
-    b = population_gradient(star, q).mean
-    r_d, r_s = population_gradient(model, target.support()).mean, population_gradient(model, q).mean
-    P = exact_inverse(H_d)
-    eps_vec = model.module.logits_free.detach() - star.module.logits_free.detach()
-    th = theory_quantities(eps_vec, H_d, b, Delta, P)
-    return th, float(P.inner(r_d, r_s))
-
+from neon_theory.preconditioners import identity
+from studies.theory.cases import PLAIN_GRADIENT_DIR, categorical_case, gaussian_case, random_case
 
 # ---- the sufficient condition holds, s₁ < 0, yet the exact s > 0 ----------------------------
 
@@ -126,8 +74,7 @@ def test_printed_sufficient_condition_fails_at_first_order_for_plain_gradient(c)
     ‖ε‖_H is 0.16 (c = 1e-3) or 0.016 (c = 1e-4) of the printed radius: the failure persists
     as ε → 0 and s ≈ s₁ there; the first-order condition (φ_K) correctly does not hold.
     """
-    direction = torch.tensor([0.0, 0.0, 0.1, -0.3, 0.56], dtype=F64)
-    th, s = gaussian_case(c, direction, T=0.5, P=identity())
+    th, s = gaussian_case(c, PLAIN_GRADIENT_DIR, T=0.5, P=identity())
     assert th.sufficient_condition_printed and not th.sufficient_condition_first_order
     assert th.cos_phi < -0.15 and th.cos_phi_K > 0.15
     assert th.eps_norm_H < 0.2 * th.sufficient_radius_printed
@@ -143,24 +90,7 @@ def test_printed_sufficient_condition_fails_at_first_order_for_plain_gradient(c)
 def test_first_order_sufficient_condition_implies_negative_first_order_s(seed, d, logT, natural, frac):
     """θ_r on a random direction at a fraction of the first-order radius (measured at tiny ε):
     whenever ``sufficient_condition_first_order`` holds, s₁ ≤ bound < 0 (s itself may be ≥ 0)."""
-    g = torch.Generator().manual_seed(seed)
-    target = GaussianTarget(draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g))
-    theta_star = target.as_model().theta()
-    p = theta_star.shape[0]
-    direction = draw(torch.randn, p, generator=g, dtype=F64)
-    T = float(torch.exp(torch.tensor(logT)))
-    P = None if natural else Diagonal(torch.exp(draw(torch.randn, p, generator=g, dtype=F64)))
-
-    def at(c):
-        model = model_from_theta(theta_star + c * direction, d)
-        o = exact_quantities(target, model, Temperature(T))
-        return theory_quantities(o.eps, o.H_d, o.b, o.Delta, exact_inverse(o.H_d) if P is None else P)
-
-    th0 = at(1e-6)
-    if th0.cos_phi_K > 0:  # point the direction against the bias
-        direction = -direction
-        th0 = at(1e-6)
-    th = at(frac * th0.sufficient_radius_first_order / th0.eps_norm_H * 1e-6)
+    th, _ = random_case(seed, d, logT, natural, frac)
     assert th.s_first_order <= th.bound_corrected_first_order + 1e-12
     if th.sufficient_condition_first_order:
         assert th.bound_corrected_first_order < 0 and th.s_first_order < 0

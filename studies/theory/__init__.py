@@ -1,0 +1,1 @@
+"""The exact theory study: Theorem 1 on closed-form Gaussian and categorical cases."""

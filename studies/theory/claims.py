@@ -1,0 +1,89 @@
+"""Theorem 1's claims, judged on exact cases (closed-form Gaussians and a categorical token): no seeds, no noise."""
+
+from __future__ import annotations
+
+import functools
+
+from neon_theory.run.claims import Claim, Evidence, Universal, register_claim
+
+from .cases import PLAIN_GRADIENT_DIR, categorical_case, gaussian_case, random_case
+
+#: the grid the random cases cycle through (fixed here, before any scoring run)
+LOG_T = (-1.5, -0.7, -0.2, 0.2, 0.7, 1.5)
+FRACS = (0.1, 0.5, 0.9)
+N_CASES = 60
+
+
+def _grid(i: int) -> dict:
+    return dict(seed=2000 + i, d=1 + i % 3, log_t=LOG_T[i % len(LOG_T)], natural=bool(i % 2), frac=FRACS[i % len(FRACS)])
+
+
+@functools.cache
+def cases() -> dict:
+    """name → (TheoryQuantities, exact s, natural P?) for every case the two claims read."""
+    from neon_theory.preconditioners import identity
+
+    out = {f"random {i}": (*random_case(**_grid(i)), _grid(i)["natural"]) for i in range(N_CASES)}
+    out |= {f"along the bias {i}": (*random_case(**_grid(i), against_bias=False), _grid(i)["natural"]) for i in range(N_CASES)}
+    for c in (1e-3, 1e-4):
+        out[f"plain gradient, c = {c:g}"] = (*gaussian_case(c, PLAIN_GRADIENT_DIR, T=0.5, P=identity()), False)
+    out["Gaussian natural gradient, c = 0.1"] = (*gaussian_case(0.1), True)
+    out["categorical natural gradient, c = 1"] = (*categorical_case(1.0), True)
+    return out
+
+
+def _control(rule: Universal) -> tuple:
+    along = {k: v for k, v in cases().items() if k.startswith("along the bias")}
+    return rule.judge([th.s_first_order < 0 for th, _, _ in along.values()])
+
+
+def judge_printed(frames: dict) -> Evidence:
+    rule = Universal("fraction of exact cases meeting the printed condition with s₁ < 0")
+    meet = {k: v for k, v in cases().items() if v[0].sufficient_condition_printed}
+    test = rule.judge([th.s_first_order < 0 for th, _, _ in meet.values()])
+    natural = rule.judge([th.s_first_order < 0 for th, _, nat in meet.values() if nat])
+    bad = [f"{k}: cos φ = {th.cos_phi:+.2f}, cos φ_K = {th.cos_phi_K:+.2f}, s₁ = {th.s_first_order:+.3g}"
+           for k, (th, _, _) in meet.items() if th.s_first_order >= 0]
+    return Evidence(test, _control(rule), conditional=natural,
+                    condition=("P ∝ H_d⁻¹ (natural gradient, where φ is the K-geometry angle φ_K); counterexample: " + "; ".join(bad[:3])) if bad else "",
+                    notes=f"{len(meet)} of {len(cases())} exact cases meet the printed condition; judged at first order (s₁, the Lemma B.3 "
+                          f"expansion), as the theorem drops O(‖ε‖³); the random cases sit at {', '.join(map(str, FRACS))} of the first-order radius")
+
+
+def judge_first_order(frames: dict) -> Evidence:
+    rule = Universal("fraction of exact cases meeting the first-order condition with s < 0")
+    meet = {k: v for k, v in cases().items() if v[0].sufficient_condition_first_order}
+    test = rule.judge([s < 0 for _, s, _ in meet.values()])
+    first = rule.judge([th.s_first_order < 0 for th, _, _ in meet.values()])
+    bad = [f"{k}: ‖ε‖_H/radius = {th.eps_norm_H / th.sufficient_radius_first_order:.2f}, s₁ = {th.s_first_order:+.3g}, s = {s:+.3g}"
+           for k, (th, s, _) in meet.items() if s >= 0]
+    return Evidence(test, _control(rule), conditional=first,
+                    condition=("at first order (s₁ < 0 in every case): the dropped remainder, O(η₀‖ε‖²), flips s inside the radius; "
+                               "counterexample: " + "; ".join(bad[:3])) if bad else "",
+                    notes=f"{len(meet)} of {len(cases())} exact cases meet the corrected first-order condition (angle φ_K, radius "
+                          "m η₀ (-cos φ_K) / (M (1+η₁)))")
+
+
+register_claim(Claim(
+    name="theorem1-printed",
+    statement="If cos φ < 0 and ‖ε‖_H < m η₀ (-cos φ) / (M (1+η₁)), then s < 0 (up to O(‖ε‖³)).",
+    source="Thm 1 = Thm B.4, as printed (angle φ in H_d geometry)",
+    rule=Universal().rule() + ", on s₁ over exact cases that meet the printed condition",
+    control="the same rule on cases whose error points along the sampler bias (cos φ_K > 0), which must fail",
+    sweeps={},
+    judge=judge_printed,
+    test="tests/engine/test_theorem1.py::test_printed_sufficient_condition_fails_at_first_order_for_plain_gradient",
+    order=10,
+))
+
+register_claim(Claim(
+    name="theorem1-first-order",
+    statement="The corrected sufficient condition (cos φ_K < 0, ‖ε‖_H below the first-order radius) makes s negative.",
+    source="Thm 1 with the sign of Lemma B.3 corrected (K = H_d^½ P H_d^½ geometry); Cor. B.5 for P = H_d⁻¹",
+    rule=Universal().rule() + ", on the exact s over exact cases that meet the condition",
+    control="the same rule on cases whose error points along the sampler bias (cos φ_K > 0), which must fail",
+    sweeps={},
+    judge=judge_first_order,
+    test="tests/engine/test_theorem1.py::test_gaussian_natural_gradient_counterexample_beyond_first_order",
+    order=11,
+))

@@ -1,0 +1,86 @@
+"""The studies' claim judges on made-up sweep tables whose truth is known: a law that holds passes,
+a flipped sign fails, and the controls do not pass."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neon_theory.run.claims import CONDITIONAL, FAIL, HOLDS, PASS, REFUTED, verdict
+from studies.official_ar import claims as ar
+from studies.official_diffusion import claims as diff
+from studies.scoring import coin_signs, scoring_seeds, sign_agreement
+
+
+def _cells(n_seeds: int, flip: bool = False, axes=("tau",), values=(0.5, 1.6)):
+    rows = []
+    rng = np.random.default_rng(0)
+    for seed in range(100, 100 + n_seeds):
+        for v in values:
+            s = (1 if v > 1 else -1) * rng.uniform(0.1, 1)
+            w = -np.sign(s) * rng.uniform(0.1, 1) * (-1 if flip else 1)
+            rows.append({"seed": seed, axes[0]: v, "status": "ok", "result.s": s, "result.cosine": s / 2, "result.best_w": w})
+    return pd.DataFrame(rows)
+
+
+def test_thirty_seeds_of_a_law_that_holds_pass_and_its_coin_control_does_not():
+    e = sign_agreement(_cells(30), "t", ["tau"])
+    assert e.test.outcome == PASS and e.test.estimate == 1 and e.control.outcome != PASS
+    assert verdict(e) == HOLDS and e.condition == "" and len(e.seeds) == 30
+
+
+def test_a_flipped_sign_refutes_the_law_and_names_the_cells():
+    e = sign_agreement(_cells(30, flip=True), "t", ["tau"])
+    assert e.test.outcome == FAIL and verdict(e) == REFUTED
+    assert "disagrees at seed = 100" in e.condition and "(and 54 more)" in e.condition
+
+
+def test_the_ar_sign_law_judge_reads_the_sign_of_the_cosine_against_tau():
+    frame = _cells(30, values=(0.5, 0.8, 1.25, 1.6))
+    assert verdict(ar.judge_sign_law({"cosine": frame})) == HOLDS
+    frame.loc[frame.tau == 0.8, "result.cosine"] *= -1
+    e = ar.judge_sign_law({"cosine": frame})
+    assert verdict(e) == REFUTED and "τ = +0.8" in e.condition
+
+
+def test_the_budget_judge_finds_w_inverse_in_the_budget_and_refutes_a_flat_w():
+    rows = []
+    for seed in range(100, 110):
+        for tau in (0.5, 1.6):
+            for epochs in (25, 50, 100, 250):
+                w = 10.0 / epochs * (1 + 0.02 * ((seed + epochs) % 3 - 1))
+                rows.append({"seed": seed, "tau": tau, "ft_epochs": epochs, "status": "ok", "result.best_w": w if tau < 1 else -w, "result.base_fd": 0.1})
+    frame = pd.DataFrame(rows)
+    e = ar.judge_budget({"cells": frame})
+    assert e.test.outcome == PASS and e.test.estimate == pytest.approx(-1, abs=0.03) and e.control.outcome == FAIL
+    flat = frame.assign(**{"result.best_w": 0.3})
+    assert verdict(ar.judge_budget({"cells": flat})) == REFUTED
+
+
+def test_the_diffusion_judge_reports_how_often_neon_helps_where_s_is_positive():
+    frame = _cells(30, axes=("zeta",), values=(0.9, 1.1))
+    frame["ft_steps"] = 50
+    assert verdict(diff.judge_best_w_sign({"cells": frame})) == HOLDS
+    frame.loc[frame.zeta > 1, "result.best_w"] = 0.5  # Neon helps at ζ = 1.1 whatever s says (s > 0 there)
+    e = diff.judge_best_w_sign({"cells": frame})
+    assert verdict(e) == REFUTED and "positive in 100% of cells while s < 0 in 0%" in e.notes
+
+
+def test_coin_signs_are_fair_and_fixed():
+    signs = coin_signs(4000, "x")
+    assert signs == coin_signs(4000, "x") and signs != coin_signs(4000, "y")
+    assert abs(np.mean(signs)) < 4 * 1 / np.sqrt(4000)  # a fair coin, 4 SE
+
+
+def test_scoring_seeds_never_overlap_the_development_seeds():
+    for preset in ("smoke", "reduced", "paper"):
+        assert min(scoring_seeds(preset, paper=30)) >= 100
+    assert len(scoring_seeds("smoke")) == 2 and len(scoring_seeds("paper", paper=30)) == 30
+
+
+def test_the_theorem_1_claims_name_their_counterexamples():
+    from studies.theory import claims as t1
+
+    printed, first = t1.judge_printed({}), t1.judge_first_order({})
+    assert verdict(printed) == CONDITIONAL and "plain gradient" in printed.condition
+    assert verdict(first) == CONDITIONAL and "Gaussian natural gradient" in first.condition and "categorical" in first.condition
+    assert printed.control.outcome == FAIL and first.control.outcome == FAIL

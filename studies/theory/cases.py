@@ -77,12 +77,10 @@ def random_spd(d: int, generator: torch.Generator, jitter: float = 0.3) -> torch
     return A @ A.T / d + jitter * torch.eye(d, dtype=F64)
 
 
-def random_case(seed: int, d: int, log_t: float, natural: bool, frac: float, *, scale: float = 1e-6, against_bias: bool = True):
-    """A random Gaussian case: target N(m, Σ*) and a direction drawn from ``seed``, the sampler
-    T = exp(log_t), P = H_d⁻¹ (``natural``) or a random positive diagonal; the direction is
-    turned against the sampler bias (cos φ_K < 0; with ``against_bias=False`` along it), and θ_r
-    sits at ``frac`` of the first-order radius measured at ``scale`` (tiny ε, where s ≈ s₁).
-    Returns (TheoryQuantities, exact s)."""
+def random_family(seed: int, d: int, log_t: float, natural: bool):
+    """A random Gaussian family of cases: target N(m, Σ*) and a direction u drawn from ``seed``,
+    the sampler T = exp(log_t), P = H_d⁻¹ (``natural``) or a random positive diagonal.  Returns
+    ``at(c) -> (TheoryQuantities, exact s)`` at θ_r = θ* + c·u, and u."""
     g = torch.Generator().manual_seed(seed)
     target = GaussianTarget(draw(torch.randn, d, generator=g, dtype=F64), random_spd(d, g))
     theta_star = target.as_model().theta()
@@ -91,14 +89,22 @@ def random_case(seed: int, d: int, log_t: float, natural: bool, frac: float, *, 
     T = math.exp(log_t)
     P = None if natural else Diagonal(torch.exp(draw(torch.randn, p, generator=g, dtype=F64)))
 
-    def at(c):
-        model = model_from_theta(theta_star + c * direction, d)
+    def at(c, u=direction):
+        model = model_from_theta(theta_star + c * u, d)
         o = exact_quantities(target, model, Temperature(T))
         Pc = exact_inverse(o.H_d) if P is None else P
         return theory_quantities(o.eps, o.H_d, o.b, o.Delta, Pc), float(Pc.inner(o.r_d, o.r_s))
 
+    return at, direction
+
+
+def random_case(seed: int, d: int, log_t: float, natural: bool, frac: float, *, scale: float = 1e-6, against_bias: bool = True):
+    """A case of :func:`random_family`: its direction turned against the sampler bias
+    (cos φ_K < 0; with ``against_bias=False`` along it), and θ_r at ``frac`` of the first-order
+    radius (measured at c = ``scale``, where ‖ε‖_H is linear in c).  Returns (TheoryQuantities, exact s)."""
+    at, direction = random_family(seed, d, log_t, natural)
     th0, _ = at(scale)
     if (th0.cos_phi_K > 0) == against_bias:  # point the direction against (or along) the bias
         direction = -direction
-        th0, _ = at(scale)
-    return at(frac * th0.sufficient_radius_first_order / th0.eps_norm_H * scale)
+        th0, _ = at(scale, direction)
+    return at(frac * th0.sufficient_radius_first_order / th0.eps_norm_H * scale, direction)

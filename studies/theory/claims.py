@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 
-from neon_theory.run.claims import Claim, Evidence, Universal, register_claim
+import numpy as np
 
-from .cases import PLAIN_GRADIENT_DIR, categorical_case, gaussian_case, random_case
+from neon_theory.run.claims import Claim, Evidence, MeanIn, Universal, register_claim
+
+from .cases import PLAIN_GRADIENT_DIR, categorical_case, gaussian_case, random_case, random_family
 
 #: the grid the random cases cycle through (fixed here, before any scoring run)
 LOG_T = (-1.5, -0.7, -0.2, 0.2, 0.7, 1.5)
@@ -86,4 +88,46 @@ register_claim(Claim(
     judge=judge_first_order,
     test="tests/engine/test_theorem1.py::test_gaussian_natural_gradient_counterexample_beyond_first_order",
     order=11,
+))
+
+
+#: the scales of ε the remainder's slope is fitted over: c0 · 2^-k for k in SCALES
+SCALES = range(3, 10)
+
+
+@functools.cache
+def remainder_slopes() -> tuple:
+    """Per exact family, the log-log slopes of |s - s₁| and of |s₁| against ‖ε‖_H as ε → 0."""
+    families = [(random_family(3000 + i, 1 + i % 3, LOG_T[i % len(LOG_T)], bool(i % 2))[0], 0.05) for i in range(12)]
+    families += [(gaussian_case, 0.1), (lambda c: categorical_case(c), 1.0)]
+    rem, first = [], []
+    for at, c0 in families:
+        pts = [at(c0 * 2.0**-k) for k in SCALES]
+        x = np.log([th.eps_norm_H for th, _ in pts])
+        rem.append(float(np.polyfit(x, np.log([abs(s - th.s_first_order) for th, s in pts]), 1)[0]))
+        first.append(float(np.polyfit(x, np.log([abs(th.s_first_order) for th, _ in pts]), 1)[0]))
+    return tuple(rem), tuple(first)
+
+
+def judge_remainder(frames: dict) -> Evidence:
+    rule = MeanIn(2.75, 3.25, "log-log slope of |s - s₁| on ‖ε‖_H as ε → 0, mean over exact families")
+    rem, first = remainder_slopes()
+    test = rule.judge(rem)
+    return Evidence(test, rule.judge(first),
+                    condition="" if test.outcome != "fail" else f"the remainder is O(‖ε‖^{test.estimate:.2f}) = O(η₀‖ε‖²): the O(‖ε‖²) term of r_d "
+                    "meets the sampler bias b in <r_d, P r_s>; every family, slopes " + f"{min(rem):.3f} to {max(rem):.3f}",
+                    notes=f"{len(rem)} exact families (12 random Gaussians, D = 1-3, natural and diagonal P; the two named counterexamples), "
+                          f"ε = c0·2^-k for k = {SCALES.start}..{SCALES.stop - 1}")
+
+
+register_claim(Claim(
+    name="lemma-b3-remainder",
+    statement="With r_d = H_d ε + O(‖ε‖²) and r_s = H_d ε + b + Δε + O(‖ε‖²), s equals its expansion s₁ up to O(‖ε‖³).",
+    source="Lemma B.3, as Thm 1's bound uses it (the bound's remainder term)",
+    rule=MeanIn(2.75, 3.25, "log-log slope of the remainder |s - s₁| on ‖ε‖_H").rule(),
+    control="the same rule on the slope of s₁ itself (first order: slope 1), which must fail",
+    sweeps={},
+    judge=judge_remainder,
+    test="tests/engine/test_theorem1.py::test_first_order_claim_holds_as_eps_shrinks_along_the_counterexample",
+    order=12,
 ))

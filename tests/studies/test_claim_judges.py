@@ -84,3 +84,11 @@ def test_the_theorem_1_claims_name_their_counterexamples():
     assert verdict(printed) == CONDITIONAL and "plain gradient" in printed.condition
     assert verdict(first) == CONDITIONAL and "Gaussian natural gradient" in first.condition and "categorical" in first.condition
     assert printed.control.outcome == FAIL and first.control.outcome == FAIL
+
+
+def test_the_remainder_of_theorem_1_is_second_order_not_third():
+    from studies.theory import claims as t1
+
+    e = t1.judge_remainder({})
+    assert verdict(e) == REFUTED and e.test.estimate == pytest.approx(2.0, abs=0.02) and e.test.n == 14
+    assert e.control.estimate == pytest.approx(1.0, abs=0.02) and e.control.outcome == FAIL

@@ -17,11 +17,16 @@ from .family import IMAGE_FAMILIES
 METRICS = {"loss": ("result.best_w_loss", "the held-out loss"), "fid": ("result.best_w_fid", "FID against the held-out images")}
 
 
+#: the image preset each scorecard preset runs: the image cells' ``paper`` sizes are GPU sizes, so the
+#: scorecard's ``paper`` runs the CPU-sized ``reduced`` image cells (trained models; minutes per cell on 2 cores)
+IMAGE_PRESET = {"smoke": "smoke", "reduced": "reduced", "paper": "reduced"}
+
+
 def neon_spec(family: str, preset: str) -> SweepSpec:
     """Brent's best w on both metrics at the family's mode- and diversity-seeking settings (8×8 digits), 10 scoring seeds beyond smoke."""
     neon = IMAGE_FAMILIES[family].neon
     return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if preset == "smoke" else neon.full)},
-                     seeds=scoring_seeds(preset, paper=10), fixed={"family": family, "preset": preset, "best_w": True})
+                     seeds=scoring_seeds(preset, paper=10), fixed={"family": family, "preset": IMAGE_PRESET.get(preset, preset), "best_w": True})
 
 
 def judge(frames: dict, *, family: str, metric: str) -> Evidence:
@@ -33,7 +38,8 @@ def judge(frames: dict, *, family: str, metric: str) -> Evidence:
         above = (rows["result.base_fid"] - rows["result.fid_floor"]) / (rows["result.base_fid_se"] ** 2 + rows["result.fid_floor_se"] ** 2) ** 0.5
         notes = (f"base FID {rows['result.base_fid'].mean():.3g} (mean), floor {rows['result.fid_floor'].mean():.3g} ± "
                  f"{rows['result.fid_floor_se'].mean():.2g}; base above the floor by {above.median():.1f} SE (median)")
-    return dataclasses.replace(e, notes=notes)
+    sizes = f"image preset {rows['preset'].iloc[0]} (8×8 digits)" if len(rows) else ""
+    return dataclasses.replace(e, notes="; ".join(x for x in (sizes, notes) if x))
 
 
 for _family in IMAGE_FAMILIES:

@@ -12,7 +12,16 @@ from neon_theory.samplers import ScoreScale
 
 from ..common import BEST_FD_RESULTS, PROBE_RESULTS, clean, per_device, probe_record, results_of, sampler_field
 from ..presets import PRESETS
-from .toy import DiffusionToyConfig, diffusion_base, diffusion_cosine_probe, diffusion_fd_metric, diffusion_finetune, diffusion_sampler
+from .toy import (
+    DiffusionToyConfig,
+    diffusion_base,
+    diffusion_cosine_probe,
+    diffusion_fd_metric,
+    diffusion_finetune,
+    diffusion_loss_metric,
+    diffusion_sampler,
+    training_spread,
+)
 
 
 @per_device(16)
@@ -41,7 +50,8 @@ class DiffusionCell:
         ft_steps (int | None): fine-tuning steps (the budget), one of the preset's ``ft_steps``;
             None = the preset's first.
         cosine (bool): measure the P-cosine (Adam P, CRN) at ζ.
-        best_w (bool): also self-train on S drawn at ζ and run Brent on the FD.
+        best_w (bool): also self-train on S drawn at ζ and run Brent on the FD and on the
+            population denoising loss.
         estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
@@ -72,12 +82,17 @@ class DiffusionCell:
 
 @experiment("diffusion-cell", config=DiffusionCell, results=results_of(
     *PROBE_RESULTS, *BEST_FD_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
+    best_w_loss="Brent's best w on the population denoising loss (the risk Thm B.1 is about; loss_rows fixed target rows, common noise across w)",
+    gain_loss="that loss of the base minus that at its best w: positive when the best w improves on the base",
+    at_boundary_loss="true when that w lies at an edge of the search bracket",
+    train_var_major="the training set's variance along (1, 1)/sqrt(2) over the target's (3): below 1, the base is trained too sharp there",
+    train_var_minor="the training set's variance along (1, -1)/sqrt(2) over the target's (1)",
 ))
 def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
     from neon_theory.neon import brent_best_w
 
-    out = {}
     toy = DiffusionToyConfig.preset(cfg.preset)
+    out = training_spread(toy, seed)  # the base model's error direction, which the sign law says decides the sign of s
     if cfg.cosine:
         # the whole sampler decides: ζ = 1 on a finite DDIM grid is still mode-seeking (the paper
         # reads the toy's negative cosine at ζ = 1 as discretisation), so it is a measurement, not noise
@@ -90,4 +105,7 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
         best = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, metric, bracket=toy.bracket, xtol=toy.xtol,
                             eval_seed=child_seed(seed, f"eval/{cfg.zeta}/{steps}"))
         out.update(ft_steps_used=steps, best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+        on_loss = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, diffusion_loss_metric(toy), bracket=toy.bracket, xtol=toy.xtol,
+                               eval_seed=child_seed(seed, f"eval-loss/{cfg.zeta}/{steps}"))
+        out.update(best_w_loss=on_loss.w, gain_loss=on_loss.gain, at_boundary_loss=on_loss.at_boundary)
     return clean(out)

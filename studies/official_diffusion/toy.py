@@ -64,6 +64,7 @@ class DiffusionToyConfig(ProbeSizes):
     rqmc_rows: int = 65_536
     fd_sampling: str = "rqmc"
     rqmc_eval: int = 131_072
+    loss_rows: int = 262_144
 
     def __post_init__(self):
         super().__post_init__()  # the probe sizes
@@ -73,6 +74,7 @@ class DiffusionToyConfig(ProbeSizes):
         if self.cos_estimator != "plain":
             check_int("n_batches", self.n_batches, lo=3)  # the moment P's jackknife debiases r̂² on the blocks left
         check_int("rqmc_eval", self.rqmc_eval, lo=2)
+        check_int("loss_rows", self.loss_rows, lo=2)
         if self.eta != 0 and (self.fd_sampling == "rqmc" or self.cos_estimator != "plain"):
             raise ValueError(
                 f"eta must be 0 (a deterministic sampler) for rqmc estimates; got eta={self.eta:g} (set cos_estimator='plain' and fd_sampling='mc')"
@@ -91,8 +93,25 @@ class DiffusionToyConfig(ProbeSizes):
         return cls(
             base_steps=800, base_lr=2e-3, n_synthetic=500, ft_lr=1e-4, ft_steps=(10, 50), n_eval=20_000,
             cos_zetas=(0.85, 1.0, 1.15), n_pop=4000, noise_draws=2, grad_batch=500, n_batches=8, xtol=0.05, rqmc_rows=8000, rqmc_eval=16_384,
+            loss_rows=16_384,
         )
 
+
+
+def training_set(cfg: DiffusionToyConfig, seed: int) -> torch.Tensor:
+    """The n_base real samples θ_r of ``seed`` is trained on."""
+    return official_gaussian().sample(cfg.n_base, generator(seed, "real")).float()
+
+
+#: the target's principal axes: its covariance [[2, 1], [1, 2]] has variance 3 along (1, 1)/√2 and 1 along (1, -1)/√2
+AXES = {"major": (torch.tensor([1.0, 1.0], dtype=torch.float64) / 2**0.5, 3.0), "minor": (torch.tensor([1.0, -1.0], dtype=torch.float64) / 2**0.5, 1.0)}
+
+
+def training_spread(cfg: DiffusionToyConfig, seed: int) -> dict:
+    """The variance of the training set along each principal axis of the target, divided by the
+    target's (1 = right, below 1 = the set, and so the base model, too sharp along that axis)."""
+    x = training_set(cfg, seed).double()
+    return {f"train_var_{name}": float((x @ axis).var()) / var for name, (axis, var) in AXES.items()}
 
 
 def diffusion_base(cfg: DiffusionToyConfig, seed: int) -> DiffusionModel:
@@ -100,8 +119,7 @@ def diffusion_base(cfg: DiffusionToyConfig, seed: int) -> DiffusionModel:
     check_int("seed", seed, lo=0)
     torch.manual_seed(child_seed(seed, "init"))
     model = DiffusionModel(TimeMLP(2), Schedule("cosine", 1000), grid="own")
-    real = official_gaussian().sample(cfg.n_base, generator(seed, "real")).float()
-    fit(model, real, steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"))
+    fit(model, training_set(cfg, seed), steps=cfg.base_steps, lr=cfg.base_lr, generator=generator(seed, "base"))
     return model
 
 
@@ -143,4 +161,23 @@ def diffusion_fd_metric(cfg: DiffusionToyConfig):
         return fd_metric(sampler, cfg.rqmc_eval, "rqmc")
     return fd_metric(sampler, cfg.n_eval)
 
+
+def diffusion_loss_metric(cfg: DiffusionToyConfig, chunk: int = 65_536):
+    """The population denoising loss, the risk Thm B.1 is about, for a best-w search: ``loss_rows``
+    fixed target rows (one stream for every seed) with (t, ε) from the evaluation stream, so
+    common across w.  It regresses ε̂ on the exact E[ε | x_t] (:class:`PosteriorTargetDiffusion`),
+    which differs from the plain denoising loss by a constant free of θ: the same best w, with
+    far less noise."""
+    target = official_gaussian()
+    rows = target.sample(cfg.loss_rows, generator(0, "pop-loss")).float()
+
+    def metric(model, g):
+        loss = PosteriorTargetDiffusion(model, target)
+        total = 0.0
+        for i in range(0, rows.shape[0], chunk):
+            x = rows[i : i + chunk].to(torch.get_default_device())
+            total += float(loss.per_example_loss(x, loss.draw_noise(x.shape[0], g)).double().sum())
+        return total / rows.shape[0]
+
+    return metric
 

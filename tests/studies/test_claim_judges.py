@@ -92,3 +92,15 @@ def test_the_remainder_of_theorem_1_is_second_order_not_third():
     e = t1.judge_remainder({})
     assert verdict(e) == REFUTED and e.test.estimate == pytest.approx(2.0, abs=0.02) and e.test.n == 14
     assert e.control.estimate == pytest.approx(1.0, abs=0.02) and e.control.outcome == FAIL
+
+
+def test_the_spread_judge_asks_whether_the_training_set_predicts_the_sign_of_s():
+    rows = []
+    for seed in range(100, 130):
+        v = 0.9 if seed % 2 else 1.1
+        rows.append({"seed": seed, "zeta": 1.1, "ft_steps": 50, "status": "ok", "result.s": v - 1, "result.train_var_major": v})
+    frame = pd.DataFrame(rows)
+    e = diff.judge_spread({"cells": frame})
+    assert verdict(e) == HOLDS and "+1.00" in e.notes and e.control.outcome != PASS
+    frame["result.s"] = -frame["result.s"]
+    assert verdict(diff.judge_spread({"cells": frame})) == REFUTED

@@ -153,3 +153,46 @@ def test_the_diffusion_probe_keeps_each_samples_noise_draws_inside_one_batch():
 
     notes = alignment(probe.real_est, probe._estimate(S), probe.P).notes  # P's blocks are the gradient batches
     assert not any("treated as fixed" in n for n in notes)
+
+
+def test_the_diffusion_loss_metric_is_the_denoising_loss_up_to_a_constant_free_of_theta():
+    """Two models (the smoke base and a merge away from it): the difference of the posterior-target
+    loss equals the difference of the plain denoising loss on the same rows and noise, within 4 SE
+    of the plain loss's per-row differences (seeded; the constant cancels)."""
+    import torch
+
+    from neon_theory.neon import merge
+    from studies.official_diffusion import toy as T
+    from toy_models.diffusion import PosteriorTargetDiffusion
+    from toy_models.gmm import official_gaussian
+
+    cfg = DiffusionToyConfig.preset("smoke")
+    base = T.diffusion_base(cfg, 0)
+    other = T.diffusion_base(cfg, 0)
+    theta_s = T.diffusion_finetune(base, cfg, 0, 1.1)[cfg.ft_steps[-1]]
+    other.module.load_state_dict(merge(base.module.state_dict(), theta_s, 3.0))
+    metric = T.diffusion_loss_metric(cfg)
+    g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    rows = official_gaussian().sample(cfg.loss_rows, T.generator(0, "pop-loss")).float()
+    with torch.no_grad():
+        plain = [m.per_example_loss(rows, m.draw_noise(rows.shape[0], g())).double() for m in (base, other)]
+        assert metric(base, g()) == pytest.approx(float(PosteriorTargetDiffusion(base, official_gaussian()).per_example_loss(
+            rows, base.draw_noise(rows.shape[0], g())).double().mean()), rel=1e-9)
+    diff = plain[1] - plain[0]
+    got = metric(other, g()) - metric(base, g())
+    assert abs(got - float(diff.mean())) < 4 * float(diff.std()) / math.sqrt(diff.numel())
+    assert got != 0
+
+
+def test_the_training_spread_is_the_training_sets_variance_along_the_targets_axes():
+    import torch
+
+    from studies.official_diffusion import toy as T
+
+    cfg = DiffusionToyConfig.preset("smoke")
+    x = T.training_set(cfg, 3).double()
+    major = float(((x[:, 0] + x[:, 1]) / math.sqrt(2)).var()) / 3.0
+    minor = float(((x[:, 0] - x[:, 1]) / math.sqrt(2)).var())
+    got = T.training_spread(cfg, 3)
+    assert got["train_var_major"] == pytest.approx(major, rel=1e-9) and got["train_var_minor"] == pytest.approx(minor, rel=1e-9)
+    assert torch.equal(T.training_set(cfg, 3), T.training_set(cfg, 3)) and abs(major - 1) < 0.2  # n_base = 1000 draws of the target

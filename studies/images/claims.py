@@ -55,3 +55,47 @@ for _family in IMAGE_FAMILIES:
             figure="images-neon",
             order=70 if _metric == "loss" else 71,
         ))
+
+
+#: the band within which a predicted w counts as the best w (a factor of 2 either way), fixed before the run
+BAND = (0.5, 2.0)
+PREDICTIONS = {
+    "w-star-images": ("result.w_star", "Thm B.1's w* = -s/(αz), with α = lr × steps", "Thm B.1 (w* = -s/(αz))"),
+    "w-star-step-images": ("result.w_star_displacement", "the quadratic model along the realised step Δ = θ_s - θ_r, <r_d, Δ>/<Δ, ĤΔ>",
+                           "App. B.10 (the plug-in ŝ, ẑ of the displacement)"),
+}
+
+
+def _within(pred, best) -> bool:
+    return best != 0 and pred is not None and BAND[0] <= pred / best <= BAND[1]
+
+
+def judge_prediction(frames: dict, *, column: str, sign: int = 1) -> Evidence:
+    from neon_theory.run.claims import SignCount
+
+    from ..scoring import per_seed
+
+    rows = ok_rows(frames["cells"])
+    rule = SignCount(0.8, f"fraction of seeds where the prediction is within {BAND[0]:g}-{BAND[1]:g}x of the best w on the held-out loss in every cell")
+    test = rule.judge(per_seed(rows, lambda g: all(_within(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
+    control = rule.judge(per_seed(rows, lambda g: all(_within(-p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
+    ratios = (rows[column] / rows["result.best_w_loss"]).abs()
+    return Evidence(test, control, seeds=tuple(sorted(int(s) for s in rows.seed.unique())),
+                    notes=f"|prediction / best w| from {ratios.min():.3g} to {ratios.max():.3g} (median {ratios.median():.3g}) over {len(rows)} cells"
+                    if len(rows) else "")
+
+
+for _family in IMAGE_FAMILIES:
+    for _name, (_column, _what, _source) in PREDICTIONS.items():
+        register_claim(Claim(
+            name=f"{_name}-{_family}",
+            statement=f"On images ({_family}, 8×8 digits), {_what} predicts the best w on the held-out loss (within a factor of 2).",
+            source=_source,
+            rule=f"the 95% Clopper–Pearson interval of the fraction of seeds with every cell's prediction within {BAND[0]:g}-{BAND[1]:g}x of the "
+                 "best w lies at or above 0.8",
+            control="the same rule on the prediction with its sign flipped, which must fail",
+            sweeps={"cells": functools.partial(neon_spec, _family)},
+            judge=functools.partial(judge_prediction, column=_column),
+            figure="images-neon",
+            order=72 if _name == "w-star-images" else 73,
+        ))

@@ -444,19 +444,25 @@ def _metrics(cell: ImageCell, log: list | None = None, features: list | None = N
     with ``features``, it appends each evaluation's generated features (``None`` for a diverged merge)."""
     from prdc import compute_prdc
 
+    from neon_theory.params import trainable_named_parameters
     from toy_models.images.features import extract, fid
 
     s = IMAGE_PRESETS[cell.preset]
     copies = cell.fam.copies(s)
     real = _held_out_rows(cell, cell.held_out_draw)
 
-    def held_out_loss(model, g):
-        with torch.no_grad(), _precision(cell.precision):
-            total = 0.0
+    def held_out_loss(model, g, grad: bool = False):
+        """The mean loss over the held-out rows; with ``grad``, (loss, its gradient as a float64 vector) at the same noise."""
+        params = [p for _, p in trainable_named_parameters(model.module)]
+        total, flat = 0.0, 0.0
+        with torch.set_grad_enabled(grad), _precision(cell.precision):
             for i in range(0, real.shape[0], s["batch"] * copies):  # chunks of whole images; the noise is one stream
                 x = real[i : i + s["batch"] * copies]
-                total += float(model.per_example_loss(x, model.draw_noise(x.shape[0], g)).double().sum())
-        return total / real.shape[0]
+                loss = model.per_example_loss(x, model.draw_noise(x.shape[0], g)).double().sum()
+                total += float(loss.detach())
+                if grad:
+                    flat = flat + torch.cat([d.reshape(-1).double() for d in torch.autograd.grad(loss, params)])
+        return total / real.shape[0] if not grad else (total / real.shape[0], flat / real.shape[0])
 
     def fid_metric(model, g):
         with torch.no_grad(), _precision(cell.precision):
@@ -508,6 +514,57 @@ def _fid_errors(cfg: ImageCell, best, generated: list) -> dict:
                 base_fid_se=se(generated[-1]), best_fid_se=se(generated[at_best]))
 
 
+#: the merge weights |w| at which the first-order prediction of the held-out loss is checked
+DOMAIN_WS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 2.0)
+#: the first-order prediction counts as holding where it is within this share of the loss change
+DOMAIN_TOLERANCE = 0.1
+#: loss changes below this share of the loss are not resolved by a float32 evaluation (about 100 float32 epsilons)
+RESOLUTION = 1e-5
+
+
+def _first_order_domain(model, directions: dict, held_out_loss, eval_seed: int) -> dict:
+    """How far in w the first-order prediction of the held-out loss holds, per direction.
+
+    For θ(w) = θ_r − w·d (``d`` = Δ = θ_s − θ_r, the realised step, or −αP r_s, Thm B.1's
+    step), the loss change L(θ(w)) − L(θ_r) is compared with its first-order prediction
+    ⟨g, θ(w) − θ_r⟩, g the gradient of the same held-out loss at the same evaluation noise (so the
+    comparison measures curvature, not estimator noise), and θ(w) − θ_r as the float32
+    parameters actually moved.  ``first_order_w_<name>`` is the largest |w| of :data:`DOMAIN_WS`
+    such that at every resolved grid |w'| ≤ |w|, both signs, the two agree within
+    :data:`DOMAIN_TOLERANCE` of the prediction (0 when the smallest resolved one fails; a |w'| whose
+    predicted change is below :data:`RESOLUTION` of the loss is not resolved and is skipped);
+    ``first_order_resolved_<name>`` is the smallest resolved |w| (None: none was).
+    """
+    from neon_theory.neon import working_copy
+    from neon_theory.params import parameter_vector, set_parameter_vector
+
+    base, g = held_out_loss(model, torch.Generator().manual_seed(eval_seed), grad=True)
+    theta = parameter_vector(model.module)
+    work = working_copy(model)
+    out = {}
+    for name, d in directions.items():
+        reach, resolved = 0.0, None
+        for w in DOMAIN_WS:
+            ok, seen = True, False
+            for signed in (w, -w):
+                set_parameter_vector(work.module, theta - signed * d)
+                predicted = float(g @ (parameter_vector(work.module) - theta))
+                if abs(predicted) < RESOLUTION * abs(base):
+                    continue
+                seen = True
+                change = held_out_loss(work, torch.Generator().manual_seed(eval_seed)) - base
+                ok &= abs(change - predicted) <= DOMAIN_TOLERANCE * abs(predicted)
+            if not seen:
+                continue
+            resolved = w if resolved is None else resolved
+            if not ok:
+                break
+            reach = w
+        out[f"first_order_w_{name}"] = reach
+        out[f"first_order_resolved_{name}"] = resolved
+    return out
+
+
 #: the two metrics image-cell searches w on, as named in its result fields
 SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images"}
 
@@ -532,6 +589,10 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     n_eval="samples each FID is computed on",
     loss_at_w="the held-out loss at each of w_values",
     fid_at_w="FID at each of w_values",
+    first_order_w_step="the largest |w| at which the held-out loss along the realised step follows its first-order prediction within 10%",
+    first_order_w_neon="the same along Thm B.1's step -alpha P r_s",
+    first_order_resolved_step="the smallest |w| at which a float32 loss resolves the change along the step (the domain's lower end)",
+    first_order_resolved_neon="the same along -alpha P r_s",
 ))
 def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.gradients import hessian_vector_product
@@ -563,6 +624,11 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
                              generator=generator(seed, f"image-ft/{cfg.stream()}")).state_dict
         out.update(report_fields(rep), alpha=alpha, z=rep.z, w_star=rep.w_star, w_star_se=rep.w_star_se,
                    **_displacement(model, theta_s, probe.real_est.mean, probe.P.apply(synthetic.mean), hessian))
+        if cfg.best_w:
+            from neon_theory.neon import step_displacement
+
+            directions = {"step": step_displacement(model, theta_s), "neon": -alpha * probe.P.apply(synthetic.mean).double()}
+            out.update(_first_order_domain(model, directions, held_out_loss, eval_seed))
     if cfg.best_w:
         generated: list = []
         fid_logged = _metrics(cfg, features=generated)[1]

@@ -80,9 +80,12 @@ def judge_prediction(frames: dict, *, column: str, sign: int = 1) -> Evidence:
     test = rule.judge(per_seed(rows, lambda g: all(_within(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
     control = rule.judge(per_seed(rows, lambda g: all(_within(-p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
     ratios = (rows[column] / rows["result.best_w_loss"]).abs()
-    return Evidence(test, control, seeds=tuple(sorted(int(s) for s in rows.seed.unique())),
-                    notes=f"|prediction / best w| from {ratios.min():.3g} to {ratios.max():.3g} (median {ratios.median():.3g}) over {len(rows)} cells"
-                    if len(rows) else "")
+    notes = f"|prediction / best w| from {ratios.min():.3g} to {ratios.max():.3g} (median {ratios.median():.3g}) over {len(rows)} cells" if len(rows) else ""
+    if len(rows) and "result.first_order_w_step" in rows:
+        notes += ("; the first-order domain (largest |w| with the loss change within 10% of its first-order prediction): median "
+                  f"{rows['result.first_order_w_step'].median():.3g} along the realised step, {rows['result.first_order_w_neon'].median():.3g} "
+                  f"along -αP r_s, against a median |best w| of {rows['result.best_w_loss'].abs().median():.3g}")
+    return Evidence(test, control, seeds=tuple(sorted(int(s) for s in rows.seed.unique())), notes=notes)
 
 
 for _family in IMAGE_FAMILIES:

@@ -215,3 +215,27 @@ def test_a_bad_x0_range_names_the_parameter(x0_range, needle):
 
     with pytest.raises(ValueError, match=needle):
         DiffusionModel(TimeUNet((1, 8, 8), channels=4), x0_range=x0_range)
+
+
+def test_the_first_order_domain_is_where_the_loss_follows_its_gradient():
+    """A quadratic loss L(w) = a w + b w²/2 along d leaves first order (10%) at |w| = 0.2 |a/b|: the
+    measured domain on the grid is the last grid point below it, and a linear loss keeps it everywhere."""
+    import types
+
+    class Line:
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+        def __call__(self, model, g, grad=False):
+            w = float(model.module.w)
+            loss = 1.0 + self.a * w + 0.5 * self.b * w * w
+            return (loss, torch.tensor([self.a + self.b * w], dtype=torch.float64)) if grad else loss
+
+    module = torch.nn.Module()
+    module.w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    model = types.SimpleNamespace(module=module, draw_noise=None, per_example_loss=None, sample=None)
+    d = torch.ones(1, dtype=torch.float64)
+    quad = E._first_order_domain(model, {"x": d}, Line(-1.0, 10.0), 0)  # leaves first order at |w| = 0.02
+    assert quad["first_order_w_x"] == 0.01 and quad["first_order_resolved_x"] == E.DOMAIN_WS[0]
+    line = E._first_order_domain(model, {"x": d}, Line(-1.0, 0.0), 0)
+    assert line["first_order_w_x"] == E.DOMAIN_WS[-1]

@@ -1,4 +1,4 @@
-"""What the studies' claims share: the scoring seeds, reading sweep tables, and the sign control.
+"""What the studies' claims share: the scoring seeds, reading sweep tables, and the permutation control.
 
 **The scoring seeds.**  Every claim is scored on seeds from 100 up, which no development run,
 figure or tuning of this project used (those ran seeds 0–29).  Anything a claim tunes (a
@@ -8,6 +8,7 @@ threshold, a budget, the grids) was fixed on the development seeds, in code, bef
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
@@ -29,20 +30,29 @@ def ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def sign(x) -> int:
-    """−1, 0 or +1 (0 for a missing or zero value)."""
-    if x is None or not isinstance(x, (int, float)) or not math.isfinite(x) or x == 0:
+    """−1, 0 or +1 of a real number (numpy scalars included); 0 for zero, a missing value or NaN."""
+    if x is None or isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)) or x == 0:
         return 0
     return 1 if x > 0 else -1
 
 
-def coin_signs(n: int, name: str) -> list[int]:
-    """``n`` fair ±1 signs from a seeded stream: the sign of ⟨r_d, P v⟩ for a direction v drawn
-    from any law symmetric under v → −v, whatever r_d is.  The negative control of a sign law:
-    a predictor that knows nothing of the sampler or the model."""
+def opposite(a, b) -> bool:
+    """sign(a) = −sign(b), both known and non-zero (a missing value is a miss, never a match)."""
+    return sign(a) != 0 and sign(a) == -sign(b)
+
+
+def permuted(values, name: str) -> list:
+    """``values`` in a fixed random order (a seeded permutation of the rows).
+
+    The negative control of a prediction: the same rule with the predictor taken from another,
+    random row keeps everything about the data but the pairing.  It fails unless the predictor
+    carries no information the rule can see (every row has the same sign, say), and then the
+    claim is rightly inconclusive."""
     import torch
 
-    bits = draw(torch.randint, 0, 2, (n,), generator=generator(0, f"claim-control/{name}"), device="cpu")
-    return [1 if int(b) else -1 for b in bits]
+    values = list(values)
+    order = draw(torch.randperm, len(values), generator=generator(0, f"claim-control/{name}"), device="cpu")
+    return [values[int(i)] for i in order]
 
 
 def per_seed(rows: pd.DataFrame, test) -> list[bool]:
@@ -52,17 +62,21 @@ def per_seed(rows: pd.DataFrame, test) -> list[bool]:
 
 def sign_agreement(rows: pd.DataFrame, name: str, axes: list, *, best: str = "result.best_w", metric: str = "FD"):
     """The sign rule of Thm B.1 on a table of cells: per seed, does sign(best w) = -sign(s) in every
-    cell?  Returns the Evidence, with the seeded-coin control and the disagreeing cells listed."""
+    cell?  Returns the Evidence, with the permuted-s control and the disagreeing cells listed."""
     from neon_theory.run.claims import Evidence, SignCount
 
     rule = SignCount(0.8, f"fraction of seeds where sign(best w on {metric}) = -sign(s) in every cell")
-    test = rule.judge(per_seed(rows, lambda g: all(sign(w) == -sign(v) for w, v in zip(g[best], g["result.s"]))))
-    coins = iter(coin_signs(len(rows), name))
-    control = rule.judge(per_seed(rows, lambda g: all(sign(w) == next(coins) for w in g[best])))
-    wrong = rows[[sign(w) != -sign(v) for w, v in zip(rows[best], rows["result.s"])]]
+    test = rule.judge(per_seed(rows, lambda g: all(opposite(w, v) for w, v in zip(g[best], g["result.s"]))))
+    shuffled = rows.assign(**{"result.s": permuted(rows["result.s"], name)})
+    control = rule.judge(per_seed(shuffled, lambda g: all(opposite(w, v) for w, v in zip(g[best], g["result.s"]))))
+    wrong = rows[[not opposite(w, v) for w, v in zip(rows[best], rows["result.s"])]]
     shown = {"seed": "seed", **{a: a for a in axes}, "best w": best, "s": "result.s"}
-    return Evidence(test, control, seeds=tuple(sorted(int(x) for x in rows.seed.unique())),
-                    condition="" if wrong.empty else "disagrees at " + listing(wrong, shown))
+    return Evidence(test, control, seeds=seed_list(rows), condition="" if wrong.empty else "disagrees at " + listing(wrong, shown))
+
+
+def seed_list(rows: pd.DataFrame) -> tuple:
+    """The seeds of a table, as plain ints, sorted."""
+    return tuple(sorted(int(x) for x in rows.seed.unique()))
 
 
 def listing(rows: pd.DataFrame, columns: dict, limit: int = 6) -> str:

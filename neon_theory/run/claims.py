@@ -55,11 +55,14 @@ class Judgement:
     high: float
     n: int
     what: str
+    exact: bool = False
 
     def text(self) -> str:
-        """``0.93 [0.78, 0.99] (n = 30)``, or ``no data``."""
+        """``0.93 [0.78, 0.99] (n = 30)``, ``1 (exact, n = 62)``, or ``no data``."""
         if self.n == 0 or not math.isfinite(self.estimate):
             return "no data"
+        if self.exact:
+            return f"{_g(self.estimate)} (exact, n = {self.n})"
         return f"{_g(self.estimate)} [{_g(self.low)}, {_g(self.high)}] (n = {self.n})"
 
 
@@ -135,7 +138,7 @@ class Universal:
         if not hits:
             return _no_data(self.what)
         frac = sum(hits) / len(hits)
-        return Judgement(PASS if all(hits) else FAIL, frac, frac, frac, len(hits), self.what)
+        return Judgement(PASS if all(hits) else FAIL, frac, frac, frac, len(hits), self.what, exact=True)
 
     def rule(self) -> str:
         return f"exact values: it holds in every cell (the {self.what} is 1); one counterexample refutes it"
@@ -180,7 +183,8 @@ class SlopeIn:
     hi: float
     what: str = "slope"
 
-    def judge(self, x: Sequence[float], y: Sequence[float], units: int | None = None) -> Judgement:
+    def judge(self, x: Sequence[float], y: Sequence[float]) -> Judgement:
+        """The slope over independent points (x, y); the interval's degrees of freedom are the points' minus 2."""
         from scipy.stats import t
 
         xs, ys = np.asarray(x, float), np.asarray(y, float)
@@ -195,7 +199,7 @@ class SlopeIn:
         half = float(t.ppf(0.5 + LEVEL / 2, xs.size - 2)) * se
         lo, hi = slope - half, slope + half
         outcome = PASS if self.lo <= lo and hi <= self.hi else FAIL if hi < self.lo or lo > self.hi else UNDECIDED
-        return Judgement(outcome, slope, lo, hi, int(units if units is not None else xs.size), self.what)
+        return Judgement(outcome, slope, lo, hi, int(xs.size), self.what)
 
     def rule(self) -> str:
         return f"the 95% interval of the {self.what} lies in [{self.lo:g}, {self.hi:g}]"
@@ -214,7 +218,12 @@ class AgreesWith:
     what: str = "largest |estimate - exact| / SE"
 
     def judge(self, estimates: Sequence[float], exact: Sequence[float], ses: Sequence[float]) -> Judgement:
-        z = [abs(e - x) / s for e, x, s in zip(estimates, exact, ses) if s > 0 and math.isfinite(e) and math.isfinite(x)]
+        estimates, exact, ses = list(estimates), list(exact), list(ses)
+        if not len(estimates) == len(exact) == len(ses):
+            raise ValueError(f"AgreesWith needs as many exact values and SEs as estimates; got {len(estimates)}, {len(exact)}, {len(ses)}")
+        if not all(math.isfinite(v) for v in estimates + exact) or not all(math.isfinite(s) and s > 0 for s in ses):
+            raise ValueError("AgreesWith needs finite estimates and exact values and positive finite SEs (a calibration may not drop any)")
+        z = [abs(e - x) / s for e, x, s in zip(estimates, exact, ses)]
         if not z:
             return _no_data(self.what)
         worst = max(z)
@@ -252,20 +261,33 @@ class Evidence:
 def verdict(e: Evidence) -> str:
     """The one fixed logic from judgements to a verdict.
 
-    * a calibration that does not pass, or a control that passes, makes the claim
-      ``inconclusive``: the measurement is off, or the rule does not tell the claim from its control;
+    * a calibration that does not pass, a control that passes, or a control with no data makes the
+      claim ``inconclusive``: the measurement is off, or the rule does not tell the claim from its control;
     * else the test passing gives ``holds``;
     * the test failing gives ``holds under a condition`` when the rule passes on the units that
-      meet the stated condition, and ``refuted`` otherwise;
+      meet the stated condition (which must be named), and ``refuted`` otherwise;
     * an undecided test is ``inconclusive``.
     """
-    if (e.calibration is not None and e.calibration.outcome != PASS) or e.control.outcome == PASS:
+    if (e.calibration is not None and e.calibration.outcome != PASS) or e.control.outcome == PASS or e.control.n == 0:
         return INCONCLUSIVE
     if e.test.outcome == PASS:
         return HOLDS
     if e.test.outcome == FAIL:
-        return CONDITIONAL if e.conditional is not None and e.conditional.outcome == PASS else REFUTED
+        return CONDITIONAL if e.conditional is not None and e.conditional.outcome == PASS and e.condition.strip() else REFUTED
     return INCONCLUSIVE
+
+
+def every(judgements) -> Judgement:
+    """One rule over several parts (dimensions, families): the first failing part if any fails,
+    else the first undecided one if any is, else the part with the weakest pass (largest upper bound)."""
+    parts = list(judgements)
+    if not parts:
+        return _no_data("every part")
+    for outcome in (FAIL, UNDECIDED):
+        hit = [j for j in parts if j.outcome == outcome]
+        if hit:
+            return hit[0]
+    return max(parts, key=lambda j: j.high)
 
 
 @dataclass(frozen=True)

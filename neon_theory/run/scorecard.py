@@ -121,14 +121,26 @@ def run_scorecard(
         rows.append(row)
     meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu"))}
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    paths.append(_write(out / "scorecard.json", json.dumps({"meta": meta, "counts": counts, "rows": rows}, indent=1, default=_json_default)))
+    report = _finite({"meta": meta, "counts": counts, "rows": rows})
+    paths.append(_write(out / "scorecard.json", json.dumps(report, indent=1, default=_json_default, allow_nan=False)))
     paths.append(_write(out / "SCORECARD.md", render_markdown(rows, meta, counts)))
     return {"rows": rows, "paths": paths, "counts": counts}
 
 
-def _json_default(o):
+def _finite(o):
+    """``o`` with every non-finite float replaced by None (JSON has no NaN), numpy scalars made plain."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if hasattr(o, "item") and not isinstance(o, (str, bytes)):  # numpy scalars
+        o = o.item()
     if isinstance(o, float) and not math.isfinite(o):
         return None
+    return o
+
+
+def _json_default(o):
     return str(o)
 
 
@@ -158,11 +170,11 @@ def render_markdown(rows: list, meta: dict, counts: dict) -> str:
         f"Preset `{meta['preset']}`; code {prov.get('code_version', '')}, commit {commit}. "
         "Each claim's pass rule and negative control are fixed in its study's `claims.py` before the run; "
         "the verdict follows one fixed logic (`neon_theory.run.claims.verdict`): a control that passes, or a calibration that does not, "
-        "makes a claim inconclusive. Intervals are 95%.",
+        "makes a claim inconclusive. Intervals are 95%; exact rows (closed forms, exact sums) have none.",
         "",
         "Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()),
         "",
-        "| claim | source | verdict | effect [95% CI] (n) | condition or counterexample | control | figure | test |",
+        "| claim | source | verdict | effect [95% CI, or exact] (n) | condition or counterexample | control | figure | test |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import sampler_grid
-from ..scoring import ok_rows, scoring_seeds, sign_agreement
+from ..scoring import ok_rows, per_seed, permuted, scoring_seeds, seed_list, sign_agreement
 from . import families  # noqa: F401  (registers the built-in families)
 from .family import IMAGE_FAMILIES
 
@@ -49,7 +50,7 @@ for _family in IMAGE_FAMILIES:
             statement=f"On images ({_family}, 8×8 digits), the sign of s predicts the sign of the best w on {_what}.",
             source="Thm B.1 with Thm 2, carried to image models",
             rule=SignCount(0.8, "fraction of seeds where it holds at both settings").rule(),
-            control="the same rule with a seeded fair coin in place of -sign(s)",
+            control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
             sweeps={"cells": functools.partial(neon_spec, _family)},
             judge=functools.partial(judge, family=_family, metric=_metric),
             figure="images-neon",
@@ -67,25 +68,27 @@ PREDICTIONS = {
 
 
 def _within(pred, best) -> bool:
-    return best != 0 and pred is not None and BAND[0] <= pred / best <= BAND[1]
+    """pred / best in the band; a missing or non-finite value is a miss."""
+    ok = all(v is not None and math.isfinite(float(v)) for v in (pred, best)) and best != 0
+    return ok and BAND[0] <= pred / best <= BAND[1]
 
 
-def judge_prediction(frames: dict, *, column: str, sign: int = 1) -> Evidence:
-    from neon_theory.run.claims import SignCount
-
-    from ..scoring import per_seed
-
+def judge_prediction(frames: dict, *, column: str) -> Evidence:
     rows = ok_rows(frames["cells"])
     rule = SignCount(0.8, f"fraction of seeds where the prediction is within {BAND[0]:g}-{BAND[1]:g}x of the best w on the held-out loss in every cell")
-    test = rule.judge(per_seed(rows, lambda g: all(_within(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
-    control = rule.judge(per_seed(rows, lambda g: all(_within(-p, b) for p, b in zip(g[column], g["result.best_w_loss"]))))
+
+    def close(g) -> bool:
+        return all(_within(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))
+
+    test = rule.judge(per_seed(rows, close))
+    control = rule.judge(per_seed(rows.assign(**{column: permuted(rows[column], f"prediction/{column}")}), close))
     ratios = (rows[column] / rows["result.best_w_loss"]).abs()
     notes = f"|prediction / best w| from {ratios.min():.3g} to {ratios.max():.3g} (median {ratios.median():.3g}) over {len(rows)} cells" if len(rows) else ""
     if len(rows) and "result.first_order_w_step" in rows:
         notes += ("; the first-order domain (largest |w| with the loss change within 10% of its first-order prediction): median "
                   f"{rows['result.first_order_w_step'].median():.3g} along the realised step, {rows['result.first_order_w_neon'].median():.3g} "
                   f"along -αP r_s, against a median |best w| of {rows['result.best_w_loss'].abs().median():.3g}")
-    return Evidence(test, control, seeds=tuple(sorted(int(s) for s in rows.seed.unique())), notes=notes)
+    return Evidence(test, control, seeds=seed_list(rows), notes=notes)
 
 
 for _family in IMAGE_FAMILIES:
@@ -96,7 +99,7 @@ for _family in IMAGE_FAMILIES:
             source=_source,
             rule=f"the 95% Clopper–Pearson interval of the fraction of seeds with every cell's prediction within {BAND[0]:g}-{BAND[1]:g}x of the "
                  "best w lies at or above 0.8",
-            control="the same rule on the prediction with its sign flipped, which must fail",
+            control="the same rule with the predictions permuted over all cells (a seeded permutation), which must fail",
             sweeps={"cells": functools.partial(neon_spec, _family)},
             judge=functools.partial(judge_prediction, column=_column),
             figure="images-neon",

@@ -10,7 +10,7 @@ from neon_theory.run.claims import Claim, Evidence, MeanIn, SignCount, register_
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import by_preset, sampler_grid
-from ..scoring import coin_signs, listing, ok_rows, per_seed, scoring_seeds, sign, sign_agreement
+from ..scoring import listing, ok_rows, per_seed, permuted, scoring_seeds, seed_list, sign, sign_agreement
 from .figures import ar_budget_spec
 from .toy import ARToyConfig
 
@@ -36,19 +36,18 @@ def budget_spec(preset: str) -> SweepSpec:
 
 
 def _law_holds(g) -> bool:
-    return all(sign(c) == (1 if t > 1 else -1) for t, c in zip(g["tau"], g["result.cosine"]))
+    return all(sign(c) != 0 and sign(c) == (1 if t > 1 else -1) for t, c in zip(g["tau"], g["result.cosine"]))
 
 
 def judge_sign_law(frames: dict) -> Evidence:
     rows = ok_rows(frames["cosine"])
     rule = SignCount(0.8, "fraction of seeds where sign(P-cosine) = sign(τ - 1) at every τ")
     test = rule.judge(per_seed(rows, _law_holds))
-    coins = iter(coin_signs(len(rows), "sign-law-ar"))
-    control = rule.judge(per_seed(rows, lambda g: all(next(coins) == (1 if t > 1 else -1) for t in g["tau"])))
-    wrong = rows[[sign(c) != (1 if t > 1 else -1) for t, c in zip(rows["tau"], rows["result.cosine"])]]
+    control = rule.judge(per_seed(rows.assign(**{"result.cosine": permuted(rows["result.cosine"], "sign-law-ar")}), _law_holds))
+    wrong = rows[[not (sign(c) != 0 and sign(c) == (1 if t > 1 else -1)) for t, c in zip(rows["tau"], rows["result.cosine"])]]
     mags = rows.groupby("tau")["result.cosine"].agg(["mean", "min", "max"])
     return Evidence(
-        test, control, seeds=tuple(sorted(rows.seed.unique())),
+        test, control, seeds=seed_list(rows),
         condition="" if wrong.empty else "wrong sign at " + listing(wrong, {"seed": "seed", "τ": "tau", "cosine": "result.cosine"}),
         notes="P-cosine computed exactly (Gauss-Legendre in x1, closed form in x2; SE 0). Mean (min, max) over seeds: "
               + "; ".join(f"τ = {t:g}: {r['mean']:+.3f} ({r['min']:+.3f}, {r['max']:+.3f})" for t, r in mags.iterrows())
@@ -80,8 +79,12 @@ def judge_budget(frames: dict) -> Evidence:
     rows = ok_rows(frames["cells"])
     rule = MeanIn(-1.25, -0.75, "per-seed slope of log|best w| on log(epochs), mean over seeds")
     test = rule.judge(_slopes(rows, "result.best_w", absolute=True))
-    control = rule.judge(_slopes(rows, "result.base_fd", absolute=False))
-    return Evidence(test, control, seeds=tuple(sorted(rows.seed.unique())),
+    # the control: each (seed, τ)'s best w paired with a random budget of its own run (the budgets shuffled within it)
+    shuffled = rows.copy()
+    for _, idx in rows.groupby(["seed", "tau"]).groups.items():
+        shuffled.loc[idx, "ft_epochs"] = permuted(rows.loc[idx, "ft_epochs"], f"w-star-inverse-budget/{len(idx)}/{idx[0]}")
+    control = rule.judge(_slopes(shuffled, "result.best_w", absolute=True))
+    return Evidence(test, control, seeds=seed_list(rows),
                     condition="" if test.outcome != "fail" else f"the best w scales as budget^{test.estimate:.2f}, not budget^-1",
                     notes=f"budgets (epochs): {sorted(rows.ft_epochs.unique().tolist())}; τ ∈ {sorted(rows.tau.unique().tolist())}; "
                           "first-order theory: w* = -s/(αz) with α ∝ epochs, slope -1")
@@ -92,7 +95,7 @@ register_claim(Claim(
     statement="On the official AR toy the P-cosine is negative for every mode-seeking std temperature τ < 1 and positive for every τ > 1.",
     source="Thm 2 / App. B.9; the toy notebook's cosine sweep (published ≈ -0.5 / +0.5)",
     rule=SignCount(0.8, "fraction of seeds where the law holds at every τ").rule(),
-    control="the same rule with the sign of <r_d, P v> for a symmetric random direction v (a seeded fair coin) in place of the P-cosine",
+    control="the same rule with the P-cosines permuted over all (seed, τ) cells (a seeded permutation), which must fail",
     sweeps={"cosine": sign_law_spec},
     judge=judge_sign_law,
     figure="official-ar",
@@ -105,7 +108,7 @@ register_claim(Claim(
     statement="Where s < 0 the best merge weight is positive (Neon helps); where s > 0 it is negative (self-training helps).",
     source="Thm B.1 (one-step improvement), on the sample metric (FD) of the official AR toy",
     rule=SignCount(0.8, "fraction of seeds where it holds in every cell").rule(),
-    control="the same rule with a seeded fair coin in place of -sign(s)",
+    control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
     sweeps={"cells": best_w_spec},
     judge=judge_best_w_sign,
     figure="official-ar",
@@ -117,7 +120,7 @@ register_claim(Claim(
     statement="The best w shrinks as the fine-tuning budget grows: w* = -s/(αz) ∝ 1/α.",
     source="Thm B.1 (w* = -s/(αz)); the paper's 50 vs 250 step results",
     rule=MeanIn(-1.25, -0.75, "per-seed log-log slope of |best w| on the budget").rule(),
-    control="the same rule on the base model's FD, which does not depend on the budget (slope 0)",
+    control="the same rule with the budgets permuted within each (seed, τ) run (a seeded permutation), which must fail",
     sweeps={"cells": budget_spec},
     judge=judge_budget,
     figure="best-w-vs-budget",

@@ -8,7 +8,7 @@ from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import sampler_grid
-from ..scoring import coin_signs, ok_rows, per_seed, scoring_seeds, sign, sign_agreement
+from ..scoring import ok_rows, per_seed, permuted, scoring_seeds, seed_list, sign, sign_agreement
 from .toy import DiffusionToyConfig
 
 
@@ -34,7 +34,7 @@ register_claim(Claim(
     statement="On the official diffusion toy the sign of s predicts the sign of the best w on the sample metric (FD): Neon helps where s < 0.",
     source="Thm B.1 with Thm 2 (the toy notebook's experiments 1 and 2)",
     rule=SignCount(0.8, "fraction of seeds where it holds in every (ζ, budget) cell").rule(),
-    control="the same rule with a seeded fair coin in place of -sign(s)",
+    control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
     sweeps={"cells": best_w_spec},
     judge=judge_best_w_sign,
     figure="official-diffusion",
@@ -58,13 +58,15 @@ def judge_spread(frames: dict) -> Evidence:
     rows = ok_rows(frames["cells"])
     sharp = rows[rows.zeta > 1].drop_duplicates(["seed", "zeta"])  # s does not depend on the budget
     rule = SignCount(0.8, "fraction of seeds where sign(s at ζ > 1) = sign(training-set variance along (1,1) / 3 - 1)")
-    test = rule.judge(per_seed(sharp, lambda g: [sign(s) for s in g["result.s"]] == _predicted(g)))
-    coins = iter(coin_signs(len(sharp), "sign-follows-spread-diffusion"))
-    control = rule.judge(per_seed(sharp, lambda g: all(sign(s) == next(coins) for s in g["result.s"])))
+    def law(g) -> bool:
+        return all(sign(s) != 0 for s in g["result.s"]) and [sign(s) for s in g["result.s"]] == _predicted(g)
+
+    test = rule.judge(per_seed(sharp, law))
+    control = rule.judge(per_seed(sharp.assign(**{"result.train_var_major": permuted(sharp["result.train_var_major"], "spread-diffusion")}), law))
     from scipy.stats import spearmanr
 
     rho = spearmanr(sharp["result.train_var_major"], sharp["result.s"]).statistic if len(sharp) > 2 else float("nan")
-    return Evidence(test, control, seeds=tuple(sorted(sharp.seed.unique())),
+    return Evidence(test, control, seeds=seed_list(sharp),
                     notes=f"Spearman correlation of s with the training set's variance along (1,1): {rho:+.2f} over {len(sharp)} seeds; "
                           f"s < 0 in {(sharp['result.s'] < 0).mean():.0%} of seeds, training set too sharp along (1,1) in "
                           f"{(sharp['result.train_var_major'] < 1).mean():.0%}")
@@ -75,7 +77,7 @@ register_claim(Claim(
     statement="On the official diffusion toy the sign of s predicts the sign of the best w on the population loss, the risk the theory is about.",
     source="Thm B.1",
     rule=SignCount(0.8, "fraction of seeds where it holds in every (ζ, budget) cell").rule(),
-    control="the same rule with a seeded fair coin in place of -sign(s)",
+    control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
     sweeps={"cells": best_w_spec},
     judge=judge_loss_sign,
     order=61,
@@ -87,7 +89,7 @@ register_claim(Claim(
               "data's major axis (the sign law: the base's error direction, not the sampler alone, decides the sign).",
     source="Thm 2 / Lemma B.6 as this toolkit corrects it (the over-dispersed counterexample)",
     rule=SignCount(0.8, "fraction of seeds where the sign of s is the one the training set's spread predicts").rule(),
-    control="the same rule with a seeded fair coin in place of the prediction",
+    control="the same rule with the training sets' spreads permuted over the seeds (a seeded permutation), which must fail",
     sweeps={"cells": best_w_spec},
     judge=judge_spread,
     order=62,

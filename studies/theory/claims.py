@@ -34,9 +34,10 @@ def cases() -> dict:
     return out
 
 
-def _control(rule: Universal) -> tuple:
-    along = {k: v for k, v in cases().items() if k.startswith("along the bias")}
-    return rule.judge([th.s_first_order < 0 for th, _, _ in along.values()])
+def _control(rule: Universal, exact: bool = False):
+    """The rule on the cases whose error points along the sampler bias, on s₁ or on the exact s."""
+    along = [v for k, v in cases().items() if k.startswith("along the bias")]
+    return rule.judge([(s if exact else th.s_first_order) < 0 for th, s, _ in along])
 
 
 def judge_printed(frames: dict) -> Evidence:
@@ -45,7 +46,7 @@ def judge_printed(frames: dict) -> Evidence:
     test = rule.judge([th.s_first_order < 0 for th, _, _ in meet.values()])
     natural = rule.judge([th.s_first_order < 0 for th, _, nat in meet.values() if nat])
     bad = [f"{k}: cos φ = {th.cos_phi:+.2f}, cos φ_K = {th.cos_phi_K:+.2f}, s₁ = {th.s_first_order:+.3g}"
-           for k, (th, _, _) in meet.items() if th.s_first_order >= 0]
+           for k, (th, _, _) in meet.items() if not th.s_first_order < 0]
     return Evidence(test, _control(rule), conditional=natural,
                     condition=("P ∝ H_d⁻¹ (natural gradient, where φ is the K-geometry angle φ_K); counterexample: " + "; ".join(bad[:3])) if bad else "",
                     notes=f"{len(meet)} of {len(cases())} exact cases meet the printed condition; judged at first order (s₁, the Lemma B.3 "
@@ -58,8 +59,8 @@ def judge_first_order(frames: dict) -> Evidence:
     test = rule.judge([s < 0 for _, s, _ in meet.values()])
     first = rule.judge([th.s_first_order < 0 for th, _, _ in meet.values()])
     bad = [f"{k}: ‖ε‖_H/radius = {th.eps_norm_H / th.sufficient_radius_first_order:.2f}, s₁ = {th.s_first_order:+.3g}, s = {s:+.3g}"
-           for k, (th, s, _) in meet.items() if s >= 0]
-    return Evidence(test, _control(rule), conditional=first,
+           for k, (th, s, _) in meet.items() if not s < 0]
+    return Evidence(test, _control(rule, exact=True), conditional=first,
                     condition=("at first order (s₁ < 0 in every case): the dropped remainder, O(η₀‖ε‖²), flips s inside the radius; "
                                "counterexample: " + "; ".join(bad[:3])) if bad else "",
                     notes=f"{len(meet)} of {len(cases())} exact cases meet the corrected first-order condition (angle φ_K, radius "

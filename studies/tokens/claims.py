@@ -6,7 +6,7 @@ from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import sampler_grid
-from ..scoring import ok_rows, per_seed, scoring_seeds
+from ..scoring import ok_rows, per_seed, scoring_seeds, seed_list
 
 #: the pseudo-counts per sequence the base tables are fit with: near the MLE, Jeffreys, heavy
 SMOOTHING = (0.01, 0.5, 2.0)
@@ -28,7 +28,7 @@ def judge(frames: dict) -> Evidence:
     light = near_mle.judge(per_seed(sharp[sharp.smoothing == LIGHT], lambda g: (g["result.s"] < 0).all()))
     control = rule.judge(per_seed(rows[(rows["T"] > 1) & (rows.smoothing == LIGHT)], lambda g: (g["result.s"] < 0).all()))
     by = "; ".join(f"smoothing {sm:g}: s < 0 in {(g['result.s'] < 0).mean():.0%}" for sm, g in sharp.groupby("smoothing"))
-    return Evidence(test, control, conditional=light, seeds=tuple(sorted(rows.seed.unique())),
+    return Evidence(test, control, conditional=light, seeds=seed_list(rows),
                     condition=f"how the base was fit decides the sign: heavier smoothing makes the table too diffuse and flips s ({by}); "
                               f"the condition tested is a base fit near the MLE (pseudo-count {LIGHT:g} per sequence)" if test.outcome == "fail" else "",
                     notes=f"{by}; exact sums over the 27 sequences of a fixed random Markov chain (chain_seed 0); the seed draws the 200 training sequences")

@@ -65,6 +65,29 @@ def test_a_universal_statement_is_refuted_by_one_counterexample():
     assert Universal().judge([]).outcome == UNDECIDED
 
 
+@given(values=st.lists(st.floats(-100, 100), min_size=2, max_size=40).filter(lambda v: np.std(v) > 1e-6))
+def test_the_mean_interval_is_scipys_one_sample_t_interval(values):
+    from scipy.stats import ttest_1samp
+
+    j = MeanIn(-1e9, 1e9).judge(values)
+    ref = ttest_1samp(values, 0.0).confidence_interval(0.95)
+    assert j.estimate == pytest.approx(np.mean(values), abs=1e-9)
+    assert j.low == pytest.approx(ref.low, rel=1e-9, abs=1e-9) and j.high == pytest.approx(ref.high, rel=1e-9, abs=1e-9)
+
+
+@given(n=st.integers(3, 30), seed=st.integers(0, 10_000))
+def test_the_slope_interval_is_the_least_squares_slope_with_scipys_standard_error(n, seed):
+    from scipy.stats import linregress, t
+
+    rng = np.random.default_rng(seed)
+    x, y = np.arange(float(n)), rng.normal(size=n)
+    j = SlopeIn(-1e9, 1e9).judge(x, y)
+    fit = linregress(x, y)
+    half = t.ppf(0.975, n - 2) * fit.stderr
+    assert j.estimate == pytest.approx(fit.slope, abs=1e-9)
+    assert j.low == pytest.approx(fit.slope - half, abs=1e-9) and j.high == pytest.approx(fit.slope + half, abs=1e-9)
+
+
 @pytest.mark.parametrize("rule, data", [
     (MeanIn(-1.0, 1.0), "mean"),
     (SlopeIn(-3.0, 3.0), "slope"),
@@ -108,12 +131,23 @@ def test_a_calibration_passes_within_k_standard_errors_and_fails_beyond():
     assert j.outcome == FAIL and j.estimate == pytest.approx(10.0)
 
 
-def _j(outcome):
-    return Judgement(outcome, 0.5, 0.4, 0.6, 10, "x")
+@pytest.mark.parametrize("estimates, exact, ses, needle", [
+    ([1.0, 2.0], [1.0], [0.1, 0.1], "as many"),
+    ([1.0, math.nan], [1.0, 2.0], [0.1, 0.1], "finite"),
+    ([1.0, 2.0], [1.0, 2.0], [0.1, 0.0], "positive finite SEs"),
+])
+def test_a_calibration_drops_nothing(estimates, exact, ses, needle):
+    with pytest.raises(ValueError, match=needle):
+        AgreesWith(4).judge(estimates, exact, ses)
+
+
+def _j(outcome, n=10):
+    return Judgement(outcome, 0.5, 0.4, 0.6, n, "x")
 
 
 @pytest.mark.parametrize("test, control, conditional, calibration, expected", [
     (PASS, FAIL, None, None, HOLDS),
+    (PASS, "none", None, None, INCONCLUSIVE),          # a control with no data controls nothing
     (PASS, UNDECIDED, None, None, HOLDS),
     (PASS, PASS, None, None, INCONCLUSIVE),            # the rule cannot tell the claim from its control
     (PASS, FAIL, None, FAIL, INCONCLUSIVE),            # the measurement is off
@@ -125,9 +159,22 @@ def _j(outcome):
     (UNDECIDED, FAIL, PASS, None, INCONCLUSIVE),
 ])
 def test_the_verdict_follows_one_fixed_logic(test, control, conditional, calibration, expected):
-    e = Evidence(_j(test), _j(control), conditional=None if conditional is None else _j(conditional),
-                 calibration=None if calibration is None else _j(calibration))
+    e = Evidence(_j(test), _j(UNDECIDED, n=0) if control == "none" else _j(control), conditional=None if conditional is None else _j(conditional),
+                 calibration=None if calibration is None else _j(calibration), condition="the base is too sharp")
     assert verdict(e) == expected
+
+
+def test_holding_under_a_condition_needs_the_condition_named():
+    e = Evidence(_j(FAIL), _j(FAIL), conditional=_j(PASS), condition=" ")
+    assert verdict(e) == REFUTED
+
+
+def test_every_part_must_pass():
+    from neon_theory.run.claims import every
+
+    assert every([_j(PASS), _j(FAIL), _j(UNDECIDED)]).outcome == FAIL
+    assert every([_j(PASS), _j(UNDECIDED)]).outcome == UNDECIDED
+    assert every([_j(PASS), _j(PASS)]).outcome == PASS
 
 
 def test_a_claim_must_say_what_it_claims_and_may_not_take_another_modules_name():
@@ -156,4 +203,5 @@ def test_a_claim_must_say_what_it_claims_and_may_not_take_another_modules_name()
 
 def test_a_judgement_reads_as_its_interval():
     assert Judgement(PASS, 0.9, 0.8, 1.0, 30, "x").text() == "0.9 [0.8, 1] (n = 30)"
+    assert Universal().judge([True, False]).text() == "0.5 (exact, n = 2)"
     assert Judgement(UNDECIDED, math.nan, math.nan, math.nan, 0, "x").text() == "no data"

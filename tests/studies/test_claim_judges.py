@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neon_theory.run.claims import CONDITIONAL, FAIL, HOLDS, PASS, REFUTED, verdict
+from neon_theory.run.claims import CONDITIONAL, FAIL, HOLDS, INCONCLUSIVE, PASS, REFUTED, verdict
 from studies.official_ar import claims as ar
 from studies.official_diffusion import claims as diff
-from studies.scoring import coin_signs, scoring_seeds, sign_agreement
+from studies.scoring import permuted, scoring_seeds, sign, sign_agreement
 
 
 def _cells(n_seeds: int, flip: bool = False, axes=("tau",), values=(0.5, 1.6)):
@@ -65,10 +65,27 @@ def test_the_diffusion_judge_reports_how_often_neon_helps_where_s_is_positive():
     assert verdict(e) == REFUTED and "positive in 100% of cells while s < 0 in 0%" in e.notes
 
 
-def test_coin_signs_are_fair_and_fixed():
-    signs = coin_signs(4000, "x")
-    assert signs == coin_signs(4000, "x") and signs != coin_signs(4000, "y")
-    assert abs(np.mean(signs)) < 4 * 1 / np.sqrt(4000)  # a fair coin, 4 SE
+def test_the_permutation_is_fixed_and_keeps_the_values():
+    values = list(range(50))
+    p = permuted(values, "x")
+    assert p == permuted(values, "x") and p != permuted(values, "y") and sorted(p) == values and p != values
+
+
+def test_missing_values_never_agree_with_the_law():
+    frame = _cells(30)
+    frame["result.s"] = np.nan
+    frame["result.best_w"] = np.float32("nan")
+    e = sign_agreement(frame, "t", ["tau"])
+    assert e.test.estimate == 0 and verdict(e) != HOLDS
+    assert sign(np.float32(2.0)) == 1 and sign(np.int64(-3)) == -1 and sign(np.nan) == 0 and sign(None) == 0
+
+
+def test_a_sign_that_never_changes_makes_the_control_pass_and_the_claim_inconclusive():
+    """Every cell mode-seeking: s < 0 and best w > 0 everywhere, so pairing s with any other cell
+    agrees as well: the data cannot credit s with the prediction."""
+    frame = _cells(30, values=(0.5, 0.7))
+    e = sign_agreement(frame, "t", ["tau"])
+    assert e.test.outcome == PASS and e.control.outcome == PASS and verdict(e) == INCONCLUSIVE
 
 
 def test_scoring_seeds_never_overlap_the_development_seeds():
@@ -101,6 +118,6 @@ def test_the_spread_judge_asks_whether_the_training_set_predicts_the_sign_of_s()
         rows.append({"seed": seed, "zeta": 1.1, "ft_steps": 50, "status": "ok", "result.s": v - 1, "result.train_var_major": v})
     frame = pd.DataFrame(rows)
     e = diff.judge_spread({"cells": frame})
-    assert verdict(e) == HOLDS and "+1.00" in e.notes and e.control.outcome != PASS
+    assert verdict(e) == HOLDS and "+1.00" in e.notes and e.control.outcome == FAIL  # shuffled spreads predict half the seeds
     frame["result.s"] = -frame["result.s"]
     assert verdict(diff.judge_spread({"cells": frame})) == REFUTED

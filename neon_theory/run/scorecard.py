@@ -119,7 +119,8 @@ def run_scorecard(
                                 device=device, progress=progress)
             row["figure_paths"] = [str(p) for p in drawn["paths"]]
         rows.append(row)
-    meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu"))}
+    meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu")),
+            "judged": len(rows), "registered": len(claims_of()), "left_out": sorted(set(c.name for c in claims_of()) - {r["claim"] for r in rows})}
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     report = _finite({"meta": meta, "counts": counts, "rows": rows})
     paths.append(_write(out / "scorecard.json", json.dumps(report, indent=1, default=_json_default, allow_nan=False)))
@@ -163,7 +164,8 @@ def _cell(text: str) -> str:
 def render_markdown(rows: list, meta: dict, counts: dict) -> str:
     """The report: a verdict table, then each claim's contract and evidence in full."""
     prov = meta["provenance"]
-    commit = (prov.get("git") or {}).get("sha", "unknown")
+    git = prov.get("git") or {}
+    commit = git.get("sha", "unknown") + (" with uncommitted changes" if git.get("dirty") else "")
     lines = [
         "# Scorecard: the paper's claims, judged",
         "",
@@ -174,6 +176,11 @@ def render_markdown(rows: list, meta: dict, counts: dict) -> str:
         "",
         "Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()),
         "",
+    ]
+    if meta.get("left_out"):
+        lines += [f"**This report judges {meta['judged']} of the {meta['registered']} registered claims** (`--only`); not run: "
+                  + ", ".join(f"`{n}`" for n in meta["left_out"]) + ".", ""]
+    lines += [
         "| claim | source | verdict | effect [95% CI, or exact] (n) | condition or counterexample | control | figure | test |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -63,6 +63,7 @@ def test_one_claim_with_its_figure(tmp_path, capsys):
     assert code == 0 and "holds under a condition" in out
     row = json.loads((tmp_path / "o" / "scorecard.json").read_text())["rows"][0]
     assert row["figure"] == "over-dispersed" and Path(row["figure_paths"][0]).is_file()
+    assert f"judges 1 of the {len(claims_of())} registered claims" in (tmp_path / "o" / "SCORECARD.md").read_text()
 
 
 @pytest.mark.parametrize("argv, needle", [

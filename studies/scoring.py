@@ -60,12 +60,12 @@ def per_seed(rows: pd.DataFrame, test) -> list[bool]:
     return [bool(test(g)) for _, g in rows.groupby("seed")]
 
 
-def sign_agreement(rows: pd.DataFrame, name: str, axes: list, *, best: str = "result.best_w", metric: str = "FD"):
+def sign_agreement(rows: pd.DataFrame, name: str, axes: list, *, best: str = "result.best_w", metric: str = "FD", at_least: float = 0.8):
     """The sign rule of Thm B.1 on a table of cells: per seed, does sign(best w) = -sign(s) in every
     cell?  Returns the Evidence, with the permuted-s control and the disagreeing cells listed."""
     from neon_theory.run.claims import Evidence, SignCount
 
-    rule = SignCount(0.8, f"fraction of seeds where sign(best w on {metric}) = -sign(s) in every cell")
+    rule = SignCount(at_least, f"fraction of seeds where sign(best w on {metric}) = -sign(s) in every cell")
     test = rule.judge(per_seed(rows, lambda g: all(opposite(w, v) for w, v in zip(g[best], g["result.s"]))))
     shuffled = rows.assign(**{"result.s": permuted(rows["result.s"], name)})
     control = rule.judge(per_seed(shuffled, lambda g: all(opposite(w, v) for w, v in zip(g[best], g["result.s"]))))

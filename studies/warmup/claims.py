@@ -30,21 +30,22 @@ def judge_expectation(frames: dict) -> Evidence:
 
 def judge_per_draw(frames: dict) -> Evidence:
     rows = ok_rows(frames["cells"])
-    rule = SignCount(0.8, f"fraction of training draws whose population loss falls at a = {STEP:g}")
+    rule = SignCount(0.8, f"fraction of training draws whose population loss falls at a = {STEP:g}, in the least favourable dimension")
 
     def hits(g):
         k = int(round((g["result.improvement_rate"] * g["draws"]).sum()))
         return [True] * k + [False] * (int(g["draws"].sum()) - k)
 
-    test = rule.judge(hits(rows[rows.dim < HIGH_DIM]))
+    test = every(rule.judge(hits(g)) for _, g in rows[rows.dim < HIGH_DIM].groupby("dim"))
     high = rule.judge(hits(rows[rows.dim >= HIGH_DIM]))
     null = rule.judge([False] * int(rows["draws"].sum()))  # at a = 0, ΔL = 0 in every draw: no draw improves
     rates = "; ".join(f"D = {d}: {g['result.improvement_rate'].mean():.2f}" for d, g in rows.groupby("dim"))
     return Evidence(test, null, conditional=high, seeds=seed_list(rows),
                     condition=f"D ≥ {HIGH_DIM} (the dimension is part of the claim's condition, fixed before the run); counterexample: "
                               f"the per-draw rates, {rates}" if test.outcome == "fail" else "",
-                    notes="draws pooled over seeds (independent training sets); the rate in the lower dimensions is the test, D = "
-                          f"{HIGH_DIM} the condition")
+                    notes=f"per-draw rates: {rates}; draws pooled over seeds (independent training sets); every dimension below {HIGH_DIM} "
+                          f"must pass (the test), D = {HIGH_DIM} is the condition. (The rule pooled the dimensions below {HIGH_DIM} in the first "
+                          "paper run, which hid D = 1; changed after that run.)")
 
 
 register_claim(Claim(
@@ -63,7 +64,7 @@ register_claim(Claim(
     name="warmup-per-draw",
     statement="In the Gaussian warm-up, the Neon step improves the fitted model itself, not only on average over training sets.",
     source="App. B.1, as a reader takes it (the paper shows the expectation)",
-    rule=SignCount(0.8, "fraction of training draws whose loss falls").rule() + f", in dimensions below {HIGH_DIM}",
+    rule=SignCount(0.8, "fraction of training draws whose loss falls").rule() + f", in every dimension below {HIGH_DIM}",
     control="a check of the rule rather than a control of the data: the null step a = 0, where no draw improves, which must fail",
     sweeps={"cells": warmup_spec},
     judge=judge_per_draw,

@@ -112,7 +112,7 @@ def test_the_95_percent_intervals_cover_the_truth_95_percent_of_the_time(rule, d
 def draw_normal(g, n):
     import torch
 
-    return draw(torch.randn, n, generator=g, dtype=torch.float64).numpy()
+    return draw(torch.randn, n, generator=g, dtype=torch.float64).cpu().numpy()
 
 
 def test_mean_in_and_slope_in_pass_fail_and_wait():

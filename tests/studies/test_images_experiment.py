@@ -227,7 +227,7 @@ def test_the_first_order_domain_is_where_the_loss_follows_its_gradient():
             self.a, self.b = a, b
 
         def __call__(self, model, g, grad=False):
-            w = float(model.module.w)
+            w = float(model.module.w.detach())
             loss = 1.0 + self.a * w + 0.5 * self.b * w * w
             return (loss, torch.tensor([self.a + self.b * w], dtype=torch.float64)) if grad else loss
 

@@ -125,6 +125,12 @@ class ImageCell:
             noise of the gradients, the synthetic draws of r_s, the Adam minibatches of P, the
             Hessian-vector products) on the same base model; 0 is the standard.  The held-out
             images, the fine-tuning set S and the evaluation noise of the w-search are not redrawn.
+        held_out_draw (int): in [0, inf); 0 is the standard held-out set (``n_pop`` test images
+            spread evenly over the test split, batched in one fixed random order).  k ≥ 1 draws
+            ``n_pop`` test images with replacement (a fresh sample from the test split's empirical
+            law, stream k), with fresh loss noise and synthetic draws, on the same base model and
+            the same P: the repeats over which s's standard error is checked against its SD (the
+            SE is conditional on P, so P is not redrawn).
     """
 
     family: str = "diffusion"

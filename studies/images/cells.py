@@ -503,10 +503,11 @@ def _displacement(model, theta_s, r_d, P_r_s, hessian) -> dict:
 
 
 def _fid_errors(cfg: ImageCell, best, generated: list) -> dict:
-    """The FID floor with its SE, and the bootstrap SEs of the FID at the base and at the best w.
-    ``generated`` holds the features of every evaluation of Brent's search ``best``, in order:
-    its history, then the base (w = 0)."""
-    from toy_models.images.features import fid_bootstrap_se
+    """The FID floor with its SE, the bootstrap SEs of the FID at the base and at the best w, and
+    the base's FID on as many samples as the floor has (``base_fid_at_floor_n``: FID is biased
+    upward by about tr(Σ)/n, so only that one compares with the floor).  ``generated`` holds the
+    features of every evaluation of Brent's search ``best``, in order: its history, then the base (w = 0)."""
+    from toy_models.images.features import fid, fid_bootstrap_se
 
     _, ref, floor, floor_se, n_floor = _feature_reference(cfg.data, cfg.size, cfg.preset, _feature_levels(cfg))
     at_best = next(i for i, (w, v) in enumerate(best.history) if w == best.w and v == best.value)
@@ -516,8 +517,10 @@ def _fid_errors(cfg: ImageCell, best, generated: list) -> dict:
             return None
         return fid_bootstrap_se(ref, feats, resamples=FID_BOOTSTRAP, generator=generator(0, "fid-bootstrap"))
 
+    base = generated[-1]
+    at_floor_n = None if base is None else fid(ref, base[:n_floor])  # the samples are exchangeable: the first n_floor are a random subset
     return dict(fid_floor=floor, fid_floor_se=floor_se, fid_floor_n=n_floor, n_eval=IMAGE_PRESETS[cfg.preset]["n_eval"],
-                base_fid_se=se(generated[-1]), best_fid_se=se(generated[at_best]))
+                base_fid_se=se(base), best_fid_se=se(generated[at_best]), base_fid_at_floor_n=at_floor_n)
 
 
 #: the merge weights |w| at which the first-order prediction of the held-out loss is checked
@@ -591,6 +594,7 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     fid_floor_se="the standard error of the floor (bootstrap over its images)",
     fid_floor_n="images in that floor's estimate",
     base_fid_se="the standard error of base_fid (bootstrap over the generated images; the reference held fixed)",
+    base_fid_at_floor_n="the base's FID on its first fid_floor_n samples: the one FID of the base that compares with the floor",
     best_fid_se="the standard error of best_fid (bootstrap over the generated images; the reference held fixed)",
     n_eval="samples each FID is computed on",
     loss_at_w="the held-out loss at each of w_values",

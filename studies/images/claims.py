@@ -38,10 +38,11 @@ def judge(frames: dict, *, family: str, metric: str) -> Evidence:
     best, what = METRICS[metric]
     e = sign_agreement(rows, f"best-w-sign-images-{family}-{metric}", ["sampler"], best=best, metric=what, at_least=BAR)
     notes = ""
-    if metric == "fid" and "result.fid_floor" in rows:
-        above = (rows["result.base_fid"] - rows["result.fid_floor"]) / (rows["result.base_fid_se"] ** 2 + rows["result.fid_floor_se"] ** 2) ** 0.5
-        notes = (f"base FID {rows['result.base_fid'].mean():.3g} (mean), floor {rows['result.fid_floor'].mean():.3g} ± "
-                 f"{rows['result.fid_floor_se'].mean():.2g}; base above the floor by {above.median():.1f} SE (median)")
+    if metric == "fid" and "result.base_fid_at_floor_n" in rows:
+        n = int(rows["result.fid_floor_n"].iloc[0])
+        notes = (f"base FID {rows['result.base_fid'].mean():.3g} on {int(rows['result.n_eval'].iloc[0])} samples (mean); at the floor's size, "
+                 f"{n} samples, base {rows['result.base_fid_at_floor_n'].mean():.3g} against the floor {rows['result.fid_floor'].mean():.3g} ± "
+                 f"{rows['result.fid_floor_se'].mean():.2g} (two real sets the feature net never saw)")
     sizes = f"image preset {rows['preset'].iloc[0]} (8×8 digits)" if len(rows) else ""
     return dataclasses.replace(e, notes="; ".join(x for x in (sizes, notes) if x))
 

@@ -57,6 +57,7 @@ def test_a_neon_cell_finds_best_w_on_loss_and_fid_with_common_evaluation_noise(f
     assert r["z"] > 0 and r["w_star_se"] > 0 and -1 <= r["displacement_cosine"] <= 1
     assert 0 < r["fid_floor"] < r["base_fid"]  # the base model is farther from the held-out digits than real training digits are
     assert all(r[k] > 0 for k in ("fid_floor_se", "base_fid_se", "best_fid_se"))
+    assert r["base_fid_at_floor_n"] > 0 and r["fid_floor_n"] <= r["n_eval"]
 
 
 @pytest.mark.slow

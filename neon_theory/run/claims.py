@@ -28,6 +28,7 @@ import numpy as np
 
 from ..checks import check_real
 from .experiments import refuse_override
+from .summary import t_interval
 
 #: the outcomes of a pass rule on one set of data
 PASS, FAIL, UNDECIDED = "pass", "fail", "undecided"
@@ -82,20 +83,6 @@ def clopper_pearson(k: int, n: int, level: float = LEVEL) -> tuple[float, float]
     lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
     hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
     return lo, hi
-
-
-def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): the mean and its two-sided t-interval (a single value: nan bounds)."""
-    from scipy.stats import t
-
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    half = float(t.ppf(0.5 + level / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
-    return m, m - half, m + half
 
 
 @dataclass(frozen=True)
@@ -160,8 +147,9 @@ class MeanIn:
             raise ValueError(f"MeanIn needs lo < hi; got ({self.lo}, {self.hi})")
 
     def judge(self, values: Sequence[float]) -> Judgement:
-        m, lo, hi = t_interval(values)
-        n = sum(1 for v in values if v is not None and math.isfinite(v))
+        values = [v for v in values if v is not None]
+        m, _, lo, hi = t_interval(values, LEVEL)  # the run layer's one t-interval (neon_theory.run.summary)
+        n = sum(1 for v in values if math.isfinite(v))
         if n < 2:
             return Judgement(UNDECIDED, m, lo, hi, n, self.what) if n else _no_data(self.what)
         inside = self.lo < lo and hi < self.hi

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from neon_theory.run.figures import register_figure
-from neon_theory.run.plots import caption, explode_w, line, require_columns, seeds_name, zero_lines
+from neon_theory.run.plots import caption, colours_for, explode_w, hue_levels, level_name, line, n_seeds, require_columns, seeds_name, zero_lines
 from neon_theory.run.sweeps import SweepSpec
 from neon_theory.sampler_text import SAMPLER_NAMES
 
@@ -64,6 +64,22 @@ def image_neon_spec(family: str, preset: str) -> SweepSpec:
     ws = (-1.0, 0.0, 1.0) if preset == "smoke" else tuple(float(w) for w in np.round(np.linspace(-2, 2, 9), 6))
     return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if preset == "smoke" else neon.full)},
                      seeds=preset_seeds(preset), fixed={"family": family, "preset": preset, "best_w": True, "w_values": ws})
+
+
+#: the image preset each scorecard preset runs: the image cells' ``paper`` sizes are GPU sizes, so the
+#: scorecard's ``paper`` runs the CPU-sized ``reduced`` image cells (trained models; minutes per cell on 2 cores)
+SCORING_IMAGE_PRESET = {"smoke": "smoke", "reduced": "reduced", "paper": "reduced"}
+
+
+def scoring_spec(family: str, preset: str) -> SweepSpec:
+    """The image claims' cells: Brent's best w on both metrics at the family's mode- and diversity-seeking
+    settings (8×8 digits), on the scoring seeds (2 at smoke, 10 otherwise), at :data:`SCORING_IMAGE_PRESET`."""
+    from ..scoring import scoring_seeds
+
+    neon = IMAGE_FAMILIES[family].neon
+    return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if preset == "smoke" else neon.full)},
+                     seeds=scoring_seeds(preset, paper=10),
+                     fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "best_w": True})
 
 
 def sign_agreement(frames: dict) -> pd.DataFrame:
@@ -123,21 +139,16 @@ def _draw_neon(frames: dict):
         setting, setting_label = column(neon), label(neon)
         ok = df[df["status"] == "ok"]
         ax = axes[0, j]
-        for k, (col, name) in enumerate((("result.best_w_loss", "best w, held-out loss"), ("result.best_w_fid", "best w, FID"),
-                                         ("result.w_star", "predicted w* = −s/(αz)"), ("result.w_star_displacement", "w* of the step Δ = θ_s − θ_r"))):
-            x = ok[setting].astype(float) * (1 + 0.04 * (k - 1.5))  # side by side
-            ax.scatter(x, ok[col], s=14, label=name, color=f"C{k}")
-        zero_lines(ax, neon.neutral)
-        ax.set_xlabel(setting_label)
-        ax.set_ylabel("w (one point per seed)")
+        best_w_against_s(ok, ax, setting=setting, setting_label=setting_label)
         t = table[table.family == family].set_index("metric")
         ax.set_title(f"{family}: sign(best w) = −sign(s) in {t.loc['loss', 'agree']}/{t.loc['loss', 'cells']} (loss), "
                      f"{t.loc['fid', 'agree']}/{t.loc['fid', 'cells']} (FID)", fontsize=8)
-        ax.legend(fontsize=6)
         long = explode_w(df, ["result.fid_at_w", "result.precision_at_w", "result.recall_at_w", "result.loss_at_w"])
         for i, (col, name) in enumerate((("result.loss_at_w", "held-out loss"), ("result.fid_at_w", "FID (own features)")), start=1):
             line(long, x="w", y=col, hue=setting, ax=axes[i, j], marker=".", ylabel=name)
             axes[i, j].axvline(0, color="k", lw=0.7)  # the base model
+            if col == "result.fid_at_w":
+                floor_band(ok, axes[i, j])
             axes[i, j].legend(title=setting_label, fontsize=6, title_fontsize=6)
         pr = long.melt(id_vars=["w", setting, "seed"], value_vars=["result.precision_at_w", "result.recall_at_w"], var_name="metric", value_name="score")
         pr["metric"] = pr["metric"].map({"result.precision_at_w": "precision", "result.recall_at_w": "recall"})
@@ -146,6 +157,72 @@ def _draw_neon(frames: dict):
         axes[3, j].legend(fontsize=6, title=f"{setting_label} / metric", title_fontsize=6)
     fig.suptitle(f"Neon on {_data_label(frames)}: best w vs s (one point per seed), and the metrics of θ_Neon(w) "
                  f"({caption(*(frames[f] for f in fams))})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+#: the two-sided 95% normal quantile: the error bars and bands of the image figures are ± Z95 · SE
+Z95 = 1.96
+#: the metrics a best w is found on, with their markers
+BEST_W = {"result.best_w_loss": ("held-out loss", "o"), "result.best_w_fid": ("FID", "^")}
+
+
+def best_w_against_s(ok: pd.DataFrame, ax, *, setting: str, setting_label: str, columns=tuple(BEST_W)) -> None:
+    """Each cell's best w against its s ± 1.96 SE (horizontal bars), one colour per sampler setting;
+    the shaded quadrants are where the theory's sign holds (sign(best w) = −sign(s))."""
+    colours = colours_for(hue_levels(ok[setting]))
+    for value, g in ok.groupby(setting):
+        for col in columns:
+            name, marker = BEST_W[col]
+            ax.errorbar(g["result.s"], g[col], xerr=Z95 * g["result.s_se"], fmt=marker, ms=4, lw=0.8, capsize=2,
+                        color=colours[level_name(value)], label=f"{setting_label} {level_name(value)}, best w on the {name}")
+    ax.axhline(0, color="k", lw=0.7)
+    ax.axvline(0, color="k", lw=0.7)
+    x_lo, x_hi = ax.get_xlim()
+    y_lo, y_hi = ax.get_ylim()
+    for xs, ys in (((x_lo, 0), (0, y_hi)), ((0, x_hi), (y_lo, 0))):  # the quadrants the theory predicts
+        ax.fill_between(xs, *ys, color="tab:green", alpha=0.08, lw=0)
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_xlabel("s ± 1.96 SE (a point per seed and setting)")
+    ax.set_ylabel("best w (Brent)")
+    ax.legend(fontsize=5, title="shaded: sign(best w) = −sign(s)", title_fontsize=5)
+
+
+def floor_band(ok: pd.DataFrame, ax) -> None:
+    """The FID floor (two real sets the feature net never saw) with its ± 1.96 SE band, where the records have one."""
+    if "result.fid_floor" not in ok or ok["result.fid_floor"].isna().all():
+        return
+    floor, se, n = ok["result.fid_floor"].mean(), ok["result.fid_floor_se"].mean(), int(ok["result.fid_floor_n"].iloc[0])
+    ax.axhspan(floor - Z95 * se, floor + Z95 * se, color="grey", alpha=0.2, lw=0, label=f"FID floor ± 1.96 SE (real vs real, {n} images)")
+    ax.axhline(floor, color="grey", lw=0.8)
+
+
+def _draw_best_w(frames: dict):
+    fams = [f for f in IMAGE_FAMILIES if f in frames]
+    fig, axes = plt.subplots(3, len(fams), figsize=(4.6 * len(fams), 10.5), squeeze=False)
+    for j, family in enumerate(fams):
+        ok = frames[family][frames[family]["status"] == "ok"]
+        neon = IMAGE_FAMILIES[family].neon
+        setting, setting_label = column(neon), label(neon)
+        for i, col in enumerate(BEST_W):
+            best_w_against_s(ok, axes[i, j], setting=setting, setting_label=setting_label, columns=(col,))
+            agree = int((np.sign(ok[col]) == -np.sign(ok["result.s"])).sum())
+            axes[i, j].set_title(f"{family}, best w on the {BEST_W[col][0]}:\nsign(best w) = −sign(s) in {agree}/{len(ok)} cells", fontsize=8)
+        ax = axes[2, j]
+        base = ok.drop_duplicates("seed").sort_values("seed")  # the base model is one per seed, whatever the sampler
+        at_floor = "result.base_fid_at_floor_n" in base and base["result.base_fid_at_floor_n"].notna().all()
+        y = base["result.base_fid_at_floor_n" if at_floor else "result.base_fid"]
+        n = int(base["result.fid_floor_n"].iloc[0] if at_floor else base["result.n_eval"].iloc[0]) if len(base) else 0
+        ax.errorbar(base["seed"].astype(int), y, yerr=Z95 * base["result.base_fid_se"], fmt="o", ms=4, capsize=2, color="k",
+                    label=f"base model on {n} samples (bars: ± 1.96 SE on {int(base['result.n_eval'].iloc[0]) if len(base) else 0})")
+        floor_band(ok, ax)
+        ax.set_xlabel("seed (one base model each)")
+        ax.set_ylabel("FID (own features)")
+        ax.set_title(f"{family}: base models against the FID floor", fontsize=8)
+        ax.legend(fontsize=5)
+    fig.suptitle(f"Neon on {_data_label(frames)}, the image claims' cells: best w against s, and the bases against the FID floor\n"
+                 f"({n_seeds(*(frames[f] for f in fams))}; bars and bands ± 1.96 SE)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -161,4 +238,10 @@ register_figure(
     "digits: best w on the held-out loss and on FID vs the sign of s, and FID / precision / recall vs w, per image family",
     {f: (lambda p, f=f: image_neon_spec(f, p)) for f in IMAGE_FAMILIES},
     _draw_neon,
+)
+register_figure(
+    "images-best-w",
+    "digits, the image claims' cells (scoring seeds): best w on the held-out loss and on FID against s ± SE, and the bases against the FID floor",
+    {f: (lambda p, f=f: scoring_spec(f, p)) for f in IMAGE_FAMILIES},
+    _draw_best_w,
 )

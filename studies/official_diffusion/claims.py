@@ -38,6 +38,7 @@ register_claim(Claim(
     sweeps={"cells": best_w_spec},
     judge=judge_best_w_sign,
     figure="official-diffusion",
+    test="tests/studies/test_counterexamples.py::test_diffusion_toy_best_w_on_fd_has_the_sign_of_s_where_the_loss_has_the_opposite",
     order=60,
 ))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from neon_theory.run.claims import Claim, Evidence, MeanIn, SignCount, every, register_claim
+from neon_theory.run.claims import AgreesWith, Claim, Evidence, MeanIn, SignCount, every, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import by_preset
@@ -71,4 +71,62 @@ register_claim(Claim(
     figure="warmup",
     test="tests/families/test_warmup.py",
     order=6,
+))
+
+
+def _first_order_dims(rows):
+    """The dimensions whose first-order change tr(G Σ̂⁻¹) has a finite variance over draws (it needs the
+    inverse-Wishart moment E[λ⁻⁶]: n − 1 > D + 11), so that its standard error means something."""
+    return rows[rows.n > rows.dim + 12]
+
+
+def _pooled(g, column: str) -> tuple[float, float]:
+    """The mean over seeds of a per-seed Monte Carlo mean, with its SE from the spread over seeds."""
+    v = g[column].astype(float)
+    return float(v.mean()), float(v.std(ddof=1) / len(v) ** 0.5)
+
+
+def judge_closed_form(frames: dict) -> Evidence:
+    rows = _first_order_dims(ok_rows(frames["cells"]))
+    rule = AgreesWith(4.0, "largest |Monte Carlo - closed form| / SE of the expected first-order change, over dimensions")
+    dims = [(d, g) for d, g in rows.groupby("dim")]
+    if not dims or any(len(g) < 2 for _, g in dims):
+        none = rule.judge([], [], [])
+        return Evidence(none, none, notes="needs 2 seeds or more in a dimension with n > D + 12")
+    slope = [_pooled(g, "result.slope_mc") for _, g in dims]
+    closed = [float(g["result.slope_closed_form"].iloc[0]) for _, g in dims]
+    test = rule.judge([m for m, _ in slope], closed, [se for _, se in slope])
+    control = rule.judge([m for m, _ in slope], [-c for c in closed], [se for _, se in slope])  # the closed form with its sign flipped
+    gamma = [_pooled(g, "result.gamma_mc") for _, g in dims]
+    decoupled = [_pooled(g, "result.slope_decoupled_mc") for _, g in dims]
+    calibration = every([
+        AgreesWith(4.0, "γ by Monte Carlo against its closed form").judge([m for m, _ in gamma], [float(g["result.gamma_closed_form"].iloc[0]) for _, g in dims],
+                                                                        [se for _, se in gamma]),
+        AgreesWith(4.0, "the product of the expectations by Monte Carlo (factors from independent draws) against the closed form").judge(
+            [m for m, _ in decoupled], closed, [se for _, se in decoupled]),
+    ])
+    ratios = "; ".join(f"D = {d}: {m / c:.2f}x (Monte Carlo {m:.3g} ± {se:.2g}, closed form {c:.3g})" for (d, _), (m, se), c in zip(dims, slope, closed))
+    n = int(rows["n"].iloc[0])
+    return Evidence(test, control, calibration=calibration, seeds=seed_list(rows),
+                    condition="" if test.outcome != "fail" else f"the exact expected first-order change is larger than the closed form: {ratios} "
+                              f"(n = {n}); the sign holds (both negative), the size does not: G and Σ̂⁻¹ are dependent",
+                    notes=f"first-order change dΔL/da at a = 0 per draw, tr(G Σ̂⁻¹) with G = ∇_Σ L_pop(μ̂, Σ̂); {ratios}. Dimensions with "
+                          f"n ≤ D + 12 are left out (the per-draw change has infinite variance there). Calibration: γ and the decoupled product "
+                          f"against their closed forms (they must agree: the moments are right, the product is not the expectation)")
+
+
+register_claim(Claim(
+    name="warmup-closed-form",
+    statement="App. B.1's expected improvement in closed form: to first order in a, E[ΔL] = a tr(E[∇_Σ L_pop] E[Σ̂⁻¹]) = -aγ n D / (n - D - 2) "
+              "(truth N(0, I_D)), with γ = n(D+2)(2n-D-3) / (2(n-D-1)(n-D-2)(n-D-4)).",
+    source="App. B.1 (the expected improvement as a product of the expectations of two dependent factors)",
+    rule=AgreesWith(4.0).rule() + " (Monte Carlo mean over seeds of the exact per-draw first-order change, SE from the spread over seeds), "
+         "in every dimension with n > D + 12",
+    control="a check of the rule rather than a control of the data: the closed form with its sign flipped, which must fail",
+    calibration="γ by Monte Carlo against its closed form, and the same product with its factors from independent draws against the closed form",
+    sweeps={"cells": warmup_spec},
+    judge=judge_closed_form,
+    figure="warmup",
+    test="tests/families/test_warmup.py::test_the_expected_first_order_change_is_not_the_product_of_the_expectations",
+    order=7,
 ))

@@ -24,6 +24,8 @@ class GaussianCell:
         steps (int): SGD steps (the budget; α = lr × steps), in [1, inf).
         lr (float): in (0, inf).
         w_values (tuple): w at which to also report the NLL (for curves).
+        proxy_ws (tuple): w at which to compare Thm B.1's quadratic proxy wαs + ½(wα)²z with the exact
+            change of the NLL, along the realised merge and along the first-order step −αP r_s (P = I).
     """
 
     sampler: str = "temperature=0.5"
@@ -32,6 +34,7 @@ class GaussianCell:
     steps: int = 10
     lr: float = 0.02
     w_values: tuple = ()
+    proxy_ws: tuple = ()
 
     RENAMED = {"T": "write sampler: temperature=T"}
 
@@ -46,6 +49,7 @@ class GaussianCell:
         check_int("steps", self.steps, lo=1)
         check_real("lr", self.lr, *POSITIVE, lo_open=True)
         check_ws("w_values", self.w_values)
+        check_ws("proxy_ws", self.proxy_ws)
 
 
     @property
@@ -59,10 +63,15 @@ class GaussianCell:
     base_nll="the exact population NLL of the base model theta_r",
     verdict="the best w in words: Neon helps, self-training helps, no gain, or best w at bracket edge",
     nll_at_w="the exact population NLL at each of w_values",
+    step_cosine="cos(Delta, -P r_s): how well the realised step Delta = theta_s - theta_r is the first-order step (P = I)",
+    proxy_at_w="Thm B.1's quadratic proxy w alpha s + (w alpha)^2 z / 2 at each of proxy_ws",
+    change_at_w="the exact NLL change R(theta_Neon(w)) - R(theta_r) along the realised merge at each of proxy_ws",
+    first_order_change_at_w="the exact NLL change R(theta_r + w alpha P r_s) - R(theta_r) at each of proxy_ws",
 ))
 def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     from neon_theory.neon import w_sweep
-    from toy_models.gaussian import population_nll
+    from neon_theory.params import state_vector, unflatten
+    from toy_models.gaussian import exact_quantities, population_nll
 
     from .demo import DemoConfig, demo_row, demo_target
 
@@ -70,7 +79,18 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     row, model, st = demo_row(demo, cfg.base, cfg.T)
     out = clean({k: v for k, v in row.items() if k not in ("base", "T")})
     out["alpha"] = demo.alpha
+    target = demo_target(demo)
+    nll = lambda m, g: population_nll(target, m)  # noqa: E731
     if cfg.w_values:
-        target = demo_target(demo)
-        out["nll_at_w"] = list(w_sweep(model, st.state_dict, cfg.w_values, lambda m, g: population_nll(target, m)).values)
+        out["nll_at_w"] = list(w_sweep(model, st.state_dict, cfg.w_values, nll).values)
+    o = exact_quantities(target, model, Temperature(cfg.T))
+    delta = state_vector(model.module, st.state_dict) - model.theta()
+    if o.r_s.norm() > 0 and delta.norm() > 0:
+        out["step_cosine"] = float(-(delta @ o.r_s) / (delta.norm() * o.r_s.norm()))
+    if cfg.proxy_ws and out.get("s") is not None:
+        base = out["base_nll"]
+        first_order = unflatten(model.theta() - demo.alpha * o.r_s, model.module)  # a "θ_s" one exact first-order step away (P = I)
+        out["proxy_at_w"] = [w * demo.alpha * out["s"] + 0.5 * (w * demo.alpha) ** 2 * out["z"] for w in cfg.proxy_ws]
+        out["change_at_w"] = [v - base for v in w_sweep(model, st.state_dict, cfg.proxy_ws, nll).values]
+        out["first_order_change_at_w"] = [v - base for v in w_sweep(model, first_order, cfg.proxy_ws, nll).values]
     return out

@@ -100,8 +100,8 @@ def judge_closed_form(frames: dict) -> Evidence:
     gamma = [_pooled(g, "result.gamma_mc") for _, g in dims]
     decoupled = [_pooled(g, "result.slope_decoupled_mc") for _, g in dims]
     calibration = every([
-        AgreesWith(4.0, "γ by Monte Carlo against its closed form").judge([m for m, _ in gamma], [float(g["result.gamma_closed_form"].iloc[0]) for _, g in dims],
-                                                                        [se for _, se in gamma]),
+        AgreesWith(4.0, "γ by Monte Carlo against its closed form").judge(
+            [m for m, _ in gamma], [float(g["result.gamma_closed_form"].iloc[0]) for _, g in dims], [se for _, se in gamma]),
         AgreesWith(4.0, "the product of the expectations by Monte Carlo (factors from independent draws) against the closed form").judge(
             [m for m, _ in decoupled], closed, [se for _, se in decoupled]),
     ])

@@ -318,3 +318,23 @@ def test_neutral_temperature_gives_zero_synthetic_gradient_for_the_gaussian(d, s
     target, model = case(seed, d)
     sampler = None if tau is None else Temperature(tau, "std")
     assert float(exact_quantities(target, model, sampler).r_s.abs().max()) < 1e-12
+
+
+def test_the_quadratic_proxy_is_third_order_only_along_the_first_order_step():
+    """``proxy-order-gaussian`` (holds under a condition): seed 100, under-dispersed base, T = 0.5, SGD
+    (α = 0.2).  Along -αP r_s the error of wαs + ½(wα)²z is O(w³) (slope 3.00 in the paper run); along
+    the realised merge it is O(w) (slope 0.98), although cos(Δ, -P r_s) = 0.998: the step's O(α²)
+    part enters the linear term.  Slopes over w = 1e-3 … 1e-1, exact NLL."""
+    import numpy as np
+
+    from studies.gaussian.cells import GaussianCell, gaussian_cell
+    from studies.gaussian.claims import PROXY_WS
+
+    r = gaussian_cell(GaussianCell(sampler="temperature=0.5", base="under-dispersed", n_synthetic=2000, proxy_ws=PROXY_WS), 100)
+    logw = np.log(PROXY_WS)
+    proxy = np.asarray(r["proxy_at_w"])
+    assert proxy == pytest.approx([w * r["alpha"] * r["s"] + 0.5 * (w * r["alpha"]) ** 2 * r["z"] for w in PROXY_WS], rel=1e-12)
+    along_step = np.polyfit(logw, np.log(np.abs(np.asarray(r["first_order_change_at_w"]) - proxy)), 1)[0]
+    along_merge = np.polyfit(logw, np.log(np.abs(np.asarray(r["change_at_w"]) - proxy)), 1)[0]
+    assert 2.8 < along_step < 3.2 and 0.8 < along_merge < 1.2, (along_step, along_merge)
+    assert r["step_cosine"] > 0.99

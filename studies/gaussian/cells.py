@@ -94,3 +94,91 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
         out["change_at_w"] = [v - base for v in w_sweep(model, st.state_dict, cfg.proxy_ws, nll).values]
         out["first_order_change_at_w"] = [v - base for v in w_sweep(model, first_order, cfg.proxy_ws, nll).values]
     return out
+
+
+#: how a fit-cell's base model is fitted to its n training points
+FITS = ("mle", "smoothed", "early-stopped")
+
+
+@dataclass(frozen=True)
+class GaussianFitCell:
+    """The exact s of a Gaussian base fitted to n draws of N(0, I_D), by how it was fitted (Thm 2's reach).
+
+    Attributes:
+        dim (int): D in [1, 50].
+        n (int): training-set size in [D + 2, inf).
+        fit (str): ``mle`` (the sample mean and 1/n covariance), ``smoothed`` (the MLE covariance plus
+            ``smoothing`` · I: a flatter, more diffuse model, like pseudo-counts on a table) or
+            ``early-stopped`` (``es_steps`` full-batch Adam steps on the training NLL at lr 0.05 from
+            N(0, start_var · I): stopped while still too diffuse; at 20 steps Adam overshoots the MLE
+            and the base ends too sharp).
+        smoothing (float): the variance added by ``smoothed``, in [0, inf).
+        es_steps (int): the Adam steps of ``early-stopped``, in [1, inf).
+        start_var (float): the starting variance of ``early-stopped``, in (0, inf).
+        sampler (str): a density temperature in the text syntax, ``temperature=T``.
+    """
+
+    dim: int = 2
+    n: int = 50
+    fit: str = "mle"
+    smoothing: float = 0.2
+    es_steps: int = 10
+    start_var: float = 4.0
+    sampler: str = "temperature=0.7"
+
+    def __post_init__(self):
+        check_int("dim", self.dim, lo=1, hi=50)
+        check_int("n", self.n, lo=self.dim + 2)
+        check_choice("fit", self.fit, FITS)
+        check_real("smoothing", self.smoothing, 0.0, float("inf"))
+        check_int("es_steps", self.es_steps, lo=1)
+        check_real("start_var", self.start_var, *POSITIVE, lo_open=True)
+        spec = sampler_field(self, allowed=(Temperature,))
+        if not isinstance(spec, Temperature) or spec.convention != "density":
+            raise ValueError(f"sampler {self.sampler!r}: GaussianFitCell takes one density temperature, temperature=T")
+
+    @property
+    def T(self) -> float:
+        """The sampler as a density temperature T."""
+        return parse_sampler(self.sampler).value
+
+
+@experiment("gaussian-fit-cell", config=GaussianFitCell, results=results_of(
+    s_natural="the exact s with the natural gradient P = F(theta_r)^-1 (coordinate-free)",
+    s_identity="the exact s with P = I in the model's (mu, log-Cholesky) coordinates",
+    cosine_natural="the P-cosine with the natural gradient",
+    trace_ratio="tr(Sigma_r^-1 (Sigma* + delta delta^T)) / D: the sign law under the natural gradient is s < 0 iff it exceeds 1",
+    too_sharp_share="the share of the eigenvalues of Sigma_r (Sigma* = I) below 1: the base's error direction, too sharp per eigen-direction",
+))
+def gaussian_fit_cell(cfg: GaussianFitCell, seed: int) -> dict:
+    import torch
+
+    from neon_theory.neon import fit
+    from neon_theory.preconditioners import Dense, identity
+    from neon_theory.rng import draw, generator
+    from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment
+
+    f64 = torch.float64
+    eye = torch.eye(cfg.dim, dtype=f64)
+    target = GaussianTarget(torch.zeros(cfg.dim, dtype=f64), eye)
+    x = draw(torch.randn, cfg.n, cfg.dim, generator=generator(seed, "fit/train"), dtype=f64)
+    mean = x.mean(0)
+    cov = (x - mean).T @ (x - mean) / cfg.n
+    if cfg.fit == "smoothed":
+        cov = cov + cfg.smoothing * eye
+    model = GaussianModel(mean, cov)
+    if cfg.fit == "early-stopped":
+        model = GaussianModel(torch.zeros(cfg.dim, dtype=f64), cfg.start_var * eye)
+        fit(model, x, steps=cfg.es_steps, lr=0.05, optimizer="adam", generator=generator(seed, "fit/adam"))
+    o = exact_quantities(target, model, Temperature(cfg.T))
+    natural = oracle_alignment(o, Dense(torch.linalg.inv(o.fisher_r)))
+    plain = oracle_alignment(o, identity())
+    mu_r, cov_r = model.sampler_law(None)
+    lam = torch.linalg.eigvalsh(cov_r)
+    return {
+        "s_natural": natural.s,
+        "s_identity": plain.s,
+        "cosine_natural": natural.cosine,
+        "trace_ratio": float(torch.trace(torch.linalg.solve(cov_r, eye + torch.outer(mu_r, mu_r))) / cfg.dim),
+        "too_sharp_share": float((lam < 1).double().mean()),
+    }

@@ -83,3 +83,71 @@ register_figure(
     {"gaussian": gaussian_temperature_spec},
     draw_overdispersed,
 )
+
+
+#: how each fitting recipe of gaussian-fit-cell reads in a title, in drawing order
+FIT_NAMES = {"mle": "base: the MLE", "smoothed": "base: the MLE + 0.2·I (smoothed)", "early-stopped": "base: 10 Adam steps from N(0, 4I) (early-stopped)"}
+#: the sign-vs-fit grid: a mode-seeking temperature and its reciprocal (the control)
+FIT_TEMPERATURES = (0.7, 1.43)
+
+
+def fit_spec(preset: str) -> SweepSpec:
+    """s at T = 0.7 and 1.43 for bases fitted to n draws of N(0, I_D) by MLE, smoothing or early stopping (30 scoring seeds)."""
+    from ..scoring import scoring_seeds
+
+    return SweepSpec(
+        "gaussian-fit-cell",
+        grid={"dim": by_preset((1, 10), (1, 2, 5, 10), preset), "n": by_preset((20,), (20, 200), preset),
+              "fit": ["mle", "smoothed", "early-stopped"], "sampler": sampler_grid("temperature", FIT_TEMPERATURES)},
+        seeds=scoring_seeds(preset, paper=30),
+    )
+
+
+def sign_share(rows, column: str = "result.s_natural"):
+    """Per (fit, n, dim, T): the share of seeds with s < 0 and its 95% Clopper–Pearson interval."""
+    import pandas as pd
+
+    from neon_theory.run.claims import clopper_pearson
+
+    out = []
+    for (fit, n, dim, T), g in rows.groupby(["fit", "n", "dim", "T"]):
+        k, m = int((g[column] < 0).sum()), len(g)
+        lo, hi = clopper_pearson(k, m)
+        out.append({"fit": fit, "n": n, "dim": dim, "T": T, "share": k / m, "lo": lo, "hi": hi, "seeds": m})
+    return pd.DataFrame(out)
+
+
+def draw_sign_vs_fit(f: dict):
+    import matplotlib.pyplot as plt
+
+    rows = f["cells"][f["cells"]["status"] == "ok"]
+    table = sign_share(rows[rows["T"] < 1])
+    fits = [f for f in FIT_NAMES if f in set(table["fit"])]
+    fig, axes = plt.subplots(1, len(fits), figsize=(4.2 * len(fits), 3.6), squeeze=False, sharey=True)
+    colours = plots.colours_for(plots.hue_levels(table["n"]))
+    for ax, fit in zip(axes[0], fits):
+        for n, g in table[table.fit == fit].groupby("n"):
+            g = g.sort_values("dim")
+            ax.errorbar(g["dim"], g["share"], yerr=[g["share"] - g["lo"], g["hi"] - g["share"]], marker="o", ms=4, capsize=2,
+                        color=colours[plots.level_name(n)], label=f"n = {n}")
+        ax.axhline(0.8, color="grey", ls="--", lw=0.8, label="the claim's bar (0.8)")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(table["dim"].unique()))
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("dimension D")
+        ax.set_ylabel("share of seeds with s < 0 (natural P)")
+        ax.set_title(FIT_NAMES[fit], fontsize=9)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"Gaussian N(0, I_D), sampler T = {FIT_TEMPERATURES[0]:g}: how often s < 0, by how the base was fitted "
+                 f"({plots.n_seeds(rows)} per point; bars: 95% Clopper–Pearson)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+register_figure(
+    "sign-vs-fit",
+    "Gaussian bases fitted by MLE, smoothing or early stopping: the share of seeds with s < 0 at T = 0.7 vs dimension and training-set size",
+    {"cells": fit_spec},
+    draw_sign_vs_fit,
+)

@@ -338,3 +338,23 @@ def test_the_quadratic_proxy_is_third_order_only_along_the_first_order_step():
     along_merge = np.polyfit(logw, np.log(np.abs(np.asarray(r["change_at_w"]) - proxy)), 1)[0]
     assert 2.8 < along_step < 3.2 and 0.8 < along_merge < 1.2, (along_step, along_merge)
     assert r["step_cosine"] > 0.99
+
+
+def test_how_the_base_was_fit_decides_the_sign_at_a_sharpening_temperature():
+    """``sign-law-fit-gaussian`` (refuted): seed 100, N(0, I_2), n = 200, T = 0.7.  The smoothed base
+    (MLE + 0.2·I) and the early-stopped one (10 Adam steps from N(0, 4I)) are too diffuse and give
+    s > 0; at D = 10 the MLE is too sharp and gives s < 0.  In every cell the natural-gradient sign
+    is the sign law's: s < 0 iff tr(Σ_r⁻¹(Σ* + δδᵀ))/D > 1."""
+    from studies.gaussian.cells import GaussianFitCell, gaussian_fit_cell
+
+    def s(**kw):
+        return gaussian_fit_cell(GaussianFitCell(n=200, sampler="temperature=0.7", **kw), 100)
+
+    assert s(dim=2, fit="smoothed")["s_natural"] > 0 and s(dim=2, fit="early-stopped")["s_natural"] > 0
+    assert s(dim=10, fit="mle")["s_natural"] < 0
+    for seed in range(5):
+        for fit in ("mle", "smoothed", "early-stopped"):
+            r = gaussian_fit_cell(GaussianFitCell(dim=2, n=30, fit=fit), seed)
+            assert (r["s_natural"] < 0) == (r["trace_ratio"] > 1), (seed, fit, r)
+            flat = gaussian_fit_cell(GaussianFitCell(dim=2, n=30, fit=fit, sampler="temperature=1.43"), seed)
+            assert (flat["s_natural"] < 0) == (r["s_natural"] > 0)  # natural P: s ∝ (1 - T), the sign flips at T = 1

@@ -87,3 +87,33 @@ def listing(rows: pd.DataFrame, columns: dict, limit: int = 6) -> str:
         parts.append(", ".join(f"{label} = {r[c]:+.3g}" if isinstance(r[c], float) else f"{label} = {r[c]}" for label, c in columns.items()))
     more = f" (and {len(rows) - limit} more)" if len(rows) > limit else ""
     return "; ".join(parts) + more
+
+
+def published_ratios(rows: pd.DataFrame, published: dict, axes: tuple, column: str = "result.best_w") -> dict:
+    """(sharpness, budget) → the per-seed ratios of ``column`` to the published value of that cell
+    (``published`` maps (sharpness, budget) to the value; ``axes`` names the two columns)."""
+    out = {}
+    for (sharp, budget), value in published.items():
+        g = rows[(rows[axes[0]].astype(float) == sharp) & (rows[axes[1]].astype(float) == budget)]
+        if len(g):
+            out[(sharp, budget)] = (g[column].astype(float) / value).tolist()
+    return out
+
+
+def judge_magnitudes(rows: pd.DataFrame, published: dict, axes: tuple, band: tuple = (0.5, 2.0)):
+    """The mean over seeds of best w / published best w in each published cell, against ``band``;
+    the control pairs each cell with the published value of the opposite sharpness (the same budget)."""
+    from neon_theory.run.claims import Evidence, MeanIn, every
+
+    rule = MeanIn(band[0], band[1], "mean over seeds of best w / the published best w, in the least favourable cell")
+    ratios = published_ratios(rows, published, axes)
+    test = every(rule.judge(v) for v in ratios.values())
+    sharps = sorted({k[0] for k in published})
+    swapped = {(sharps[1 - sharps.index(a)], b): v for (a, b), v in published.items()} if len(sharps) == 2 else {}
+    control = every(rule.judge(v) for v in published_ratios(rows, swapped, axes).values())
+    means = {k: sum(v) / len(v) for k, v in ratios.items()}
+    text = "; ".join(f"{axes[0]} = {a:g}, {axes[1]} = {b:g}: {means[(a, b)]:.2f}x (published {published[(a, b)]:+g})" for a, b in ratios)
+    outside = [f"{axes[0]} = {a:g}, {axes[1]} = {b:g}: {means[(a, b)]:.2f}x" for a, b in ratios if not band[0] < means[(a, b)] < band[1]]
+    return Evidence(test, control, seeds=seed_list(rows),
+                    condition="" if test.outcome != "fail" else "mean best w outside the band at " + "; ".join(outside),
+                    notes=f"mean best w / published, per cell: {text}")

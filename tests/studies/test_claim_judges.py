@@ -121,3 +121,19 @@ def test_the_spread_judge_asks_whether_the_training_set_predicts_the_sign_of_s()
     assert verdict(e) == HOLDS and "+1.00" in e.notes and e.control.outcome == FAIL  # shuffled spreads predict half the seeds
     frame["result.s"] = -frame["result.s"]
     assert verdict(diff.judge_spread({"cells": frame})) == REFUTED
+
+
+def test_the_first_order_domain_claim_gives_the_grid_its_doubt_and_fails_a_domain_far_short():
+    from studies.images import claims as img
+
+    def frame(domain, best):
+        rows = [{"seed": s, "status": "ok", "sampler": "x", "result.first_order_w_step": domain, "result.first_order_resolved_step": 1e-4,
+                 "result.first_order_w_neon": 2e-4, "result.best_w_loss": best} for s in range(100, 110)]
+        return {"cells": pd.DataFrame(rows)}
+
+    near = img.judge_domain(frame(0.003, 0.028))  # the domain lies in [0.003, 0.01): it may reach 0.2 x 0.028
+    assert near.test.outcome == PASS and near.control.outcome == FAIL and verdict(near) == HOLDS
+    far = img.judge_domain(frame(0.001, 0.1))  # in [0.001, 0.003): short of 0.02 whatever the grid hides
+    assert far.test.outcome == FAIL and verdict(far) == REFUTED and "seed = 100" in far.condition
+    unresolved = img.judge_domain({"cells": frame(0.003, 0.028)["cells"].assign(**{"result.first_order_resolved_step": None})})
+    assert unresolved.test.estimate == 0  # no resolved point: no domain to credit

@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import math
 
-from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
+from neon_theory.run.claims import Claim, Evidence, MeanIn, SignCount, every, register_claim
 
 from ..scoring import listing, ok_rows, per_seed, permuted, seed_list, sign_agreement
 from . import families  # noqa: F401  (registers the built-in families)
@@ -159,3 +159,57 @@ for _family in IMAGE_FAMILIES:
         figure="images-best-w",
         order=74,
     ))
+
+
+#: held-out redraws of the SE calibration: enough for a decision beyond smoke, a handful at smoke (CI)
+SE_DRAWS = {"smoke": 8}
+#: the SD/SE band of the calibration, squared (the rule reads the mean squared standardised deviation)
+SE_BAND = (0.75**2, 1.33**2)
+
+
+def se_spec(family: str, preset: str):
+    """s at the family's first mode-seeking setting on 60 redrawn held-out sets (8 at smoke), one base (seed 100),
+    at the image cells' smoke size whatever the preset: the estimator's calibration (minutes a family at reduced size)."""
+    import dataclasses as dc
+
+    from ..presets import sampler_grid
+    from ..scoring import scoring_seeds
+
+    neon = IMAGE_FAMILIES[family].neon
+    spec = scoring_spec(family, "smoke")
+    return dc.replace(spec, grid={"sampler": sampler_grid(neon.name, neon.smoke[:1]), "held_out_draw": tuple(range(1, SE_DRAWS.get(preset, 60) + 1))},
+                      seeds=scoring_seeds(preset, paper=1)[:1], fixed={"family": family, "preset": "smoke"})
+
+
+def _z2(rows, scale: float = 1.0) -> list[float]:
+    s = rows["result.s"].astype(float)
+    return (((s - s.mean()) / (scale * rows["result.s_se"].astype(float))) ** 2 * len(s) / (len(s) - 1)).tolist()
+
+
+def judge_se(frames: dict) -> Evidence:
+    rule = MeanIn(*SE_BAND, "mean over held-out redraws of ((s - mean s) / SE)², in the least favourable family (1 when the SE is the SD)")
+    tests, controls, ratios = [], [], []
+    for family, frame in frames.items():
+        rows = ok_rows(frame)
+        tests.append(rule.judge(_z2(rows)))
+        controls.append(rule.judge(_z2(rows, scale=2.0)))  # the SE doubled: a mutation the rule must catch
+        if len(rows) > 1:
+            ratios.append(f"{family}: SD/SE = {rows['result.s'].std() / rows['result.s_se'].mean():.2f} over {len(rows)} draws")
+    seeds = tuple(sorted({int(s) for f in frames.values() for s in f.seed.unique()}))
+    return Evidence(every(tests), every(controls), seeds=seeds,
+                    notes="; ".join(ratios) + ". Each draw redraws the held-out images (with replacement), the loss noise and the synthetic "
+                          "set, with P fixed (the SE is conditional on P); image cells at smoke size (8×8 digits), one base")
+
+
+register_claim(Claim(
+    name="image-se-calibration",
+    statement="The image cells' standard error of s is honest: it matches the spread of s over redrawn held-out sets (SD/SE in 0.75-1.33).",
+    source="the toolkit's own estimator (every reported SE is checked against the SD over repeats)",
+    rule=MeanIn(*SE_BAND, "mean squared standardised deviation of s over redraws").rule() + ", in every image family",
+    control="the same rule with the SE doubled (a mutated estimator), which must fail",
+    sweeps={f: functools.partial(se_spec, f) for f in IMAGE_FAMILIES},
+    judge=judge_se,
+    figure="",
+    test="tests/studies/test_image_error_bars.py::test_the_se_of_s_matches_its_sd_over_redrawn_held_out_sets",
+    order=69,
+))

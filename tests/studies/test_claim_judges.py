@@ -137,3 +137,40 @@ def test_the_first_order_domain_claim_gives_the_grid_its_doubt_and_fails_a_domai
     assert far.test.outcome == FAIL and verdict(far) == REFUTED and "seed = 100" in far.condition
     unresolved = img.judge_domain({"cells": frame(0.003, 0.028)["cells"].assign(**{"result.first_order_resolved_step": None})})
     assert unresolved.test.estimate == 0  # no resolved point: no domain to credit
+
+
+def test_the_magnitude_rule_passes_the_published_sizes_and_its_swapped_control_fails():
+    from studies.scoring import judge_magnitudes
+
+    published = {(0.5, 50): 0.2, (1.6, 50): -0.25}
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame([{"seed": s, "tau": t, "ft_epochs": 50, "status": "ok", "result.best_w": v * rng.uniform(0.9, 1.1)}
+                         for s in range(100, 130) for (t, _), v in published.items()])
+    e = judge_magnitudes(rows, published, ("tau", "ft_epochs"))
+    assert e.test.outcome == PASS and e.control.outcome == FAIL and verdict(e) == HOLDS
+    small = judge_magnitudes(rows.assign(**{"result.best_w": rows["result.best_w"] / 4}), published, ("tau", "ft_epochs"))
+    assert small.test.outcome == FAIL and verdict(small) == REFUTED and "0.25x" in small.condition
+
+
+def test_the_a_mono_rule_refutes_a_widening_solver_and_holds_for_the_first_order_ones():
+    from studies.solvers import claims as sv
+
+    rng = np.random.default_rng(2)
+    shift = {"ddim": -1.0, "euler": -2.0, "heun": +3.0, "midpoint": -0.5, "exact": 0.0}
+    rows = pd.DataFrame([{"seed": s, "target": "gaussian", "solver": k, "steps": n, "status": "ok",
+                          "result.trace_shift": shift[k] * 5 / n + rng.normal(0, 0.001)}
+                         for s in range(100, 110) for k in shift for n in (5, 10, 20, 40)])
+    e = sv.judge_a_mono({"cells": rows})
+    assert e.test.outcome == FAIL and e.conditional.outcome == PASS and e.control.outcome != PASS
+    assert verdict(e) == CONDITIONAL and "gaussian/heun" in e.condition and "gaussian/ddim: 1.00" in e.notes
+
+
+def test_the_se_calibration_passes_an_honest_se_and_fails_a_doubled_one():
+    from studies.images import claims as img
+
+    rng = np.random.default_rng(3)
+    frames = {f: pd.DataFrame([{"seed": 100, "status": "ok", "result.s": rng.normal(5, 2), "result.s_se": 2.0} for _ in range(60)]) for f in ("a", "b")}
+    e = img.judge_se(frames)
+    assert e.test.outcome == PASS and e.control.outcome == FAIL and verdict(e) == HOLDS
+    doubled = img.judge_se({f: df.assign(**{"result.s_se": 4.0}) for f, df in frames.items()})
+    assert doubled.test.outcome == FAIL

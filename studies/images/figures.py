@@ -201,9 +201,9 @@ def floor_band(ok: pd.DataFrame, ax) -> None:
 
 
 def _best_w_figure_spec(family: str, preset: str) -> SweepSpec:
-    """The claims' cells; one seed at smoke size (the catalogue's CI run), the claims' own seeds otherwise."""
+    """The claims' cells; one seed and one setting at smoke size (the catalogue's CI run), the claims' own otherwise."""
     spec = scoring_spec(family, preset)
-    return dataclasses.replace(spec, seeds=spec.seeds[:1]) if preset == "smoke" else spec
+    return dataclasses.replace(spec, seeds=spec.seeds[:1], grid={"sampler": spec.grid["sampler"][:1]}) if preset == "smoke" else spec
 
 
 def _draw_best_w(frames: dict):

@@ -45,16 +45,14 @@ def test_diffusion_toy_best_w_on_fd_has_the_sign_of_s_where_the_loss_has_the_opp
 
 
 def test_ar_toy_best_w_is_flat_in_the_fine_tuning_budget(tmp_path):
-    """``w-star-inverse-budget`` (refuted): seed 100, τ ∈ {0.5, 1.6}, 25 to 250 epochs.  w* = -s/(αz)
-    with α ∝ epochs predicts a log-log slope of -1; the paper run's slope for this seed is -0.09
-    (mean over τ; -0.07 over 10 seeds)."""
-    from studies.official_ar.claims import _slopes
-
-    rows = claim_cells("w-star-inverse-budget", tmp_path)
-    assert sorted(rows.ft_epochs.unique()) == [25, 50, 100, 250]
-    (slope,) = _slopes(rows, "result.best_w", absolute=True)
-    assert -0.5 < slope < 0.5, slope  # ten times the budget shrinks |best w| by far less than 10x
-    assert np.isfinite(rows["result.best_w"]).all() and math.isfinite(slope)
+    """``w-star-inverse-budget`` (refuted): seed 100, τ = 0.5, 25 and 250 epochs (the run's extremes).
+    w* = -s/(αz) with α ∝ epochs predicts a best w ten times smaller at 250 epochs; the paper run had
+    +0.185 and +0.167 (a log-log slope of -0.04 for this τ, -0.09 over both τ for this seed, -0.07
+    over 10 seeds)."""
+    rows = claim_cells("w-star-inverse-budget", tmp_path, sampler=["std-temperature=0.5"], ft_epochs=[25, 250]).set_index("ft_epochs")
+    short, long = rows.loc[25, "result.best_w"], rows.loc[250, "result.best_w"]
+    assert short > 0 and long > 0.5 * short, (short, long)  # far from the 10x shrinkage of w* ∝ 1/α
+    assert math.isfinite(float(np.log(long / short) / np.log(10)))
 
 
 def test_the_neon_axis_falls_short_of_four_times_more_real_data(tmp_path):
@@ -73,17 +71,19 @@ def test_thm_b1s_w_star_misses_the_best_w_on_images(family, tmp_path):
     --preset paper --only w-star-images-diffusion --seeds 100``, minutes a cell) gave |w* / best w|
     of 0.01-0.06; this test runs the same claim's cells at the smoke size (seconds), seed 100, where
     the ratio is 0.04 (diffusion), 0.18 (flow) and negative (pixel-ar) in the least favourable cell."""
-    rows = claim_cells(f"w-star-images-{family}", tmp_path, preset="smoke")
+    first = {"pixel-ar": {"sampler": ["temperature=0.7"]}}.get(family, {})  # the cell that shows it (CI time)
+    rows = claim_cells(f"w-star-images-{family}", tmp_path, preset="smoke", **first)
     ratios = (rows["result.w_star"] / rows["result.best_w_loss"]).tolist()
     assert min(ratios) < 0.5, ratios  # outside the claim's band (0.5-2x) in some cell
     assert all(math.isfinite(r) for r in ratios)
 
 
-@pytest.mark.parametrize("family, sampler, seed", [("diffusion", "steps=10,solver=ddim+guidance=3.0", 104), ("flow", "steps=10+guidance=3.0", 104)])
+@pytest.mark.parametrize("family, sampler, seed", [("diffusion", "steps=10,solver=ddim+guidance=3.0", 104)])
 def test_guidance_with_few_steps_gives_a_positive_s_on_images(family, sampler, seed, tmp_path):
-    """``sign-law-images-<family>`` (refuted): at the mode-seeking setting (10 steps, γ = 3) s > 0 in 8 of 10
-    seeds.  The paper run at seed 104: s = +61.2 ± 3.0 (diffusion), +20.1 ± 3.4 (flow); the same reduced
-    cell here, without the best-w search (s does not depend on it)."""
+    """``sign-law-images-diffusion`` (inconclusive at 10 seeds; s > 0 in 8): at the mode-seeking setting
+    (10 steps, γ = 3) the paper run at seed 104 had s = +61.2 ± 3.0 (flow: +20.1 ± 3.4, left out here for
+    CI time: add ("flow", "steps=10+guidance=3.0", 104)); the same reduced cell here, without the
+    best-w search (s does not depend on it)."""
     rows = claim_cells(f"sign-law-images-{family}", tmp_path, preset="paper", seeds=(seed,), fixed={"best_w": False}, sampler=[sampler])
     row = rows.iloc[0]
     assert row["result.sharpening"] == "mode-seeking"

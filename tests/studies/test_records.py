@@ -60,7 +60,9 @@ def test_a_finite_step_sampler_is_never_neutral_so_the_diffusion_toy_measures_ze
 #: every registered experiment at smoke size, with the options that add result fields switched on,
 #: and at a neutral sampler where it has one (the field 'undefined')
 SMOKE = {
-    "gaussian-cell": [dict(n_synthetic=200, w_values=[0.0, 1.0]), dict(n_synthetic=200, sampler="temperature=1")],
+    "gaussian-cell": [dict(n_synthetic=200, w_values=[0.0, 1.0], proxy_ws=[0.01, 0.1]), dict(n_synthetic=200, sampler="temperature=1")],
+    "gaussian-fit-cell": [dict(fit="early-stopped")],
+    "solver-cell": [dict(n=200, steps=2), dict(n=200, solver="exact")],
     "warmup-cell": [dict(draws=20)],
     "token-cell": [dict(vocab_size=2, length=2, n_base=20), dict(vocab_size=2, length=2, n_base=20, sampler="temperature=1")],
     "ar-cell": [dict(w_values=[0.0, 1.0], n_pr=50), dict(sampler="std-temperature=1", best_w=False)],

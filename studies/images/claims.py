@@ -115,8 +115,12 @@ def _domain_bound(domain: float) -> float:
 
 
 def _reaches(d, resolved, best, share: float) -> bool:
-    """The domain may reach share·|best w|: its upper bound does (the benefit of the grid's doubt goes to the claim)."""
-    return resolved is not None and math.isfinite(float(d)) and _domain_bound(float(d)) >= share * abs(best)
+    """The domain may reach share·|best w|: its upper bound does (the benefit of the grid's doubt goes to the claim).
+    A domain of 0 means the smallest resolved |w| already failed: the domain lies in [0, resolved)."""
+    if resolved is None or not math.isfinite(float(resolved)) or not math.isfinite(float(d)):
+        return False
+    bound = float(resolved) if float(d) == 0 else _domain_bound(float(d))
+    return bound >= share * abs(best)
 
 
 def judge_domain(frames: dict) -> Evidence:

@@ -58,7 +58,7 @@ def judge_a_mono(frames: dict) -> Evidence:
 register_claim(Claim(
     name="a-mono-solvers",
     statement="A finite-step ODE sampler is mode-seeking (A-MONO): at few steps its terminal law is sharper than the model's (tr Cov "
-              "below), whatever the solver, and the bias vanishes as O(h).",
+              "below), whatever the solver. (The bias order, O(h) in the paper, is reported in the notes, not judged.)",
     source="App. B.7 (finite-step solvers reweight by exp(h/2·C̄), mode-seeking under A-MONO)",
     rule=MeanIn(-np.inf, 0.0, "mean tr Cov shift over seeds").rule() + f" for every solver, target and step count ≤ {FEW_STEPS}",
     control="the same rule for the target's own draws (the neutral sampler), which must not pass",

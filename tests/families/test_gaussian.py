@@ -321,7 +321,7 @@ def test_neutral_temperature_gives_zero_synthetic_gradient_for_the_gaussian(d, s
 
 
 def test_the_quadratic_proxy_is_third_order_only_along_the_first_order_step():
-    """``proxy-order-gaussian`` (holds under a condition): seed 100, under-dispersed base, T = 0.5, SGD
+    """``proxy-order-gaussian`` (refuted; the slope 3 along -αP r_s is its calibration): seed 100, under-dispersed base, T = 0.5, SGD
     (α = 0.2).  Along -αP r_s the error of wαs + ½(wα)²z is O(w³) (slope 3.00 in the paper run); along
     the realised merge it is O(w) (slope 0.98), although cos(Δ, -P r_s) = 0.998: the step's O(α²)
     part enters the linear term.  Slopes over w = 1e-3 … 1e-1, exact NLL."""

@@ -137,6 +137,11 @@ def test_the_first_order_domain_claim_gives_the_grid_its_doubt_and_fails_a_domai
     assert far.test.outcome == FAIL and verdict(far) == REFUTED and "seed = 100" in far.condition
     unresolved = img.judge_domain({"cells": frame(0.003, 0.028)["cells"].assign(**{"result.first_order_resolved_step": None})})
     assert unresolved.test.estimate == 0  # no resolved point: no domain to credit
+    # a domain of 0: the smallest resolved |w| (here 0.01) failed, so the domain lies in [0, 0.01), which may reach 0.2 x 0.04
+    zero = img.judge_domain({"cells": frame(0.0, 0.04)["cells"].assign(**{"result.first_order_resolved_step": 0.01})})
+    assert zero.test.outcome == PASS
+    short = img.judge_domain({"cells": frame(0.0, 0.1)["cells"].assign(**{"result.first_order_resolved_step": 0.01})})
+    assert short.test.outcome == FAIL  # [0, 0.01) cannot reach 0.02
 
 
 def test_the_magnitude_rule_passes_the_published_sizes_and_its_swapped_control_fails():

@@ -7,8 +7,10 @@ import functools
 import math
 
 from neon_theory.run.claims import Claim, Evidence, MeanIn, SignCount, every, register_claim
+from neon_theory.run.sweeps import SweepSpec
 
-from ..scoring import listing, ok_rows, per_seed, permuted, seed_list, sign_agreement
+from ..presets import sampler_grid
+from ..scoring import FIRST_SCORING_SEED, listing, ok_rows, per_seed, permuted, seed_list, sign_agreement
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
 from .family import IMAGE_FAMILIES
@@ -123,20 +125,18 @@ def _reaches(d, resolved, best, share: float) -> bool:
     return bound >= share * abs(best)
 
 
+def _cells_reaching(rows, share: float) -> list[bool]:
+    """Per cell (row), whether its first-order domain along the realised step may reach share·|best w|."""
+    cells = zip(rows["result.first_order_w_step"], rows["result.first_order_resolved_step"], rows["result.best_w_loss"])
+    return [_reaches(d, r, b, share) for d, r, b in cells]
+
+
 def judge_domain(frames: dict) -> Evidence:
     rows = ok_rows(frames["cells"])
     rule = SignCount(BAR, f"fraction of seeds where the first-order domain along the realised step may reach {QUADRATIC_SHARE:g}·|best w| in every cell")
-
-    def reaches(share):
-        def test(g) -> bool:
-            cells = zip(g["result.first_order_w_step"], g["result.first_order_resolved_step"], g["result.best_w_loss"])
-            return all(_reaches(d, r, b, share) for d, r, b in cells)
-        return test
-
-    test = rule.judge(per_seed(rows, reaches(QUADRATIC_SHARE)))
-    control = rule.judge(per_seed(rows, reaches(10.0)))  # ten times the best w: a quadratic's first order is off by 500% there
-    short = rows[[not _reaches(d, r, b, QUADRATIC_SHARE) for d, r, b in
-                  zip(rows["result.first_order_w_step"], rows["result.first_order_resolved_step"], rows["result.best_w_loss"])]]
+    test = rule.judge(per_seed(rows, lambda g: all(_cells_reaching(g, QUADRATIC_SHARE))))
+    control = rule.judge(per_seed(rows, lambda g: all(_cells_reaching(g, 10.0))))  # ten times the best w: a quadratic's first order is off by 500% there
+    short = rows[[not ok for ok in _cells_reaching(rows, QUADRATIC_SHARE)]]
     med = rows[["result.first_order_w_step", "result.first_order_w_neon"]].median() if len(rows) else None
     return Evidence(
         test, control, seeds=seed_list(rows),
@@ -171,18 +171,14 @@ SE_DRAWS = {"smoke": 3}
 SE_BAND = (0.75**2, 1.33**2)
 
 
-def se_spec(family: str, preset: str):
-    """s at the family's first mode-seeking setting on 60 redrawn held-out sets (3 at smoke), one base (seed 100),
-    at the image cells' smoke size whatever the preset: the estimator's calibration (minutes a family at reduced size)."""
-    import dataclasses as dc
-
-    from ..presets import sampler_grid
-    from ..scoring import scoring_seeds
-
+def se_spec(family: str, preset: str) -> SweepSpec:
+    """s at the family's first mode-seeking setting on 60 redrawn held-out sets (3 at smoke), one base (the first
+    scoring seed), at the image cells' smoke size whatever the preset: the estimator's calibration (minutes a family
+    at reduced size)."""
     neon = IMAGE_FAMILIES[family].neon
-    spec = scoring_spec(family, "smoke")
-    return dc.replace(spec, grid={"sampler": sampler_grid(neon.name, neon.smoke[:1]), "held_out_draw": tuple(range(1, SE_DRAWS.get(preset, 60) + 1))},
-                      seeds=scoring_seeds(preset, paper=1)[:1], fixed={"family": family, "preset": "smoke"})
+    draws = tuple(range(1, SE_DRAWS.get(preset, 60) + 1))
+    return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke[:1]), "held_out_draw": draws},
+                     seeds=(FIRST_SCORING_SEED,), fixed={"family": family, "preset": "smoke"})
 
 
 def _z2(rows, scale: float = 1.0) -> list[float]:

@@ -434,13 +434,16 @@ def _scorecard_options(sc) -> None:
     sc.add_argument("--seeds", default=None, help="e.g. '100-109'; replaces every claim's own seeds (default: each claim's, for the preset)")
     sc.add_argument("--out", default="results/scorecard", help="folder for SCORECARD.md, scorecard.json and figures/ (default: results/scorecard)")
     sc.add_argument("--no-figures", action="store_true", help="write the report only, not the claims' figures")
+    sc.add_argument("--merge", action="store_true",
+                    help="update the report already in --out (same preset): the claims judged now replace their rows, the others keep theirs; "
+                         "each row names the commit it was judged at")
     add_executor_options(sc)
     add_device_option(sc)
 
 
 def cmd_scorecard(args) -> dict:
     """Judge every registered claim at --preset (its sweeps through --store) and write the report."""
-    from .scorecard import plan_scorecard, run_scorecard
+    from .scorecard import plan_scorecard, previous_rows, run_scorecard
 
     only = None if args.only is None else tuple(n.strip() for n in args.only.split(",") if n.strip())
     if only is not None and not only:
@@ -449,14 +452,16 @@ def cmd_scorecard(args) -> dict:
     device = device_of(args)
     try:
         plan_scorecard(args.preset, only=only, seeds=seeds, device=device)  # every claim and sweep checked before any work
+        if args.merge:
+            previous_rows(Path(args.out) / "scorecard.json", args.preset)
     except ValueError as e:
-        raise CLIError(str(e).replace("claim must", "--only must", 1).replace("preset must", "--preset must", 1)) from None
+        raise CLIError(str(e).replace("claim must", "--only must", 1).replace("preset must", "--preset must", 1).replace("merge:", "--merge:", 1)) from None
     store = _store(args)
     output_folder("--out", args.out)
     executor = _executor(args)
     try:
         result = run_scorecard(args.preset, store=store, out=args.out, executor=executor, only=only, seeds=seeds, device=device,
-                               figures=not args.no_figures, progress=show_progress(args))
+                               figures=not args.no_figures, progress=show_progress(args), merge=args.merge)
     finally:
         executor.close()
     if not args.json:

@@ -82,8 +82,14 @@ def run_scorecard(
     device=None,
     figures: bool = True,
     progress: bool = False,
+    merge: bool = False,
 ) -> dict:
     """Judge every chosen claim at ``preset`` and write ``<out>/SCORECARD.md`` and ``<out>/scorecard.json``.
+
+    With ``merge``, the report already in ``out`` (at the same preset) is updated instead of replaced:
+    the claims judged now replace their rows, the other registered claims keep theirs, and every row
+    names the commit it was judged at (``judged_at``), so a report may combine runs of several
+    sessions without hiding which code judged what.
 
     Returns:
         dict: ``rows`` (one per claim, :func:`scorecard_row`), ``paths`` (the files written) and
@@ -95,9 +101,11 @@ def run_scorecard(
     from .provenance import provenance
 
     plans = plan_scorecard(preset, only=only, seeds=seeds, device=device)  # every sweep checked before any work
-    store = store if isinstance(store, ResultStore) else ResultStore(store)
     out = Path(out)
+    kept = previous_rows(out / "scorecard.json", preset) if merge else {}  # read (and checked) before any work
+    store = store if isinstance(store, ResultStore) else ResultStore(store)
     out.mkdir(parents=True, exist_ok=True)
+    judged_at = _judged_at(provenance(str(device or "cpu")))
     rows, paths = [], []
     for claim in claims_of(only):
         frames = {}
@@ -118,14 +126,42 @@ def run_scorecard(
             drawn = make_figure(claim.figure, preset, store=store, out=out / "figures", executor=executor, seeds=tuple(row["seeds"]) or None,
                                 device=device, progress=progress)
             row["figure_paths"] = [str(p) for p in drawn["paths"]]
-        rows.append(row)
+        rows.append(row | {"judged_at": judged_at})
+    if kept:
+        now = {r["claim"]: r for r in rows}
+        rows = [now.get(c.name) or kept[c.name] for c in claims_of() if c.name in now or c.name in kept]
     meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu")),
-            "judged": len(rows), "registered": len(claims_of()), "left_out": sorted(set(c.name for c in claims_of()) - {r["claim"] for r in rows})}
+            "judged": len(rows), "registered": len(claims_of()), "left_out": sorted(set(c.name for c in claims_of()) - {r["claim"] for r in rows}),
+            "judged_at": sorted({r["judged_at"] for r in rows})}
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     report = _finite({"meta": meta, "counts": counts, "rows": rows})
     paths.append(_write(out / "scorecard.json", json.dumps(report, indent=1, default=_json_default, allow_nan=False)))
     paths.append(_write(out / "SCORECARD.md", render_markdown(rows, meta, counts)))
     return {"rows": rows, "paths": paths, "counts": counts}
+
+
+def _judged_at(prov: dict) -> str:
+    """The commit a row was judged at, as the report prints it."""
+    git = prov.get("git") or {}
+    return git.get("sha", "unknown")[:12] + (" (with uncommitted changes)" if git.get("dirty") else "")
+
+
+def previous_rows(path: Path, preset: str) -> dict:
+    """claim → row of the report at ``path`` that a merge keeps: its rows of claims still registered (a
+    missing report keeps nothing).  A report at another preset, or one that is not a scorecard, is refused."""
+    if not path.is_file():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        rows, meta = report["rows"], report["meta"]
+        old = meta["preset"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(f"merge: {path} is not a scorecard report ({type(e).__name__}); remove it or write to another --out") from None
+    if old != preset:
+        raise ValueError(f"merge: the report in {path.parent} is at preset {old!r}, not {preset!r}; merge only reports of one preset")
+    registered = {c.name for c in claims_of()}
+    first = _judged_at(meta.get("provenance") or {})  # a report written before rows named their commit
+    return {r["claim"]: {"judged_at": first} | r for r in rows if isinstance(r, dict) and r.get("claim") in registered}
 
 
 def _finite(o):
@@ -166,10 +202,13 @@ def render_markdown(rows: list, meta: dict, counts: dict) -> str:
     prov = meta["provenance"]
     git = prov.get("git") or {}
     commit = git.get("sha", "unknown") + (" with uncommitted changes" if git.get("dirty") else "")
+    commits = meta.get("judged_at") or []
+    judged = (f"rows judged at {len(commits)} commits ({', '.join(commits)}; each row's section names its own), written at commit {commit}"
+              if len(commits) > 1 else f"code {prov.get('code_version', '')}, commit {commit}")
     lines = [
         "# Scorecard: the paper's claims, judged",
         "",
-        f"Preset `{meta['preset']}`; code {prov.get('code_version', '')}, commit {commit}. "
+        f"Preset `{meta['preset']}`; {judged}. "
         "Each claim's pass rule and negative control are fixed in its study's `claims.py` before the run; "
         "the verdict follows one fixed logic (`neon_theory.run.claims.verdict`): a control that passes, or a calibration that does not, "
         "makes a claim inconclusive. Intervals are 95%; exact rows (closed forms, exact sums) have none.",
@@ -200,7 +239,7 @@ def render_markdown(rows: list, meta: dict, counts: dict) -> str:
             lines.append(f"- condition or counterexample: {r['condition']}")
         if r["conditional"] is not None:
             lines.append(f"- under the condition: {r['conditional']['what']} = {r['conditional']['text']}, {r['conditional']['outcome']}")
-        lines.append(f"- seeds: {_seed_text(r['seeds'])} ({r['n_seeds']})")
+        lines.append(f"- seeds: {_seed_text(r['seeds'])} ({r['n_seeds']})" + (f"; judged at commit {r['judged_at']}" if len(commits) > 1 else ""))
         if r["notes"]:
             lines.append(f"- notes: {r['notes']}")
         if r["test"]:

@@ -14,13 +14,31 @@ from ..scoring import FIRST_SCORING_SEED, listing, ok_rows, per_seed, permuted, 
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
 from .family import IMAGE_FAMILIES
-from .figures import scoring_spec
+from .figures import SCORED_SIZES, scoring_spec
 
 #: the bar of the image claims' sign counts: "in most seeds".  With 10 seeds a bar of 0.8 cannot be
 #: passed (10 of 10 give a Clopper-Pearson lower bound of 0.69); 0.5 is passed by 9 or 10 of 10.
 BAR = 0.5
 #: what each metric's claim reads from an image cell
 METRICS = {"loss": ("result.best_w_loss", "the held-out loss"), "fid": ("result.best_w_fid", "FID against the held-out images")}
+
+
+def scored_cells():
+    """((size, the claims' name part, the set in words), family) of every digit size the image claims are scored at
+    and every family scored there: ``images`` at 8×8 (the first paper run's names), ``images16`` at 16×16."""
+    return [((size, "images" if size == 8 else f"images{size}", f"{size}×{size} digits"), family)
+            for size, scored in SCORED_SIZES.items() for family in scored]
+
+
+def _figure(size: int) -> str:
+    """The figure of the claims' cells at ``size`` (studies/images/figures.py registers one per scored size)."""
+    return "images-best-w" + ("" if size == 8 else f"-{size}")
+
+
+def _set_of(rows) -> str:
+    """The preset and image set of the rows, in words."""
+    size = int(rows["size"].iloc[0]) if "size" in rows else 8
+    return f"image preset {rows['preset'].iloc[0]} ({size}×{size} digits)"
 
 
 def judge(frames: dict, *, family: str, metric: str) -> Evidence:
@@ -33,21 +51,21 @@ def judge(frames: dict, *, family: str, metric: str) -> Evidence:
         notes = (f"base FID {rows['result.base_fid'].mean():.3g} on {int(rows['result.n_eval'].iloc[0])} samples (mean); at the floor's size, "
                  f"{n} samples, base {rows['result.base_fid_at_floor_n'].mean():.3g} against the floor {rows['result.fid_floor'].mean():.3g} ± "
                  f"{rows['result.fid_floor_se'].mean():.2g} (two real sets the feature net never saw)")
-    sizes = f"image preset {rows['preset'].iloc[0]} (8×8 digits)" if len(rows) else ""
+    sizes = _set_of(rows) if len(rows) else ""
     return dataclasses.replace(e, notes="; ".join(x for x in (sizes, notes) if x))
 
 
-for _family in IMAGE_FAMILIES:
+for (_size, _set, _words), _family in scored_cells():
     for _metric, (_, _what) in METRICS.items():
         register_claim(Claim(
-            name=f"best-w-sign-images-{_family}-{_metric}",
-            statement=f"On images ({_family}, 8×8 digits), the sign of s predicts the sign of the best w on {_what}.",
+            name=f"best-w-sign-{_set}-{_family}-{_metric}",
+            statement=f"On images ({_family}, {_words}), the sign of s predicts the sign of the best w on {_what}.",
             source="Thm B.1 with Thm 2, carried to image models",
             rule=SignCount(BAR, "fraction of seeds where it holds at both settings").rule(),
             control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
-            sweeps={"cells": functools.partial(scoring_spec, _family)},
+            sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
             judge=functools.partial(judge, family=_family, metric=_metric),
-            figure="images-best-w",
+            figure=_figure(_size),
             order=70 if _metric == "loss" else 71,
         ))
 
@@ -88,19 +106,19 @@ def judge_prediction(frames: dict, *, column: str) -> Evidence:
     return Evidence(test, control, seeds=seed_list(rows), condition=condition, notes=notes)
 
 
-for _family in IMAGE_FAMILIES:
+for (_size, _set, _words), _family in scored_cells():
     for _name, (_column, _what, _source) in PREDICTIONS.items():
         register_claim(Claim(
-            name=f"{_name}-{_family}",
-            statement=f"On images ({_family}, 8×8 digits), {_what} predicts the best w on the held-out loss (within a factor of 2).",
+            name=f"{_name.replace('images', _set)}-{_family}",
+            statement=f"On images ({_family}, {_words}), {_what} predicts the best w on the held-out loss (within a factor of 2).",
             source=_source,
             rule=f"the 95% Clopper–Pearson interval of the fraction of seeds with every cell's prediction within {BAND[0]:g}-{BAND[1]:g}x of the "
                  f"best w lies at or above {BAR:g}",
             control="the same rule with the predictions permuted over all cells (a seeded permutation), which must fail",
-            sweeps={"cells": functools.partial(scoring_spec, _family)},
+            sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
             judge=functools.partial(judge_prediction, column=_column),
-            figure="images-best-w",
-            test="tests/studies/test_counterexamples.py::test_thm_b1s_w_star_misses_the_best_w_on_images" if _name == "w-star-images" else "",
+            figure=_figure(_size),
+            test="tests/studies/test_counterexamples.py::test_thm_b1s_w_star_misses_the_best_w_on_images" if _name == "w-star-images" and _size == 8 else "",
             order=72 if _name == "w-star-images" else 73,
         ))
 
@@ -150,17 +168,17 @@ def judge_domain(frames: dict) -> Evidence:
     )
 
 
-for _family in IMAGE_FAMILIES:
+for (_size, _set, _words), _family in scored_cells():
     register_claim(Claim(
-        name=f"first-order-domain-images-{_family}",
-        statement=f"On images ({_family}, 8×8 digits), the merge lies in Thm B.1's regime: the held-out loss along the realised step follows "
+        name=f"first-order-domain-{_set}-{_family}",
+        statement=f"On images ({_family}, {_words}), the merge lies in Thm B.1's regime: the held-out loss along the realised step follows "
                   f"its first-order prediction (within 10%) out to {QUADRATIC_SHARE:g}·|best w|, as a loss quadratic out to the best w does.",
         source="Thm B.1 (the first- and second-order expansion at the w Neon uses)",
         rule=SignCount(BAR, "fraction of seeds").rule() + f" (a seed holds when the domain reaches {QUADRATIC_SHARE:g}·|best w| in every cell)",
         control="a check of the rule rather than a control of the data: the same rule at 10·|best w|, which must fail",
-        sweeps={"cells": functools.partial(scoring_spec, _family)},
+        sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
         judge=judge_domain,
-        figure="images-best-w",
+        figure=_figure(_size),
         order=74,
     ))
 
@@ -237,16 +255,17 @@ def judge_sign_law(frames: dict) -> Evidence:
     )
 
 
-for _family in IMAGE_FAMILIES:
+for (_size, _set, _words), _family in scored_cells():
     register_claim(Claim(
-        name=f"sign-law-images-{_family}",
-        statement=f"On images ({_family}, 8×8 digits), a mode-seeking sampler makes s = <r_d, P r_s> negative (Adam P, held-out r_d).",
+        name=f"sign-law-{_set}-{_family}",
+        statement=f"On images ({_family}, {_words}), a mode-seeking sampler makes s = <r_d, P r_s> negative (Adam P, held-out r_d).",
         source="Thm 2 / Lemma B.6, carried to image models",
         rule=SignCount(BAR, "fraction of seeds with s < 0 at the mode-seeking setting").rule() + " (the image claims' bar: 0.8 cannot be passed by 10 seeds)",
         control="the same rule at the family's other setting (diversity-seeking, or mixed: few steps with γ = 0.5), which must fail",
-        sweeps={"cells": functools.partial(scoring_spec, _family)},
+        sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
         judge=judge_sign_law,
-        figure="images-best-w",
-        test="tests/studies/test_counterexamples.py::test_guidance_with_few_steps_gives_a_positive_s_on_images" if _family == "diffusion" else "",
+        figure=_figure(_size),
+        test=("tests/studies/test_counterexamples.py::test_guidance_with_few_steps_gives_a_positive_s_on_images"
+              if _family == "diffusion" and _size == 8 else ""),
         order=68,
     ))

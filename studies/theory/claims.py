@@ -132,3 +132,40 @@ register_claim(Claim(
     test="tests/engine/test_theorem1.py::test_first_order_claim_holds_as_eps_shrinks_along_the_counterexample",
     order=12,
 ))
+
+
+def judge_reweighting(frames: dict) -> Evidence:
+    from .reweighting import SPREAD, cases
+
+    rule = Universal("fraction of exact mode-seeking cases where f(log p_r) is a nondecreasing function of B")
+    sharp = [c for c in cases() if c.T < 1]
+    single = [c for c in sharp if c.dim == 1 and c.v_r[0] < c.v_star[0]]
+    bad = [c for c in sharp if not c.premise]
+    cov = [c for c in sharp if c.covariance > 0]
+    return Evidence(
+        rule.judge([c.premise for c in sharp]), rule.judge([c.premise for c in cases() if c.T > 1]), conditional=rule.judge([c.premise for c in single]),
+        condition=("one direction (D = 1) that the base makes too sharp; in D ≥ 2 the premise needs the errors in exact proportion "
+                   "(ε_i / v*_i² ∝ -1 / v_r,i) and fails even when every direction is too sharp; counterexample: "
+                   + "; ".join([c.label() for c in bad if c.dim > 1 and all(r < v for r, v in zip(c.v_r, c.v_star))][:2])) if bad else "",
+        notes=(f"{len(sharp)} exact mode-seeking cases (D = 1-3, T in {sorted({c.T for c in sharp})}, log v_r/v* uniform in ±{SPREAD:g}, "
+               f"the first-order regime). The form the conclusion needs, Cov_p*(f(log p_r), B) ≥ 0, holds in {len(cov)} of {len(sharp)}, "
+               f"with the sign of -Σ ε_i/v*_i (too sharp on average) in {sum(c.sharp_on_average == (c.covariance > 0) for c in sharp)}; "
+               f"there the exact s (P = H_d⁻¹) is negative in {sum(c.s_natural < 0 for c in cov)} of {len(cov)}, and in "
+               f"{sum(c.s_natural < 0 for c in sharp if c.covariance <= 0)} of the other {len(sharp) - len(cov)}. The conclusion's closed form E_q[B] "
+               f"has the sign of -εᵀb from the engine (log-Cholesky coordinates) in {sum((c.reweighted_mean > 0) == (c.eps_b < 0) for c in sharp)} "
+               f"of {len(sharp)}; the premise holds in {sum(c.premise for c in sharp)}, every one with s < 0"),
+    )
+
+
+register_claim(Claim(
+    name="lemma-b6-step-gaussian",
+    statement="Lemma B.6's key step: for a mode-seeking sampler, f(log p_θr(x)) is, to first order, a nondecreasing function of "
+              "B(x) = εᵀu_θ*(x), which makes E_q[B] = -εᵀb positive (cos φ < 0).",
+    source="Thm 2 / Lemma B.6 (the reweighting step), on Gaussians with a diagonal covariance",
+    rule=Universal().rule() + ", on the premise over exact mode-seeking cases (T < 1), D = 1-3",
+    control="the same rule at diversity-seeking T > 1 (f nonincreasing) on the same bases, which must fail",
+    sweeps={},
+    judge=judge_reweighting,
+    test="tests/studies/test_reweighting.py::test_the_step_fails_in_two_dimensions_while_the_conclusion_holds",
+    order=21,
+))

@@ -66,6 +66,53 @@ def test_one_claim_with_its_figure(tmp_path, capsys):
     assert f"judges 1 of the {len(claims_of())} registered claims" in (tmp_path / "o" / "SCORECARD.md").read_text()
 
 
+def _report(folder: Path) -> dict:
+    return json.loads((folder / "scorecard.json").read_text())
+
+
+def test_merge_updates_the_report_and_each_row_names_its_commit(tmp_path, capsys):
+    common = ["scorecard", "--preset", "smoke", "--store", tmp_path / "s", "--out", tmp_path / "o", "--no-figures", "-q"]
+    assert run_cli([*common, "--only", "sign-law-gaussian"], capsys)[0] == 0
+    first = _report(tmp_path / "o")
+    row = first["rows"][0]
+    assert row["judged_at"] and first["meta"]["judged_at"] == [row["judged_at"]]
+    # a row judged by other code (its commit rewritten), then a second claim merged in
+    first["rows"][0]["judged_at"] = "0123456789ab"
+    (tmp_path / "o" / "scorecard.json").write_text(json.dumps(first))
+    assert run_cli([*common, "--only", "warmup-closed-form", "--merge"], capsys)[0] == 0
+    merged = _report(tmp_path / "o")
+    rows = {r["claim"]: r for r in merged["rows"]}
+    assert set(rows) == {"sign-law-gaussian", "warmup-closed-form"}
+    assert rows["sign-law-gaussian"] == first["rows"][0]  # kept as it was, commit included
+    assert [r["claim"] for r in merged["rows"]] == [c.name for c in claims_of() if c.name in rows]  # the registry's order
+    assert "0123456789ab" in merged["meta"]["judged_at"] and len(merged["meta"]["judged_at"]) == 2
+    assert sum(merged["counts"].values()) == 2 and merged["meta"]["judged"] == 2
+    md = (tmp_path / "o" / "SCORECARD.md").read_text()
+    assert "rows judged at 2 commits" in md and "judged at commit 0123456789ab" in md
+    # a claim judged again replaces its row, not a second one; without --merge the report is replaced
+    assert run_cli([*common, "--only", "sign-law-gaussian", "--merge"], capsys)[0] == 0
+    again = _report(tmp_path / "o")
+    assert [r["claim"] for r in again["rows"]] == [r["claim"] for r in merged["rows"]]
+    assert {r["claim"]: r["judged_at"] for r in again["rows"]}["sign-law-gaussian"] != "0123456789ab"
+    assert run_cli([*common, "--only", "sign-law-gaussian"], capsys)[0] == 0
+    assert [r["claim"] for r in _report(tmp_path / "o")["rows"]] == ["sign-law-gaussian"]
+
+
+@pytest.mark.parametrize("report, needle", [
+    ({"meta": {"preset": "paper"}, "rows": []}, "is at preset 'paper', not 'smoke'"),
+    ("not json", "is not a scorecard report"),
+    ({"rows": []}, "is not a scorecard report"),
+])
+def test_merge_refuses_a_report_it_cannot_extend(report, needle, tmp_path, capsys):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "scorecard.json").write_text(report if isinstance(report, str) else json.dumps(report))
+    code, _, err = run_cli(["scorecard", "--preset", "smoke", "--only", "sign-law-gaussian", "--merge", "--store", tmp_path / "s",
+                            "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    one_line_error(err, needle)
+    assert "--merge" in err and not (tmp_path / "s").exists()  # refused before any work
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--only", "no-such-claim"], "--only must be one of"),
     (["--only", ","], "--only must name at least one claim"),

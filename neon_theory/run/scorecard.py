@@ -103,6 +103,7 @@ def run_scorecard(
     plans = plan_scorecard(preset, only=only, seeds=seeds, device=device)  # every sweep checked before any work
     out = Path(out)
     kept = previous_rows(out / "scorecard.json", preset) if merge else {}  # read (and checked) before any work
+    dropped = dropped_rows(out / "scorecard.json") if merge else []
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     out.mkdir(parents=True, exist_ok=True)
     judged_at = _judged_at(provenance(str(device or "cpu")))
@@ -133,6 +134,8 @@ def run_scorecard(
     meta = {"preset": preset, "seeds": None if seeds is None else list(seeds), "provenance": provenance(str(device or "cpu")),
             "judged": len(rows), "registered": len(claims_of()), "left_out": sorted(set(c.name for c in claims_of()) - {r["claim"] for r in rows}),
             "judged_at": sorted({r["judged_at"] for r in rows})}
+    if merge:
+        meta["merged"] = {"kept": sorted(set(kept) - {c.name for c in claims_of(only)}), "dropped": dropped}
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     report = _finite({"meta": meta, "counts": counts, "rows": rows})
     paths.append(_write(out / "scorecard.json", json.dumps(report, indent=1, default=_json_default, allow_nan=False)))
@@ -146,22 +149,47 @@ def _judged_at(prov: dict) -> str:
     return git.get("sha", "unknown")[:12] + (" (with uncommitted changes)" if git.get("dirty") else "")
 
 
+#: what a kept row must carry for the report to be written (the keys :func:`scorecard_row` gives it)
+_ROW_KEYS = ("claim", "source", "statement", "verdict", "rule", "control", "effect", "control_result", "condition", "n_seeds", "seeds", "notes",
+             "figure", "test")
+
+
+def _report_parts(path: Path) -> tuple[list, dict]:
+    """The rows and meta of the report at ``path``, checked for the shape the merge reads (a ValueError otherwise)."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        rows, meta = report["rows"], report["meta"]
+        ok = isinstance(rows, list) and isinstance(meta, dict) and isinstance(meta.get("preset"), str) and isinstance(meta.get("provenance", {}), dict)
+        ok = ok and all(isinstance(r, dict) and isinstance(r.get("claim"), str) and all(k in r for k in _ROW_KEYS) for r in rows)
+        ok = ok and all(isinstance(r.get(k), dict) and "text" in r[k] and "what" in r[k] and "outcome" in r[k] for r in rows
+                        for k in ("effect", "control_result"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, OSError):
+        ok = False
+    if not ok:
+        raise ValueError(f"merge: {path} is not a scorecard report (unreadable, or its rows lack the report's fields); "
+                         "remove it or write to another --out")
+    return rows, meta
+
+
 def previous_rows(path: Path, preset: str) -> dict:
     """claim → row of the report at ``path`` that a merge keeps: its rows of claims still registered (a
     missing report keeps nothing).  A report at another preset, or one that is not a scorecard, is refused."""
     if not path.is_file():
         return {}
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        rows, meta = report["rows"], report["meta"]
-        old = meta["preset"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise ValueError(f"merge: {path} is not a scorecard report ({type(e).__name__}); remove it or write to another --out") from None
-    if old != preset:
-        raise ValueError(f"merge: the report in {path.parent} is at preset {old!r}, not {preset!r}; merge only reports of one preset")
+    rows, meta = _report_parts(path)
+    if meta["preset"] != preset:
+        raise ValueError(f"merge: the report in {path.parent} is at preset {meta['preset']!r}, not {preset!r}; merge only reports of one preset")
     registered = {c.name for c in claims_of()}
     first = _judged_at(meta.get("provenance") or {})  # a report written before rows named their commit
-    return {r["claim"]: {"judged_at": first} | r for r in rows if isinstance(r, dict) and r.get("claim") in registered}
+    return {r["claim"]: {"judged_at": first} | r for r in rows if r["claim"] in registered}
+
+
+def dropped_rows(path: Path) -> list:
+    """The claims of the report at ``path`` that are no longer registered (a merge leaves them out and says so)."""
+    if not path.is_file():
+        return []
+    registered = {c.name for c in claims_of()}
+    return sorted(r["claim"] for r in _report_parts(path)[0] if r["claim"] not in registered)
 
 
 def _finite(o):
@@ -216,6 +244,9 @@ def render_markdown(rows: list, meta: dict, counts: dict) -> str:
         "Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()),
         "",
     ]
+    if (meta.get("merged") or {}).get("dropped"):
+        lines += ["Rows of claims no longer registered were left out of this merged report: "
+                  + ", ".join(f"`{n}`" for n in meta["merged"]["dropped"]) + ".", ""]
     if meta.get("left_out"):
         lines += [f"**This report judges {meta['judged']} of the {meta['registered']} registered claims** (`--only`); not run: "
                   + ", ".join(f"`{n}`" for n in meta["left_out"]) + ".", ""]

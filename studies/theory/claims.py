@@ -137,23 +137,31 @@ register_claim(Claim(
 def judge_reweighting(frames: dict) -> Evidence:
     from .reweighting import SPREAD, cases
 
-    rule = Universal("fraction of exact mode-seeking cases where f(log p_r) is a nondecreasing function of B")
+    rule = Universal("fraction of exact cases where f(log p_r) is a nondecreasing function of B")
     sharp = [c for c in cases() if c.T < 1]
-    single = [c for c in sharp if c.dim == 1 and c.v_r[0] < c.v_star[0]]
-    bad = [c for c in sharp if not c.premise]
-    cov = [c for c in sharp if c.covariance > 0]
+    too_sharp_1d = [c for c in cases() if c.dim == 1 and c.v_r[0] < c.v_star[0]]  # the condition's units, at every T
+    bad, seen = [], set()
+    for c in sharp:  # one counterexample a base: D ≥ 2, every direction too sharp, the premise false
+        if not c.premise and c.dim > 1 and all(r < v for r, v in zip(c.v_r, c.v_star)) and c.v_r not in seen:
+            seen.add(c.v_r)
+            bad.append(c.label())
+    cov = [c for c in sharp if c.covariance >= 0]
+    other = [c for c in sharp if c.covariance < 0]
+    premise = [c for c in sharp if c.premise]
     return Evidence(
-        rule.judge([c.premise for c in sharp]), rule.judge([c.premise for c in cases() if c.T > 1]), conditional=rule.judge([c.premise for c in single]),
-        condition=("one direction (D = 1) that the base makes too sharp; in D ≥ 2 the premise needs the errors in exact proportion "
-                   "(ε_i / v*_i² ∝ -1 / v_r,i) and fails even when every direction is too sharp; counterexample: "
-                   + "; ".join([c.label() for c in bad if c.dim > 1 and all(r < v for r, v in zip(c.v_r, c.v_star))][:2])) if bad else "",
-        notes=(f"{len(sharp)} exact mode-seeking cases (D = 1-3, T in {sorted({c.T for c in sharp})}, log v_r/v* uniform in ±{SPREAD:g}, "
-               f"the first-order regime). The form the conclusion needs, Cov_p*(f(log p_r), B) ≥ 0, holds in {len(cov)} of {len(sharp)}, "
-               f"with the sign of -Σ ε_i/v*_i (too sharp on average) in {sum(c.sharp_on_average == (c.covariance > 0) for c in sharp)}; "
-               f"there the exact s (P = H_d⁻¹) is negative in {sum(c.s_natural < 0 for c in cov)} of {len(cov)}, and in "
-               f"{sum(c.s_natural < 0 for c in sharp if c.covariance <= 0)} of the other {len(sharp) - len(cov)}. The conclusion's closed form E_q[B] "
-               f"has the sign of -εᵀb from the engine (log-Cholesky coordinates) in {sum((c.reweighted_mean > 0) == (c.eps_b < 0) for c in sharp)} "
-               f"of {len(sharp)}; the premise holds in {sum(c.premise for c in sharp)}, every one with s < 0"),
+        rule.judge([c.premise for c in sharp]), rule.judge([c.premise for c in too_sharp_1d if c.T > 1]),
+        conditional=rule.judge([c.premise for c in too_sharp_1d if c.T < 1]),
+        condition=("one direction (D = 1) that the base makes too sharp (there the premise holds by its exact characterisation); in D ≥ 2 "
+                   "it needs the errors in exact proportion (ε_i / v*_i² ∝ -1 / v_r,i) and fails even when every direction is too sharp"
+                   + (": counterexample " + "; ".join(bad[:2]) if bad else "")) if any(not c.premise for c in sharp) else "",
+        notes=(f"{len(sharp)} exact mode-seeking cases (D = 1-3, T in {sorted({c.T for c in sharp})}, log v_r/v* uniform in ±{SPREAD:g}). "
+               f"What the conclusion needs, Cov_p_r(f(log p_r), B) ≥ 0 (E_q[B] is that covariance plus E_p_r[B] > 0), holds in {len(cov)}, "
+               f"with E_q[B] > 0 in {sum(c.reweighted_mean > 0 for c in cov)} of them and in {sum(c.reweighted_mean > 0 for c in other)} of the "
+               f"other {len(other)}; its first-order sign, the base too sharp on average (Σ ε_i/v*_i < 0), matches in "
+               f"{sum(c.sharp_on_average == (c.covariance >= 0) for c in sharp)}. The exact s (P = H_d⁻¹) is negative in "
+               f"{sum(c.s_natural < 0 for c in cov)} of the {len(cov)} and in {sum(c.s_natural < 0 for c in other)} of the other {len(other)}. "
+               f"E_q[B] has the sign of -εᵀb from the engine (log-Cholesky coordinates) in {sum((c.reweighted_mean > 0) == (c.eps_b < 0) for c in sharp)} "
+               f"of {len(sharp)}; the premise holds in {len(premise)}, with s < 0 in {sum(c.s_natural < 0 for c in premise)}"),
     )
 
 
@@ -163,9 +171,41 @@ register_claim(Claim(
               "B(x) = εᵀu_θ*(x), which makes E_q[B] = -εᵀb positive (cos φ < 0).",
     source="Thm 2 / Lemma B.6 (the reweighting step), on Gaussians with a diagonal covariance",
     rule=Universal().rule() + ", on the premise over exact mode-seeking cases (T < 1), D = 1-3",
-    control="the same rule at diversity-seeking T > 1 (f nonincreasing) on the same bases, which must fail",
+    control="the same rule on the condition's own bases (D = 1, too sharp) at diversity-seeking T > 1 (f nonincreasing), which must fail",
     sweeps={},
     judge=judge_reweighting,
     test="tests/studies/test_reweighting.py::test_the_step_fails_in_two_dimensions_while_the_conclusion_holds",
     order=21,
+))
+
+
+def judge_stability(frames: dict) -> Evidence:
+    from .stability import CONTROL_RADIUS, DISTANCE, LIPSCHITZ_POINTS, NEIGHBOURS, T, cases, share
+
+    rule = Universal("fraction of exact cases with s < -μ/2 at every neighbour of the ball of radius μ/(2L)")
+    cs = cases()
+    ratios = [c.radius / DISTANCE for c in cs]
+    return Evidence(
+        rule.judge([c.holds for c in cs]), rule.judge([all(v < 0 for v in c.control_s) for c in cs]),
+        condition="" if all(c.holds for c in cs) else "s ≥ -μ/2 inside the ball at D = " + ", ".join(str(c.dim) for c in cs if not c.holds),
+        notes=(f"{len(cs)} exact Gaussian cases (D = 1-3, T = {T:g}, P = H_d⁻¹, the base at distance {DISTANCE:g} from θ* in log-Cholesky "
+               f"coordinates, pointed so that s(θ_r) < 0), {NEIGHBOURS} neighbours a ball (half on its sphere). L is estimated as the largest "
+               f"‖∇s‖ on {LIPSCHITZ_POINTS} points of the ball of radius {DISTANCE / 2:g}, so the radius μ/(2L) is an estimate: "
+               f"{min(ratios):.2g}-{max(ratios):.2g} of the base's distance from θ*. θ_r's own w* = -s/z improves the real risk at every "
+               f"neighbour in {sum(share(c.gain_w_star) == 1 for c in cs)} of {len(cs)} balls, w*/2 in {sum(share(c.gain_half) == 1 for c in cs)}. "
+               f"The control's ball ({CONTROL_RADIUS:g}x the distance, reaching past θ*) has s ≥ 0 at "
+               f"{min(1 - share(c.control_s) for c in cs):.0%}-{max(1 - share(c.control_s) for c in cs):.0%} of its neighbours"),
+    )
+
+
+register_claim(Claim(
+    name="stability-ball-gaussian",
+    statement="s is Lipschitz in θ: if s(θ_r) ≤ -μ, then s < -μ/2 on the ball of radius μ/(2L) around θ_r, and one w works for every base in it.",
+    source="App. B.8 (stability)",
+    rule=Universal().rule() + ", over exact Gaussian cases (D = 1-3) and the neighbours of each ball",
+    control="the same rule on a ball three times the base's distance from θ* (it reaches past θ*, where s changes sign), which must fail",
+    sweeps={},
+    judge=judge_stability,
+    test="tests/studies/test_stability.py::test_a_ball_past_theta_star_holds_bases_with_s_above_zero",
+    order=22,
 ))

@@ -78,7 +78,8 @@ def test_merge_updates_the_report_and_each_row_names_its_commit(tmp_path, capsys
     assert row["judged_at"] and first["meta"]["judged_at"] == [row["judged_at"]]
     # a row judged by other code (its commit rewritten), then a second claim merged in
     first["rows"][0]["judged_at"] = "0123456789ab"
-    (tmp_path / "o" / "scorecard.json").write_text(json.dumps(first))
+    gone = first["rows"][0] | {"claim": "a-claim-no-longer-registered"}
+    (tmp_path / "o" / "scorecard.json").write_text(json.dumps(first | {"rows": [*first["rows"], gone]}))
     assert run_cli([*common, "--only", "warmup-closed-form", "--merge"], capsys)[0] == 0
     merged = _report(tmp_path / "o")
     rows = {r["claim"]: r for r in merged["rows"]}
@@ -87,8 +88,9 @@ def test_merge_updates_the_report_and_each_row_names_its_commit(tmp_path, capsys
     assert [r["claim"] for r in merged["rows"]] == [c.name for c in claims_of() if c.name in rows]  # the registry's order
     assert "0123456789ab" in merged["meta"]["judged_at"] and len(merged["meta"]["judged_at"]) == 2
     assert sum(merged["counts"].values()) == 2 and merged["meta"]["judged"] == 2
+    assert merged["meta"]["merged"] == {"kept": ["sign-law-gaussian"], "dropped": ["a-claim-no-longer-registered"]}
     md = (tmp_path / "o" / "SCORECARD.md").read_text()
-    assert "rows judged at 2 commits" in md and "judged at commit 0123456789ab" in md
+    assert "rows judged at 2 commits" in md and "judged at commit 0123456789ab" in md and "`a-claim-no-longer-registered`" in md
     # a claim judged again replaces its row, not a second one; without --merge the report is replaced
     assert run_cli([*common, "--only", "sign-law-gaussian", "--merge"], capsys)[0] == 0
     again = _report(tmp_path / "o")
@@ -102,6 +104,9 @@ def test_merge_updates_the_report_and_each_row_names_its_commit(tmp_path, capsys
     ({"meta": {"preset": "paper"}, "rows": []}, "is at preset 'paper', not 'smoke'"),
     ("not json", "is not a scorecard report"),
     ({"rows": []}, "is not a scorecard report"),
+    ({"meta": {"preset": "smoke", "provenance": "x"}, "rows": []}, "is not a scorecard report"),
+    ({"meta": {"preset": "smoke"}, "rows": [{"claim": "sign-law-gaussian"}]}, "is not a scorecard report"),  # a row without its fields
+    ({"meta": {"preset": "smoke"}, "rows": [{"claim": ["unhashable"]}]}, "is not a scorecard report"),
 ])
 def test_merge_refuses_a_report_it_cannot_extend(report, needle, tmp_path, capsys):
     (tmp_path / "o").mkdir()

@@ -10,14 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neon_theory.rng import draw, generator
-from studies.theory.reweighting import case, covariance, premise_holds, reweighted_mean
+from studies.theory.reweighting import base_mean, case, covariance, premise_holds, reweighted_mean
 
 F64 = torch.float64
 K = 4.0  # Monte Carlo checks pass within K standard errors
 
 
+def _mean_se(x):
+    return float(x.mean()), float(x.std() / math.sqrt(len(x)))
+
+
 def _mc(v_star, v_r, T, n=400_000, seed=11):
-    """Monte Carlo of Cov_p*(f(log p_r), B)/E[f] and of E_q[B], from x ~ p* and x ~ q = N(0, T v_r), with SEs."""
+    """Monte Carlo, with SEs, of E_q[B] reweighted from x ~ p_r (the ratio E[fB]/E[f], delta-method SE), of E_q[B]
+    drawn directly from q = N(0, T v_r), and of E_{p_r}[B]."""
     v_star, v_r = torch.tensor(v_star, dtype=F64), torch.tensor(v_r, dtype=F64)
     g = generator(seed, "reweighting-mc")
     beta = (v_r - v_star) / (2 * v_star**2)
@@ -25,24 +30,27 @@ def _mc(v_star, v_r, T, n=400_000, seed=11):
     def B(x):
         return (beta * (x**2 - v_star)).sum(1)  # εᵀu_θ*(x), centred under p*
 
-    x = draw(torch.randn, n, len(v_star), generator=g, dtype=F64) * v_star.sqrt()
-    f = torch.exp((1 / T - 1) * (-(x**2) / (2 * v_r)).sum(1))  # f(log p_r) up to a constant factor
+    x = draw(torch.randn, n, len(v_star), generator=g, dtype=F64) * v_r.sqrt()
+    w = torch.exp((1 / T - 1) * (-(x**2) / (2 * v_r)).sum(1))  # f(log p_r), up to a constant factor
+    w = w / w.mean()
     b = B(x)
-    w = f / f.mean()
-    # the ratio E[fB]/E[f] minus E[B]; its SE by the delta method, from w(B - ratio)
-    cov, cov_se = float((w * (b - b.mean())).mean()), float((w * b - w * (w * b).mean()).std() / math.sqrt(n))
-    xq = draw(torch.randn, n, len(v_star), generator=g, dtype=F64) * (T * v_r).sqrt()
-    bq = B(xq)
-    return (cov, cov_se), (float(bq.mean()), float(bq.std() / math.sqrt(n)))
+    ratio = float((w * b).mean())
+    ratio_se = float((w * (b - ratio)).std() / math.sqrt(n))  # the ratio's influence function w(B - ratio)
+    direct = _mean_se(B(draw(torch.randn, n, len(v_star), generator=g, dtype=F64) * (T * v_r).sqrt()))
+    return (ratio, ratio_se), direct, _mean_se(b)
 
 
-@pytest.mark.parametrize("v_star, v_r, T", [((1.0,), (0.8,), 0.7), ((1.5, 0.6), (1.2, 0.75), 0.5), ((0.7, 1.0, 2.0), (0.9, 0.8, 1.7), 0.8),
+@pytest.mark.parametrize("v_star, v_r, T", [((1.0,), (0.8,), 0.7), ((1.5, 0.6), (1.2, 0.5), 0.5), ((0.7, 1.0, 2.0), (0.9, 0.8, 1.7), 0.8),
                                             ((1.0, 1.0), (1.3, 0.9), 1.4)])
 def test_the_closed_forms_match_monte_carlo(v_star, v_r, T):
-    (cov, cov_se), (mean, mean_se) = _mc(v_star, v_r, T)
-    assert abs(covariance(v_star, v_r, T) - cov) < K * cov_se
-    assert abs(reweighted_mean(v_star, v_r, T) - mean) < K * mean_se
-    assert cov_se < 0.05 * abs(cov) + 1e-3  # the check has power: the SE is small next to the value
+    (ratio, ratio_se), (direct, direct_se), (base, base_se) = _mc(v_star, v_r, T)
+    exact = reweighted_mean(v_star, v_r, T)
+    assert abs(exact - ratio) < K * ratio_se and abs(exact - direct) < K * direct_se
+    assert abs(base_mean(v_star, v_r) - base) < K * base_se
+    # the covariance the conclusion needs is E_q[B] - E_{p_r}[B]
+    assert covariance(v_star, v_r, T) == pytest.approx(exact - base_mean(v_star, v_r), rel=1e-12)
+    for value, se in ((ratio, ratio_se), (direct, direct_se), (base, base_se)):
+        assert se < 0.05 * abs(value)  # the check has power: every value is far from 0 in its own SEs
 
 
 def test_the_step_fails_in_two_dimensions_while_the_conclusion_holds():
@@ -73,6 +81,11 @@ def test_in_more_dimensions_the_premise_needs_the_errors_in_exact_proportion(v_s
     assert not premise_holds(v_star, off, 0.7)
 
 
-def test_a_tilt_past_normalisability_is_refused():
-    with pytest.raises(ValueError, match="normalisability"):
-        covariance((1.0,), (0.5,), 3.0)  # 1/v* + (1/T - 1)/v_r = 1 - 4/3 < 0
+def test_unequal_errors_in_the_premise_s_proportion_satisfy_it():
+    # parallel means v_r,i/v*_i = a_i with every a_i(1 - a_i) equal: (0.7, 0.3) as well as equal ratios
+    assert premise_holds((1.0, 2.0), (0.7, 0.6), 0.7) and not premise_holds((1.0, 2.0), (0.7, 0.62), 0.7)
+
+
+def test_bad_variances_are_refused():
+    with pytest.raises(ValueError, match="positive variances"):
+        case((1.0,), (-0.5,), 0.7)

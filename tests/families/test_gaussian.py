@@ -358,3 +358,14 @@ def test_how_the_base_was_fit_decides_the_sign_at_a_sharpening_temperature():
             assert (r["s_natural"] < 0) == (r["trace_ratio"] > 1), (seed, fit, r)
             flat = gaussian_fit_cell(GaussianFitCell(dim=2, n=30, fit=fit, sampler="temperature=1.43"), seed)
             assert (flat["s_natural"] < 0) == (r["s_natural"] > 0)  # natural P: s ∝ (1 - T), the sign flips at T = 1
+
+
+def test_the_gain_at_the_best_w_does_not_fall_at_large_sizes():
+    # App. B.10's U-shape, its right arm: at seed 130 (the claim's first scoring seed) the exact NLL's gain at the
+    # best w keeps rising from |S| = 300 to 30,000 instead of falling; the left arm (10 → 300) rises as the claim says
+    from studies.gaussian.cells import GaussianCell, gaussian_cell
+    from studies.gaussian.claims import U_FIRST_SEED, U_SIZES
+
+    gain = {n: gaussian_cell(GaussianCell(sampler="temperature=0.5", n_synthetic=n), U_FIRST_SEED)["gain"] for n in U_SIZES}
+    small, mid, large = (gain[n] for n in U_SIZES)
+    assert mid > small and large > mid

@@ -118,7 +118,7 @@ for (_size, _set, _words), _family in scored_cells():
             sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
             judge=functools.partial(judge_prediction, column=_column),
             figure=_figure(_size),
-            test="tests/studies/test_counterexamples.py::test_thm_b1s_w_star_misses_the_best_w_on_images" if _name == "w-star-images" and _size == 8 else "",
+            test="tests/studies/test_counterexamples.py::test_thm_b1s_w_star_misses_the_best_w_on_images" if _name == "w-star-images" else "",
             order=72 if _name == "w-star-images" else 73,
         ))
 

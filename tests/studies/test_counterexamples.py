@@ -92,3 +92,16 @@ def test_guidance_with_few_steps_gives_a_positive_s_on_images(family, sampler, s
     row = rows.iloc[0]
     assert row["result.sharpening"] == "mode-seeking"
     assert row["result.s"] > 4 * row["result.s_se"], (row["result.s"], row["result.s_se"])  # k = 4 SE
+
+
+def test_neon_helps_fid_on_16x16_digits_where_s_says_it_should_not(tmp_path):
+    """``best-w-sign-images16-diffusion-fid`` (refuted, 1 of 10 seeds): on 16×16 digits the best w on FID is
+    positive in most cells whatever the sign of s.  The paper run at seed 102, γ = 0.5 (10 DDIM steps): s = +6.4 ± 1.0,
+    so the theory predicts w < 0, while Brent's best w on FID is +0.59 (FID 6.46 → 2.76; the held-out loss's best
+    w is -0.057, as predicted).  The same reduced cell here, FID read at w = 0 and 0.59 instead of searched."""
+    row = claim_cells("best-w-sign-images16-diffusion-fid", tmp_path, seeds=(102,), fixed={"best_w": False, "w_values": (0.0, 0.59)},
+                      sampler=["guidance=0.5"]).iloc[0]
+    assert row["result.s"] > 4 * row["result.s_se"], (row["result.s"], row["result.s_se"])  # k = 4 SE
+    fid_base, fid_neon = row["result.fid_at_w"]
+    assert fid_neon < fid_base - 2.0, (fid_base, fid_neon)  # Neon (w > 0) lowers FID by 3.7 in the run; a base FID SE is about 0.6
+

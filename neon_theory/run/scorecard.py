@@ -102,8 +102,7 @@ def run_scorecard(
 
     plans = plan_scorecard(preset, only=only, seeds=seeds, device=device)  # every sweep checked before any work
     out = Path(out)
-    kept = previous_rows(out / "scorecard.json", preset) if merge else {}  # read (and checked) before any work
-    dropped = dropped_rows(out / "scorecard.json") if merge else []
+    kept, dropped = previous_rows(out / "scorecard.json", preset) if merge else ({}, [])  # read (and checked) before any work
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     out.mkdir(parents=True, exist_ok=True)
     judged_at = _judged_at(provenance(str(device or "cpu")))
@@ -171,25 +170,19 @@ def _report_parts(path: Path) -> tuple[list, dict]:
     return rows, meta
 
 
-def previous_rows(path: Path, preset: str) -> dict:
-    """claim → row of the report at ``path`` that a merge keeps: its rows of claims still registered (a
-    missing report keeps nothing).  A report at another preset, or one that is not a scorecard, is refused."""
+def previous_rows(path: Path, preset: str) -> tuple[dict, list]:
+    """What a merge keeps of the report at ``path``: (claim → row of each claim still registered, the sorted names
+    of its claims no longer registered); a missing report keeps nothing.  A report at another preset, or one that
+    is not a scorecard, is refused (a ValueError)."""
     if not path.is_file():
-        return {}
+        return {}, []
     rows, meta = _report_parts(path)
     if meta["preset"] != preset:
         raise ValueError(f"merge: the report in {path.parent} is at preset {meta['preset']!r}, not {preset!r}; merge only reports of one preset")
     registered = {c.name for c in claims_of()}
     first = _judged_at(meta.get("provenance") or {})  # a report written before rows named their commit
-    return {r["claim"]: {"judged_at": first} | r for r in rows if r["claim"] in registered}
-
-
-def dropped_rows(path: Path) -> list:
-    """The claims of the report at ``path`` that are no longer registered (a merge leaves them out and says so)."""
-    if not path.is_file():
-        return []
-    registered = {c.name for c in claims_of()}
-    return sorted(r["claim"] for r in _report_parts(path)[0] if r["claim"] not in registered)
+    kept = {r["claim"]: {"judged_at": first} | r for r in rows if r["claim"] in registered}
+    return kept, sorted(r["claim"] for r in rows if r["claim"] not in registered)
 
 
 def _finite(o):

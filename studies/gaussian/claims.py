@@ -240,17 +240,17 @@ def _arms(rows: pd.DataFrame, column: str) -> tuple[list, list]:
 def judge_u_shape(frames: dict) -> Evidence:
     rows = ok_rows(frames["cells"])
     rule = MeanIn(0, float("inf"), "mean over seeds of the gain at the middle |S| minus the gain at an end, in the less favourable arm")
-    left, right = _arms(rows, "result.gain")
-    test = every([rule.judge(left), rule.judge(right)])
+    left, right = (rule.judge(arm) for arm in _arms(rows, "result.gain"))
+    test = every([left, right])
     control = every([rule.judge(a) for a in _arms(rows, "result.s")])  # s is exact and does not depend on S: no U, the rule must fail
     means = rows.groupby("n_synthetic")["result.gain"].mean()
     return Evidence(
         test, control, seeds=seed_list(rows),
         condition="" if test.outcome != "fail" else (
             "the gain does not fall at large |S| (the right arm): it rises to its population value and stays"
-            if rule.judge(right).outcome == "fail" else "the gain does not rise from the smallest |S| (the left arm)"),
+            if right.outcome == "fail" else "the gain does not rise from the smallest |S| (the left arm)"),
         notes=(f"gain in the exact NLL at the best w, mean over seeds, at |S| = {', '.join(f'{n}: {means.get(n, math.nan):.4g}' for n in U_SIZES)}; "
-               f"left arm (middle minus smallest) {rule.judge(left).text()}, right arm (middle minus largest) {rule.judge(right).text()}. "
+               f"left arm (middle minus smallest) {left.text()}, right arm (middle minus largest) {right.text()}. "
                f"The rule was fixed after a look at seeds 100-109, so it is scored on seeds from {U_FIRST_SEED}. The AR toy's arm of "
                "gain-vs-size is not judged yet"),
     )

@@ -14,7 +14,7 @@ from ..scoring import FIRST_SCORING_SEED, listing, ok_rows, per_seed, permuted, 
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
 from .family import IMAGE_FAMILIES
-from .figures import SCORED_SIZES, scoring_spec
+from .figures import SCORED_SIZES, best_w_figure, scoring_spec
 
 #: the bar of the image claims' sign counts: "in most seeds".  With 10 seeds a bar of 0.8 cannot be
 #: passed (10 of 10 give a Clopper-Pearson lower bound of 0.69); 0.5 is passed by 9 or 10 of 10.
@@ -28,11 +28,6 @@ def scored_cells():
     and every family scored there: ``images`` at 8×8 (the first paper run's names), ``images16`` at 16×16."""
     return [((size, "images" if size == 8 else f"images{size}", f"{size}×{size} digits"), family)
             for size, scored in SCORED_SIZES.items() for family in scored]
-
-
-def _figure(size: int) -> str:
-    """The figure of the claims' cells at ``size`` (studies/images/figures.py registers one per scored size)."""
-    return "images-best-w" + ("" if size == 8 else f"-{size}")
 
 
 def _set_of(rows) -> str:
@@ -65,7 +60,7 @@ for (_size, _set, _words), _family in scored_cells():
             control="the same rule with s permuted over all cells (a seeded permutation), which must fail",
             sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
             judge=functools.partial(judge, family=_family, metric=_metric),
-            figure=_figure(_size),
+            figure=best_w_figure(_size),
             test=("tests/studies/test_counterexamples.py::test_neon_helps_fid_on_16x16_digits_where_s_says_it_should_not"
                   if (_size, _family, _metric) == (16, "diffusion", "fid") else ""),
             order=70 if _metric == "loss" else 71,
@@ -119,7 +114,7 @@ for (_size, _set, _words), _family in scored_cells():
             control="the same rule with the predictions permuted over all cells (a seeded permutation), which must fail",
             sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
             judge=functools.partial(judge_prediction, column=_column),
-            figure=_figure(_size),
+            figure=best_w_figure(_size),
             test="tests/studies/test_counterexamples.py::test_thm_b1s_w_star_misses_the_best_w_on_images" if _name == "w-star-images" else "",
             order=72 if _name == "w-star-images" else 73,
         ))
@@ -180,7 +175,7 @@ for (_size, _set, _words), _family in scored_cells():
         control="a check of the rule rather than a control of the data: the same rule at 10·|best w|, which must fail",
         sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
         judge=judge_domain,
-        figure=_figure(_size),
+        figure=best_w_figure(_size),
         order=74,
     ))
 
@@ -266,7 +261,7 @@ for (_size, _set, _words), _family in scored_cells():
         control="the same rule at the family's other setting (diversity-seeking, or mixed: few steps with γ = 0.5), which must fail",
         sweeps={"cells": functools.partial(scoring_spec, _family, size=_size)},
         judge=judge_sign_law,
-        figure=_figure(_size),
+        figure=best_w_figure(_size),
         test=("tests/studies/test_counterexamples.py::test_guidance_with_few_steps_gives_a_positive_s_on_images"
               if _family == "diffusion" and _size == 8 else ""),
         order=68,

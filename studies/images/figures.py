@@ -79,6 +79,11 @@ SCORING_IMAGE_PRESET = {"smoke": "smoke", "reduced": "reduced", "paper": "reduce
 SCORED_SIZES = {8: tuple(IMAGE_FAMILIES), 16: ("diffusion", "flow")}
 
 
+def best_w_figure(size: int) -> str:
+    """The name of the figure of the image claims' cells at ``size`` (``images-best-w`` at 8×8, ``images-best-w-16``)."""
+    return "images-best-w" + ("" if size == 8 else f"-{size}")
+
+
 def scoring_spec(family: str, preset: str, size: int = 8) -> SweepSpec:
     """The image claims' cells: Brent's best w on both metrics at the family's mode- and diversity-seeking
     settings (``size``×``size`` digits), on the scoring seeds (2 at smoke, 10 otherwise), at :data:`SCORING_IMAGE_PRESET`."""
@@ -255,7 +260,7 @@ register_figure(
 )
 for _size in SCORED_SIZES:
     register_figure(
-        "images-best-w" + ("" if _size == 8 else f"-{_size}"),
+        best_w_figure(_size),
         f"{_size}×{_size} digits, the image claims' cells (scoring seeds): best w on the held-out loss and on FID against s ± SE, "
         "and the bases against the FID floor",
         {f: (lambda p, f=f, size=_size: _best_w_figure_spec(f, p, size)) for f in SCORED_SIZES[_size]},

@@ -11,7 +11,7 @@ A study registers its claims (:func:`register_claim`) from a module named in the
   **calibration** that must pass.
 
 The pass rules are the small frozen classes of this module (:class:`SignCount`,
-:class:`Universal`, :class:`MeanIn`, :class:`SlopeIn`, :class:`AgreesWith`): each turns data into a
+:class:`Universal`, :class:`MeanIn`, :class:`SlopeIn`, :class:`AgreesWith`, :class:`SDOverSE`): each turns data into a
 :class:`Judgement` with a 95% interval and one of three outcomes.  Every rule is written in a
 claim's code before the run it scores, and :func:`verdict` combines the judgements by one fixed
 logic, so a verdict cannot be tuned on the data it reports.  ``neon-theory scorecard``
@@ -219,6 +219,44 @@ class AgreesWith:
 
     def rule(self) -> str:
         return f"every estimate is within {self.k:g} standard errors of the exact value"
+
+
+@dataclass(frozen=True)
+class SDOverSE:
+    """An estimator's reported standard errors against the spread of its estimates over independent
+    repeats: the ratio SD / mean SE (:func:`neon_theory.calibration.se_calibration`) against an open
+    region (``lo``, ``hi``) around 1.
+
+    The interval is the ratio ± 1.96 of its delta-method SE (the SD's, through the estimates'
+    kurtosis, and the mean SE's).  pass: it lies inside the region; fail: outside; undecided
+    otherwise.  The ratio, not the mean of ((x − x̄)/SE)², because an SE estimated from B batches
+    makes each standardised deviation a t with B − 1 degrees of freedom, whose square has mean
+    (B − 1)/(B − 3) and a heavy tail even when the SE is honest.
+    """
+
+    lo: float = 0.8
+    hi: float = 1.25
+    what: str = "SD of the estimates over repeats / their mean reported SE"
+
+    def __post_init__(self):
+        if not 0 < self.lo < 1 < self.hi:
+            raise ValueError(f"SDOverSE needs 0 < lo < 1 < hi; got ({self.lo}, {self.hi})")
+
+    def judge(self, estimates: Sequence[float], ses: Sequence[float]) -> Judgement:
+        from scipy.stats import norm
+
+        from ..calibration import se_calibration
+
+        if len(estimates) < 3:
+            return _no_data(self.what)
+        cal = se_calibration(estimates, ses)
+        half = float(norm.ppf(0.5 + LEVEL / 2)) * cal.ratio_se
+        lo, hi = cal.ratio - half, cal.ratio + half
+        outcome = PASS if self.lo < lo and hi < self.hi else FAIL if hi <= self.lo or lo >= self.hi else UNDECIDED
+        return Judgement(outcome, cal.ratio, lo, hi, cal.repeats, self.what)
+
+    def rule(self) -> str:
+        return f"the 95% delta-method interval of the {self.what} lies in ({self.lo:g}, {self.hi:g})"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from neon_theory.run.claims import (
     Evidence,
     Judgement,
     MeanIn,
+    SDOverSE,
     SignCount,
     SlopeIn,
     Universal,
@@ -123,6 +124,34 @@ def test_mean_in_and_slope_in_pass_fail_and_wait():
     x = np.arange(10.0)
     assert SlopeIn(-1.1, -0.9).judge(x, -x).outcome == PASS
     assert SlopeIn(-1.1, -0.9).judge(x, 0 * x + 1).outcome == FAIL
+
+
+def test_the_sd_over_se_interval_covers_the_true_ratio_95_percent_of_the_time():
+    """1,000 seeded studies of 200 repeats: Gaussian estimates (SD 2) with SEs from 8 batches (2·√(χ²₇/7)),
+    whose true ratio is SD / E[SE] = 1/c₄(8).  Coverage's SE is 0.0069; the band [0.93, 0.97] is 3 SE."""
+    from scipy.special import gammaln
+
+    c4 = math.sqrt(2 / 7) * math.exp(gammaln(4.0) - gammaln(3.5))
+    g = generator(0, "claims-coverage/sd-over-se")
+    cover = 0
+    for _ in range(1000):
+        x = 2.0 * draw_normal(g, 200)
+        se = 2.0 * np.sqrt((draw_normal(g, 200 * 7).reshape(200, 7) ** 2).mean(axis=1))
+        j = SDOverSE().judge(x, se)
+        cover += j.low <= 1 / c4 <= j.high
+    assert 0.93 <= cover / 1000 <= 0.97, cover
+
+
+def test_sd_over_se_passes_an_honest_se_fails_a_wrong_one_and_names_its_band():
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1.0, 2000)
+    assert SDOverSE().judge(x, np.ones(2000)).outcome == PASS
+    assert SDOverSE().judge(x, np.full(2000, 0.5)).outcome == FAIL  # SE halved: ratio 2
+    assert SDOverSE().judge(x, np.full(2000, 2.0)).outcome == FAIL  # SE doubled: ratio 0.5
+    assert SDOverSE().judge(x[:20], np.full(20, 0.85)).outcome == UNDECIDED  # 20 repeats cannot tell 1.18 from 1.25
+    assert SDOverSE().judge([1.0, 2.0], [1.0, 1.0]).n == 0
+    with pytest.raises(ValueError, match="0 < lo < 1 < hi"):
+        SDOverSE(1.1, 1.3)
 
 
 def test_a_calibration_passes_within_k_standard_errors_and_fails_beyond():

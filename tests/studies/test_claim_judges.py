@@ -174,8 +174,12 @@ def test_the_se_calibration_passes_an_honest_se_and_fails_a_doubled_one():
     from studies.images import claims as img
 
     rng = np.random.default_rng(3)
-    frames = {f: pd.DataFrame([{"seed": 100, "status": "ok", "result.s": rng.normal(5, 2), "result.s_se": 2.0} for _ in range(60)]) for f in ("a", "b")}
+    # 400 honest draws: the ratio's SE is about 3.5%, so its interval (±7%) lies inside (0.8, 1.25) unless the draw is 5 SE off
+    frames = {f: pd.DataFrame([{"seed": 100, "status": "ok", "result.s": rng.normal(5, 2), "result.s_se": 2.0} for _ in range(400)]) for f in ("a", "b")}
     e = img.judge_se(frames)
     assert e.test.outcome == PASS and e.control.outcome == FAIL and verdict(e) == HOLDS
+    assert 0.9 < e.test.estimate < 1.1 and "a: " in e.notes and "b: " in e.notes
     doubled = img.judge_se({f: df.assign(**{"result.s_se": 4.0}) for f, df in frames.items()})
     assert doubled.test.outcome == FAIL
+    halved_in_one = img.judge_se({"a": frames["a"], "b": frames["b"].assign(**{"result.s_se": 1.0})})
+    assert halved_in_one.test.outcome == FAIL and halved_in_one.test.estimate > 1.8  # the least favourable family decides

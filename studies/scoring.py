@@ -117,3 +117,95 @@ def judge_magnitudes(rows: pd.DataFrame, published: dict, axes: tuple, band: tup
     return Evidence(test, control, seeds=seed_list(rows),
                     condition="" if test.outcome != "fail" else "mean best w outside the band at " + "; ".join(outside),
                     notes=f"mean best w / published, per cell: {text}")
+
+
+#: where the precision/recall claims come from
+PR_SOURCE = "the paper's precision and recall of θ_Neon(w) samples on its image models"
+#: a seed's precision "falls monotonically" with w when its Spearman correlation with w is at most this: prdc's
+#: sampling noise is larger than the change between neighbouring grid points, so strict monotonicity is not testable
+MONOTONE_RHO = -0.8
+
+
+def falls_along(x, values) -> bool:
+    """Spearman ρ(x, values) ≤ :data:`MONOTONE_RHO`: the values fall along x up to noise (a constant curve does not fall)."""
+    rho = _spearman(x, values)
+    return bool(math.isfinite(rho) and rho <= MONOTONE_RHO)
+
+
+def quadratic_vertex(w, values) -> tuple[float, float]:
+    """(curvature, vertex) of the least-squares quadratic of ``values`` on ``w``: an inverted U has
+    curvature < 0 and its vertex strictly inside the grid."""
+    import numpy as np
+
+    a, b, _ = np.polyfit(np.asarray(w, float), np.asarray(values, float), 2)
+    return float(a), (float(-b / (2 * a)) if a != 0 else math.nan)
+
+
+def inverted_u(w, values) -> bool:
+    """The quadratic fit of ``values`` on ``w`` opens downward with its peak strictly inside the grid."""
+    a, vertex = quadratic_vertex(w, values)
+    flat = abs(a) <= 1e-9 * max(1.0, max(abs(float(v)) for v in values))  # a constant's fit has a curvature of rounding error
+    return bool(a < 0 and not flat and min(w) < vertex < max(w))
+
+
+def _curves(rows: pd.DataFrame, metric: str) -> list:
+    """(seed, w, values) per record, sorted by seed, from the list columns ``w_values`` and ``result.<metric>_at_w``."""
+    return [(int(r.seed), list(map(float, r["w_values"])), list(map(float, r[f"result.{metric}_at_w"])))
+            for _, r in rows.sort_values("seed").iterrows()]
+
+
+def _spearman(w, values) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(list(w), list(values)).statistic)
+
+
+def _nanmedian(values) -> float:
+    import numpy as np
+
+    return float(np.nanmedian(values)) if len(values) else math.nan
+
+
+def _not_holding(what: str, where: list) -> str:
+    """``what at seed = 101, ...; seed = 104, ...`` for (seed, text) pairs, or "" when there are none."""
+    shown = "; ".join(f"seed = {s}, {text}" for s, text in where[:6])
+    return f"{what} at {shown}" + (f" (and {len(where) - 6} more)" if len(where) > 6 else "") if where else ""
+
+
+def precision_recall_evidence(mode: pd.DataFrame, other: pd.DataFrame, name: str, words: tuple[str, str], *, at_least: float = 0.8):
+    """The paper's reading of precision and recall along w: precision falls monotonically, recall is an
+    inverted U.  ``mode`` holds one record per seed at the mode-seeking setting, ``other`` at the other
+    setting (diversity-seeking or mixed), each with list columns ``w_values``, ``result.precision_at_w``
+    and ``result.recall_at_w``; ``words`` names the two settings.
+
+    Returns (precision Evidence, recall Evidence).  The precision control is the same rule at the other
+    setting, where negative extrapolation sharpens instead of diversifying; the recall control is the
+    same rule with each seed's recall values in a seeded random order along w."""
+    from neon_theory.run.claims import Evidence, SignCount
+
+    mode_p, other_p, mode_r = _curves(mode, "precision"), _curves(other, "precision"), _curves(mode, "recall")
+    falls = SignCount(at_least, f"fraction of seeds where precision falls monotonically with w (Spearman ρ ≤ {MONOTONE_RHO:g}) at {words[0]}")
+    peaks = SignCount(at_least, f"fraction of seeds where recall is an inverted U in w (a concave quadratic fit peaking inside the grid) at {words[0]}")
+    shuffled = [(s, w, permuted(y, f"{name}/{s}")) for s, w, y in mode_r]
+    rhos, other_rhos = [_spearman(w, y) for _, w, y in mode_p], [_spearman(w, y) for _, w, y in other_p]
+    vertices = [quadratic_vertex(w, y) for _, w, y in mode_r]
+    seeds = tuple(sorted({s for s, _, _ in mode_p + other_p}))
+    span = f"w from {mode_p[0][1][0]:g} to {mode_p[0][1][-1]:g} ({len(mode_p[0][1])} points)" if mode_p else "no curves"
+
+    def change(curves: list) -> float:
+        return sum(y[-1] - y[0] for _, _, y in curves) / max(len(curves), 1)
+
+    precision = Evidence(
+        falls.judge([falls_along(w, y) for _, w, y in mode_p]), falls.judge([falls_along(w, y) for _, w, y in other_p]), seeds=seeds,
+        condition=_not_holding("precision does not fall monotonically", [(s, f"ρ = {r:+.2f}") for (s, _, _), r in zip(mode_p, rhos) if not r <= MONOTONE_RHO]),
+        notes=f"{span}; median Spearman ρ(w, precision) {_nanmedian(rhos):+.2f} at {words[0]} and {_nanmedian(other_rhos):+.2f} at {words[1]}; "
+              f"mean precision change over the grid {change(mode_p):+.3f} and {change(other_p):+.3f}",
+    )
+    recall = Evidence(
+        peaks.judge([inverted_u(w, y) for _, w, y in mode_r]), peaks.judge([inverted_u(w, y) for _, w, y in shuffled]), seeds=seeds,
+        condition=_not_holding("recall is not an inverted U", [(s, f"curvature {a:+.3g}, vertex {v:+.3g}")
+                                                              for (s, w, y), (a, v) in zip(mode_r, vertices) if not inverted_u(w, y)]),
+        notes=f"{span}; concave in {sum(a < 0 for a, _ in vertices)} of {len(vertices)} seeds at {words[0]}, median vertex "
+              f"{_nanmedian([v for a, v in vertices if a < 0]):+.3g} among those; mean recall change over the grid {change(mode_r):+.3f}",
+    )
+    return precision, recall

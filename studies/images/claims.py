@@ -8,9 +8,10 @@ import math
 
 from neon_theory.run.claims import Claim, Evidence, SDOverSE, SignCount, every, register_claim
 from neon_theory.run.sweeps import SweepSpec
+from neon_theory.sampler_text import SAMPLER_NAMES
 
 from ..presets import sampler_grid
-from ..scoring import FIRST_SCORING_SEED, listing, ok_rows, per_seed, permuted, seed_list, sign_agreement
+from ..scoring import FIRST_SCORING_SEED, MONOTONE_RHO, PR_SOURCE, listing, ok_rows, per_seed, permuted, precision_recall_evidence, seed_list, sign_agreement
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
 from .family import IMAGE_FAMILIES
@@ -235,6 +236,112 @@ register_claim(Claim(
     test="tests/studies/test_image_error_bars.py::test_the_se_of_s_matches_its_sd_over_redrawn_held_out_sets",
     order=69,
 ))
+
+
+#: w at which the image precision/recall claims read precision and recall: the best w on FID of the 8×8 cells lies in ±0.3
+PR_WS = (-0.5, -0.375, -0.25, -0.125, 0.0, 0.125, 0.25, 0.375, 0.5)
+
+
+def precision_recall_spec(family: str, preset: str) -> SweepSpec:
+    """prdc precision and recall of θ_Neon(w) samples (1,000 a side at reduced, k = 5) along :data:`PR_WS` (3 points at
+    smoke) at the family's two Neon settings, 8×8 digits, on the scoring seeds (2 at smoke, 10 otherwise)."""
+    from ..scoring import scoring_seeds
+    from .figures import SCORING_IMAGE_PRESET
+
+    neon = IMAGE_FAMILIES[family].neon
+    smoke = preset == "smoke"
+    return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if smoke else neon.full)},
+                     seeds=scoring_seeds(preset, paper=10),
+                     fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "w_values": PR_WS[::4] if smoke else PR_WS})
+
+
+def judge_precision_recall(frames: dict, *, which: int) -> Evidence:
+    rows = ok_rows(frames["cells"])
+    sharp = rows["result.sharpening"] == "mode-seeking"
+    words = tuple(str(rows[m]["sampler"].iloc[0]) if m.any() else "?" for m in (sharp, ~sharp))
+    e = precision_recall_evidence(rows[sharp], rows[~sharp], "precision-recall-images", words, at_least=BAR)[which]
+    return dataclasses.replace(e, notes=f"{e.notes}; {_set_of(rows) if len(rows) else ''}")
+
+
+for _family in IMAGE_FAMILIES:
+    for _which, (_claim, _says, _rule, _control) in enumerate((
+        ("precision-falls", "the precision of θ_Neon(w) samples falls monotonically with w",
+         f"fraction of seeds where Spearman ρ(w, precision) ≤ {MONOTONE_RHO:g}",
+         "the same rule at the family's other setting (diversity-seeking, or mixed: few steps with γ = 0.5), which must fail"),
+        ("recall-inverted-u", "the recall of θ_Neon(w) samples is an inverted U in w",
+         "fraction of seeds where a least-squares quadratic of recall on w is concave with its peak inside the grid",
+         "the same rule with each seed's recall values in a seeded random order along w, which must fail"),
+    )):
+        register_claim(Claim(
+            name=f"{_claim}-images-{_family}",
+            statement=f"On images ({_family}, 8×8 digits) with the mode-seeking setting, {_says}.",
+            source=PR_SOURCE,
+            rule=SignCount(BAR, _rule).rule() + f" (w in {PR_WS[0]:g}..{PR_WS[-1]:g}, {len(PR_WS)} points)",
+            control=_control,
+            sweeps={"cells": functools.partial(precision_recall_spec, _family)},
+            judge=functools.partial(judge_precision_recall, which=_which),
+            figure="",
+            order=76,
+        ))
+
+
+#: which way each family's first sampler sweep sharpens: +1 where a larger value is sharper (guidance), -1 where smaller is (temperature)
+SHARPER = {"guidance": 1, "temperature": -1}
+
+
+def sharpness_spec(family: str, preset: str) -> SweepSpec:
+    """s and the P-cosine (no fine-tuning) along the family's first sampler sweep (guidance at 10 steps, or
+    temperature), 8×8 digits, on the scoring seeds: a few seconds a cell once a seed's base is trained."""
+    from ..scoring import scoring_seeds
+    from .figures import SCORING_IMAGE_PRESET
+
+    sweep = IMAGE_FAMILIES[family].sweeps[0]
+    return SweepSpec("image-cell", grid={"sampler": sampler_grid(sweep.name, sweep.smoke if preset == "smoke" else sweep.full)},
+                     seeds=scoring_seeds(preset, paper=10), fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset)})
+
+
+def judge_sharpness(frames: dict, *, family: str) -> Evidence:
+    from ..scoring import falls_along
+
+    rows = ok_rows(frames["cells"])
+    rows = rows[rows["result.cosine"].astype(float).notna()]  # the neutral sampler has no P-cosine (S is the model's own law)
+    sweep = IMAGE_FAMILIES[family].sweeps[0]
+    col, direction = SAMPLER_NAMES[sweep.name].column, SHARPER[sweep.name]
+    rule = SignCount(BAR, f"fraction of seeds where the P-cosine falls as the sampler sharpens (Spearman ρ ≤ {MONOTONE_RHO:g} against {direction:+d}·{col})")
+
+    def falls(g) -> bool:
+        return falls_along(direction * g[col].astype(float), g["result.cosine"].astype(float))
+
+    shuffled = rows.copy()
+    for seed, idx in rows.groupby("seed").groups.items():
+        shuffled.loc[idx, "result.cosine"] = permuted(rows.loc[idx, "result.cosine"], f"cosine-vs-sharpness/{family}/{seed}")
+    test, control = rule.judge(per_seed(rows, falls)), rule.judge(per_seed(shuffled, falls))
+    failing = [int(s) for s, g in rows.groupby("seed") if not falls(g)]
+    values = sorted(rows[col].astype(float).unique(), key=lambda v: direction * v)
+    mean = rows.groupby(rows[col].astype(float))["result.cosine"].agg(["mean", lambda c: int((c < 0).sum()), "size"])
+    return Evidence(
+        test, control, seeds=seed_list(rows),
+        condition="" if test.outcome != "fail" else f"the P-cosine does not fall with sharpness at seeds {failing}",
+        notes=f"{sweep.name} from the most diverse to the sharpest: " + "; ".join(
+            f"{v:g}: mean P-cosine {mean.loc[v, 'mean']:+.3f}, < 0 in {mean.loc[v].iloc[1]} of {mean.loc[v, 'size']}" for v in values)
+              + (f"; neutral at {sweep.neutral:g}" if sweep.neutral is not None else "; no value is neutral (γ = 1 on 10 steps is not)")
+              + f"; {_set_of(rows) if len(rows) else ''}",
+    )
+
+
+for _family in IMAGE_FAMILIES:
+    register_claim(Claim(
+        name=f"cosine-vs-sharpness-images-{_family}",
+        statement=f"On images ({_family}, 8×8 digits), the sharper the sampler, the more negative the P-cosine of r_d and r_s "
+                  "(negative when mode-seeking, positive when diversity-seeking).",
+        source="Thm 2 / Lemma B.6 and App. B.9, as a trend in the sampler's sharpness",
+        rule=SignCount(BAR, f"fraction of seeds where Spearman ρ(sharpness, P-cosine) ≤ {MONOTONE_RHO:g}").rule(),
+        control="the same rule with each seed's P-cosines in a seeded random order along the sweep, which must fail",
+        sweeps={"cells": functools.partial(sharpness_spec, _family)},
+        judge=functools.partial(judge_sharpness, family=_family),
+        figure="images-cosine",
+        order=67,
+    ))
 
 
 def judge_sign_law(frames: dict) -> Evidence:

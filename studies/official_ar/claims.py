@@ -10,8 +10,8 @@ from neon_theory.run.claims import Claim, Evidence, MeanIn, SignCount, register_
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import by_preset, sampler_grid
-from ..scoring import listing, ok_rows, per_seed, permuted, scoring_seeds, seed_list, sign, sign_agreement
-from .figures import ar_budget_spec
+from ..scoring import MONOTONE_RHO, PR_SOURCE, listing, ok_rows, per_seed, permuted, precision_recall_evidence, scoring_seeds, seed_list, sign, sign_agreement
+from .figures import ar_budget_spec, precision_recall_spec
 from .toy import ARToyConfig
 
 #: the official toy's two sharpened samplers (std temperature τ)
@@ -154,4 +154,48 @@ register_claim(Claim(
     judge=judge_magnitudes_ar,
     figure="official-ar",
     order=41,
+))
+
+
+def precision_recall_claim_spec(preset: str) -> SweepSpec:
+    """prdc precision and recall along w (21 points in [-1, 1], 10,000 samples a side) at τ = 0.5 and 1.6, on 30 scoring seeds."""
+    return dataclasses.replace(precision_recall_spec(preset), seeds=scoring_seeds(preset, paper=30))
+
+
+def _precision_recall(frames: dict) -> tuple[Evidence, Evidence]:
+    rows = ok_rows(frames["cells"])
+    at = {t: rows[rows["tau"].astype(float) == t] for t in TAUS}
+    return precision_recall_evidence(at[TAUS[0]], at[TAUS[1]], "precision-recall-ar", tuple(f"τ = {t:g}" for t in TAUS))
+
+
+def judge_precision_falls(frames: dict) -> Evidence:
+    return _precision_recall(frames)[0]
+
+
+def judge_recall_inverted_u(frames: dict) -> Evidence:
+    return _precision_recall(frames)[1]
+
+
+register_claim(Claim(
+    name="precision-falls-ar",
+    statement=f"On the official AR toy with the mode-seeking sampler (τ = {TAUS[0]:g}), the precision of θ_Neon(w) samples falls monotonically with w.",
+    source=PR_SOURCE,
+    rule=SignCount(0.8, f"fraction of seeds where Spearman ρ(w, precision) ≤ {MONOTONE_RHO:g}").rule(),
+    control=f"the same rule at τ = {TAUS[1]:g} (diversity-seeking: negative extrapolation sharpens there), which must fail",
+    sweeps={"cells": precision_recall_claim_spec},
+    judge=judge_precision_falls,
+    figure="precision-recall-vs-w",
+    order=42,
+))
+
+register_claim(Claim(
+    name="recall-inverted-u-ar",
+    statement=f"On the official AR toy with the mode-seeking sampler (τ = {TAUS[0]:g}), the recall of θ_Neon(w) samples is an inverted U in w.",
+    source=PR_SOURCE,
+    rule=SignCount(0.8, "fraction of seeds where a least-squares quadratic of recall on w is concave with its peak inside the grid").rule(),
+    control="the same rule with each seed's recall values in a seeded random order along w, which must fail",
+    sweeps={"cells": precision_recall_claim_spec},
+    judge=judge_recall_inverted_u,
+    figure="precision-recall-vs-w",
+    order=43,
 ))

@@ -183,3 +183,62 @@ def test_the_se_calibration_passes_an_honest_se_and_fails_a_doubled_one():
     assert doubled.test.outcome == FAIL
     halved_in_one = img.judge_se({"a": frames["a"], "b": frames["b"].assign(**{"result.s_se": 1.0})})
     assert halved_in_one.test.outcome == FAIL and halved_in_one.test.estimate > 1.8  # the least favourable family decides
+
+
+def _pr_cells(n_seeds: int, *, precision_slope: float, recall_curvature: float, noise: float = 0.002, values=(0.5, 1.6), other_slope=None):
+    """AR-toy records with precision = 0.8 + slope·w and recall = 0.6 + curvature·(w - 0.2)², plus noise; at
+    τ = 1.6 the precision slope is ``other_slope``, by default reversed (negative extrapolation sharpens there)."""
+    rng = np.random.default_rng(1)
+    ws = list(np.round(np.linspace(-1, 1, 21), 6))
+    rows = []
+    for seed in range(100, 100 + n_seeds):
+        for tau in values:
+            slope = precision_slope if tau < 1 else -precision_slope if other_slope is None else other_slope
+            p = [0.8 + slope * w + rng.normal(0, noise) for w in ws]
+            r = [0.6 + recall_curvature * (w - 0.2) ** 2 + rng.normal(0, noise) for w in ws]
+            rows.append({"seed": seed, "tau": tau, "status": "ok", "w_values": ws, "result.precision_at_w": p, "result.recall_at_w": r})
+    return pd.DataFrame(rows)
+
+
+def test_the_precision_and_recall_reading_holds_on_curves_that_have_it_and_fails_on_mutations():
+    good = {"cells": _pr_cells(30, precision_slope=-0.05, recall_curvature=-0.1)}
+    falls, peaks = ar.judge_precision_falls(good), ar.judge_recall_inverted_u(good)
+    assert falls.test.outcome == PASS and falls.control.outcome == FAIL and verdict(falls) == HOLDS
+    assert peaks.test.outcome == PASS and peaks.control.outcome == FAIL and verdict(peaks) == HOLDS
+    assert "median vertex +0.2" in peaks.notes and "concave in 30 of 30" in peaks.notes
+    rising = {"cells": _pr_cells(30, precision_slope=+0.05, recall_curvature=+0.1, other_slope=+0.05)}  # precision rises at both τ, recall is a U
+    for e in (ar.judge_precision_falls(rising), ar.judge_recall_inverted_u(rising)):
+        assert e.test.outcome == FAIL and verdict(e) == REFUTED and "at seed = 100" in e.condition
+    flat = {"cells": _pr_cells(30, precision_slope=0.0, recall_curvature=0.0, noise=0.01)}  # noise only: neither reading
+    assert ar.judge_precision_falls(flat).test.outcome == FAIL
+    everywhere = ar.judge_precision_falls({"cells": _pr_cells(30, precision_slope=-0.05, recall_curvature=-0.1, other_slope=-0.05)})
+    assert everywhere.test.outcome == PASS and everywhere.control.outcome == PASS and verdict(everywhere) == INCONCLUSIVE  # no tie to the sampler
+
+
+def test_the_image_precision_recall_judge_splits_the_settings_by_sharpening():
+    from studies.images import claims as img
+
+    rows = _pr_cells(10, precision_slope=-0.05, recall_curvature=-0.1)
+    rows = rows.assign(sampler=rows.tau.map({0.5: "guidance=3.0", 1.6: "guidance=0.5"}),
+                       **{"result.sharpening": rows.tau.map({0.5: "mode-seeking", 1.6: "mixed"}), "preset": "reduced"})
+    e = img.judge_precision_recall({"cells": rows}, which=0)
+    assert verdict(e) == HOLDS and "at guidance=3.0" in e.test.what and "reduced (8×8 digits)" in e.notes
+    swapped = rows.assign(**{"result.sharpening": rows.tau.map({0.5: "mixed", 1.6: "mode-seeking"})})
+    assert img.judge_precision_recall({"cells": swapped}, which=0).test.outcome == FAIL
+
+
+def test_the_sharpness_judge_wants_the_cosine_to_fall_as_the_sampler_sharpens():
+    from studies.images import claims as img
+
+    rng = np.random.default_rng(2)
+    temps = (0.5, 0.7, 0.9, 1.0, 1.1, 1.5)
+    rows = pd.DataFrame([{"seed": seed, "T": t, "status": "ok", "preset": "reduced",
+                          "result.cosine": None if t == 1.0 else 0.3 * np.log(t) + rng.normal(0, 0.01)}
+                         for seed in range(100, 110) for t in temps])
+    e = img.judge_sharpness({"cells": rows}, family="pixel-ar")  # lower temperature is sharper: the cosine rises with T
+    assert verdict(e) == HOLDS and "1.5: mean P-cosine +0.12" in e.notes and "neutral at 1" in e.notes
+    flipped = rows.assign(**{"result.cosine": -rows["result.cosine"].astype(float)})
+    e = img.judge_sharpness({"cells": flipped}, family="pixel-ar")
+    assert verdict(e) == REFUTED and "seeds [100, 101" in e.condition
+    as_guidance = rows.rename(columns={"T": "guidance"})  # for guidance a larger value is sharper: the same numbers now rise with sharpness
+    assert img.judge_sharpness({"cells": as_guidance}, family="diffusion").test.outcome == FAIL

@@ -318,12 +318,13 @@ def judge_sharpness(frames: dict, *, family: str) -> Evidence:
     test, control = rule.judge(per_seed(rows, falls)), rule.judge(per_seed(shuffled, falls))
     failing = [int(s) for s, g in rows.groupby("seed") if not falls(g)]
     values = sorted(rows[col].astype(float).unique(), key=lambda v: direction * v)
-    mean = rows.groupby(rows[col].astype(float))["result.cosine"].agg(["mean", lambda c: int((c < 0).sum()), "size"])
+    by_value = rows.assign(cos=rows["result.cosine"].astype(float), negative=rows["result.cosine"].astype(float) < 0).groupby(rows[col].astype(float))
+    mean = by_value.agg(mean=("cos", "mean"), negative=("negative", "sum"), size=("cos", "size"))
     return Evidence(
         test, control, seeds=seed_list(rows),
         condition="" if test.outcome != "fail" else f"the P-cosine does not fall with sharpness at seeds {failing}",
         notes=f"{sweep.name} from the most diverse to the sharpest: " + "; ".join(
-            f"{v:g}: mean P-cosine {mean.loc[v, 'mean']:+.3f}, < 0 in {mean.loc[v].iloc[1]} of {mean.loc[v, 'size']}" for v in values)
+            f"{col} = {v:g}: mean P-cosine {mean.loc[v, 'mean']:+.3f}, < 0 in {int(mean.loc[v, 'negative'])} of {int(mean.loc[v, 'size'])}" for v in values)
               + (f"; neutral at {sweep.neutral:g}" if sweep.neutral is not None else "; no value is neutral (γ = 1 on 10 steps is not)")
               + f"; {_set_of(rows) if len(rows) else ''}",
     )

@@ -236,7 +236,7 @@ def test_the_sharpness_judge_wants_the_cosine_to_fall_as_the_sampler_sharpens():
                           "result.cosine": None if t == 1.0 else 0.3 * np.log(t) + rng.normal(0, 0.01)}
                          for seed in range(100, 110) for t in temps])
     e = img.judge_sharpness({"cells": rows}, family="pixel-ar")  # lower temperature is sharper: the cosine rises with T
-    assert verdict(e) == HOLDS and "1.5: mean P-cosine +0.12" in e.notes and "neutral at 1" in e.notes
+    assert verdict(e) == HOLDS and "T = 1.5: mean P-cosine +0.12" in e.notes and "neutral at 1" in e.notes
     flipped = rows.assign(**{"result.cosine": -rows["result.cosine"].astype(float)})
     e = img.judge_sharpness({"cells": flipped}, family="pixel-ar")
     assert verdict(e) == REFUTED and "seeds [100, 101" in e.condition

@@ -141,11 +141,26 @@ def quadratic_vertex(w, values) -> tuple[float, float]:
     return float(a), (float(-b / (2 * a)) if a != 0 else math.nan)
 
 
+#: an inverted U, as the precision/recall claims test it
+INVERTED_U = ("a concave least-squares quadratic peaking inside the grid, with the values rising before the peak and falling after it: "
+              "Spearman ρ > 0 over the grid points left of the peak and < 0 over those right of it, at least 3 on each side")
+
+
 def inverted_u(w, values) -> bool:
-    """The quadratic fit of ``values`` on ``w`` opens downward with its peak strictly inside the grid."""
+    """:data:`INVERTED_U`: the fit alone would pass a curve that rises and levels off (min(w, 0)), so each side
+    must also move towards the peak."""
+    import numpy as np
+
     a, vertex = quadratic_vertex(w, values)
     flat = abs(a) <= 1e-9 * max(1.0, max(abs(float(v)) for v in values))  # a constant's fit has a curvature of rounding error
-    return bool(a < 0 and not flat and min(w) < vertex < max(w))
+    if not (a < 0 and not flat and min(w) < vertex < max(w)):
+        return False
+    x, y = np.asarray(w, float), np.asarray(values, float)
+    left, right = x < vertex, x > vertex
+    if left.sum() < 3 or right.sum() < 3:
+        return False
+    rise, fall = _spearman(x[left], y[left]), _spearman(x[right], y[right])
+    return bool(rise > 0 and fall < 0)  # NaN (a flat side) is neither
 
 
 def _curves(rows: pd.DataFrame, metric: str) -> list:
@@ -155,9 +170,13 @@ def _curves(rows: pd.DataFrame, metric: str) -> list:
 
 
 def _spearman(w, values) -> float:
+    """Spearman's ρ, NaN where either side is constant (undefined: scipy would warn)."""
     from scipy.stats import spearmanr
 
-    return float(spearmanr(list(w), list(values)).statistic)
+    w, values = list(w), list(values)
+    if len(set(w)) < 2 or len(set(values)) < 2:
+        return math.nan
+    return float(spearmanr(w, values).statistic)
 
 
 def _nanmedian(values) -> float:
@@ -185,7 +204,7 @@ def precision_recall_evidence(mode: pd.DataFrame, other: pd.DataFrame, name: str
 
     mode_p, other_p, mode_r = _curves(mode, "precision"), _curves(other, "precision"), _curves(mode, "recall")
     falls = SignCount(at_least, f"fraction of seeds where precision falls monotonically with w (Spearman ρ ≤ {MONOTONE_RHO:g}) at {words[0]}")
-    peaks = SignCount(at_least, f"fraction of seeds where recall is an inverted U in w (a concave quadratic fit peaking inside the grid) at {words[0]}")
+    peaks = SignCount(at_least, f"fraction of seeds where recall is an inverted U in w at {words[0]}")
     shuffled = [(s, w, permuted(y, f"{name}/{s}")) for s, w, y in mode_r]
     rhos, other_rhos = [_spearman(w, y) for _, w, y in mode_p], [_spearman(w, y) for _, w, y in other_p]
     vertices = [quadratic_vertex(w, y) for _, w, y in mode_r]

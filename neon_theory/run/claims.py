@@ -365,7 +365,7 @@ def register_claim(claim: Claim) -> Claim:
         raise ValueError(f"claim {claim.name!r}: sweeps must map each label to a callable build(preset) -> SweepSpec")
     if not callable(claim.judge):
         raise ValueError(f"claim {claim.name!r}: judge must be callable as judge(frames) -> Evidence")
-    module = getattr(claim.judge, "__module__", "")
+    module = getattr(getattr(claim.judge, "func", claim.judge), "__module__", "")  # a functools.partial judge: its function's module
     refuse_override("claim", claim.name, CLAIMS[claim.name].module if claim.name in CLAIMS else None, module)
     CLAIMS[claim.name] = registered = Claim(**{**claim.__dict__, "module": module})
     return registered

@@ -221,10 +221,14 @@ def test_the_image_precision_recall_judge_splits_the_settings_by_sharpening():
     rows = _pr_cells(10, precision_slope=-0.05, recall_curvature=-0.1)
     rows = rows.assign(sampler=rows.tau.map({0.5: "guidance=3.0", 1.6: "guidance=0.5"}),
                        **{"result.sharpening": rows.tau.map({0.5: "mode-seeking", 1.6: "mixed"}), "preset": "reduced"})
-    e = img.judge_precision_recall({"cells": rows}, which=0)
+    e = img.judge_precision_recall({"cells": rows}, family="diffusion", which=0)
     assert verdict(e) == HOLDS and "at guidance=3.0" in e.test.what and "reduced (8×8 digits)" in e.notes
     swapped = rows.assign(**{"result.sharpening": rows.tau.map({0.5: "mixed", 1.6: "mode-seeking"})})
-    assert img.judge_precision_recall({"cells": swapped}, which=0).test.outcome == FAIL
+    assert img.judge_precision_recall({"cells": swapped}, family="diffusion", which=0).test.outcome == FAIL
+    peaks = img.judge_precision_recall({"cells": rows}, family="diffusion", which=1)
+    assert verdict(peaks) == HOLDS and peaks.test.estimate == 1
+    u_shaped = rows.assign(**{"result.recall_at_w": [[2 - v for v in r] for r in rows["result.recall_at_w"]]})
+    assert img.judge_precision_recall({"cells": u_shaped}, family="diffusion", which=1).test.outcome == FAIL
 
 
 def test_the_sharpness_judge_wants_the_cosine_to_fall_as_the_sampler_sharpens():

@@ -213,5 +213,6 @@ register_claim(Claim(
     sweeps={"cells": precision_recall_claim_spec},
     judge=judge_recall_inverted_u,
     figure="",
+    test="tests/studies/test_counterexamples.py::test_recall_on_the_ar_toy_still_rises_at_five_times_the_published_best_w",
     order=43,
 ))

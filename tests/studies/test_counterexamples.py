@@ -65,6 +65,19 @@ def test_the_neon_axis_falls_short_of_four_times_more_real_data(tmp_path):
     assert row["result.real_axis_best"] < row["result.base"] - 0.2  # more real data does help
 
 
+def test_recall_on_the_ar_toy_still_rises_at_five_times_the_published_best_w(tmp_path):
+    """``recall-inverted-u-ar`` (refuted, 0 of 30 seeds): at τ = 0.5 recall is concave in w but still rising at
+    w = 1 (the published best w is 0.1-0.2), so no inverted U shows in [-1, 1].  The paper run at seed 101:
+    recall 0.943 at w = 0, about 0.965 at 0.5 and 0.985 at 1 (4,000 samples a side: a recall SE near 0.003),
+    while precision falls from 0.995 to 0.961 (Neon trades precision for recall, as the paper reads it)."""
+    row = claim_cells("recall-inverted-u-ar", tmp_path, seeds=(101,), fixed={"w_values": (0.0, 0.5, 1.0)},
+                      sampler=["std-temperature=0.5"]).iloc[0]
+    r0, r_half, r1 = row["result.recall_at_w"]
+    assert r1 > r_half + 0.005 and r_half > r0 + 0.005, row["result.recall_at_w"]  # rising on both steps, beyond noise
+    p0, _, p1 = row["result.precision_at_w"]
+    assert p1 < p0 - 0.015, row["result.precision_at_w"]
+
+
 @pytest.mark.parametrize("family, images", [("diffusion", "images"), ("flow", "images"), ("pixel-ar", "images"), ("diffusion", "images16"),
                                             ("flow", "images16")])
 def test_thm_b1s_w_star_misses_the_best_w_on_images(family, images, tmp_path):

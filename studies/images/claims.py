@@ -237,7 +237,7 @@ def judge_se(frames: dict) -> Evidence:
                           "size (8×8 digits), one base. The first paper run judged the mean of ((s - mean s)/SE)² against (0.5625, 1.7689) on "
                           "draws 1-60 at smoke size (inconclusive: 2.27 [0.87, 3.67], SD/SE 1.20, 1.08, 1.14); that rule was replaced because an "
                           "SE from 8 jackknife batches makes the mean square (8-1)/(8-3) = 1.4 with a heavy tail even when honest. This rule "
-                          f"(the issue's band on SD/SE) reads {read} (beyond smoke: 61-260, which nobody had seen, at the scored cells' size)")
+                          f"(the issue's band on SD/SE) reads {read}, at the scored cells' size (draws 1-60 are the ones that were looked at)")
 
 
 register_claim(Claim(

@@ -227,7 +227,7 @@ def judge_concentration(frames: dict) -> Evidence:
         test, control, seeds=tuple(range(FIRST_SEED, FIRST_SEED + len(cs) // 3)),
         condition="" if test.outcome != "fail" else f"the direction's error does not fall as 1/T: slopes {min(to_s):+.2f} to {max(to_s):+.2f}",
         notes=f"{len(cs)} exact Gaussian cases (D = 1-3; the base the MLE of 200 draws; |S| = {S_SIZE} at T = {T_SAMPLER:g}; SGD, so P = I, "
-              f"batches of {BATCH} with replacement, T ∈ {list(STEPS)} steps at αT = {ALPHA_T:g}; 1 - cos the mean over {REPEATS} minibatch "
+              f"batches of {BATCH} with replacement, T ∈ {list(STEPS)} steps at αT = {ALPHA_T:g}; each error the mean over {REPEATS} minibatch "
               f"streams; the rule tests the 1/T rate of the law of large numbers, which minibatch noise alone gives). Slope against r_s^(S): "
               f"{min(to_s):+.2f} to {max(to_s):+.2f}; the squared relative error at T = {STEPS[-1]}: {min(last):.1e} to {max(last):.1e}. Against "
               f"the population r_s: slopes {min(to_pop):+.2f} to {max(to_pop):+.2f} (mean {np.mean(to_pop):+.2f}), flattening once T·B passes "

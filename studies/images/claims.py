@@ -27,7 +27,7 @@ from ..scoring import (
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
 from .family import IMAGE_FAMILIES
-from .figures import SCORED_SIZES, best_w_figure, scoring_spec
+from .figures import SCORED_SIZES, best_w_figure, scoring_spec, sharpness_spec
 
 #: the bar of the image claims' sign counts: "in most seeds".  With 10 seeds a bar of 0.8 cannot be
 #: passed (10 of 10 give a Clopper-Pearson lower bound of 0.69); 0.5 is passed by 9 or 10 of 10.
@@ -308,17 +308,6 @@ for _family in IMAGE_FAMILIES:
 SHARPER = {"guidance": 1, "temperature": -1}
 
 
-def sharpness_spec(family: str, preset: str) -> SweepSpec:
-    """s and the P-cosine (no fine-tuning) along the family's first sampler sweep (guidance at 10 steps, or
-    temperature), 8×8 digits, on the scoring seeds: a few seconds a cell once a seed's base is trained."""
-    from ..scoring import scoring_seeds
-    from .figures import SCORING_IMAGE_PRESET
-
-    sweep = IMAGE_FAMILIES[family].sweeps[0]
-    return SweepSpec("image-cell", grid={"sampler": sampler_grid(sweep.name, sweep.smoke if preset == "smoke" else sweep.full)},
-                     seeds=scoring_seeds(preset, paper=10), fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset)})
-
-
 def judge_sharpness(frames: dict, *, family: str) -> Evidence:
     from ..scoring import falls_along
 
@@ -359,7 +348,7 @@ for _family in [f for f, fam in IMAGE_FAMILIES.items() if fam.sweeps and fam.swe
         control="the same rule with each seed's P-cosines in a seeded random order along the sweep, which must fail",
         sweeps={"cells": functools.partial(sharpness_spec, _family)},
         judge=functools.partial(judge_sharpness, family=_family),
-        figure="images-cosine",
+        figure="images-sharpness",
         order=67,
     ))
 

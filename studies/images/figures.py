@@ -19,6 +19,7 @@ the best w": per family and metric, how many (setting, seed) cells have sign(bes
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -93,6 +94,17 @@ def scoring_spec(family: str, preset: str, size: int = 8) -> SweepSpec:
     return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if preset == "smoke" else neon.full)},
                      seeds=scoring_seeds(preset, paper=10),
                      fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "best_w": True, "size": size})
+
+
+def sharpness_spec(family: str, preset: str) -> SweepSpec:
+    """s and the P-cosine (no fine-tuning) along the family's first sampler sweep (guidance at 10 steps, or
+    temperature), 8×8 digits, on the scoring seeds at :data:`SCORING_IMAGE_PRESET`: a few seconds a cell once a
+    seed's base is trained (the claims cosine-vs-sharpness-images-*)."""
+    from ..scoring import scoring_seeds
+
+    sweep = IMAGE_FAMILIES[family].sweeps[0]
+    return SweepSpec("image-cell", grid={"sampler": sampler_grid(sweep.name, sweep.smoke if preset == "smoke" else sweep.full)},
+                     seeds=scoring_seeds(preset, paper=10), fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset)})
 
 
 def sign_agreement(frames: dict) -> pd.DataFrame:
@@ -257,6 +269,12 @@ register_figure(
     "digits: best w on the held-out loss and on FID vs the sign of s, and FID / precision / recall vs w, per image family",
     {f: (lambda p, f=f: image_neon_spec(f, p)) for f in IMAGE_FAMILIES},
     _draw_neon,
+)
+register_figure(
+    "images-sharpness",
+    "8×8 digits, the scorecard's cells (reduced, scoring seeds): the P-cosine (Adam P) vs each family's first sampler sweep",
+    {f"{f}/{fam.sweeps[0].name}": functools.partial(sharpness_spec, f) for f, fam in IMAGE_FAMILIES.items() if fam.sweeps},
+    _draw_cosine,
 )
 for _size in SCORED_SIZES:
     register_figure(

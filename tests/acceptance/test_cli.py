@@ -204,7 +204,7 @@ def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
 
     code, out, err = run(["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
     assert code == 0, err
-    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 15
+    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 16
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000

@@ -214,17 +214,28 @@ def precision_recall_evidence(mode: pd.DataFrame, other: pd.DataFrame, name: str
     def change(curves: list) -> float:
         return sum(y[-1] - y[0] for _, _, y in curves) / max(len(curves), 1)
 
+    def neon_side(curves: list, test) -> str:
+        """How many seeds pass ``test`` on w ≥ 0 alone (the side the paper reads; a description, not the rule)."""
+        kept = [([x for x in w if x >= 0], [v for x, v in zip(w, y) if x >= 0]) for _, w, y in curves]
+        return f"{sum(bool(test(w, y)) for w, y in kept)} of {len(kept)}"
+
+    def rises(w, y) -> bool:
+        return falls_along([-x for x in w], y)
+
     precision = Evidence(
         falls.judge([falls_along(w, y) for _, w, y in mode_p]), falls.judge([falls_along(w, y) for _, w, y in other_p]), seeds=seeds,
         condition=_not_holding("precision does not fall monotonically", [(s, f"ρ = {r:+.2f}") for (s, _, _), r in zip(mode_p, rhos) if not r <= MONOTONE_RHO]),
         notes=f"{span}; median Spearman ρ(w, precision) {_nanmedian(rhos):+.2f} at {words[0]} and {_nanmedian(other_rhos):+.2f} at {words[1]}; "
-              f"mean precision change over the grid {change(mode_p):+.3f} and {change(other_p):+.3f}",
+              f"mean precision change over the grid {change(mode_p):+.3f} and {change(other_p):+.3f}; on w ≥ 0 alone (a description, not the rule) "
+              f"precision falls in {neon_side(mode_p, falls_along)} seeds at {words[0]}",
     )
     recall = Evidence(
         peaks.judge([inverted_u(w, y) for _, w, y in mode_r]), peaks.judge([inverted_u(w, y) for _, w, y in shuffled]), seeds=seeds,
         condition=_not_holding("recall is not an inverted U", [(s, f"curvature {a:+.3g}, vertex {v:+.3g}")
                                                               for (s, w, y), (a, v) in zip(mode_r, vertices) if not inverted_u(w, y)]),
         notes=f"{span}; concave in {sum(a < 0 for a, _ in vertices)} of {len(vertices)} seeds at {words[0]}, median vertex "
-              f"{_nanmedian([v for a, v in vertices if a < 0]):+.3g} among those; mean recall change over the grid {change(mode_r):+.3f}",
+              f"{_nanmedian([v for a, v in vertices if a < 0]):+.3g} among those; mean recall change over the grid {change(mode_r):+.3f}; "
+              f"recall rises all along the grid (Spearman ρ ≥ {-MONOTONE_RHO:g}) in {sum(rises(w, y) for _, w, y in mode_r)} of {len(mode_r)} seeds, "
+              f"on w ≥ 0 alone in {neon_side(mode_r, rises)}",
     )
     return precision, recall

@@ -254,6 +254,13 @@ register_claim(Claim(
 ))
 
 
+#: the tests that reproduce the counterexamples of the sharpness and precision/recall claims (those refuted in the paper run)
+_COUNTEREXAMPLES = "tests/studies/test_counterexamples.py::"
+PR_TESTS = {
+    "cosine-vs-sharpness-images-diffusion": _COUNTEREXAMPLES + "test_guidance_raises_the_p_cosine_of_the_diffusion_images",
+    "recall-inverted-u-images-diffusion": _COUNTEREXAMPLES + "test_recall_of_the_images_rises_through_the_grid",
+    "recall-inverted-u-images-flow": _COUNTEREXAMPLES + "test_recall_of_the_images_rises_through_the_grid",
+}
 #: w at which the image precision/recall claims read precision and recall: the best w on FID of the 8×8 cells lies in ±0.3
 PR_WS = (-0.5, -0.375, -0.25, -0.125, 0.0, 0.125, 0.25, 0.375, 0.5)
 
@@ -300,6 +307,7 @@ for _family in IMAGE_FAMILIES:
             sweeps={"cells": functools.partial(precision_recall_spec, _family)},
             judge=functools.partial(judge_precision_recall, family=_family, which=_which),
             figure="",
+            test=PR_TESTS.get(f"{_claim}-images-{_family}", ""),
             order=76,
         ))
 
@@ -349,6 +357,7 @@ for _family in [f for f, fam in IMAGE_FAMILIES.items() if fam.sweeps and fam.swe
         sweeps={"cells": functools.partial(sharpness_spec, _family)},
         judge=functools.partial(judge_sharpness, family=_family),
         figure="images-sharpness",
+        test=PR_TESTS.get(f"cosine-vs-sharpness-images-{_family}", ""),
         order=67,
     ))
 

@@ -78,6 +78,28 @@ def test_recall_on_the_ar_toy_still_rises_at_five_times_the_published_best_w(tmp
     assert p1 < p0 - 0.015, row["result.precision_at_w"]
 
 
+def test_guidance_raises_the_p_cosine_of_the_diffusion_images(tmp_path):
+    """``cosine-vs-sharpness-images-diffusion`` (refuted, 1 of 10 seeds): the P-cosine does not fall as guidance
+    sharpens the sampler; at seed 101 it rises from -0.138 ± 0.031 (γ = 0.5) to +0.077 ± 0.031 (γ = 4), and s
+    from -5.1 ± 1.2 to +8.2 ± 3.2 (the paper run; reduced cells, 10 DDIM steps)."""
+    rows = claim_cells("cosine-vs-sharpness-images-diffusion", tmp_path, seeds=(101,), sampler=["guidance=0.5", "guidance=4.0"])
+    lo, hi = (rows[rows["sampler"].str.endswith(f"guidance={g}")].iloc[0] for g in ("0.5", "4.0"))
+    gap, se = hi["result.cosine"] - lo["result.cosine"], math.hypot(hi["result.cosine_se"], lo["result.cosine_se"])
+    assert gap > 3 * se, (gap, se)  # k = 3 SE: the cosine rises with sharpness, against the trend the sign law implies
+
+
+@pytest.mark.parametrize("family, seed, recall", [("diffusion", 101, (0.933, 0.986, 1.0)), ("flow", 100, (0.847, 0.967, 0.992))])
+def test_recall_of_the_images_rises_through_the_grid(family, seed, recall, tmp_path):
+    """``recall-inverted-u-images-<family>`` (refuted: 1 and 0 of 10 seeds): at γ = 3 recall rises with w and does not
+    come down inside w ∈ [-0.5, 0.5] (``recall``: the paper run at w = -0.5, 0, 0.5, 1,000 samples; a recall SE is
+    about 0.005 near 0.97), while precision falls on the Neon side."""
+    row = claim_cells(f"recall-inverted-u-images-{family}", tmp_path, seeds=(seed,), fixed={"w_values": (-0.5, 0.0, 0.5)},
+                      sampler=["guidance=3.0"]).iloc[0]
+    low, mid, high = row["result.recall_at_w"]
+    assert mid > low + 0.02 and high >= mid, (low, mid, high)
+    assert row["result.precision_at_w"][2] < row["result.precision_at_w"][1], row["result.precision_at_w"]
+
+
 @pytest.mark.parametrize("family, images", [("diffusion", "images"), ("flow", "images"), ("pixel-ar", "images"), ("diffusion", "images16"),
                                             ("flow", "images16")])
 def test_thm_b1s_w_star_misses_the_best_w_on_images(family, images, tmp_path):

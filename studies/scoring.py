@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import pandas as pd
 
 from neon_theory.rng import draw, generator
@@ -82,11 +83,14 @@ def seed_list(rows: pd.DataFrame) -> tuple:
 def listing(rows: pd.DataFrame, columns: dict, limit: int = 6) -> str:
     """A few records as text, ``label = value`` for each label → column of ``columns``, e.g.
     ``seed = 101, T = 0.5, s = +0.0055``."""
-    parts = []
-    for _, r in rows.head(limit).iterrows():
-        parts.append(", ".join(f"{label} = {r[c]:+.3g}" if isinstance(r[c], float) else f"{label} = {r[c]}" for label, c in columns.items()))
-    more = f" (and {len(rows) - limit} more)" if len(rows) > limit else ""
-    return "; ".join(parts) + more
+    parts = [", ".join(f"{label} = {r[c]:+.3g}" if isinstance(r[c], float) else f"{label} = {r[c]}" for label, c in columns.items())
+             for _, r in rows.head(limit).iterrows()]
+    return _first(parts, len(rows), limit)
+
+
+def _first(parts: list, total: int, limit: int = 6) -> str:
+    """The first ``limit`` of ``total`` items, joined, with how many more there are."""
+    return "; ".join(parts[:limit]) + (f" (and {total - limit} more)" if total > limit else "")
 
 
 def published_ratios(rows: pd.DataFrame, published: dict, axes: tuple, column: str = "result.best_w") -> dict:
@@ -135,8 +139,6 @@ def falls_along(x, values) -> bool:
 def quadratic_vertex(w, values) -> tuple[float, float]:
     """(curvature, vertex) of the least-squares quadratic of ``values`` on ``w``: an inverted U has
     curvature < 0 and its vertex strictly inside the grid."""
-    import numpy as np
-
     a, b, _ = np.polyfit(np.asarray(w, float), np.asarray(values, float), 2)
     return float(a), (float(-b / (2 * a)) if a != 0 else math.nan)
 
@@ -149,8 +151,6 @@ INVERTED_U = ("a concave least-squares quadratic peaking inside the grid, with t
 def inverted_u(w, values) -> bool:
     """:data:`INVERTED_U`: the fit alone would pass a curve that rises and levels off (min(w, 0)), so each side
     must also move towards the peak."""
-    import numpy as np
-
     a, vertex = quadratic_vertex(w, values)
     flat = abs(a) <= 1e-9 * max(1.0, max(abs(float(v)) for v in values))  # a constant's fit has a curvature of rounding error
     if not (a < 0 and not flat and min(w) < vertex < max(w)):
@@ -180,15 +180,12 @@ def _spearman(w, values) -> float:
 
 
 def _nanmedian(values) -> float:
-    import numpy as np
-
     return float(np.nanmedian(values)) if len(values) else math.nan
 
 
 def _not_holding(what: str, where: list) -> str:
     """``what at seed = 101, ...; seed = 104, ...`` for (seed, text) pairs, or "" when there are none."""
-    shown = "; ".join(f"seed = {s}, {text}" for s, text in where[:6])
-    return f"{what} at {shown}" + (f" (and {len(where) - 6} more)" if len(where) > 6 else "") if where else ""
+    return f"{what} at " + _first([f"seed = {s}, {text}" for s, text in where], len(where)) if where else ""
 
 
 def precision_recall_evidence(mode: pd.DataFrame, other: pd.DataFrame, name: str, words: tuple[str, str], *, at_least: float = 0.8):
@@ -223,7 +220,7 @@ def precision_recall_evidence(mode: pd.DataFrame, other: pd.DataFrame, name: str
         return falls_along([-x for x in w], y)
 
     precision = Evidence(
-        falls.judge([falls_along(w, y) for _, w, y in mode_p]), falls.judge([falls_along(w, y) for _, w, y in other_p]), seeds=seeds,
+        falls.judge([r <= MONOTONE_RHO for r in rhos]), falls.judge([r <= MONOTONE_RHO for r in other_rhos]), seeds=seeds,  # NaN never falls
         condition=_not_holding("precision does not fall monotonically", [(s, f"ρ = {r:+.2f}") for (s, _, _), r in zip(mode_p, rhos) if not r <= MONOTONE_RHO]),
         notes=f"{span}; median Spearman ρ(w, precision) {_nanmedian(rhos):+.2f} at {words[0]} and {_nanmedian(other_rhos):+.2f} at {words[1]}; "
               f"mean precision change over the grid {change(mode_p):+.3f} and {change(other_p):+.3f}; on w ≥ 0 alone (a description, not the rule) "

@@ -320,22 +320,23 @@ def judge_sharpness(frames: dict, *, family: str) -> Evidence:
     from ..scoring import falls_along
 
     rows = ok_rows(frames["cells"])
-    rows = rows[rows["result.cosine"].astype(float).notna()]  # the neutral sampler has no P-cosine (S is the model's own law)
     sweep = IMAGE_FAMILIES[family].sweeps[0]
     col, direction = SAMPLER_NAMES[sweep.name].column, SHARPER[sweep.name]
+    # the neutral sampler has no P-cosine (S is the model's own law)
+    rows = rows.assign(cos=rows["result.cosine"].astype(float), value=rows[col].astype(float)).dropna(subset=["cos"])
     rule = SignCount(BAR, f"fraction of seeds where the P-cosine falls as the sampler sharpens (Spearman ρ ≤ {MONOTONE_RHO:g} against {direction:+d}·{col})")
 
     def falls(g) -> bool:
-        return falls_along(direction * g[col].astype(float), g["result.cosine"].astype(float))
+        return falls_along(direction * g["value"], g["cos"])
 
     shuffled = rows.copy()
     for seed, idx in rows.groupby("seed").groups.items():
-        shuffled.loc[idx, "result.cosine"] = permuted(rows.loc[idx, "result.cosine"], f"cosine-vs-sharpness/{family}/{seed}")
-    test, control = rule.judge(per_seed(rows, falls)), rule.judge(per_seed(shuffled, falls))
-    failing = [int(s) for s, g in rows.groupby("seed") if not falls(g)]
-    values = sorted(rows[col].astype(float).unique(), key=lambda v: direction * v)
-    by_value = rows.assign(cos=rows["result.cosine"].astype(float), negative=rows["result.cosine"].astype(float) < 0).groupby(rows[col].astype(float))
-    mean = by_value.agg(mean=("cos", "mean"), negative=("negative", "sum"), size=("cos", "size"))
+        shuffled.loc[idx, "cos"] = permuted(rows.loc[idx, "cos"], f"cosine-vs-sharpness/{family}/{seed}")
+    holds = {int(s): falls(g) for s, g in rows.groupby("seed")}
+    test, control = rule.judge(list(holds.values())), rule.judge(per_seed(shuffled, falls))
+    failing = [s for s, ok in holds.items() if not ok]
+    values = sorted(rows["value"].unique(), key=lambda v: direction * v)
+    mean = rows.assign(negative=rows["cos"] < 0).groupby("value").agg(mean=("cos", "mean"), negative=("negative", "sum"), size=("cos", "size"))
     return Evidence(
         test, control, seeds=seed_list(rows),
         condition="" if test.outcome != "fail" else f"the P-cosine does not fall with sharpness at seeds {failing}",

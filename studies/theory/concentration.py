@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neon_theory.params import flatten
 from neon_theory.rng import draw, generator
 from neon_theory.samplers import Temperature
 from toy_models.gaussian import GaussianModel, GaussianTarget, model_from_theta
@@ -84,21 +85,23 @@ def _params(model: GaussianModel) -> list[torch.Tensor]:
 def _gradient(model: GaussianModel, x: torch.Tensor) -> torch.Tensor:
     """∇_θ of the mean loss over rows x, flat (μ, log diag L, strict lower L)."""
     params = _params(model)
-    grads = torch.autograd.grad(model.per_example_loss(x).mean(), params, allow_unused=True)
-    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
+    return flatten(torch.autograd.grad(model.per_example_loss(x).mean(), params, allow_unused=True), params)
 
 
 def displacement_direction(theta_r: torch.Tensor, dim: int, S: torch.Tensor, steps: int, g: torch.Generator) -> torch.Tensor:
     """d_T = (θ_s − θ_r)/(αT) after ``steps`` SGD steps of rate α = :data:`ALPHA_T`/steps on minibatches of
-    :data:`BATCH` rows of S drawn with replacement from the stream ``g``."""
+    :data:`BATCH` rows of S drawn with replacement from the stream ``g``.
+
+    Not :func:`neon_theory.neon.self_train`: its SGD walks S in epochs without replacement, whose noise vanishes
+    at whole epochs instead of falling as 1/T, the rate the claim tests."""
     model = model_from_theta(theta_r, dim)
-    lr = ALPHA_T / steps
+    params, lr = _params(model), ALPHA_T / steps
+    sizes = [p.numel() for p in params]
     for _ in range(steps):
         rows = draw(torch.randint, S.shape[0], (BATCH,), generator=g)
         step = _gradient(model, S[rows])
         with torch.no_grad():
-            sizes = [p.numel() for p in _params(model)]
-            for p, d in zip(_params(model), torch.split(step, sizes)):
+            for p, d in zip(params, torch.split(step, sizes)):
                 p -= lr * d.reshape(p.shape)
     return (model.theta() - theta_r) / ALPHA_T
 

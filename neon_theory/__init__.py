@@ -11,6 +11,7 @@ import types
 #: public name → the module that defines it
 _EXPORTS = {
     **dict.fromkeys(("AlignmentReport", "TheoryQuantities", "alignment", "theory_quantities"), "alignment"),
+    **dict.fromkeys(("AutoW", "auto_w", "line_taylor"), "autow"),
     **dict.fromkeys(("GenerativeModel", "ModelAdapter", "Target", "check_model"), "contracts"),
     **dict.fromkeys(("accumulator_dtype", "module_device", "resolve_device"), "device"),
     **dict.fromkeys(

@@ -1,0 +1,325 @@
+"""Choosing w without a metric search: the real risk along the fine-tuning step.
+
+Neon merges θ_Neon(w) = θ_r − wΔ with Δ = θ_s − θ_r.  Along that line the real risk is the
+1-D function f(w) = R_data(θ_r − wΔ), and
+
+    f(w) = f(0) + f₁ w + ½ f₂ w² + ⅙ f₃ w³ + O(w⁴),
+    f₁ = −⟨r_d, Δ⟩,   f₂ = ⟨Δ, H_d Δ⟩,   f₃ = −∇³R_data[Δ, Δ, Δ].
+
+Two ways to pick w from this, neither of which evaluates a sample metric (FID):
+
+- :func:`auto_w` (``method="displacement"``, the default): the vertex of the quadratic, −f₁/f₂ =
+  ⟨r_d, Δ⟩/⟨Δ, HΔ⟩ (App. B.10's plug-in; :func:`~neon_theory.neon.displacement_w_star`), with
+  f₁, f₂, f₃ estimated by nested automatic differentiation in the scalar w (one forward and three
+  backward passes a chunk, the cost of about two Hessian-vector products).  Its interval spans
+  the quadratic's vertex and the cubic's stationary point (the third-order term is the nearest
+  model error), widened by the Monte Carlo error of both (a jackknife over row batches).  A
+  heuristic, not a guarantee: how often it covers the best w is measured over seeds by the
+  auto-w study.
+- ``method="three-point"``: the vertex of the parabola through the real loss at w = 0, h and 2h
+  (h = the displacement w*, or a given ``h``), forward passes only, on common rows and noise.
+  Its interval is the jackknife's only: a parabola through three points carries no estimate of
+  its own model error.
+
+Every row batch sees the same loss noise at every w (common random numbers), so the differences
+along w are free of the noise that the levels carry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from .checks import check_choice, check_generator, check_int, check_real, check_tensor
+from .contracts import GenerativeModel, check_model
+from .device import to_accumulator
+from .params import num_parameters, trainable_named_parameters
+
+AUTO_METHODS = ("displacement", "three-point")
+
+#: the normal quantile of the intervals (95%)
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class LineTaylor:
+    """Derivatives of the real risk along θ_r − wΔ at w = 0, per row batch.
+
+    Attributes:
+        batch_derivatives (Tensor): shape (n_batches, 3), float64: the batch means of
+            d^k/dw^k ℓ(θ_r − wΔ) at w = 0 for k = 1, 2, 3.
+        batch_weights (Tensor): shape (n_batches,), summing to 1.
+        n (int): rows used.
+    """
+
+    batch_derivatives: Tensor
+    batch_weights: Tensor
+    n: int
+
+    @property
+    def derivatives(self) -> Tensor:
+        """(f₁, f₂, f₃), the weighted mean over batches, shape (3,)."""
+        return (self.batch_weights[:, None] * self.batch_derivatives).sum(0)
+
+
+@dataclass(frozen=True)
+class AutoW:
+    """A merge weight chosen without a metric search (see the module docstring).
+
+    Attributes:
+        w (float): the chosen w; ``nan`` when the loss is not convex along Δ (f₂ ≤ 0).
+        se (float): its jackknife SE over row batches (Monte Carlo only).
+        interval (tuple): (lo, hi); for ``"displacement"`` it spans the quadratic's and the
+            cubic's stationary points ± 1.96 SE of each; for ``"three-point"`` w ± 1.96 SE.
+            (−inf, inf) when the cubic has no stationary point near w = 0.
+        method (str): ``"displacement"`` or ``"three-point"``.
+        w_cubic (float): the stationary point of the cubic model continuous with the quadratic's
+            vertex (``"displacement"`` only; ``nan`` when it does not exist).
+        derivatives (tuple): (f₁, f₂, f₃) for ``"displacement"``; for ``"three-point"`` the
+            finite-difference (f₁, f₂) at w = 0 and the step h.
+        n (int): rows used; n_batches (int): batches of the jackknife.
+    """
+
+    w: float
+    se: float
+    interval: tuple[float, float]
+    method: str
+    w_cubic: float = math.nan
+    derivatives: tuple = ()
+    n: int = 0
+    n_batches: int = 0
+
+    def covers(self, w: float) -> bool:
+        """Whether ``w`` lies in :attr:`interval`."""
+        return self.interval[0] <= w <= self.interval[1]
+
+    def __str__(self) -> str:
+        lo, hi = self.interval
+        return f"auto w = {self.w:+.5g} ± {self.se:.2g} ({self.method}; interval [{lo:+.4g}, {hi:+.4g}], {self.n} rows)"
+
+
+def _line_rows(model: GenerativeModel, source, n: int | None, generator, noise_generator, n_batches: int):
+    """(batch index, x, noise, weights) over ``n`` rows cut into ``n_batches`` consecutive batches."""
+    from .gradients import _batch_bounds, _draw_noise, _source_size, _take
+
+    size = _source_size(source, n)
+    check_int("n_batches", n_batches, lo=2, hi=size)
+    for b, (a, z) in enumerate(_batch_bounds(size, n_batches)):
+        x, w = _take(source, a, z, generator)
+        yield b, x, _draw_noise(model, z - a, noise_generator), w
+
+
+def _on_line(model: GenerativeModel, direction: Tensor):
+    """A function (w, x, noise) ↦ per-example losses at θ_r − w·direction, differentiable in w."""
+    from .gradients import _LossModule, _split
+
+    named = trainable_named_parameters(model.module)
+    wrapper = _LossModule(model)
+    frozen = {"m." + k: v for k, v in model.module.named_buffers()}
+    frozen.update({"m." + k: p.detach() for k, p in model.module.named_parameters() if not p.requires_grad})
+    pieces = _split(direction, [p for _, p in named])
+
+    def losses(w: Tensor, x: Tensor, noise) -> Tensor:
+        theta = {"m." + k: p.detach() - w.to(p.dtype) * d.to(p) for (k, p), d in zip(named, pieces)}
+        return functional_call(wrapper, {**frozen, **theta}, (x, noise))
+
+    return losses
+
+
+def _batch_mean(rows: Tensor, weights: Tensor | None) -> tuple[Tensor, float]:
+    """The (weighted) sum of ``rows`` over its first axis, and the rows' total weight."""
+    if weights is None:
+        return rows.sum(0), float(rows.shape[0])
+    w = to_accumulator(weights).to(rows.device)
+    return (w.reshape(-1, *([1] * (rows.ndim - 1))) * rows).sum(0), float(w.sum())
+
+
+def line_taylor(
+    model: GenerativeModel,
+    source,
+    direction: Tensor,
+    n: int | None = None,
+    *,
+    n_batches: int = 20,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+) -> LineTaylor:
+    """f₁, f₂, f₃ of f(w) = E_source ℓ(θ_r − w·direction) at w = 0, per row batch.
+
+    Args:
+        model: θ_r.
+        source: the real data: a Tensor (rows taken in order: permute file-ordered data first),
+            a Target or a WeightedSupport, as for :func:`~neon_theory.gradients.population_gradient`.
+        direction (Tensor): Δ, shape (p,) over the trainable parameters.
+        n (int | None): rows; required for a sampling law.
+        n_batches (int): in [2, n], the jackknife's batches.
+        generator, noise_generator: the rows (for a law) and the loss noise.
+    """
+    check_model(model)
+    check_tensor("direction", direction, shape=(num_parameters(model.module),))
+    if generator is not None:
+        check_generator("generator", generator)
+    losses = _on_line(model, to_accumulator(direction.detach()))
+    sums, weights, rows = [], [], 0
+    for _, x, noise, w in _line_rows(model, source, n, generator, noise_generator, n_batches):
+        t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        # fused attention kernels and compiled graphs have no higher-order backward
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), torch.compiler.set_stance("force_eager"):
+            total = _batch_mean(losses(t, x, noise), w)[0]
+            d1 = torch.autograd.grad(total, t, create_graph=True)[0]
+            d2 = torch.autograd.grad(d1, t, create_graph=True)[0] if d1.requires_grad else torch.zeros_like(d1)
+            d3 = torch.autograd.grad(d2, t)[0] if d2.requires_grad else torch.zeros_like(d2)
+        sums.append(torch.stack([d1.detach(), d2.detach(), d3.detach()]).to(torch.float64))
+        weights.append(float(x.shape[0]) if w is None else float(to_accumulator(w).sum()))
+        rows += x.shape[0]
+    s, wt = torch.stack(sums), torch.tensor(weights, dtype=torch.float64)
+    return LineTaylor(s / wt[:, None], wt / wt.sum(), rows)
+
+
+def quadratic_vertex(f1: float, f2: float) -> float:
+    """−f₁/f₂, the minimiser of f₁w + ½f₂w²; ``nan`` unless f₂ > 0."""
+    return -f1 / f2 if f2 > 0 else math.nan
+
+
+def cubic_stationary(f1: float, f2: float, f3: float) -> float:
+    """The zero of f₁ + f₂w + ½f₃w² continuous (as f₃ → 0) with the quadratic's vertex −f₁/f₂:
+    −2f₁ / (f₂ + √(f₂² − 2f₁f₃)), a local minimum of the cubic; ``nan`` when f₂ ≤ 0 or the
+    discriminant is negative (the cubic has no stationary point near w = 0)."""
+    disc = f2 * f2 - 2.0 * f1 * f3
+    if f2 <= 0 or disc < 0:
+        return math.nan
+    return -2.0 * f1 / (f2 + math.sqrt(disc))
+
+
+def _jackknife(values: Tensor, weights: Tensor, stat) -> tuple[float, float]:
+    """stat(weighted mean of rows) and its leave-one-batch-out jackknife SE; nan SE when a
+    leave-one-out value is not finite."""
+    k = values.shape[0]
+    full = stat((weights[:, None] * values).sum(0))
+    loo = []
+    for i in range(k):
+        keep = torch.arange(k) != i
+        w = weights[keep] / weights[keep].sum()
+        loo.append(stat((w[:, None] * values[keep]).sum(0)))
+    loo = torch.tensor(loo, dtype=torch.float64)
+    if not bool(torch.isfinite(loo).all()):
+        return full, math.nan
+    return full, float(math.sqrt((k - 1) / k * float(((loo - loo.mean()) ** 2).sum())))
+
+
+def _span(points: list[tuple[float, float]], z: float) -> tuple[float, float]:
+    """The smallest interval holding each point ± z·SE; (−inf, inf) if any is not finite."""
+    if not all(math.isfinite(v) and math.isfinite(se) for v, se in points):
+        return (-math.inf, math.inf)
+    return (min(v - z * se for v, se in points), max(v + z * se for v, se in points))
+
+
+def displacement_auto_w(taylor: LineTaylor, *, z: float = Z95) -> AutoW:
+    """:class:`AutoW` from the line's Taylor coefficients (``method="displacement"``)."""
+    vals, wts = taylor.batch_derivatives, taylor.batch_weights
+    w_q, se_q = _jackknife(vals, wts, lambda f: quadratic_vertex(float(f[0]), float(f[1])))
+    w_c, se_c = _jackknife(vals, wts, lambda f: cubic_stationary(float(f[0]), float(f[1]), float(f[2])))
+    interval = (math.nan, math.nan) if not math.isfinite(w_q) else _span([(w_q, se_q), (w_c, se_c)], z)
+    f = taylor.derivatives
+    return AutoW(w_q, se_q, interval, "displacement", w_c, tuple(float(v) for v in f), taylor.n, vals.shape[0])
+
+
+def line_losses(
+    model: GenerativeModel,
+    source,
+    direction: Tensor,
+    ws,
+    n: int | None = None,
+    *,
+    n_batches: int = 20,
+    generator: torch.Generator | None = None,
+    noise_generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Batch means of ℓ(θ_r − w·direction) at each w in ``ws``, on common rows and noise.
+
+    Returns:
+        (Tensor, Tensor): shape (n_batches, len(ws)) float64, and the batch weights (summing to 1).
+    """
+    check_model(model)
+    check_tensor("direction", direction, shape=(num_parameters(model.module),))
+    ws = [check_real("w", w) for w in ws]
+    losses = _on_line(model, to_accumulator(direction.detach()))
+    rows, weights = [], []
+    with torch.no_grad():
+        for _, x, noise, wt in _line_rows(model, source, n, generator, noise_generator, n_batches):
+            per_w = [_batch_mean(losses(torch.tensor(float(w), dtype=torch.float64), x, noise).to(torch.float64), wt) for w in ws]
+            rows.append(torch.tensor([float(s) for s, _ in per_w], dtype=torch.float64))
+            weights.append(per_w[0][1])
+    wt = torch.tensor(weights, dtype=torch.float64)
+    return torch.stack(rows) / wt[:, None], wt / wt.sum()
+
+
+def three_point_auto_w(batch_losses: Tensor, weights: Tensor, h: float, *, z: float = Z95) -> AutoW:
+    """:class:`AutoW` from the losses at w = 0, h, 2h (``method="three-point"``): the parabola's
+    vertex h(3y₀ − 4y₁ + y₂) / (2(y₀ − 2y₁ + y₂)), ``nan`` when it opens downwards."""
+    h = check_real("h", h)
+    if h == 0:
+        raise ValueError("h must be non-zero: the three points are w = 0, h and 2h")
+
+    def vertex(y: Tensor) -> float:
+        f1, f2 = (-3 * y[0] + 4 * y[1] - y[2]) / (2 * h), (y[0] - 2 * y[1] + y[2]) / h**2
+        return quadratic_vertex(float(f1), float(f2))
+
+    w, se = _jackknife(batch_losses, weights, vertex)
+    y = (weights[:, None] * batch_losses).sum(0)
+    f1, f2 = float((-3 * y[0] + 4 * y[1] - y[2]) / (2 * h)), float((y[0] - 2 * y[1] + y[2]) / h**2)
+    interval = (math.nan, math.nan) if not math.isfinite(w) else _span([(w, se)], z)
+    return AutoW(w, se, interval, "three-point", math.nan, (f1, f2, h), 0, batch_losses.shape[0])
+
+
+def auto_w(
+    model: GenerativeModel,
+    real,
+    direction: Tensor,
+    n: int | None = None,
+    *,
+    method: str = "displacement",
+    h: float | None = None,
+    n_batches: int = 20,
+    seed: int = 0,
+) -> AutoW:
+    """A merge weight for θ_r − wΔ from the real loss along Δ, without a metric search.
+
+    Args:
+        model: θ_r.
+        real: the real data (a Tensor of held-out rows, permuted if stored in file order, or a Target).
+        direction (Tensor): Δ = θ_s − θ_r, shape (p,) (:func:`~neon_theory.neon.step_displacement`).
+        n (int | None): rows (default: all of a tensor; required for a Target).
+        method (str): ``"displacement"`` or ``"three-point"`` (see the module docstring).
+        h (float | None): the three-point step; ``None`` = the displacement w* (one extra pass).
+        n_batches (int): the jackknife's batches, in [2, n].
+        seed (int): named streams "auto-rows" and "auto-noise".
+    """
+    from .rng import generator
+
+    check_model(model)
+    check_choice("method", method, AUTO_METHODS)
+    seed = check_int("seed", seed, lo=0)
+
+    def streams() -> dict:  # fresh generators on the same seed: both passes see the same rows and noise
+        return {"n_batches": n_batches, "generator": generator(seed, "auto-rows"), "noise_generator": generator(seed, "auto-noise")}
+
+    if method == "displacement" or h is None:
+        first = displacement_auto_w(line_taylor(model, real, direction, n, **streams()))
+        if method == "displacement":
+            return first
+        h = first.w
+        if not math.isfinite(h) or h == 0:
+            return AutoW(math.nan, math.nan, (math.nan, math.nan), "three-point", n=first.n, n_batches=first.n_batches)
+    batch, weights = line_losses(model, real, direction, (0.0, h, 2 * h), n, **streams())
+    return dataclasses.replace(three_point_auto_w(batch, weights, h), n=int(real.shape[0] if n is None else n))
+
+
+__all__ = ["AUTO_METHODS", "AutoW", "LineTaylor", "auto_w", "cubic_stationary", "displacement_auto_w", "line_losses", "line_taylor",
+           "quadratic_vertex", "three_point_auto_w"]

@@ -519,6 +519,10 @@ class NeonRun:
             ⟨r_d, Δ⟩ / ⟨Δ, ĤΔ⟩ (:func:`displacement_w_star`): the minimiser of the quadratic
             model of the real risk along the step actually taken, not along −αP r_s.  A point
             estimate (r̂_d and Ĥ are Monte Carlo; no SE is given); ``nan`` when ⟨Δ, ĤΔ⟩ ≤ 0.
+        auto (AutoW | None): with ``w="auto"``, the w chosen from the real loss along Δ
+            (:func:`~neon_theory.autow.auto_w`), its SE and its interval.
+        w (float | None): the merge weight of ``merged``.
+        merged (dict | None): θ_Neon = θ_r − wΔ as a state dict, when a w was given (or chosen).
     """
 
     synthetic: Tensor
@@ -527,9 +531,14 @@ class NeonRun:
     sweep: WSweep | None
     best: BestW | None
     w_star_displacement: float = math.nan
+    auto: object = None
+    w: float | None = None
+    merged: dict | None = None
 
     def __str__(self) -> str:
         lines = [str(self.alignment), f"  w* of the realised step <r_d, D>/<D, H D> = {self.w_star_displacement:+.5g}  (D = theta_s - theta_r)"]
+        if self.auto is not None:
+            lines.append(f"  {self.auto}")
         if self.best is not None:
             lines.append(f"  best w (Brent on the metric) = {self.best.w:+.5g}, gain {self.best.gain:+.4g}")
         return "\n".join(lines)
@@ -551,6 +560,8 @@ def neon_loop(
     hessian: Callable | Tensor | None = None,
     ws=None,
     bracket: tuple[float, float] | None = None,
+    w: float | str | None = None,
+    auto_method: str = "displacement",
 ) -> NeonRun:
     """Algorithm 1 end to end on any :class:`GenerativeModel`: sample S, self-train, align, sweep w.
 
@@ -585,6 +596,10 @@ def neon_loop(
         hessian: Ĥ at θ_r as a matrix or v ↦ Ĥ v, for z and both w*; ``None`` (default) builds
             v ↦ Ĥ v from Hessian-vector products on the real source (``n_gradient`` rows).
         ws: w grid for a sweep (optional); bracket: (lo, hi) for Brent (optional).
+        w: the merge weight of ``run.merged``: a finite number, ``"auto"`` (chosen from the real
+            loss along the step, no metric evaluated: :func:`~neon_theory.autow.auto_w` on the
+            ``n_pop`` real rows, stream "auto-rows"), or ``None`` (default: no merged state).
+        auto_method: ``"displacement"`` (default) or ``"three-point"``, for ``w="auto"``.
     """
     from .gradients import ModelLaw, hessian_operator
     from .preconditioners import Preconditioner
@@ -598,6 +613,9 @@ def neon_loop(
     n_gradient = check_int("n_pop", sizes.n_pop, lo=2)
     check_int("n_batches", sizes.n_batches, lo=2, hi=n_gradient)
     optimizer = fine_tuning.optimizer
+    if w is not None and not (isinstance(w, str) and w == "auto"):
+        w = check_real("w", w) if not isinstance(w, str) else _bad_w(w)
+    check_choice("auto_method", auto_method, ("displacement", "three-point"))
     if preconditioner is not None and not isinstance(preconditioner, Preconditioner):
         raise ValueError(f"preconditioner must be a Preconditioner or None; got {type(preconditioner).__name__}")
     n = min(real.shape[0], n_gradient) if isinstance(real, Tensor) else n_gradient
@@ -627,7 +645,21 @@ def neon_loop(
     eval_seed = generator(seed, "eval").initial_seed() % (2**62)
     sweep = None if ws is None else w_sweep(model, st.state_dict, ws, metric, eval_seed=eval_seed)
     best = None if bracket is None else brent_best_w(model, st.state_dict, metric, bracket=bracket, eval_seed=eval_seed)
-    return NeonRun(S, st, report, sweep, best, w_disp)
+    auto = None
+    if w == "auto":
+        from .autow import auto_w
+
+        auto = auto_w(model, real, delta, n, method=auto_method, seed=seed)
+        w = auto.w if math.isfinite(auto.w) else None
+        if w is None:
+            warnings.warn("neon_loop: the real loss is not convex along the step, so w='auto' chooses no w (run.merged is None)", stacklevel=2)
+    names = [k for k, _ in model.module.named_parameters()]
+    merged = None if w is None else merge(model.module.state_dict(), st.state_dict, w, parameter_names=names)
+    return NeonRun(S, st, report, sweep, best, w_disp, auto, w, merged)
+
+
+def _bad_w(w: str):
+    raise ValueError(f"w must be a finite number or 'auto'; got {w!r}")
 
 
 def plane_state(

@@ -395,3 +395,32 @@ def test_self_train_trains_under_a_callers_no_grad():
         st = self_train(model, model.sample(200, Temperature(0.7), generator(0, "S")), steps=5, lr=1e-2, generator=generator(0, "t"))
     before = parameter_vector(model.module)
     assert float((state_vector(model.module, st.state_dict) - before).norm()) > 0
+
+
+def test_neon_loop_with_w_auto_chooses_w_from_the_loss_along_the_step_and_merges_there():
+    """``w="auto"``: the displacement w on the same real rows as the realised step's w* (the same number by
+    another route: nested autodiff in w against a gradient and a Hessian-vector product), its interval, and
+    θ_Neon merged at it."""
+    from neon_theory import FineTuning, ProbeSizes, Temperature, merge, neon_loop
+
+    model, real, nll = _token_mlp(seed=2)
+    kwargs = dict(metric=nll, n_synthetic=2000, fine_tuning=FineTuning(50, 1e-3), seed=2, sizes=ProbeSizes(n_pop=10_000))
+    run = neon_loop(model, real, Temperature(0.7), w="auto", bracket=(-4.0, 4.0), **kwargs)
+    auto = run.auto
+    assert auto.method == "displacement" and auto.n == 10_000 and run.w == auto.w
+    assert auto.w == pytest.approx(run.w_star_displacement, rel=1e-6)
+    lo, hi = auto.interval
+    assert lo < auto.w < hi and auto.se > 0
+    assert auto.covers(run.best.w), (auto, run.best.w)  # -0.156 ± 0.043 against Brent's -0.176 on the metric
+    names = [k for k, _ in model.module.named_parameters()]
+    expected = merge(model.module.state_dict(), run.self_trained.state_dict, auto.w, parameter_names=names)
+    assert all(torch.equal(run.merged[k], expected[k]) for k in expected)
+    assert "auto w =" in str(run)
+    three = neon_loop(model, real, Temperature(0.7), w="auto", auto_method="three-point", **kwargs)
+    assert three.auto.method == "three-point" and 0.5 < three.auto.w / auto.w < 2.0, (three.auto, auto)
+    plain = neon_loop(model, real, Temperature(0.7), w=0.25, **kwargs)
+    assert plain.auto is None and plain.w == 0.25 and plain.merged is not None
+    assert neon_loop(model, real, Temperature(0.7), **kwargs).merged is None
+    for bad in ("best", math.nan):
+        with pytest.raises(ValueError, match="^w must be"):
+            neon_loop(model, real, Temperature(0.7), w=bad, **kwargs)

@@ -239,7 +239,7 @@ def cmd_demo(args) -> dict:
     from .demo import DemoConfig, metric_curves, run_demo
 
     output_folder("--out", args.out)
-    cfg = DemoConfig(seed=args.seed)
+    cfg = DemoConfig(seed=args.seed, w=args.w)
     table = neutral_rows_undefined(run_demo(cfg, progress=show_progress(args)))
     ws = [i / 10 for i in range(-40, 61)]
     T_show = 0.7
@@ -270,14 +270,22 @@ def cmd_demo(args) -> dict:
     written = plots.save(fig, Path(args.out) / "demo")
     if not args.json:
         with pd.option_context("display.width", 120, "display.max_columns", 20, "display.float_format", "{:+.4g}".format):
-            print(table.drop(columns=["base_nll", "z", "sampler", "undefined"]).to_string(index=False, na_rep="—"))
+            auto = [c for c in table if c.startswith("auto_")]
+            print(table.drop(columns=["base_nll", "z", "sampler", "undefined", *auto]).to_string(index=False, na_rep="—"))
+            if auto:
+                print(table[["base", "T", "best_w", *auto]].drop(columns="auto_covers_best").to_string(index=False, na_rep="—"))
         print(f"alpha = lr x steps = {cfg.alpha:g}; |S| = {cfg.n_synthetic}; P = I (SGD); metric = exact population NLL; one seed ({cfg.seed})")
         print(f"— : {UNDEFINED_AT_NEUTRAL} (T = 1: r_s = 0, so s, the P-cosine and w* = −s/(αz) have no value; the best w of a finite S is its noise)")
+        if cfg.w == "auto":
+            n_cover = int(table["auto_covers_best"].sum())
+            print(f"auto w: from the real NLL along the step on {cfg.n_auto} draws, no metric search; its 95% interval "
+                  f"[auto_w_low, auto_w_high] holds the exact best w in {n_cover} of {table['auto_w'].notna().sum()} rows; "
+                  "auto_nll_gap = exact NLL at auto w minus at the best w")
         print("figure: " + ", ".join(map(str, written)))
     return {"config": cfg.to_dict(), "rows": table.to_dict(orient="records"), "figures": [str(p) for p in written]}
 
 
-NOISE_AT_NEUTRAL = ("w_star_displacement", "best_w", "gain")
+NOISE_AT_NEUTRAL = ("w_star_displacement", "best_w", "gain", "auto_w", "auto_w_low", "auto_w_high", "auto_nll_gap")
 
 
 def neutral_rows_undefined(table):
@@ -287,7 +295,10 @@ def neutral_rows_undefined(table):
 
     table = table.copy()
     neutral = table["sampler"] == "neutral"
-    table.loc[neutral, list(NOISE_AT_NEUTRAL)] = float("nan")
+    table.loc[neutral, [c for c in NOISE_AT_NEUTRAL if c in table]] = float("nan")
+    if "auto_covers_best" in table:
+        table["auto_covers_best"] = table["auto_covers_best"].astype(object)
+        table.loc[neutral, "auto_covers_best"] = None
     table.loc[neutral, "verdict"] = UNDEFINED_AT_NEUTRAL  # the phrase every table, JSON output and figure uses
     return table
 
@@ -295,6 +306,9 @@ def neutral_rows_undefined(table):
 def _demo_options(p) -> None:
     seed_option(p)
     p.add_argument("--out", default="results/demo", help="folder for the figure (default: results/demo, outside the tracked tree)")
+    p.add_argument("--w", choices=("best", "auto"), default="best",
+                   help="'auto' adds w chosen from the real loss along the step without a metric search, its interval and the exact NLL "
+                   "it gives away against the best w (default best: Brent on the exact NLL only)")
     add_device_option(p)
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 import torch
 
-from neon_theory.checks import check_int, check_real
+from neon_theory.checks import check_choice, check_int, check_real
 from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sweep
 from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity
@@ -37,6 +37,10 @@ class DemoConfig:
         lr, steps: SGD fine-tuning recipe (α = lr × steps).
         bracket: Brent search interval for w.
         seed: master seed (S is drawn from the stream named after the base and T).
+        w: ``"best"`` (Brent on the exact NLL only) or ``"auto"``: also w chosen without a metric
+            search (:func:`~neon_theory.autow.auto_w` on ``n_auto`` real draws), with its interval
+            and the exact NLL it gives away against the best w.
+        n_auto: real draws for ``w="auto"``.
     """
 
     temperatures: tuple = (0.5, 0.7, 0.9, 1.0, 1.25, 1.6)
@@ -48,8 +52,12 @@ class DemoConfig:
     steps: int = 10
     bracket: tuple = (-20.0, 20.0)
     seed: int = 0
+    w: str = "best"
+    n_auto: int = 20000
 
     def __post_init__(self):
+        check_choice("w", self.w, ("best", "auto"))
+        check_int("n_auto", self.n_auto, lo=20)
         if not self.temperatures:
             raise ValueError("temperatures must be non-empty")
         for T in self.temperatures:
@@ -122,7 +130,20 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
         "base_nll": best.base_value,
         "verdict": _verdict(best),
     }
+    if config.w == "auto":
+        row.update(_auto_columns(config, target, model, st, delta, best))
     return undefined_at_neutral(row, Temperature(T).is_neutral()), model, st
+
+
+def _auto_columns(config: DemoConfig, target: GaussianTarget, model: GaussianModel, st, delta, best) -> dict:
+    """w from the real loss along the step (Monte Carlo, as a user without the closed form would
+    have it), its interval, whether it holds the exact best w, and the exact NLL it gives away."""
+    from neon_theory.autow import auto_w
+
+    auto = auto_w(model, target, delta, config.n_auto, seed=config.seed)
+    lo, hi = auto.interval
+    at_auto = w_sweep(model, st.state_dict, [auto.w], lambda m, g: population_nll(target, m)).values[0] if math.isfinite(auto.w) else math.nan
+    return {"auto_w": auto.w, "auto_w_low": lo, "auto_w_high": hi, "auto_covers_best": auto.covers(best.w), "auto_nll_gap": at_auto - best.value}
 
 
 def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.DataFrame:

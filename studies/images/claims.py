@@ -275,7 +275,7 @@ def precision_recall_spec(family: str, preset: str) -> SweepSpec:
     neon = IMAGE_FAMILIES[family].neon
     smoke = preset == "smoke"
     return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if smoke else neon.full)},
-                     seeds=scoring_seeds(preset, paper=10)[: 1 if smoke else None],
+                     seeds=scoring_seeds(preset, paper=10, smoke=1),
                      fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "w_values": PR_WS[::4] if smoke else PR_WS})
 
 

@@ -202,18 +202,18 @@ def ResultStoreKeys(path):
 def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
     from neon_theory.run.figures import FIGURES
 
-    code, out, err = run(["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)
+    argv = ["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json", "--workers", "2"]
+    code, out, err = run(argv, capsys)
     assert code == 0, err
     assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 16
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000
     assert "warning: figure" not in err  # no figure failed the reviewer's checks
-    # a second call redraws from the cache: no record file is rewritten
+    # drawing again (each figure, from the cache) rewrites no record file
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")}
-    assert run(["figures", "all", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json"], capsys)[0] == 0
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")} == stamps
     _every_smoke_figure_passes_the_checks_and_every_table_fits(tmp_path, capsys)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*.json")} == stamps
 
 
 def _every_smoke_figure_passes_the_checks_and_every_table_fits(tmp_path, capsys):
@@ -287,3 +287,17 @@ def test_version_prints_the_installed_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"neon-theory {version('neon-theory')}"
+
+
+@pytest.mark.slow
+def test_demo_w_auto_holds_the_exact_best_w_and_gives_away_little(tmp_path, capsys):
+    """``demo --w auto``: w from 20,000 real draws along the step, no metric search.  At seed 0 its interval held
+    Brent's best w on the exact NLL in 10 of 10 rows and gave away 2-4% of the gain; the bars here are 9 of 10 and 10%."""
+    code, out, _ = run(["demo", "--w", "auto", "--json", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    rows = [r for r in json.loads(out)["rows"] if r["sampler"] != "neutral"]
+    assert sum(r["auto_covers_best"] for r in rows) >= len(rows) - 1
+    assert all(-1e-9 <= r["auto_nll_gap"] < 0.1 * r["gain"] for r in rows), [(r["auto_nll_gap"], r["gain"]) for r in rows]
+    assert all(r["auto_w"] * r["best_w"] > 0 for r in rows)
+    neutral = [r for r in json.loads(out)["rows"] if r["sampler"] == "neutral"]
+    assert neutral and all(r["auto_w"] is None and r["auto_covers_best"] is None for r in neutral)

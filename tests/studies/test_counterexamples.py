@@ -82,7 +82,7 @@ def test_guidance_raises_the_p_cosine_of_the_diffusion_images(tmp_path):
     """``cosine-vs-sharpness-images-diffusion`` (refuted, 1 of 10 seeds): the P-cosine does not fall as guidance
     sharpens the sampler; at seed 101 it rises from -0.138 ± 0.031 (γ = 0.5) to +0.077 ± 0.031 (γ = 4), and s
     from -5.1 ± 1.2 to +8.2 ± 3.2 (the paper run; reduced cells, 10 DDIM steps)."""
-    rows = claim_cells("cosine-vs-sharpness-images-diffusion", tmp_path, seeds=(101,), sampler=["guidance=0.5", "guidance=4.0"])
+    rows = claim_cells("cosine-vs-sharpness-images-diffusion", tmp_path, seeds=(101,), sampler=["guidance=0.5", "guidance=4.0"], threads=2)
     lo, hi = (rows[rows["sampler"].str.endswith(f"guidance={g}")].iloc[0] for g in ("0.5", "4.0"))
     gap, se = hi["result.cosine"] - lo["result.cosine"], math.hypot(hi["result.cosine_se"], lo["result.cosine_se"])
     assert gap > 3 * se, (gap, se)  # k = 3 SE: the cosine rises with sharpness, against the trend the sign law implies
@@ -93,7 +93,7 @@ def test_recall_of_the_images_rises_through_the_grid(family, seed, recall, tmp_p
     """``recall-inverted-u-images-<family>`` (refuted: 1 and 0 of 10 seeds): at γ = 3 recall rises with w and does not
     come down inside w ∈ [-0.5, 0.5] (``recall``: the paper run at w = -0.5, 0, 0.5, 1,000 samples; a recall SE is
     about 0.005 near 0.97), while precision falls on the Neon side."""
-    row = claim_cells(f"recall-inverted-u-images-{family}", tmp_path, seeds=(seed,), fixed={"w_values": (-0.5, 0.0, 0.5)},
+    row = claim_cells(f"recall-inverted-u-images-{family}", tmp_path, seeds=(seed,), fixed={"w_values": (-0.5, 0.0, 0.5)}, threads=2,
                       sampler=["guidance=3.0"]).iloc[0]
     low, mid, high = row["result.recall_at_w"]
     assert mid > low + 0.02 and high >= mid, (low, mid, high)
@@ -124,7 +124,7 @@ def test_guidance_with_few_steps_gives_a_positive_s_on_images(family, sampler, s
     (10 steps, γ = 3) the paper run at seed 104 had s = +61.2 ± 3.0 (flow: +20.1 ± 3.4, left out here for
     CI time: add ("flow", "steps=10+guidance=3.0", 104)); the same reduced cell here, without the
     best-w search (s does not depend on it)."""
-    rows = claim_cells(f"sign-law-images-{family}", tmp_path, preset="paper", seeds=(seed,), fixed={"best_w": False}, sampler=[sampler])
+    rows = claim_cells(f"sign-law-images-{family}", tmp_path, preset="paper", seeds=(seed,), fixed={"best_w": False}, sampler=[sampler], threads=2)
     row = rows.iloc[0]
     assert row["result.sharpening"] == "mode-seeking"
     assert row["result.s"] > 4 * row["result.s_se"], (row["result.s"], row["result.s_se"])  # k = 4 SE

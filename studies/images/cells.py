@@ -110,6 +110,9 @@ class ImageCell:
         preconditioner (str): ``adam`` (Adam-minibatch P at the training batch) or ``identity``.
         best_w (bool): also self-train on S and run Brent on the held-out loss and on FID.
         w_values (tuple): w at which to report the held-out loss, FID, precision and recall.
+        auto_w (bool): also self-train on S and choose w without a metric search
+            (:func:`neon_theory.autow.auto_w` on the held-out rows: the displacement w with its
+            interval, and the three-point parabola), with the held-out loss and FID at each.
         network (str): ``unet`` (the family's own network: the project's
             :class:`~toy_models.images.unet.TimeUNet`, or the pixel transformer) or, where the family
             takes it (diffusion, flow), ``diffusers`` (a randomly initialised ``diffusers.UNet2DModel`` of
@@ -141,6 +144,7 @@ class ImageCell:
     preconditioner: str = "adam"
     best_w: bool = False
     w_values: tuple = ()
+    auto_w: bool = False
     precision: str = "float32"
     network: str = "unet"
     compile: str = "off"
@@ -186,10 +190,11 @@ class ImageCell:
         object.__setattr__(self, "w_values", check_ws("w_values", self.w_values))
         check_int("estimator_rep", self.estimator_rep, lo=0)
         check_int("held_out_draw", self.held_out_draw, lo=0)
-        if not isinstance(self.best_w, bool):
-            raise ValueError(f"best_w must be true or false; got {self.best_w!r}")
-        if (self.best_w or self.w_values) and self.preconditioner != "adam":
-            raise ValueError("best_w and w_values fine-tune with Adam, whose geometry is preconditioner='adam'; "
+        for name in ("best_w", "auto_w"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
+        if (self.best_w or self.w_values or self.auto_w) and self.preconditioner != "adam":
+            raise ValueError("best_w, w_values and auto_w fine-tune with Adam, whose geometry is preconditioner='adam'; "
                              f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
         if fam.max_values is not None and self.tokens > fam.max_values:
             raise ValueError(f"the {self.family} family samples at most {fam.max_values} values an image (one at a time): "
@@ -574,6 +579,26 @@ def _first_order_domain(model, directions: dict, held_out_loss, eval_seed: int) 
     return out
 
 
+def _auto_fields(cfg: ImageCell, model, theta_s, metrics: tuple, seed: int, eval_seed: int) -> dict:
+    """w chosen without a metric search on the held-out rows (both :mod:`neon_theory.autow` variants, one
+    row stream), and the held-out loss and FID at each (the w-search's evaluation noise)."""
+    from neon_theory.autow import auto_w
+    from neon_theory.neon import step_displacement, w_sweep
+
+    s = IMAGE_PRESETS[cfg.preset]
+    real, delta = _held_out_rows(cfg, cfg.held_out_draw), step_displacement(model, theta_s)
+    out = {}
+    for method, tag in (("displacement", ""), ("three-point", "_three_point")):
+        with _precision(cfg.precision):
+            auto = auto_w(model, real, delta, method=method, n_batches=s["n_batches"], seed=seed)
+        out.update({f"auto_w{tag}": auto.w, f"auto_w{tag}_se": auto.se, f"auto_w{tag}_low": auto.interval[0], f"auto_w{tag}_high": auto.interval[1]})
+        for m, metric in zip(SEARCHED, metrics):
+            out[f"{m}_at_auto{tag}"] = w_sweep(model, theta_s, [auto.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(auto.w) else math.nan
+        if method == "displacement":
+            out["auto_w_cubic"] = auto.w_cubic
+    return out
+
+
 #: the two metrics image-cell searches w on, as named in its result fields
 SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images"}
 
@@ -598,6 +623,19 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     best_fid_se="the standard error of best_fid (bootstrap over the generated images; the reference held fixed)",
     n_eval="samples each FID is computed on",
     loss_at_w="the held-out loss at each of w_values",
+    auto_w="w chosen without a metric search: the vertex of the held-out loss's quadratic along the step (neon_theory.autow)",
+    auto_w_se="its jackknife SE over held-out row batches",
+    auto_w_low="the low end of its interval (the quadratic's and the cubic's stationary points, each +- 1.96 SE)",
+    auto_w_high="the high end of that interval",
+    auto_w_cubic="the stationary point of the held-out loss's cubic along the step",
+    auto_w_three_point="w from the parabola through the held-out loss at w = 0, h and 2h (h = auto_w)",
+    auto_w_three_point_se="its jackknife SE",
+    auto_w_three_point_low="its interval's low end (+- 1.96 SE)",
+    auto_w_three_point_high="its interval's high end",
+    loss_at_auto="the held-out loss at auto_w (the w-search's evaluation noise)",
+    fid_at_auto="FID at auto_w",
+    loss_at_auto_three_point="the held-out loss at auto_w_three_point",
+    fid_at_auto_three_point="FID at auto_w_three_point",
     fid_at_w="FID at each of w_values",
     first_order_w_step="the largest |w| at which the held-out loss along the realised step follows its first-order prediction within 10%",
     first_order_w_neon="the same along Thm B.1's step -alpha P r_s",
@@ -615,7 +653,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
     neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
-    if not (cfg.best_w or cfg.w_values):
+    if not (cfg.best_w or cfg.w_values or cfg.auto_w):
         with _precision(cfg.precision):
             rep = probe.report(cfg)
         return clean(undefined_at_neutral({**out, **report_fields(rep)}, neutral))
@@ -648,6 +686,8 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
             out.update({f"best_w_{name}": best.w, f"best_{name}": best.value, f"base_{name}": best.base_value,
                         f"gain_{name}": best.gain, f"at_boundary_{name}": best.at_boundary})
         out.update(_fid_errors(cfg, searches["fid"], generated))
+    if cfg.auto_w:
+        out.update(_auto_fields(cfg, model, theta_s, (held_out_loss, fid_metric), child_seed(seed, "image-auto-w"), eval_seed))
     if cfg.w_values:
         log: list = []
         logged_fid = _metrics(cfg, log)[1]

@@ -22,6 +22,7 @@ from neon_theory.autow import (
     three_point_auto_w,
 )
 from neon_theory.gradients import hessian_vector_product, population_gradient
+from neon_theory.rng import draw
 from toy_models.gaussian import GaussianModel, GaussianTarget, _expected_nll
 
 D = 3
@@ -33,7 +34,7 @@ def _case(seed: int = 0, scale: float = 0.2):
     target = GaussianTarget(torch.zeros(D, dtype=F64), torch.eye(D, dtype=F64))
     model = GaussianModel(torch.full((D,), 0.3, dtype=F64), 0.6 * torch.eye(D, dtype=F64))
     p = sum(x.numel() for x in model.module.parameters())
-    delta = scale * torch.randn(p, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    delta = scale * draw(torch.randn, p, generator=torch.Generator().manual_seed(seed), dtype=F64)
     return model, target, delta
 
 
@@ -86,9 +87,9 @@ def test_the_noise_of_a_diffusion_loss_is_common_along_w():
     """With loss noise (t, ε) the line is smooth in w: the three-point vertex on a parabola-like line
     agrees with the displacement's at a tiny step, which needs the same noise at every w."""
     model = mlp_denoiser(seed=1)
-    x = torch.randn(400, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
+    x = draw(torch.randn, 400, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
     p = sum(q.numel() for q in model.module.parameters())
-    delta = 0.05 * torch.randn(p, generator=torch.Generator().manual_seed(3), dtype=F64)
+    delta = 0.05 * draw(torch.randn, p, generator=torch.Generator().manual_seed(3), dtype=F64)
     lt = line_taylor(model, x, delta, n_batches=4, noise_generator=torch.Generator().manual_seed(4))
     h = 1e-3
     batch, weights = line_losses(model, x, delta, (0.0, h, 2 * h), n_batches=4, noise_generator=torch.Generator().manual_seed(4))

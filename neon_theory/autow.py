@@ -13,7 +13,7 @@ Two ways to pick w from this, neither of which evaluates a sample metric (FID):
   f₁, f₂, f₃ estimated by nested automatic differentiation in the scalar w (one forward and three
   backward passes a chunk, the cost of about two Hessian-vector products).  Its interval spans
   the quadratic's vertex and the cubic's stationary point (the third-order term is the nearest
-  model error), widened by the Monte Carlo error of both (a jackknife over row batches).  A
+  model error), widened by the Monte Carlo error of both (a jackknife over row batches, with a t quantile).  A
   heuristic, not a guarantee: how often it covers the best w is measured over seeds by the
   auto-w study.
 - ``method="three-point"``: the vertex of the parabola through the real loss at w = 0, h and 2h
@@ -38,13 +38,19 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .checks import check_choice, check_generator, check_int, check_real, check_tensor
 from .contracts import GenerativeModel, check_model
-from .device import to_accumulator
+from .device import module_device, to_accumulator
 from .params import num_parameters, trainable_named_parameters
 
 AUTO_METHODS = ("displacement", "three-point")
 
-#: the normal quantile of the intervals (95%)
-Z95 = 1.959963984540054
+#: the intervals' level: a t quantile on (batches − 1) degrees of freedom, for the jackknife over few batches
+LEVEL = 0.95
+
+
+def _quantile(n_batches: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + LEVEL / 2, n_batches - 1))
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,10 @@ class AutoW:
         w (float): the chosen w; ``nan`` when the loss is not convex along Δ (f₂ ≤ 0).
         se (float): its jackknife SE over row batches (Monte Carlo only).
         interval (tuple): (lo, hi); for ``"displacement"`` it spans the quadratic's and the
-            cubic's stationary points ± 1.96 SE of each; for ``"three-point"`` w ± 1.96 SE.
-            (−inf, inf) when the cubic has no stationary point near w = 0.
+            cubic's stationary points ± t·SE of each (t: the 97.5% quantile on batches − 1 degrees
+            of freedom); for ``"three-point"`` w ± t·SE, with h held fixed (the variability of an
+            estimated h is not in it).  (−inf, inf) when the cubic has no stationary point near
+            w = 0 or a leave-one-out value is not finite: then :meth:`covers` is false.
         method (str): ``"displacement"`` or ``"three-point"``.
         w_cubic (float): the stationary point of the cubic model continuous with the quadratic's
             vertex (``"displacement"`` only; ``nan`` when it does not exist).
@@ -95,9 +103,14 @@ class AutoW:
     n: int = 0
     n_batches: int = 0
 
+    @property
+    def bounded(self) -> bool:
+        """Whether :attr:`interval` is finite (unbounded: the model error is unknown, so it covers nothing)."""
+        return all(math.isfinite(v) for v in self.interval)
+
     def covers(self, w: float) -> bool:
-        """Whether ``w`` lies in :attr:`interval`."""
-        return self.interval[0] <= w <= self.interval[1]
+        """Whether ``w`` lies in a bounded :attr:`interval`."""
+        return self.bounded and self.interval[0] <= w <= self.interval[1]
 
     def __str__(self) -> str:
         lo, hi = self.interval
@@ -105,14 +118,23 @@ class AutoW:
 
 
 def _line_rows(model: GenerativeModel, source, n: int | None, generator, noise_generator, n_batches: int):
-    """(batch index, x, noise, weights) over ``n`` rows cut into ``n_batches`` consecutive batches."""
-    from .gradients import _batch_bounds, _draw_noise, _source_size, _take
+    """(batch index, x, noise, weights) over ``n`` rows cut into ``n_batches`` consecutive batches, x on θ's device."""
+    from .gradients import WeightedSupport, _batch_bounds, _draw_noise, _source_size, _take
 
+    if isinstance(source, WeightedSupport):  # an exact weighted sum has no Monte Carlo error for a jackknife to measure
+        raise ValueError("real must be a Tensor of rows or a sampling law (a Target), not a WeightedSupport")
     size = _source_size(source, n)
     check_int("n_batches", n_batches, lo=2, hi=size)
+    device = module_device(model.module)
     for b, (a, z) in enumerate(_batch_bounds(size, n_batches)):
         x, w = _take(source, a, z, generator)
-        yield b, x, _draw_noise(model, z - a, noise_generator), w
+        yield b, x.to(device), _draw_noise(model, z - a, noise_generator), w
+
+
+def _checked_losses(loss: Tensor, x: Tensor) -> Tensor:
+    if loss.ndim != 1 or loss.shape[0] != x.shape[0]:
+        raise ValueError(f"per_example_loss must return shape ({x.shape[0]},); got {tuple(loss.shape)}")
+    return loss
 
 
 def _on_line(model: GenerativeModel, direction: Tensor):
@@ -171,10 +193,15 @@ def line_taylor(
         t = torch.zeros((), dtype=torch.float64, requires_grad=True)
         # fused attention kernels and compiled graphs have no higher-order backward
         with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), torch.compiler.set_stance("force_eager"):
-            total = _batch_mean(losses(t, x, noise), w)[0]
+            total = _batch_mean(_checked_losses(losses(t, x, noise), x), w)[0]
+            if not total.requires_grad:
+                raise ValueError("the loss does not depend on the parameters along the direction (is per_example_loss detached?)")
             d1 = torch.autograd.grad(total, t, create_graph=True)[0]
-            d2 = torch.autograd.grad(d1, t, create_graph=True)[0] if d1.requires_grad else torch.zeros_like(d1)
-            d3 = torch.autograd.grad(d2, t)[0] if d2.requires_grad else torch.zeros_like(d2)
+            if not d1.requires_grad:  # a backward with no backward of its own (a custom Function, a fused kernel): f2 would read 0
+                raise ValueError("the loss has no second derivative along the direction: auto_w needs a loss that autograd can "
+                                 "differentiate twice (a custom autograd.Function or a fused kernel without double backward?)")
+            d2 = torch.autograd.grad(d1, t, create_graph=True)[0]
+            d3 = torch.autograd.grad(d2, t)[0] if d2.requires_grad else torch.zeros_like(d2)  # f2 constant in w: f3 = 0
         sums.append(torch.stack([d1.detach(), d2.detach(), d3.detach()]).to(torch.float64))
         weights.append(float(x.shape[0]) if w is None else float(to_accumulator(w).sum()))
         rows += x.shape[0]
@@ -220,9 +247,10 @@ def _span(points: list[tuple[float, float]], z: float) -> tuple[float, float]:
     return (min(v - z * se for v, se in points), max(v + z * se for v, se in points))
 
 
-def displacement_auto_w(taylor: LineTaylor, *, z: float = Z95) -> AutoW:
+def displacement_auto_w(taylor: LineTaylor) -> AutoW:
     """:class:`AutoW` from the line's Taylor coefficients (``method="displacement"``)."""
     vals, wts = taylor.batch_derivatives, taylor.batch_weights
+    z = _quantile(vals.shape[0])
     w_q, se_q = _jackknife(vals, wts, lambda f: quadratic_vertex(float(f[0]), float(f[1])))
     w_c, se_c = _jackknife(vals, wts, lambda f: cubic_stationary(float(f[0]), float(f[1]), float(f[2])))
     interval = (math.nan, math.nan) if not math.isfinite(w_q) else _span([(w_q, se_q), (w_c, se_c)], z)
@@ -253,19 +281,19 @@ def line_losses(
     rows, weights = [], []
     with torch.no_grad():
         for _, x, noise, wt in _line_rows(model, source, n, generator, noise_generator, n_batches):
-            per_w = [_batch_mean(losses(torch.tensor(float(w), dtype=torch.float64), x, noise).to(torch.float64), wt) for w in ws]
+            per_w = [_batch_mean(_checked_losses(losses(torch.tensor(float(w), dtype=torch.float64), x, noise), x).to(torch.float64), wt)
+                     for w in ws]
             rows.append(torch.tensor([float(s) for s, _ in per_w], dtype=torch.float64))
             weights.append(per_w[0][1])
     wt = torch.tensor(weights, dtype=torch.float64)
     return torch.stack(rows) / wt[:, None], wt / wt.sum()
 
 
-def three_point_auto_w(batch_losses: Tensor, weights: Tensor, h: float, *, z: float = Z95) -> AutoW:
+def three_point_auto_w(batch_losses: Tensor, weights: Tensor, h: float) -> AutoW:
     """:class:`AutoW` from the losses at w = 0, h, 2h (``method="three-point"``): the parabola's
     vertex h(3y₀ − 4y₁ + y₂) / (2(y₀ − 2y₁ + y₂)), ``nan`` when it opens downwards."""
-    h = check_real("h", h)
-    if h == 0:
-        raise ValueError("h must be non-zero: the three points are w = 0, h and 2h")
+    h = _check_h(h)
+    z = _quantile(batch_losses.shape[0])
 
     def vertex(y: Tensor) -> float:
         f1, f2 = (-3 * y[0] + 4 * y[1] - y[2]) / (2 * h), (y[0] - 2 * y[1] + y[2]) / h**2
@@ -276,6 +304,13 @@ def three_point_auto_w(batch_losses: Tensor, weights: Tensor, h: float, *, z: fl
     f1, f2 = float((-3 * y[0] + 4 * y[1] - y[2]) / (2 * h)), float((y[0] - 2 * y[1] + y[2]) / h**2)
     interval = (math.nan, math.nan) if not math.isfinite(w) else _span([(w, se)], z)
     return AutoW(w, se, interval, "three-point", math.nan, (f1, f2, h), 0, batch_losses.shape[0])
+
+
+def _check_h(h) -> float:
+    h = check_real("h", h)
+    if h == 0:
+        raise ValueError("h must be non-zero: the three points are w = 0, h and 2h")
+    return h
 
 
 def auto_w(
@@ -306,6 +341,10 @@ def auto_w(
     check_model(model)
     check_choice("method", method, AUTO_METHODS)
     seed = check_int("seed", seed, lo=0)
+    if h is not None:
+        if method == "displacement":
+            raise ValueError("h is the three-point step: give it with method='three-point' only")
+        h = _check_h(h)
 
     def streams() -> dict:  # fresh generators on the same seed: both passes see the same rows and noise
         return {"n_batches": n_batches, "generator": generator(seed, "auto-rows"), "noise_generator": generator(seed, "auto-noise")}
@@ -318,7 +357,8 @@ def auto_w(
         if not math.isfinite(h) or h == 0:
             return AutoW(math.nan, math.nan, (math.nan, math.nan), "three-point", n=first.n, n_batches=first.n_batches)
     batch, weights = line_losses(model, real, direction, (0.0, h, 2 * h), n, **streams())
-    return dataclasses.replace(three_point_auto_w(batch, weights, h), n=int(real.shape[0] if n is None else n))
+    rows = real.shape[0] if n is None else n  # real is rows or a law (_line_rows refuses anything else)
+    return dataclasses.replace(three_point_auto_w(batch, weights, h), n=int(rows))
 
 
 __all__ = ["AUTO_METHODS", "AutoW", "LineTaylor", "auto_w", "cubic_stationary", "displacement_auto_w", "line_losses", "line_taylor",

@@ -649,7 +649,7 @@ def neon_loop(
     if w == "auto":
         from .autow import auto_w
 
-        auto = auto_w(model, real, delta, n, method=auto_method, seed=seed)
+        auto = auto_w(model, real, delta, n, method=auto_method, n_batches=sizes.n_batches, seed=seed)
         w = auto.w if math.isfinite(auto.w) else None
         if w is None:
             warnings.warn("neon_loop: the real loss is not convex along the step, so w='auto' chooses no w (run.merged is None)", stacklevel=2)

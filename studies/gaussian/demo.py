@@ -20,7 +20,7 @@ from neon_theory.neon import brent_best_w, displacement_w_star, self_train, w_sw
 from neon_theory.params import state_vector
 from neon_theory.preconditioners import identity
 from neon_theory.progress import tqdm
-from neon_theory.rng import generator
+from neon_theory.rng import child_seed, generator
 from neon_theory.samplers import Temperature, undefined_at_neutral
 from toy_models.gaussian import GaussianModel, GaussianTarget, exact_quantities, oracle_alignment, population_nll
 
@@ -131,16 +131,16 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
         "verdict": _verdict(best),
     }
     if config.w == "auto":
-        row.update(_auto_columns(config, target, model, st, delta, best))
+        row.update(_auto_columns(config, target, model, st, delta, best, f"auto/{base_name}/{T}"))
     return undefined_at_neutral(row, Temperature(T).is_neutral()), model, st
 
 
-def _auto_columns(config: DemoConfig, target: GaussianTarget, model: GaussianModel, st, delta, best) -> dict:
+def _auto_columns(config: DemoConfig, target: GaussianTarget, model: GaussianModel, st, delta, best, stream: str) -> dict:
     """w from the real loss along the step (Monte Carlo, as a user without the closed form would
     have it), its interval, whether it holds the exact best w, and the exact NLL it gives away."""
     from neon_theory.autow import auto_w
 
-    auto = auto_w(model, target, delta, config.n_auto, seed=config.seed)
+    auto = auto_w(model, target, delta, config.n_auto, seed=child_seed(config.seed, stream))  # each row its own draws
     lo, hi = auto.interval
     at_auto = w_sweep(model, st.state_dict, [auto.w], lambda m, g: population_nll(target, m)).values[0] if math.isfinite(auto.w) else math.nan
     return {"auto_w": auto.w, "auto_w_low": lo, "auto_w_high": hi, "auto_covers_best": auto.covers(best.w), "auto_nll_gap": at_auto - best.value}

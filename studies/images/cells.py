@@ -587,10 +587,11 @@ def _auto_fields(cfg: ImageCell, model, theta_s, metrics: tuple, seed: int, eval
 
     s = IMAGE_PRESETS[cfg.preset]
     real, delta = _held_out_rows(cfg, cfg.held_out_draw), step_displacement(model, theta_s)
-    out = {}
+    out, h = {}, None
     for method, tag in (("displacement", ""), ("three-point", "_three_point")):
-        with _precision(cfg.precision):
-            auto = auto_w(model, real, delta, method=method, n_batches=s["n_batches"], seed=seed)
+        with _precision(cfg.precision):  # the three-point step h is the displacement w (not computed twice)
+            auto = auto_w(model, real, delta, method=method, h=h, n_batches=s["n_batches"], seed=seed)
+        h = auto.w if math.isfinite(auto.w) and auto.w != 0 else None
         out.update({f"auto_w{tag}": auto.w, f"auto_w{tag}_se": auto.se, f"auto_w{tag}_low": auto.interval[0], f"auto_w{tag}_high": auto.interval[1]})
         for m, metric in zip(SEARCHED, metrics):
             out[f"{m}_at_auto{tag}"] = w_sweep(model, theta_s, [auto.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(auto.w) else math.nan
@@ -625,12 +626,12 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     loss_at_w="the held-out loss at each of w_values",
     auto_w="w chosen without a metric search: the vertex of the held-out loss's quadratic along the step (neon_theory.autow)",
     auto_w_se="its jackknife SE over held-out row batches",
-    auto_w_low="the low end of its interval (the quadratic's and the cubic's stationary points, each +- 1.96 SE)",
+    auto_w_low="the low end of its interval (the quadratic's and the cubic's stationary points, each +- t SE, t on n_batches - 1 degrees of freedom)",
     auto_w_high="the high end of that interval",
     auto_w_cubic="the stationary point of the held-out loss's cubic along the step",
     auto_w_three_point="w from the parabola through the held-out loss at w = 0, h and 2h (h = auto_w)",
     auto_w_three_point_se="its jackknife SE",
-    auto_w_three_point_low="its interval's low end (+- 1.96 SE)",
+    auto_w_three_point_low="its interval's low end (+- t SE)",
     auto_w_three_point_high="its interval's high end",
     loss_at_auto="the held-out loss at auto_w (the w-search's evaluation noise)",
     fid_at_auto="FID at auto_w",

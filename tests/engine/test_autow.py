@@ -179,3 +179,53 @@ def test_a_direction_of_the_wrong_length_is_rejected():
 def test_the_result_reads_as_one_line():
     text = str(AutoW(0.25, 0.01, (0.2, 0.3), "displacement", 0.29, (), 100, 10))
     assert "auto w = +0.25" in text and "\n" not in text
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    """Per-row ½‖x − μ‖² with a hand-written backward that autograd cannot differentiate again."""
+
+    @staticmethod
+    def forward(ctx, mu, x):
+        ctx.save_for_backward(mu, x)
+        return 0.5 * ((x - mu) ** 2).sum(1)
+
+    @staticmethod
+    def backward(ctx, g):
+        mu, x = ctx.saved_tensors
+        return (g[:, None] * (mu - x)).sum(0).detach(), None
+
+
+def test_a_loss_without_a_double_backward_is_refused_not_read_as_flat():
+    """f'' would silently read 0 and the line would look non-convex: a clear error instead."""
+    model, target, delta = _case(0)
+    model.per_example_loss = lambda x, noise=None: _NoDoubleBackward.apply(model.module.mean, x)
+    x = target.sample(40, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="second derivative"):
+        line_taylor(model, x, delta, n_batches=2)
+
+
+def test_weighted_supports_and_bad_loss_shapes_are_refused_in_one_line():
+    from neon_theory.gradients import WeightedSupport
+
+    model, target, delta = _case(0)
+    x = target.sample(20, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="not a WeightedSupport"):
+        auto_w(model, WeightedSupport(x, torch.full((20,), 0.05, dtype=F64)), delta, n_batches=2)
+    model.per_example_loss = lambda rows, noise=None: rows.sum()  # a scalar, not one loss per row
+    with pytest.raises(ValueError, match="per_example_loss must return shape"):
+        line_taylor(model, x, delta, n_batches=2)
+    with pytest.raises(ValueError, match="with method='three-point' only"):
+        auto_w(_case(0)[0], x, delta, h=0.1)
+
+
+def test_an_unbounded_interval_covers_nothing():
+    out = AutoW(0.2, math.nan, (-math.inf, math.inf), "displacement")
+    assert not out.bounded and not out.covers(0.2)
+
+
+def test_auto_w_is_reproducible_and_the_interval_uses_a_t_quantile_on_few_batches():
+    model, target, delta = _case(2)
+    a, b = (auto_w(model, target, delta, 600, method="three-point", n_batches=3, seed=9) for _ in range(2))
+    assert (a.w, a.se, a.interval) == (b.w, b.se, b.interval)
+    half = (a.interval[1] - a.interval[0]) / 2
+    assert half == pytest.approx(4.302652729911275 * a.se, rel=1e-9)  # t(0.975, 2 degrees of freedom), not 1.96

@@ -418,6 +418,8 @@ def test_neon_loop_with_w_auto_chooses_w_from_the_loss_along_the_step_and_merges
     assert "auto w =" in str(run)
     three = neon_loop(model, real, Temperature(0.7), w="auto", auto_method="three-point", **kwargs)
     assert three.auto.method == "three-point" and 0.5 < three.auto.w / auto.w < 2.0, (three.auto, auto)
+    few = neon_loop(model, real, Temperature(0.7), w="auto", **{**kwargs, "sizes": ProbeSizes(n_pop=2000, n_batches=5)})
+    assert few.auto.n_batches == 5 and few.auto.n == 2000  # the loop's sizes, not auto_w's defaults
     plain = neon_loop(model, real, Temperature(0.7), w=0.25, **kwargs)
     assert plain.auto is None and plain.w == 0.25 and plain.merged is not None
     assert neon_loop(model, real, Temperature(0.7), **kwargs).merged is None

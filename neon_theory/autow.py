@@ -118,7 +118,7 @@ class AutoW:
 
 
 def _line_rows(model: GenerativeModel, source, n: int | None, generator, noise_generator, n_batches: int):
-    """(batch index, x, noise, weights) over ``n`` rows cut into ``n_batches`` consecutive batches, x on θ's device."""
+    """(x, noise) over ``n`` rows cut into ``n_batches`` consecutive batches, x on θ's device."""
     from .gradients import WeightedSupport, _batch_bounds, _draw_noise, _source_size, _take
 
     if isinstance(source, WeightedSupport):  # an exact weighted sum has no Monte Carlo error for a jackknife to measure
@@ -126,9 +126,9 @@ def _line_rows(model: GenerativeModel, source, n: int | None, generator, noise_g
     size = _source_size(source, n)
     check_int("n_batches", n_batches, lo=2, hi=size)
     device = module_device(model.module)
-    for b, (a, z) in enumerate(_batch_bounds(size, n_batches)):
-        x, w = _take(source, a, z, generator)
-        yield b, x.to(device), _draw_noise(model, z - a, noise_generator), w
+    for a, z in _batch_bounds(size, n_batches):
+        x, _ = _take(source, a, z, generator)  # uniform rows: a WeightedSupport was refused above
+        yield x.to(device), _draw_noise(model, z - a, noise_generator)
 
 
 def _checked_losses(loss: Tensor, x: Tensor) -> Tensor:
@@ -154,14 +154,6 @@ def _on_line(model: GenerativeModel, direction: Tensor):
     return losses
 
 
-def _batch_mean(rows: Tensor, weights: Tensor | None) -> tuple[Tensor, float]:
-    """The (weighted) sum of ``rows`` over its first axis, and the rows' total weight."""
-    if weights is None:
-        return rows.sum(0), float(rows.shape[0])
-    w = to_accumulator(weights).to(rows.device)
-    return (w.reshape(-1, *([1] * (rows.ndim - 1))) * rows).sum(0), float(w.sum())
-
-
 def line_taylor(
     model: GenerativeModel,
     source,
@@ -176,8 +168,8 @@ def line_taylor(
 
     Args:
         model: θ_r.
-        source: the real data: a Tensor (rows taken in order: permute file-ordered data first),
-            a Target or a WeightedSupport, as for :func:`~neon_theory.gradients.population_gradient`.
+        source: the real data: a Tensor (rows taken in order: permute file-ordered data first)
+            or a Target (a sampling law).
         direction (Tensor): Δ, shape (p,) over the trainable parameters.
         n (int | None): rows; required for a sampling law.
         n_batches (int): in [2, n], the jackknife's batches.
@@ -188,12 +180,12 @@ def line_taylor(
     if generator is not None:
         check_generator("generator", generator)
     losses = _on_line(model, to_accumulator(direction.detach()))
-    sums, weights, rows = [], [], 0
-    for _, x, noise, w in _line_rows(model, source, n, generator, noise_generator, n_batches):
+    sums, weights = [], []
+    for x, noise in _line_rows(model, source, n, generator, noise_generator, n_batches):
         t = torch.zeros((), dtype=torch.float64, requires_grad=True)
         # fused attention kernels and compiled graphs have no higher-order backward
         with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH), torch.compiler.set_stance("force_eager"):
-            total = _batch_mean(_checked_losses(losses(t, x, noise), x), w)[0]
+            total = _checked_losses(losses(t, x, noise), x).sum()
             if not total.requires_grad:
                 raise ValueError("the loss does not depend on the parameters along the direction (is per_example_loss detached?)")
             d1 = torch.autograd.grad(total, t, create_graph=True)[0]
@@ -203,10 +195,9 @@ def line_taylor(
             d2 = torch.autograd.grad(d1, t, create_graph=True)[0]
             d3 = torch.autograd.grad(d2, t)[0] if d2.requires_grad else torch.zeros_like(d2)  # f2 constant in w: f3 = 0
         sums.append(torch.stack([d1.detach(), d2.detach(), d3.detach()]).to(torch.float64))
-        weights.append(float(x.shape[0]) if w is None else float(to_accumulator(w).sum()))
-        rows += x.shape[0]
+        weights.append(float(x.shape[0]))
     s, wt = torch.stack(sums), torch.tensor(weights, dtype=torch.float64)
-    return LineTaylor(s / wt[:, None], wt / wt.sum(), rows)
+    return LineTaylor(s / wt[:, None], wt / wt.sum(), int(wt.sum()))
 
 
 def quadratic_vertex(f1: float, f2: float) -> float:
@@ -280,11 +271,10 @@ def line_losses(
     losses = _on_line(model, to_accumulator(direction.detach()))
     rows, weights = [], []
     with torch.no_grad():
-        for _, x, noise, wt in _line_rows(model, source, n, generator, noise_generator, n_batches):
-            per_w = [_batch_mean(_checked_losses(losses(torch.tensor(float(w), dtype=torch.float64), x, noise), x).to(torch.float64), wt)
-                     for w in ws]
-            rows.append(torch.tensor([float(s) for s, _ in per_w], dtype=torch.float64))
-            weights.append(per_w[0][1])
+        for x, noise in _line_rows(model, source, n, generator, noise_generator, n_batches):
+            sums = [float(_checked_losses(losses(torch.tensor(float(w), dtype=torch.float64), x, noise), x).double().sum()) for w in ws]
+            rows.append(torch.tensor(sums, dtype=torch.float64))
+            weights.append(float(x.shape[0]))
     wt = torch.tensor(weights, dtype=torch.float64)
     return torch.stack(rows) / wt[:, None], wt / wt.sum()
 

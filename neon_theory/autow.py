@@ -81,17 +81,20 @@ class AutoW:
     Attributes:
         w (float): the chosen w; ``nan`` when the loss is not convex along Δ (f₂ ≤ 0).
         se (float): its jackknife SE over row batches (Monte Carlo only).
-        interval (tuple): (lo, hi); for ``"displacement"`` it spans the quadratic's and the
-            cubic's stationary points ± t·SE of each (t: the 97.5% quantile on batches − 1 degrees
-            of freedom); for ``"three-point"`` w ± t·SE, with h held fixed (the variability of an
-            estimated h is not in it).  (−inf, inf) when the cubic has no stationary point near
-            w = 0 or a leave-one-out value is not finite: then :meth:`covers` is false.
+        interval (tuple): (lo, hi); for ``"displacement"`` it spans the quadratic's vertex and
+            the model-error probes that exist, the cubic's stationary point and the three-point
+            vertex, ± t·SE of each (t: the 97.5% quantile on batches − 1 degrees of freedom); for
+            ``"three-point"`` w ± t·SE, with h held fixed (the variability of an estimated h is
+            not in it).  (−inf, inf) when no probe exists (no cubic stationary point near w = 0,
+            no three-point vertex, or their leave-one-out values not finite): then :meth:`covers` is false.
         method (str): ``"displacement"`` or ``"three-point"``.
         w_cubic (float): the stationary point of the cubic model continuous with the quadratic's
             vertex (``"displacement"`` only; ``nan`` when it does not exist).
         derivatives (tuple): (f₁, f₂, f₃) for ``"displacement"``; for ``"three-point"`` the
             finite-difference (f₁, f₂) at w = 0 and the step h.
         n (int): rows used; n_batches (int): batches of the jackknife.
+        w_three_point (float): for ``"displacement"`` from :func:`auto_w`, the three-point vertex
+            its interval spans (``nan`` when not computed).
     """
 
     w: float
@@ -102,6 +105,7 @@ class AutoW:
     derivatives: tuple = ()
     n: int = 0
     n_batches: int = 0
+    w_three_point: float = math.nan
 
     @property
     def bounded(self) -> bool:
@@ -238,15 +242,27 @@ def _span(points: list[tuple[float, float]], z: float) -> tuple[float, float]:
     return (min(v - z * se for v, se in points), max(v + z * se for v, se in points))
 
 
-def displacement_auto_w(taylor: LineTaylor) -> AutoW:
-    """:class:`AutoW` from the line's Taylor coefficients (``method="displacement"``)."""
+def displacement_auto_w(taylor: LineTaylor, three_point: "AutoW | None" = None) -> AutoW:
+    """:class:`AutoW` from the line's Taylor coefficients (``method="displacement"``).
+
+    The interval spans the quadratic's vertex and each model-error probe that exists, each ± t·SE:
+    the cubic's stationary point and, when given, the three-point vertex (the real loss at h and 2h,
+    so every order of the line, not only the third).  Without a probe that exists (no cubic
+    stationary point and no three-point vertex), the model error is unknown: the interval is unbounded.
+    """
     vals, wts = taylor.batch_derivatives, taylor.batch_weights
     z = _quantile(vals.shape[0])
     w_q, se_q = _jackknife(vals, wts, lambda f: quadratic_vertex(float(f[0]), float(f[1])))
     w_c, se_c = _jackknife(vals, wts, lambda f: cubic_stationary(float(f[0]), float(f[1]), float(f[2])))
-    interval = (math.nan, math.nan) if not math.isfinite(w_q) else _span([(w_q, se_q), (w_c, se_c)], z)
+    probes = [(w_c, se_c)] + ([(three_point.w, three_point.se)] if three_point is not None else [])
+    probes = [(w, se) for w, se in probes if math.isfinite(w) and math.isfinite(se)]
+    if not math.isfinite(w_q):
+        interval = (math.nan, math.nan)
+    else:
+        interval = _span([(w_q, se_q), *probes], z) if probes else (-math.inf, math.inf)
     f = taylor.derivatives
-    return AutoW(w_q, se_q, interval, "displacement", w_c, tuple(float(v) for v in f), taylor.n, vals.shape[0])
+    w_3 = three_point.w if three_point is not None else math.nan
+    return AutoW(w_q, se_q, interval, "displacement", w_c, tuple(float(v) for v in f), taylor.n, vals.shape[0], w_3)
 
 
 def line_losses(
@@ -339,16 +355,19 @@ def auto_w(
     def streams() -> dict:  # fresh generators on the same seed: both passes see the same rows and noise
         return {"n_batches": n_batches, "generator": generator(seed, "auto-rows"), "noise_generator": generator(seed, "auto-noise")}
 
-    if method == "displacement" or h is None:
-        first = displacement_auto_w(line_taylor(model, real, direction, n, **streams()))
-        if method == "displacement":
-            return first
-        h = first.w
-        if not math.isfinite(h) or h == 0:
-            return AutoW(math.nan, math.nan, (math.nan, math.nan), "three-point", n=first.n, n_batches=first.n_batches)
-    batch, weights = line_losses(model, real, direction, (0.0, h, 2 * h), n, **streams())
-    rows = real.shape[0] if n is None else n  # real is rows or a law (_line_rows refuses anything else)
-    return dataclasses.replace(three_point_auto_w(batch, weights, h), n=int(rows))
+    def three_point(h: float) -> AutoW:
+        batch, weights = line_losses(model, real, direction, (0.0, h, 2 * h), n, **streams())
+        rows = real.shape[0] if n is None else n  # real is rows or a law (_line_rows refused anything else)
+        return dataclasses.replace(three_point_auto_w(batch, weights, h), n=int(rows))
+
+    if method == "three-point" and h is not None:
+        return three_point(h)
+    taylor = line_taylor(model, real, direction, n, **streams())
+    first = displacement_auto_w(taylor)
+    if not math.isfinite(first.w) or first.w == 0:  # no vertex: no step for the three points either
+        return first if method == "displacement" else AutoW(math.nan, math.nan, (math.nan, math.nan), "three-point", n=first.n, n_batches=first.n_batches)
+    third = three_point(first.w)
+    return displacement_auto_w(taylor, third) if method == "displacement" else third
 
 
 __all__ = ["AUTO_METHODS", "AutoW", "LineTaylor", "auto_w", "cubic_stationary", "displacement_auto_w", "line_losses", "line_taylor",

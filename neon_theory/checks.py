@@ -54,6 +54,13 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     return v
 
 
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (not 0/1 or a string, which a YAML typo gives), else one clear error."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false; got {value!r}")
+    return value
+
+
 def integral(value):
     """An integral float (``1e5`` or ``2.0`` as YAML writes counts) as an int; anything else unchanged."""
     return int(value) if isinstance(value, float) and value.is_integer() else value

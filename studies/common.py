@@ -8,6 +8,7 @@ a cached value is a deterministic function of its key, so caching never changes 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -47,12 +48,86 @@ SHARED_RESULTS = {
     "fd_at_w": "the Fréchet distance at each of w_values",
     "precision_at_w": "prdc precision (k = 5) at each of w_values",
     "recall_at_w": "prdc recall (k = 5) at each of w_values",
+    "best_w_loss": "Brent's best w on the population loss (the risk Thm B.1 is about; fixed target rows, common loss noise across w)",
+    "best_loss": "that loss at its best w",
+    "base_loss": "that loss of the base model (w = 0)",
+    "gain_loss": "that loss of the base minus that at its best w: positive when the best w improves on the base",
+    "at_boundary_loss": "true when that w lies at an edge of the search bracket",
+    "auto_w": "w chosen without a metric search: the vertex of the real loss's quadratic along the step (neon_theory.autow)",
+    "auto_w_se": "its jackknife SE over row batches",
+    "auto_w_low": "the low end of its interval (the quadratic's and the cubic's stationary points, each +- t SE, t on n_batches - 1 degrees of freedom)",
+    "auto_w_high": "the high end of that interval",
+    "auto_w_cubic": "the stationary point of the real loss's cubic along the step",
+    "auto_w_three_point": "w from the parabola through the real loss at w = 0, h and 2h (h = auto_w)",
+    "auto_w_three_point_se": "its jackknife SE",
+    "auto_w_three_point_low": "its interval's low end (+- t SE)",
+    "auto_w_three_point_high": "its interval's high end",
 }
 
 #: what a P-cosine probe adds to a record (ar-, diffusion-, flow- and image-cell)
 PROBE_RESULTS = ("s", "s_se", "cosine", "cosine_se", "max_share_d", "max_share_s", "degenerate", "undefined")
 #: what a Brent search on the FD adds to a record (ar- and diffusion-cell)
 BEST_FD_RESULTS = ("best_w", "best_fd", "base_fd", "gain", "at_boundary")
+#: what a Brent search on the population loss adds to a record (ar- and diffusion-cell; :func:`best_loss_record`)
+BEST_LOSS_RESULTS = ("best_w_loss", "best_loss", "base_loss", "gain_loss", "at_boundary_loss")
+#: the row batches of the toys' auto w (its jackknife and t quantile)
+AUTO_BATCHES = 20
+
+
+#: the w tolerance of a best-w search on a population loss: the toys' best w on the loss can be a few
+#: hundredths (the diffusion toy's), so the FD searches' tolerance (0.005-0.05) would be most of it; a
+#: loss on fixed rows with common noise is smooth in w and cheap, so Brent reaches this in ~30 evaluations
+LOSS_XTOL = 1e-4
+
+
+def best_loss_record(model, theta_s, metric, toy, eval_seed: int) -> dict:
+    """Brent's best w on a population loss to :data:`LOSS_XTOL`, as :data:`BEST_LOSS_RESULTS`: in
+    ``toy.loss_bracket`` where the toy has one (the loss's best w may lie beyond the FD's bracket), else ``toy.bracket``."""
+    from neon_theory.neon import brent_best_w
+
+    bracket = getattr(toy, "loss_bracket", toy.bracket)
+    best = brent_best_w(model, theta_s, metric, bracket=bracket, xtol=LOSS_XTOL, eval_seed=eval_seed)
+    return {"best_w_loss": best.w, "best_loss": best.value, "base_loss": best.base_value, "gain_loss": best.gain, "at_boundary_loss": best.at_boundary}
+
+
+#: what w chosen without a metric search adds to a record (:func:`auto_record`; each cell names its own ``METRIC_at_auto`` fields)
+AUTO_RESULTS = ("auto_w", "auto_w_se", "auto_w_low", "auto_w_high", "auto_w_cubic",
+                "auto_w_three_point", "auto_w_three_point_se", "auto_w_three_point_low", "auto_w_three_point_high")
+AUTO_METHOD_TAGS = {"displacement": "", "three-point": "_three_point"}
+
+
+def auto_record(model, theta_s, real, metrics: dict, line: dict, *, loss_model=None,
+                methods: tuple = tuple(AUTO_METHOD_TAGS), precision=contextlib.nullcontext) -> dict:
+    """w chosen without a metric search (:func:`neon_theory.autow.auto_w`) and each metric at it.
+
+    Args:
+        model, theta_s: θ_r and θ_s (the step Δ = θ_s − θ_r).
+        real: the real rows or law the loss is taken on (held out from anything the base saw).
+        metrics (dict): name → (``metric(model, generator)``, eval_seed); the record gets ``NAME_at_auto``
+            (and ``NAME_at_auto_three_point``) on the evaluation noise of that metric's best-w search.
+        line (dict): ``auto_w``'s ``n``, ``n_batches`` and ``seed`` (a stream of its own per cell).
+        loss_model: the loss differentiated along the step, if not ``model``'s (a lower-variance
+            loss with the same gradient, e.g. :class:`~toy_models.diffusion.PosteriorTargetDiffusion`).
+        methods (tuple): the variants, displacement first (the three-point step h is its w, not computed twice).
+        precision: a context-manager factory around the autodiff (the image cells' autocast).
+    """
+    from neon_theory.autow import auto_w
+    from neon_theory.neon import step_displacement, w_sweep
+
+    delta = step_displacement(model, theta_s)
+    out, h = {}, None
+    for method in methods:
+        tag = AUTO_METHOD_TAGS[method]
+        with precision():
+            auto = auto_w(loss_model or model, real, delta, method=method, h=h if method == "three-point" else None, **line)
+        h = auto.w if math.isfinite(auto.w) and auto.w != 0 else None
+        out.update({f"auto_w{tag}": auto.w, f"auto_w{tag}_se": auto.se, f"auto_w{tag}_low": auto.interval[0], f"auto_w{tag}_high": auto.interval[1]})
+        if method == "displacement":
+            out["auto_w_cubic"] = auto.w_cubic
+        for name, (metric, eval_seed) in metrics.items():
+            at = w_sweep(model, theta_s, [auto.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(auto.w) else math.nan
+            out[f"{name}_at_auto{tag}"] = at
+    return out
 
 
 def results_of(*shared: str, **own: str) -> dict[str, str]:

@@ -68,3 +68,28 @@ def fd_metric(sampler, n_eval: int, sampling: str = "mc"):
     return metric
 
 
+
+
+def population_loss_metric(n_rows: int, loss_of=None, chunk: int = 65_536):
+    """The population loss for a best-w search: ``n_rows`` fixed target rows (one stream for every
+    seed) with the loss noise (t, ε, where there is any) from the evaluation stream, so common across w.
+
+    Args:
+        n_rows (int): rows of the official Gaussian.
+        loss_of: model ↦ the loss to average (default: the model's own ``per_example_loss``).
+        chunk (int): rows a forward pass.
+    """
+    from neon_theory.rng import generator
+
+    rows = official_gaussian().sample(n_rows, generator(0, "pop-loss")).float()
+
+    def metric(model, g):
+        loss = model if loss_of is None else loss_of(model)
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, rows.shape[0], chunk):
+                x = rows[i : i + chunk].to(torch.get_default_device())
+                total += float(loss.per_example_loss(x, loss.draw_noise(x.shape[0], g)).double().sum())
+        return total / rows.shape[0]
+
+    return metric

@@ -76,6 +76,16 @@ def sign_agreement(rows: pd.DataFrame, name: str, axes: list, *, best: str = "re
     return Evidence(test, control, seeds=seed_list(rows), condition="" if wrong.empty else "disagrees at " + listing(wrong, shown))
 
 
+#: the band within which a predicted w counts as the best w (a factor of 2 either way), fixed before the run
+BAND = (0.5, 2.0)
+
+
+def within_band(pred, best, band: tuple = BAND) -> bool:
+    """pred / best in ``band`` (so the same sign); a missing or non-finite value, or best = 0, is a miss."""
+    ok = all(v is not None and math.isfinite(float(v)) for v in (pred, best)) and best != 0
+    return ok and band[0] <= pred / best <= band[1]
+
+
 def seed_list(rows: pd.DataFrame) -> tuple:
     """The seeds of a table, as plain ints, sorted."""
     return tuple(sorted(int(x) for x in rows.seed.unique()))

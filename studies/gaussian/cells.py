@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neon_theory.checks import check_choice, check_int, check_real
+from neon_theory.checks import check_bool, check_choice, check_int, check_real
+from neon_theory.rng import child_seed
 from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, std_to_density_temperature
 
-from ..common import POSITIVE, check_ws, clean, results_of, sampler_field
+from ..common import AUTO_RESULTS, POSITIVE, auto_record, check_ws, clean, results_of, sampler_field
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class GaussianCell:
         w_values (tuple): w at which to also report the NLL (for curves).
         proxy_ws (tuple): w at which to compare Thm B.1's quadratic proxy wαs + ½(wα)²z with the exact
             change of the NLL, along the realised merge and along the first-order step −αP r_s (P = I).
+        auto_w (bool): also choose w without a metric search (:func:`neon_theory.autow.auto_w`, both
+            variants) on ``n_auto`` fresh real draws (Monte Carlo, as a user without the closed form
+            would have it), and report the exact NLL there: the exact best w is the truth it is judged by.
+        n_auto (int): real draws for ``auto_w``, in [20, inf) (20 row batches).
     """
 
     sampler: str = "temperature=0.5"
@@ -35,6 +40,8 @@ class GaussianCell:
     lr: float = 0.02
     w_values: tuple = ()
     proxy_ws: tuple = ()
+    auto_w: bool = False
+    n_auto: int = 20000
 
     RENAMED = {"T": "write sampler: temperature=T"}
 
@@ -50,6 +57,8 @@ class GaussianCell:
         check_real("lr", self.lr, *POSITIVE, lo_open=True)
         check_ws("w_values", self.w_values)
         check_ws("proxy_ws", self.proxy_ws)
+        check_bool("auto_w", self.auto_w)
+        check_int("n_auto", self.n_auto, lo=20)
 
 
     @property
@@ -58,7 +67,7 @@ class GaussianCell:
         return parse_sampler(self.sampler).value
 
 @experiment("gaussian-cell", config=GaussianCell, results=results_of(
-    "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined",
+    "s", "cosine", "z", "w_star", "w_star_displacement", "best_w", "gain", "alpha", "undefined", *AUTO_RESULTS,
     sampler="the sampler's direction at T: mode-seeking, neutral or diversity-seeking",
     base_nll="the exact population NLL of the base model theta_r",
     verdict="the best w in words: Neon helps, self-training helps, no gain, or best w at bracket edge",
@@ -67,6 +76,8 @@ class GaussianCell:
     proxy_at_w="Thm B.1's quadratic proxy w alpha s + (w alpha)^2 z / 2 at each of proxy_ws",
     change_at_w="the exact NLL change R(theta_Neon(w)) - R(theta_r) along the realised merge at each of proxy_ws",
     first_order_change_at_w="the exact NLL change R(theta_r + w alpha P r_s) - R(theta_r) at each of proxy_ws",
+    nll_at_auto="the exact population NLL at auto_w",
+    nll_at_auto_three_point="the exact population NLL at auto_w_three_point",
 ))
 def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     from neon_theory.neon import w_sweep
@@ -93,7 +104,10 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
         out["proxy_at_w"] = [w * demo.alpha * out["s"] + 0.5 * (w * demo.alpha) ** 2 * out["z"] for w in cfg.proxy_ws]
         out["change_at_w"] = [v - base for v in w_sweep(model, st.state_dict, cfg.proxy_ws, nll).values]
         out["first_order_change_at_w"] = [v - base for v in w_sweep(model, first_order, cfg.proxy_ws, nll).values]
-    return out
+    if cfg.auto_w:  # its own draws per cell (the demo's stream), none shared with S or the fine-tuning
+        line = {"n": cfg.n_auto, "n_batches": 20, "seed": child_seed(seed, f"auto/{cfg.base}/{cfg.T}")}
+        out.update(auto_record(model, st.state_dict, target, {"nll": (nll, 0)}, line))
+    return clean(out)
 
 
 #: how a fit-cell's base model is fitted to its n training points

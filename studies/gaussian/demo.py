@@ -138,12 +138,13 @@ def demo_row(config: DemoConfig, base_name: str, T: float) -> tuple[dict, object
 def _auto_columns(config: DemoConfig, target: GaussianTarget, model: GaussianModel, st, delta, best, stream: str) -> dict:
     """w from the real loss along the step (Monte Carlo, as a user without the closed form would
     have it), its interval, whether it holds the exact best w, and the exact NLL it gives away."""
-    from neon_theory.autow import auto_w
+    from ..common import auto_record
 
-    auto = auto_w(model, target, delta, config.n_auto, seed=child_seed(config.seed, stream))  # each row its own draws
-    lo, hi = auto.interval
-    at_auto = w_sweep(model, st.state_dict, [auto.w], lambda m, g: population_nll(target, m)).values[0] if math.isfinite(auto.w) else math.nan
-    return {"auto_w": auto.w, "auto_w_low": lo, "auto_w_high": hi, "auto_covers_best": auto.covers(best.w), "auto_nll_gap": at_auto - best.value}
+    line = {"n": config.n_auto, "n_batches": 20, "seed": child_seed(config.seed, stream)}  # each row its own draws
+    rec = auto_record(model, st.state_dict, target, {"nll": (lambda m, _g: population_nll(target, m), 0)}, line, methods=("displacement",))
+    lo, hi, at_auto = rec["auto_w_low"], rec["auto_w_high"], rec["nll_at_auto"]
+    covers = math.isfinite(lo) and math.isfinite(hi) and lo <= best.w <= hi  # an unbounded interval covers nothing (AutoW.covers)
+    return {"auto_w": rec["auto_w"], "auto_w_low": lo, "auto_w_high": hi, "auto_covers_best": covers, "auto_nll_gap": at_auto - best.value}
 
 
 def run_demo(config: DemoConfig = DemoConfig(), progress: bool = True) -> pd.DataFrame:

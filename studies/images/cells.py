@@ -54,7 +54,7 @@ from types import SimpleNamespace
 
 import torch
 
-from neon_theory.checks import check_choice, check_int
+from neon_theory.checks import check_bool, check_choice, check_int
 from neon_theory.device import compile_module
 from neon_theory.probe import CosineProbe, Rows, Streams, estimator_stream, report_fields
 from neon_theory.rng import child_seed, generator
@@ -63,7 +63,7 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
 from neon_theory.samplers import Sharpening, Steps, TopK, undefined_at_neutral
 
-from ..common import MEMOS, PROBE_RESULTS, check_ws, clean, per_device, results_of, sampler_field
+from ..common import AUTO_RESULTS, MEMOS, PROBE_RESULTS, auto_record, check_ws, clean, per_device, results_of, sampler_field
 from ..presets import PRESETS
 from . import families  # noqa: F401  (registers the built-in families)
 from .family import IMAGE_FAMILIES, ImageFamily, parts
@@ -191,8 +191,7 @@ class ImageCell:
         check_int("estimator_rep", self.estimator_rep, lo=0)
         check_int("held_out_draw", self.held_out_draw, lo=0)
         for name in ("best_w", "auto_w"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
+            check_bool(name, getattr(self, name))
         if (self.best_w or self.w_values or self.auto_w) and self.preconditioner != "adam":
             raise ValueError("best_w, w_values and auto_w fine-tune with Adam, whose geometry is preconditioner='adam'; "
                              f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
@@ -582,22 +581,9 @@ def _first_order_domain(model, directions: dict, held_out_loss, eval_seed: int) 
 def _auto_fields(cfg: ImageCell, model, theta_s, metrics: tuple, seed: int, eval_seed: int) -> dict:
     """w chosen without a metric search on the held-out rows (both :mod:`neon_theory.autow` variants, one
     row stream), and the held-out loss and FID at each (the w-search's evaluation noise)."""
-    from neon_theory.autow import auto_w
-    from neon_theory.neon import step_displacement, w_sweep
-
-    s = IMAGE_PRESETS[cfg.preset]
-    real, delta = _held_out_rows(cfg, cfg.held_out_draw), step_displacement(model, theta_s)
-    out, h = {}, None
-    for method, tag in (("displacement", ""), ("three-point", "_three_point")):
-        with _precision(cfg.precision):  # the three-point step h is the displacement w (not computed twice)
-            auto = auto_w(model, real, delta, method=method, h=h, n_batches=s["n_batches"], seed=seed)
-        h = auto.w if math.isfinite(auto.w) and auto.w != 0 else None
-        out.update({f"auto_w{tag}": auto.w, f"auto_w{tag}_se": auto.se, f"auto_w{tag}_low": auto.interval[0], f"auto_w{tag}_high": auto.interval[1]})
-        for m, metric in zip(SEARCHED, metrics):
-            out[f"{m}_at_auto{tag}"] = w_sweep(model, theta_s, [auto.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(auto.w) else math.nan
-        if method == "displacement":
-            out["auto_w_cubic"] = auto.w_cubic
-    return out
+    line = {"n_batches": IMAGE_PRESETS[cfg.preset]["n_batches"], "seed": seed}
+    on = {name: (metric, eval_seed) for name, metric in zip(SEARCHED, metrics)}
+    return auto_record(model, theta_s, _held_out_rows(cfg, cfg.held_out_draw), on, line, precision=lambda: _precision(cfg.precision))
 
 
 #: the two metrics image-cell searches w on, as named in its result fields
@@ -605,7 +591,7 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
 
 
 @experiment("image-cell", config=ImageCell, results=results_of(
-    *PROBE_RESULTS, "sharpening", "alpha", "z", "w_star", "w_star_se", "w_star_displacement", "precision_at_w", "recall_at_w",
+    *PROBE_RESULTS, *AUTO_RESULTS, "sharpening", "alpha", "z", "w_star", "w_star_se", "w_star_displacement", "precision_at_w", "recall_at_w",
     held_out_loss="the base model's loss on the held-out images (its evaluation noise fixed per seed)",
     displacement_cosine="cos(theta_s - theta_r, -P r_s): how closely the fine-tuning step follows the Neon direction",
     displacement_norm="|theta_s - theta_r|, the length of the fine-tuning step",
@@ -624,15 +610,6 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     best_fid_se="the standard error of best_fid (bootstrap over the generated images; the reference held fixed)",
     n_eval="samples each FID is computed on",
     loss_at_w="the held-out loss at each of w_values",
-    auto_w="w chosen without a metric search: the vertex of the held-out loss's quadratic along the step (neon_theory.autow)",
-    auto_w_se="its jackknife SE over held-out row batches",
-    auto_w_low="the low end of its interval (the quadratic's and the cubic's stationary points, each +- t SE, t on n_batches - 1 degrees of freedom)",
-    auto_w_high="the high end of that interval",
-    auto_w_cubic="the stationary point of the held-out loss's cubic along the step",
-    auto_w_three_point="w from the parabola through the held-out loss at w = 0, h and 2h (h = auto_w)",
-    auto_w_three_point_se="its jackknife SE",
-    auto_w_three_point_low="its interval's low end (+- t SE)",
-    auto_w_three_point_high="its interval's high end",
     loss_at_auto="the held-out loss at auto_w (the w-search's evaluation noise)",
     fid_at_auto="FID at auto_w",
     loss_at_auto_three_point="the held-out loss at auto_w_three_point",

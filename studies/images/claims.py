@@ -12,6 +12,7 @@ from neon_theory.sampler_text import SAMPLER_NAMES
 
 from ..presets import sampler_grid
 from ..scoring import (
+    BAND,
     FIRST_SCORING_SEED,
     INVERTED_U,
     MONOTONE_RHO,
@@ -23,6 +24,7 @@ from ..scoring import (
     precision_recall_evidence,
     seed_list,
     sign_agreement,
+    within_band,
 )
 from . import families  # noqa: F401  (registers the built-in families)
 from .cells import DOMAIN_WS
@@ -80,8 +82,6 @@ for (_size, _set, _words), _family in scored_cells():
         ))
 
 
-#: the band within which a predicted w counts as the best w (a factor of 2 either way), fixed before the run
-BAND = (0.5, 2.0)
 PREDICTIONS = {
     "w-star-images": ("result.w_star", "Thm B.1's w* = -s/(αz), with α = lr × steps", "Thm B.1 (w* = -s/(αz))"),
     "w-star-step-images": ("result.w_star_displacement", "the quadratic model along the realised step Δ = θ_s - θ_r, <r_d, Δ>/<Δ, ĤΔ>",
@@ -89,18 +89,12 @@ PREDICTIONS = {
 }
 
 
-def _within(pred, best) -> bool:
-    """pred / best in the band; a missing or non-finite value is a miss."""
-    ok = all(v is not None and math.isfinite(float(v)) for v in (pred, best)) and best != 0
-    return ok and BAND[0] <= pred / best <= BAND[1]
-
-
 def judge_prediction(frames: dict, *, column: str) -> Evidence:
     rows = ok_rows(frames["cells"])
     rule = SignCount(BAR, f"fraction of seeds where the prediction is within {BAND[0]:g}-{BAND[1]:g}x of the best w on the held-out loss in every cell")
 
     def close(g) -> bool:
-        return all(_within(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))
+        return all(within_band(p, b) for p, b in zip(g[column], g["result.best_w_loss"]))
 
     test = rule.judge(per_seed(rows, close))
     control = rule.judge(per_seed(rows.assign(**{column: permuted(rows[column], f"prediction/{column}")}), close))
@@ -110,7 +104,7 @@ def judge_prediction(frames: dict, *, column: str) -> Evidence:
         notes += ("; the first-order domain (largest |w| with the loss change within 10% of its first-order prediction): median "
                   f"{rows['result.first_order_w_step'].median():.3g} along the realised step, {rows['result.first_order_w_neon'].median():.3g} "
                   f"along -αP r_s, against a median |best w| of {rows['result.best_w_loss'].abs().median():.3g}")
-    outside = rows[[not _within(p, b) for p, b in zip(rows[column], rows["result.best_w_loss"])]]
+    outside = rows[[not within_band(p, b) for p, b in zip(rows[column], rows["result.best_w_loss"])]]
     shown = {"seed": "seed", "sampler": "sampler", "prediction": column, "best w": "result.best_w_loss"}
     condition = "" if test.outcome != "fail" or outside.empty else "outside the band at " + listing(outside, shown)
     return Evidence(test, control, seeds=seed_list(rows), condition=condition, notes=notes)

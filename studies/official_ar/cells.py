@@ -9,16 +9,31 @@ from dataclasses import dataclass
 
 import torch
 
-from neon_theory.checks import check_choice, check_int
+from neon_theory.checks import check_bool, check_choice, check_int
 from neon_theory.rng import child_seed, generator
 from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, density_to_std_temperature
 from toy_models.autoregressive import SAMPLERS as AR_SAMPLERS
+from toy_models.gmm import official_gaussian
 
-from ..common import BEST_FD_RESULTS, PROBE_RESULTS, check_ws, clean, per_device, probe_record, results_of, sampler_field
+from ..common import (
+    AUTO_BATCHES,
+    AUTO_RESULTS,
+    BEST_FD_RESULTS,
+    BEST_LOSS_RESULTS,
+    PROBE_RESULTS,
+    auto_record,
+    best_loss_record,
+    check_ws,
+    clean,
+    per_device,
+    probe_record,
+    results_of,
+    sampler_field,
+)
 from ..presets import PRESETS
-from .toy import ARToyConfig, ar_base, ar_cosine_probe, ar_fd_metric, ar_finetune
+from .toy import ARToyConfig, ar_base, ar_cosine_probe, ar_fd_metric, ar_finetune, ar_loss_metric
 
 
 @per_device(16)
@@ -47,7 +62,9 @@ class ARCell:
         ft_epochs (int | None): fine-tuning epochs (the budget); None = the preset's first.
         n_synthetic (int | None): |S|; None = the preset's.
         cosine (bool): also measure the P-cosine (Adam P, CRN) at τ.
-        best_w (bool): also run Brent on the FD.
+        best_w (bool): also run Brent on the FD and on the population NLL (``loss_rows`` fixed rows).
+        auto_w (bool): also choose w without a metric search (:func:`neon_theory.autow.auto_w`, both
+            variants, on ``loss_rows`` fresh real draws in 20 batches), with the FD and the NLL there.
         w_values (tuple): w at which to report FD, precision and recall.
         n_pr (int): samples per side for precision/recall (prdc, k = 5).
         estimator_rep (int): in [0, inf); the P-cosine's estimator noise (population and
@@ -61,6 +78,7 @@ class ARCell:
     n_synthetic: int | None = None
     cosine: bool = True
     best_w: bool = True
+    auto_w: bool = False
     w_values: tuple = ()
     n_pr: int = 2000
     estimator_rep: int = 0
@@ -79,6 +97,8 @@ class ARCell:
         if self.n_synthetic is not None:
             check_int("n_synthetic", self.n_synthetic, lo=2)
         check_ws("w_values", self.w_values)
+        for name in ("cosine", "best_w", "auto_w"):
+            check_bool(name, getattr(self, name))
         check_int("n_pr", self.n_pr, lo=10)
         check_int("estimator_rep", self.estimator_rep, lo=0)
 
@@ -94,8 +114,6 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     from prdc import compute_prdc
 
     from neon_theory.metrics import frechet_distance_from_samples
-    from toy_models.gmm import official_gaussian
-
     target = official_gaussian()
     real = target.sample(n_pr, generator(seed, "pr-real")).cpu().numpy()
 
@@ -113,7 +131,9 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
 
 
 @experiment("ar-cell", config=ARCell, results=results_of(
-    *PROBE_RESULTS, *BEST_FD_RESULTS, "alpha", "fd_at_w", "precision_at_w", "recall_at_w",
+    *PROBE_RESULTS, *BEST_FD_RESULTS, *BEST_LOSS_RESULTS, *AUTO_RESULTS, "alpha", "fd_at_w", "precision_at_w", "recall_at_w",
+    loss_at_auto="the population NLL at auto_w (loss_rows fixed target rows)", fd_at_auto="the FD at auto_w (the best-w search's evaluation noise)",
+    loss_at_auto_three_point="the population NLL at auto_w_three_point", fd_at_auto_three_point="the FD at auto_w_three_point",
     ft_epochs_used="the fine-tuning epochs used (ft_epochs, or the preset's first)",
     n_synthetic_used="|S| used (n_synthetic, or the preset's)",
 ))
@@ -127,7 +147,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
     if cfg.cosine:
         out.update(probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.tau,))[0], parse_sampler(cfg.sampler).is_neutral()))
-    if not (cfg.best_w or cfg.w_values):
+    if not (cfg.best_w or cfg.w_values or cfg.auto_w):
         return clean(out)
     if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells
         theta_s = _ar_theta_s(cfg.preset, seed, cfg.tau, cfg.n_synthetic)[epochs]
@@ -139,6 +159,10 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     if cfg.best_w:
         best = brent_best_w(model, theta_s, metric, bracket=toy.bracket, xtol=toy.xtol, eval_seed=eval_seed)
         out.update(best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+        out.update(best_loss_record(model, theta_s, ar_loss_metric(toy), toy, eval_seed))
+    if cfg.auto_w:
+        line = {"n": toy.loss_rows, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.tau}/{epochs}")}
+        out.update(auto_record(model, theta_s, official_gaussian(), {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}, line))
     if cfg.w_values:
         log: list = []
         pr_metric = _fd_and_precision_recall(toy, cfg.n_pr, seed, log)

@@ -26,7 +26,7 @@ from neon_theory.samplers import Temperature
 from toy_models.autoregressive import ARConditionalLoss, ARGaussianModel, model_rows, quadrature, target_rows
 from toy_models.gmm import official_gaussian
 
-from ..official import fd_metric
+from ..official import fd_metric, population_loss_metric
 from ..presets import PRESETS
 
 
@@ -49,10 +49,13 @@ class ARToyConfig(ProbeSizes):
     cos_estimator: str = "exact"
     rqmc_rows: int = 131_072
     quadrature_nodes: int = 16
+    loss_rows: int = 262_144
+    loss_bracket: tuple = (-4.0, 4.0)
 
     def __post_init__(self):
         super().__post_init__()  # the probe sizes
         check_int("quadrature_nodes", self.quadrature_nodes, lo=2, hi=256)
+        check_int("loss_rows", self.loss_rows, lo=20)
         check_choice("cos_estimator", self.cos_estimator, ("exact", "plain", "rqmc"))
         check_int("rqmc_rows", self.rqmc_rows, lo=2)
         if self.cos_estimator == "rqmc":
@@ -66,6 +69,7 @@ class ARToyConfig(ProbeSizes):
             return cls()
         return cls(
             n_synthetic=4096, ft_epochs=(5, 20), n_eval=20_000, cos_taus=(0.7, 1.0, 1.3), n_pop=8192, grad_batch=1024, n_batches=8, xtol=0.02, rqmc_rows=8192,
+            loss_rows=16_384,
         )
 
 
@@ -137,3 +141,8 @@ def ar_fd_metric(cfg: ARToyConfig):
     return fd_metric(Temperature(1.0, "std"), cfg.n_eval)
 
 
+
+
+def ar_loss_metric(cfg: ARToyConfig):
+    """The population NLL, the risk Thm B.1 is about, for a best-w search, on ``loss_rows`` fixed target rows."""
+    return population_loss_metric(cfg.loss_rows)

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neon_theory.checks import check_choice, check_int
+from neon_theory.checks import check_bool, check_choice, check_int
 from neon_theory.rng import child_seed
 from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler
 from neon_theory.samplers import ScoreScale
+from toy_models.diffusion import PosteriorTargetDiffusion
+from toy_models.gmm import official_gaussian
 
-from ..common import BEST_FD_RESULTS, PROBE_RESULTS, clean, per_device, probe_record, results_of, sampler_field
+from ..common import (
+    AUTO_BATCHES,
+    AUTO_RESULTS,
+    BEST_FD_RESULTS,
+    BEST_LOSS_RESULTS,
+    PROBE_RESULTS,
+    auto_record,
+    best_loss_record,
+    clean,
+    per_device,
+    probe_record,
+    results_of,
+    sampler_field,
+)
 from ..presets import PRESETS
 from .toy import (
     DiffusionToyConfig,
@@ -52,6 +67,8 @@ class DiffusionCell:
         cosine (bool): measure the P-cosine (Adam P, CRN) at ζ.
         best_w (bool): also self-train on S drawn at ζ and run Brent on the FD and on the
             population denoising loss.
+        auto_w (bool): also choose w without a metric search (:func:`neon_theory.autow.auto_w`, both
+            variants, on ``loss_rows`` fresh real draws in 20 batches), with the FD and the loss there.
         estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
@@ -60,6 +77,7 @@ class DiffusionCell:
     ft_steps: int | None = None
     cosine: bool = True
     best_w: bool = False
+    auto_w: bool = False
     estimator_rep: int = 0
 
     RENAMED = {"zeta": "write sampler: score-scale=ZETA"}
@@ -73,6 +91,8 @@ class DiffusionCell:
             budgets = DiffusionToyConfig.preset(self.preset).ft_steps
             check_choice("ft_steps", check_int("ft_steps", self.ft_steps, lo=1), budgets)
         check_int("estimator_rep", self.estimator_rep, lo=0)
+        for name in ("cosine", "best_w", "auto_w"):
+            check_bool(name, getattr(self, name))
 
 
     @property
@@ -81,10 +101,9 @@ class DiffusionCell:
         return parse_sampler(self.sampler).zeta
 
 @experiment("diffusion-cell", config=DiffusionCell, results=results_of(
-    *PROBE_RESULTS, *BEST_FD_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
-    best_w_loss="Brent's best w on the population denoising loss (the risk Thm B.1 is about; loss_rows fixed target rows, common noise across w)",
-    gain_loss="that loss of the base minus that at its best w: positive when the best w improves on the base",
-    at_boundary_loss="true when that w lies at an edge of the search bracket",
+    *PROBE_RESULTS, *BEST_FD_RESULTS, *BEST_LOSS_RESULTS, *AUTO_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
+    loss_at_auto="the population denoising loss at auto_w (the best_w_loss search's rows and noise)", fd_at_auto="the FD at auto_w (the best-w search's noise)",
+    loss_at_auto_three_point="the population denoising loss at auto_w_three_point", fd_at_auto_three_point="the FD at auto_w_three_point",
     train_var_major="the training set's variance along (1, 1)/sqrt(2) over the target's (3): below 1, the base is trained too sharp there",
     train_var_minor="the training set's variance along (1, -1)/sqrt(2) over the target's (1)",
 ))
@@ -98,14 +117,19 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
         # reads the toy's negative cosine at ζ = 1 as discretisation), so it is a measurement, not noise
         neutral = diffusion_sampler(toy, cfg.zeta).is_neutral()
         out.update(probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.zeta,))[0], neutral))
+    if not (cfg.best_w or cfg.auto_w):
+        return clean(out)
+    steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
+    model, theta_s = _diffusion_base(cfg.preset, seed), _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
+    on_fd = (diffusion_fd_metric(toy), child_seed(seed, f"eval/{cfg.zeta}/{steps}"))
+    on_loss = (diffusion_loss_metric(toy), child_seed(seed, f"eval-loss/{cfg.zeta}/{steps}"))
+    out["ft_steps_used"] = steps
     if cfg.best_w:
-        steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
-        theta_s = _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
-        metric = diffusion_fd_metric(toy)
-        best = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, metric, bracket=toy.bracket, xtol=toy.xtol,
-                            eval_seed=child_seed(seed, f"eval/{cfg.zeta}/{steps}"))
-        out.update(ft_steps_used=steps, best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
-        on_loss = brent_best_w(_diffusion_base(cfg.preset, seed), theta_s, diffusion_loss_metric(toy), bracket=toy.bracket, xtol=toy.xtol,
-                               eval_seed=child_seed(seed, f"eval-loss/{cfg.zeta}/{steps}"))
-        out.update(best_w_loss=on_loss.w, gain_loss=on_loss.gain, at_boundary_loss=on_loss.at_boundary)
+        best = brent_best_w(model, theta_s, on_fd[0], bracket=toy.bracket, xtol=toy.xtol, eval_seed=on_fd[1])
+        out.update(best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
+        out.update(best_loss_record(model, theta_s, on_loss[0], toy, on_loss[1]))
+    if cfg.auto_w:  # differentiated through the loss regressed on E[eps | x_t]: the same derivatives in expectation, far less noise
+        line = {"n": toy.loss_rows, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.zeta}/{steps}")}
+        target = official_gaussian()
+        out.update(auto_record(model, theta_s, target, {"loss": on_loss, "fd": on_fd}, line, loss_model=PosteriorTargetDiffusion(model, target)))
     return clean(out)

@@ -25,7 +25,7 @@ from toy_models._conditional import TimeMLP
 from toy_models.diffusion import DiffusionModel, PosteriorTargetDiffusion, Schedule
 from toy_models.gmm import official_gaussian
 
-from ..official import fd_metric
+from ..official import fd_metric, population_loss_metric
 from ..presets import PRESETS
 
 
@@ -162,22 +162,10 @@ def diffusion_fd_metric(cfg: DiffusionToyConfig):
     return fd_metric(sampler, cfg.n_eval)
 
 
-def diffusion_loss_metric(cfg: DiffusionToyConfig, chunk: int = 65_536):
-    """The population denoising loss, the risk Thm B.1 is about, for a best-w search: ``loss_rows``
-    fixed target rows (one stream for every seed) with (t, ε) from the evaluation stream, so
-    common across w.  It regresses ε̂ on the exact E[ε | x_t] (:class:`PosteriorTargetDiffusion`),
+def diffusion_loss_metric(cfg: DiffusionToyConfig):
+    """The population denoising loss, the risk Thm B.1 is about, for a best-w search on ``loss_rows``
+    fixed target rows.  It regresses ε̂ on the exact E[ε | x_t] (:class:`PosteriorTargetDiffusion`),
     which differs from the plain denoising loss by a constant free of θ: the same best w, with
     far less noise."""
-    target = official_gaussian()
-    rows = target.sample(cfg.loss_rows, generator(0, "pop-loss")).float()
-
-    def metric(model, g):
-        loss = PosteriorTargetDiffusion(model, target)
-        total = 0.0
-        for i in range(0, rows.shape[0], chunk):
-            x = rows[i : i + chunk].to(torch.get_default_device())
-            total += float(loss.per_example_loss(x, loss.draw_noise(x.shape[0], g)).double().sum())
-        return total / rows.shape[0]
-
-    return metric
+    return population_loss_metric(cfg.loss_rows, lambda m: PosteriorTargetDiffusion(m, official_gaussian()))
 

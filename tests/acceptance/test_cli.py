@@ -293,12 +293,13 @@ def test_version_prints_the_installed_version(capsys):
 def test_demo_w_auto_holds_the_exact_best_w_and_gives_away_little(tmp_path, capsys):
     """``demo --w auto``: w from 20,000 real draws along the step (each row its own), no metric search.  At seed 0
     auto w is 0.78-0.80x Brent's best w on the exact NLL for the under-dispersed base and 1.22-1.26x for the
-    over-dispersed one, gives away 4-9% of the gain, and its interval holds the best w in 7 of 10 rows (the three
-    misses lie within 1% of an edge): the cubic term covers only part of the model error."""
+    over-dispersed one, and gives away 4-9% of the gain.  Its interval holds the best w in 10 of 10 rows; with the
+    cubic alone as the probe of its model error (before the three-point vertex joined it) it held 7 of 10, the
+    misses within 1% of an edge, so this test fails if the three-point probe is lost."""
     code, out, _ = run(["demo", "--w", "auto", "--json", "--out", str(tmp_path)], capsys)
     assert code == 0
     rows = [r for r in json.loads(out)["rows"] if r["sampler"] != "neutral"]
-    assert sum(r["auto_covers_best"] for r in rows) >= 6
+    assert sum(r["auto_covers_best"] for r in rows) >= 9
     assert all(-1e-9 <= r["auto_nll_gap"] < 0.15 * r["gain"] for r in rows), [(r["auto_nll_gap"], r["gain"]) for r in rows]
     assert all(0.5 < r["auto_w"] / r["best_w"] < 2 for r in rows)
     neutral = [r for r in json.loads(out)["rows"] if r["sampler"] == "neutral"]

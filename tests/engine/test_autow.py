@@ -229,3 +229,32 @@ def test_auto_w_is_reproducible_and_the_interval_uses_a_t_quantile_on_few_batche
     assert (a.w, a.se, a.interval) == (b.w, b.se, b.interval)
     half = (a.interval[1] - a.interval[0]) / 2
     assert half == pytest.approx(4.302652729911275 * a.se, rel=1e-9)  # t(0.975, 2 degrees of freedom), not 1.96
+
+
+def test_the_three_point_probe_bounds_the_interval_where_the_cubic_has_no_stationary_point():
+    """f₂² − 2f₁f₃ < 0 (a strongly skewed line, as on the official AR toy's NLL in log σ): the cubic
+    has no stationary point, and without another probe of the model error the interval is unbounded.
+    The three-point vertex is that probe: the interval then spans it and the vertex, each ± t·SE."""
+    rows = torch.tensor([[-1.0, 1.0, -1.2], [-1.1, 1.05, -1.3], [-0.9, 0.95, -1.1], [-1.0, 1.0, -1.2]], dtype=F64)
+    lt = LineTaylor(rows, torch.full((4,), 0.25, dtype=F64), 400)
+    alone = displacement_auto_w(lt)
+    assert math.isnan(alone.w_cubic) and not alone.bounded
+    probe = AutoW(1.6, 0.05, (1.45, 1.75), "three-point")
+    out = displacement_auto_w(lt, probe)
+    t = 3.182446305284263  # t(0.975, 3 degrees of freedom)
+    assert out.bounded and out.w == alone.w and out.w_three_point == 1.6
+    assert out.interval[1] == pytest.approx(1.6 + t * 0.05, rel=1e-9)
+    assert out.interval[0] == pytest.approx(out.w - t * out.se, rel=1e-9)
+    assert out.covers(1.6) and not out.covers(1.6 + 1.1 * t * 0.05)
+
+
+def test_auto_w_spans_the_three_point_vertex_and_covers_the_exact_best_w():
+    """auto_w's displacement interval holds its own three-point vertex and, on the skewed Gaussian
+    line, the exact best w; the three-point vertex lies nearer the best w than the quadratic's."""
+    model, target, delta = _case(0)
+    best = _exact_best_w(_exact_line(model, target, delta))
+    auto = auto_w(model, target, delta, 20_000, seed=5)
+    three = auto_w(model, target, delta, 20_000, method="three-point", seed=5)
+    assert auto.w_three_point == three.w  # the same rows, the same h: one three-point fit
+    assert auto.interval[0] <= three.w - auto.se <= three.w + auto.se <= auto.interval[1]
+    assert auto.covers(best) and abs(three.w - best) < abs(auto.w - best)

@@ -90,6 +90,53 @@ def best_loss_record(model, theta_s, metric, toy, eval_seed: int) -> dict:
     return {"best_w_loss": best.w, "best_loss": best.value, "base_loss": best.base_value, "gain_loss": best.gain, "at_boundary_loss": best.at_boundary}
 
 
+#: the direction arms as a record names them (``dir_ARM_...``), from :data:`neon_theory.directions.DIRECTION_ARMS`
+DIRECTION_NAMES = {"step": "step", "first-order": "first_order", "one-step": "one_step", "random": "random"}
+
+
+def direction_record(model, directions: dict, metrics: dict, searches: dict, compute: dict) -> dict:
+    """Each direction's best merge on each metric (:func:`neon_theory.directions.compare_directions`), every
+    direction scaled to the step's norm first, so that the best w's are in one unit (the step's length).
+
+    Args:
+        model: θ_r.
+        directions (dict): arm (a key of :data:`DIRECTION_NAMES`) → direction, ``step`` among them.
+        metrics (dict): name → (``metric(model, generator)``, eval_seed).
+        searches (dict): name → (bracket, xtol) of that metric's Brent search.
+        compute (dict): arm → per-example gradients it cost (``None`` for a closed form).
+    """
+    from neon_theory.directions import compare_directions
+
+    norm = float(directions["step"].double().norm())
+    out = {}
+    for arm, d in directions.items():
+        raw = float(d.double().norm())
+        out[f"dir_{DIRECTION_NAMES[arm]}_norm_ratio"] = raw / norm if norm > 0 else math.nan
+        directions = {**directions, arm: d * (norm / raw) if raw > 0 else d}
+    for m, (metric, eval_seed) in metrics.items():
+        bracket, xtol = searches[m]
+        for arm, r in compare_directions(model, directions, metric, bracket=bracket, xtol=xtol, eval_seed=eval_seed).items():
+            a = DIRECTION_NAMES[arm]
+            out.update({f"dir_{a}_best_w_{m}": r.best_w, f"dir_{a}_gain_{m}": r.gain, f"dir_{a}_at_boundary_{m}": r.at_boundary,
+                        f"dir_{a}_cosine": r.cosine})
+    out.update({f"dir_{DIRECTION_NAMES[arm]}_compute": c for arm, c in compute.items()})
+    return out
+
+
+def direction_results(metrics: dict) -> dict:
+    """The result fields :func:`direction_record` writes, for ``metrics`` (name → the metric in words)."""
+    out = {}
+    for arm, a in DIRECTION_NAMES.items():
+        out[f"dir_{a}_cosine"] = f"cos(the {arm} direction, the fine-tuning step)"
+        out[f"dir_{a}_norm_ratio"] = f"|the {arm} direction| / |the step| before it is scaled to the step's norm"
+        out[f"dir_{a}_compute"] = f"per-example gradients the {arm} direction cost (null: a closed form, or none)"
+        for m, words in metrics.items():
+            out[f"dir_{a}_best_w_{m}"] = f"Brent's best w on {words} along the {arm} direction (scaled to the step's norm)"
+            out[f"dir_{a}_gain_{m}"] = f"{words} of the base minus that at that w"
+            out[f"dir_{a}_at_boundary_{m}"] = "true when that w lies at an edge of the search bracket"
+    return out
+
+
 #: what w chosen without a metric search adds to a record (:func:`auto_record`; each cell names its own ``METRIC_at_auto`` fields)
 AUTO_RESULTS = ("auto_w", "auto_w_se", "auto_w_low", "auto_w_high", "auto_w_cubic",
                 "auto_w_three_point", "auto_w_three_point_se", "auto_w_three_point_low", "auto_w_three_point_high")

@@ -127,9 +127,14 @@ def diffusion_sampler(cfg: DiffusionToyConfig, zeta: float) -> Chain:
     return Chain((Steps(cfg.sample_steps, "ddim", eta=cfg.eta), ScoreScale(zeta, "x0")))
 
 
+def diffusion_synthetic_set(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -> torch.Tensor:
+    """S: ``n_synthetic`` draws of θ_r at score scale ζ on the preset's DDIM grid, on the set's own stream."""
+    return model.sample(cfg.n_synthetic, diffusion_sampler(cfg, zeta), generator(seed, f"S/{zeta}"))
+
+
 def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -> dict:
-    """θ_s after each budget in ``cfg.ft_steps`` (one run, snapshots), S drawn at score scale ζ."""
-    S = model.sample(cfg.n_synthetic, diffusion_sampler(cfg, zeta), generator(seed, f"S/{zeta}"))
+    """θ_s after each budget in ``cfg.ft_steps`` (one run, snapshots; full-batch Adam), S drawn at score scale ζ."""
+    S = diffusion_synthetic_set(model, cfg, seed, zeta)
     st = self_train(model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps)
     return dict(st.snapshots)
 

@@ -35,7 +35,8 @@ DIRECTION_ARMS = {
     "step": "the real fine-tuned displacement θ_s − θ_r",
     "first-order": "−αP r_s from population gradients, no fine-tuning (Thm B.1's direction)",
     "one-step": "one optimizer step on all of S at the budget's summed learning rate α",
-    "random": "a N(0, I) direction scaled to the step's norm (the control)",
+    "random": "a N(0, I) direction scaled to the step's norm (the control that must lose)",
+    "random-2": "a second, independent random direction (what the random one is compared with in its own control)",
 }
 
 
@@ -79,6 +80,7 @@ def random_direction(like: Tensor, generator: torch.Generator) -> Tensor:
     from .rng import draw
 
     check_generator("generator", generator)
+    check_tensor("like", like, shape=(None,))
     g = draw(torch.randn, like.numel(), generator=generator, dtype=torch.float64, device="cpu").to(like)
     norm = float(g.norm())
     return g * (float(like.norm()) / norm) if norm > 0 else g
@@ -127,6 +129,8 @@ def compare_directions(
     from .neon import brent_best_w
 
     check_model(model)
+    for name, d in directions.items():
+        check_tensor(f"directions[{name!r}]", d, shape=(num_parameters(model.module),))
     if reference not in directions:
         raise ValueError(f"reference must be one of the directions {sorted(directions)}; got {reference!r}")
     ref = directions[reference].double()

@@ -10,7 +10,20 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, std_to_density_temperature
 
-from ..common import AUTO_RESULTS, POSITIVE, auto_record, check_ws, clean, direction_record, direction_results, results_of, sampler_field
+from ..common import (
+    AUTO_BATCHES,
+    AUTO_RESULTS,
+    LOSS_XTOL,
+    POSITIVE,
+    auto_record,
+    check_ws,
+    clean,
+    direction_record,
+    direction_results,
+    random_directions,
+    results_of,
+    sampler_field,
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
         out["change_at_w"] = [v - base for v in w_sweep(model, st.state_dict, cfg.proxy_ws, nll).values]
         out["first_order_change_at_w"] = [v - base for v in w_sweep(model, first_order, cfg.proxy_ws, nll).values]
     if cfg.auto_w:  # its own draws per cell (the demo's stream), none shared with S or the fine-tuning
-        line = {"n": cfg.n_auto, "n_batches": 20, "seed": child_seed(seed, f"auto/{cfg.base}/{cfg.T}")}
+        line = {"n": cfg.n_auto, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.base}/{cfg.T}")}
         out.update(auto_record(model, st.state_dict, target, {"nll": (nll, 0)}, line))
     if cfg.directions:
         out.update(_directions(cfg, demo, seed, model, delta, o.r_s, nll))
@@ -119,20 +132,19 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
 
 
 def _directions(cfg: GaussianCell, demo, seed: int, model, delta, r_s, nll) -> dict:
-    """The step, the exact first-order step −αr_s (SGD: P = I), one full-batch SGD step on S at lr α, and a random direction."""
+    """The step, the exact first-order step −αr_s (SGD: P = I), one full-batch SGD step on S at lr α, and two random directions."""
     import torch
 
-    from neon_theory.directions import one_step_direction, random_direction
-    from neon_theory.rng import generator
+    from neon_theory.directions import one_step_direction
 
     from .demo import synthetic_set
 
     S = synthetic_set(demo, model, cfg.base, cfg.T)
     directions = {"step": delta, "first-order": -demo.alpha * r_s.to(delta),
                   "one-step": one_step_direction(model, S, demo.alpha, optimizer="sgd", generator=torch.Generator().manual_seed(0)),
-                  "random": random_direction(delta, generator(seed, f"dir-random/{cfg.base}/{cfg.T}"))}
-    compute = {"step": cfg.steps * cfg.n_synthetic, "first-order": None, "one-step": cfg.n_synthetic, "random": None}
-    return direction_record(model, directions, {"nll": (nll, 0)}, {"nll": (demo.bracket, 1e-4)}, compute)
+                  **random_directions(delta, seed, f"dir-random/{cfg.base}/{cfg.T}")}
+    compute = {"step": cfg.steps * cfg.n_synthetic, "first-order": None, "one-step": cfg.n_synthetic, "random": None, "random-2": None}
+    return direction_record(model, directions, {"nll": (nll, 0)}, {"nll": (demo.bracket, LOSS_XTOL)}, compute)
 
 
 #: how a fit-cell's base model is fitted to its n training points

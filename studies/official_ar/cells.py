@@ -32,6 +32,7 @@ from ..common import (
     direction_results,
     per_device,
     probe_record,
+    random_directions,
     results_of,
     sampler_field,
 )
@@ -175,9 +176,9 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     if cfg.directions:
         searches = {"loss": (toy.loss_bracket, LOSS_XTOL), "fd": (toy.bracket, toy.xtol)}
         metrics = {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}
-        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, out["alpha"]), metrics, searches,
+        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, out["alpha"], epochs), metrics, searches,
                                     {"step": epochs * math.ceil(n_s / toy.ft_batch) * min(toy.ft_batch, n_s), "first-order": None,
-                                     "one-step": n_s, "random": None}))
+                                     "one-step": n_s, "random": None, "random-2": None}))
     if cfg.w_values:
         log: list = []
         pr_metric = _fd_and_precision_recall(toy, cfg.n_pr, seed, log)
@@ -189,9 +190,9 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
 
 
 
-def _directions(cfg: ARCell, toy: ARToyConfig, seed: int, model, theta_s, alpha: float) -> dict:
-    """The step, −αP r_s (the probe's exact Adam P and r_s at τ), one full-batch Adam step on S at lr α, a random direction."""
-    from neon_theory.directions import one_step_direction, random_direction
+def _directions(cfg: ARCell, toy: ARToyConfig, seed: int, model, theta_s, alpha: float, epochs: int) -> dict:
+    """The step, −αP r_s (the probe's exact Adam P and r_s at τ), one full-batch Adam step on S at lr α, two random directions."""
+    from neon_theory.directions import one_step_direction
     from neon_theory.neon import step_displacement
 
     probe = _ar_probe(cfg.preset, seed, cfg.estimator_rep)
@@ -199,4 +200,4 @@ def _directions(cfg: ARCell, toy: ARToyConfig, seed: int, model, theta_s, alpha:
     first = -alpha * probe.P.apply(probe.synthetic_estimate(cfg.tau).mean).to(step)
     S = ar_synthetic_set(model, toy, seed, cfg.tau, cfg.n_synthetic)
     one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{cfg.tau}"))
-    return {"step": step, "first-order": first, "one-step": one, "random": random_direction(step, generator(seed, f"dir-random/{cfg.tau}/{cfg.ft_epochs}"))}
+    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{cfg.tau}/{epochs}")}

@@ -74,7 +74,7 @@ class DiffusionToyConfig(ProbeSizes):
         if self.cos_estimator != "plain":
             check_int("n_batches", self.n_batches, lo=3)  # the moment P's jackknife debiases r̂² on the blocks left
         check_int("rqmc_eval", self.rqmc_eval, lo=2)
-        check_int("loss_rows", self.loss_rows, lo=2)
+        check_int("loss_rows", self.loss_rows, lo=20)  # auto w cuts them into 20 batches
         if self.eta != 0 and (self.fd_sampling == "rqmc" or self.cos_estimator != "plain"):
             raise ValueError(
                 f"eta must be 0 (a deterministic sampler) for rqmc estimates; got eta={self.eta:g} (set cos_estimator='plain' and fd_sampling='mc')"

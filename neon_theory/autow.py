@@ -12,10 +12,11 @@ Two ways to pick w from this, neither of which evaluates a sample metric (FID):
   ⟨r_d, Δ⟩/⟨Δ, HΔ⟩ (App. B.10's plug-in; :func:`~neon_theory.neon.displacement_w_star`), with
   f₁, f₂, f₃ estimated by nested automatic differentiation in the scalar w (one forward and three
   backward passes a chunk, the cost of about two Hessian-vector products).  Its interval spans
-  the quadratic's vertex and the cubic's stationary point (the third-order term is the nearest
-  model error), widened by the Monte Carlo error of both (a jackknife over row batches, with a t quantile).  A
-  heuristic, not a guarantee: how often it covers the best w is measured over seeds by the
-  auto-w study.
+  the quadratic's vertex and two probes of its model error: the cubic's stationary point (the
+  third-order term) and the three-point vertex below (every order, from the loss at h and 2h:
+  three forward passes more), each widened by its Monte Carlo error (a jackknife over row
+  batches, with a t quantile).  A heuristic, not a guarantee: how often it covers the best w is
+  measured over seeds by the auto-w study (``studies/autow``).
 - ``method="three-point"``: the vertex of the parabola through the real loss at w = 0, h and 2h
   (h = the displacement w*, or a given ``h``), forward passes only, on common rows and noise.
   Its interval is the jackknife's only: a parabola through three points carries no estimate of
@@ -93,8 +94,8 @@ class AutoW:
         derivatives (tuple): (f₁, f₂, f₃) for ``"displacement"``; for ``"three-point"`` the
             finite-difference (f₁, f₂) at w = 0 and the step h.
         n (int): rows used; n_batches (int): batches of the jackknife.
-        w_three_point (float): for ``"displacement"`` from :func:`auto_w`, the three-point vertex
-            its interval spans (``nan`` when not computed).
+        three_point (AutoW | None): for ``"displacement"`` from :func:`auto_w`, the three-point fit
+            (h = its w) whose vertex the interval spans; ``None`` when not computed.
     """
 
     w: float
@@ -105,7 +106,12 @@ class AutoW:
     derivatives: tuple = ()
     n: int = 0
     n_batches: int = 0
-    w_three_point: float = math.nan
+    three_point: "AutoW | None" = None
+
+    @property
+    def w_three_point(self) -> float:
+        """The three-point vertex the displacement interval spans (``nan`` when not computed)."""
+        return self.three_point.w if self.three_point is not None else math.nan
 
     @property
     def bounded(self) -> bool:
@@ -261,8 +267,7 @@ def displacement_auto_w(taylor: LineTaylor, three_point: "AutoW | None" = None) 
     else:
         interval = _span([(w_q, se_q), *probes], z) if probes else (-math.inf, math.inf)
     f = taylor.derivatives
-    w_3 = three_point.w if three_point is not None else math.nan
-    return AutoW(w_q, se_q, interval, "displacement", w_c, tuple(float(v) for v in f), taylor.n, vals.shape[0], w_3)
+    return AutoW(w_q, se_q, interval, "displacement", w_c, tuple(float(v) for v in f), taylor.n, vals.shape[0], three_point)
 
 
 def line_losses(

@@ -55,7 +55,8 @@ SHARED_RESULTS = {
     "at_boundary_loss": "true when that w lies at an edge of the search bracket",
     "auto_w": "w chosen without a metric search: the vertex of the real loss's quadratic along the step (neon_theory.autow)",
     "auto_w_se": "its jackknife SE over row batches",
-    "auto_w_low": "the low end of its interval (the quadratic's and the cubic's stationary points, each +- t SE, t on n_batches - 1 degrees of freedom)",
+    "auto_w_low": "the low end of its interval (the quadratic's vertex, the cubic's stationary point and the three-point vertex, each +- t SE, "
+                  "t on n_batches - 1 degrees of freedom)",
     "auto_w_high": "the high end of that interval",
     "auto_w_cubic": "the stationary point of the real loss's cubic along the step",
     "auto_w_three_point": "w from the parabola through the real loss at w = 0, h and 2h (h = auto_w)",
@@ -90,6 +91,61 @@ def best_loss_record(model, theta_s, metric, toy, eval_seed: int) -> dict:
     return {"best_w_loss": best.w, "best_loss": best.value, "base_loss": best.base_value, "gain_loss": best.gain, "at_boundary_loss": best.at_boundary}
 
 
+#: the direction arms as a record names them (``dir_ARM_...``), from :data:`neon_theory.directions.DIRECTION_ARMS`
+DIRECTION_NAMES = {"step": "step", "first-order": "first_order", "one-step": "one_step", "random": "random", "random-2": "random_2"}
+
+
+def random_directions(step, seed: int, stream: str) -> dict:
+    """The two random arms (``random``, ``random-2``) of a cell: independent N(0, I) draws scaled to the step's norm."""
+    from neon_theory.directions import random_direction
+    from neon_theory.rng import generator
+
+    return {arm: random_direction(step, generator(seed, f"{stream}/{arm}")) for arm in ("random", "random-2")}
+
+
+def direction_record(model, directions: dict, metrics: dict, searches: dict, compute: dict) -> dict:
+    """Each direction's best merge on each metric (:func:`neon_theory.directions.compare_directions`), every
+    direction scaled to the step's norm first, so that the best w's are in one unit (the step's length).
+
+    Args:
+        model: θ_r.
+        directions (dict): arm (a key of :data:`DIRECTION_NAMES`) → direction, ``step`` among them.
+        metrics (dict): name → (``metric(model, generator)``, eval_seed).
+        searches (dict): name → (bracket, xtol) of that metric's Brent search.
+        compute (dict): arm → per-example gradients it cost (``None`` for a closed form).
+    """
+    from neon_theory.directions import compare_directions
+
+    norm = float(directions["step"].double().norm())
+    out = {}
+    for arm, d in directions.items():
+        raw = float(d.double().norm())
+        out[f"dir_{DIRECTION_NAMES[arm]}_norm_ratio"] = raw / norm if norm > 0 else math.nan
+        directions = {**directions, arm: d * (norm / raw) if raw > 0 else d}
+    for m, (metric, eval_seed) in metrics.items():
+        bracket, xtol = searches[m]
+        for arm, r in compare_directions(model, directions, metric, bracket=bracket, xtol=xtol, eval_seed=eval_seed).items():
+            a = DIRECTION_NAMES[arm]
+            out.update({f"dir_{a}_best_w_{m}": r.best_w, f"dir_{a}_gain_{m}": r.gain, f"dir_{a}_at_boundary_{m}": r.at_boundary,
+                        f"dir_{a}_cosine": r.cosine})
+    out.update({f"dir_{DIRECTION_NAMES[arm]}_compute": c for arm, c in compute.items()})
+    return out
+
+
+def direction_results(metrics: dict) -> dict:
+    """The result fields :func:`direction_record` writes, for ``metrics`` (name → the metric in words)."""
+    out = {}
+    for arm, a in DIRECTION_NAMES.items():
+        out[f"dir_{a}_cosine"] = f"cos(the {arm} direction, the fine-tuning step)"
+        out[f"dir_{a}_norm_ratio"] = f"|the {arm} direction| / |the step| before it is scaled to the step's norm"
+        out[f"dir_{a}_compute"] = f"per-example gradients the {arm} direction cost (null: a closed form, or none)"
+        for m, words in metrics.items():
+            out[f"dir_{a}_best_w_{m}"] = f"Brent's best w on {words} along the {arm} direction (scaled to the step's norm)"
+            out[f"dir_{a}_gain_{m}"] = f"{words} of the base minus that at that w"
+            out[f"dir_{a}_at_boundary_{m}"] = "true when that w lies at an edge of the search bracket"
+    return out
+
+
 #: what w chosen without a metric search adds to a record (:func:`auto_record`; each cell names its own ``METRIC_at_auto`` fields)
 AUTO_RESULTS = ("auto_w", "auto_w_se", "auto_w_low", "auto_w_high", "auto_w_cubic",
                 "auto_w_three_point", "auto_w_three_point_se", "auto_w_three_point_low", "auto_w_three_point_high")
@@ -108,24 +164,21 @@ def auto_record(model, theta_s, real, metrics: dict, line: dict, *, loss_model=N
         line (dict): ``auto_w``'s ``n``, ``n_batches`` and ``seed`` (a stream of its own per cell).
         loss_model: the loss differentiated along the step, if not ``model``'s (a lower-variance
             loss with the same gradient, e.g. :class:`~toy_models.diffusion.PosteriorTargetDiffusion`).
-        methods (tuple): the variants, displacement first (the three-point step h is its w, not computed twice).
+        methods (tuple): the variants; the three-point fit is the displacement's own probe (h = its w), not computed twice.
         precision: a context-manager factory around the autodiff (the image cells' autocast).
     """
-    from neon_theory.autow import auto_w
+    from neon_theory.autow import AutoW, auto_w
     from neon_theory.neon import step_displacement, w_sweep
 
-    delta = step_displacement(model, theta_s)
-    out, h = {}, None
+    with precision():
+        auto = auto_w(model if loss_model is None else loss_model, real, step_displacement(model, theta_s), **line)
+    fits = {"displacement": auto, "three-point": auto.three_point or AutoW(math.nan, math.nan, (math.nan, math.nan), "three-point")}
+    out = {"auto_w_cubic": auto.w_cubic}
     for method in methods:
-        tag = AUTO_METHOD_TAGS[method]
-        with precision():
-            auto = auto_w(loss_model or model, real, delta, method=method, h=h if method == "three-point" else None, **line)
-        h = auto.w if math.isfinite(auto.w) and auto.w != 0 else None
-        out.update({f"auto_w{tag}": auto.w, f"auto_w{tag}_se": auto.se, f"auto_w{tag}_low": auto.interval[0], f"auto_w{tag}_high": auto.interval[1]})
-        if method == "displacement":
-            out["auto_w_cubic"] = auto.w_cubic
+        tag, fit = AUTO_METHOD_TAGS[method], fits[method]
+        out.update({f"auto_w{tag}": fit.w, f"auto_w{tag}_se": fit.se, f"auto_w{tag}_low": fit.interval[0], f"auto_w{tag}_high": fit.interval[1]})
         for name, (metric, eval_seed) in metrics.items():
-            at = w_sweep(model, theta_s, [auto.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(auto.w) else math.nan
+            at = w_sweep(model, theta_s, [fit.w], metric, eval_seed=eval_seed).values[0] if math.isfinite(fit.w) else math.nan
             out[f"{name}_at_auto{tag}"] = at
     return out
 

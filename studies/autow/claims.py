@@ -19,7 +19,6 @@ given away at auto w against the best w, with SEs over seeds.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -63,11 +62,10 @@ def diffusion_spec(preset: str) -> SweepSpec:
 
 
 def image_spec(family: str, preset: str) -> SweepSpec:
-    """The image claims' cells (8×8 digits, mode- and diversity-seeking settings, 10 scoring seeds) with auto w."""
+    """The image claims' cells (8×8 digits, mode- and diversity-seeking settings, 10 scoring seeds), which carry auto w."""
     from ..images.figures import scoring_spec
 
-    spec = scoring_spec(family, preset)
-    return dataclasses.replace(spec, fixed={**spec.fixed, "auto_w": True})
+    return scoring_spec(family, preset)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,20 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler, sampler_text
 from neon_theory.samplers import Temperature, std_to_density_temperature
 
-from ..common import AUTO_RESULTS, POSITIVE, auto_record, check_ws, clean, results_of, sampler_field
+from ..common import (
+    AUTO_BATCHES,
+    AUTO_RESULTS,
+    LOSS_XTOL,
+    POSITIVE,
+    auto_record,
+    check_ws,
+    clean,
+    direction_record,
+    direction_results,
+    random_directions,
+    results_of,
+    sampler_field,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,9 @@ class GaussianCell:
             variants) on ``n_auto`` fresh real draws (Monte Carlo, as a user without the closed form
             would have it), and report the exact NLL there: the exact best w is the truth it is judged by.
         n_auto (int): real draws for ``auto_w``, in [20, inf) (20 row batches).
+        directions (bool): also merge along the other directions of :data:`neon_theory.directions.DIRECTION_ARMS`
+            (the exact −αr_s, P = I for SGD; one full-batch SGD step on S at lr α; a random direction), each
+            scaled to the step's norm, with Brent's best w on the exact NLL along each.
     """
 
     sampler: str = "temperature=0.5"
@@ -42,6 +58,7 @@ class GaussianCell:
     proxy_ws: tuple = ()
     auto_w: bool = False
     n_auto: int = 20000
+    directions: bool = False
 
     RENAMED = {"T": "write sampler: temperature=T"}
 
@@ -58,6 +75,7 @@ class GaussianCell:
         check_ws("w_values", self.w_values)
         check_ws("proxy_ws", self.proxy_ws)
         check_bool("auto_w", self.auto_w)
+        check_bool("directions", self.directions)
         check_int("n_auto", self.n_auto, lo=20)
 
 
@@ -78,6 +96,7 @@ class GaussianCell:
     first_order_change_at_w="the exact NLL change R(theta_r + w alpha P r_s) - R(theta_r) at each of proxy_ws",
     nll_at_auto="the exact population NLL at auto_w",
     nll_at_auto_three_point="the exact population NLL at auto_w_three_point",
+    **direction_results({"nll": "the exact population NLL"}),
 ))
 def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
     from neon_theory.neon import w_sweep
@@ -105,9 +124,27 @@ def gaussian_cell(cfg: GaussianCell, seed: int) -> dict:
         out["change_at_w"] = [v - base for v in w_sweep(model, st.state_dict, cfg.proxy_ws, nll).values]
         out["first_order_change_at_w"] = [v - base for v in w_sweep(model, first_order, cfg.proxy_ws, nll).values]
     if cfg.auto_w:  # its own draws per cell (the demo's stream), none shared with S or the fine-tuning
-        line = {"n": cfg.n_auto, "n_batches": 20, "seed": child_seed(seed, f"auto/{cfg.base}/{cfg.T}")}
+        line = {"n": cfg.n_auto, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.base}/{cfg.T}")}
         out.update(auto_record(model, st.state_dict, target, {"nll": (nll, 0)}, line))
+    if cfg.directions:
+        out.update(_directions(cfg, demo, seed, model, delta, o.r_s, nll))
     return clean(out)
+
+
+def _directions(cfg: GaussianCell, demo, seed: int, model, delta, r_s, nll) -> dict:
+    """The step, the exact first-order step −αr_s (SGD: P = I), one full-batch SGD step on S at lr α, and two random directions."""
+    import torch
+
+    from neon_theory.directions import one_step_direction
+
+    from .demo import synthetic_set
+
+    S = synthetic_set(demo, model, cfg.base, cfg.T)
+    directions = {"step": delta, "first-order": -demo.alpha * r_s.to(delta),
+                  "one-step": one_step_direction(model, S, demo.alpha, optimizer="sgd", generator=torch.Generator().manual_seed(0)),
+                  **random_directions(delta, seed, f"dir-random/{cfg.base}/{cfg.T}")}
+    compute = {"step": cfg.steps * cfg.n_synthetic, "first-order": None, "one-step": cfg.n_synthetic, "random": None, "random-2": None}
+    return direction_record(model, directions, {"nll": (nll, 0)}, {"nll": (demo.bracket, LOSS_XTOL)}, compute)
 
 
 #: how a fit-cell's base model is fitted to its n training points

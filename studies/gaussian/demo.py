@@ -95,10 +95,15 @@ def demo_target(config: DemoConfig) -> GaussianTarget:
     return GaussianTarget(torch.zeros(cov.shape[0], dtype=torch.float64), cov)
 
 
+def synthetic_set(config: DemoConfig, model: GaussianModel, base_name: str, T: float) -> torch.Tensor:
+    """S for one (base, T) cell: ``n_synthetic`` draws of θ_r at T on the cell's own stream."""
+    return model.sample(config.n_synthetic, Temperature(T), generator(config.seed, f"S/{base_name}/{T}"))
+
+
 def self_trained(config: DemoConfig, target: GaussianTarget, base_name: str, T: float):
     """The base model and its self-trained state for one (base, T) cell (S drawn from its own stream)."""
     model = base_model(target, config.bases[base_name], config.mean_offset)
-    S = model.sample(config.n_synthetic, Temperature(T), generator(config.seed, f"S/{base_name}/{T}"))
+    S = synthetic_set(config, model, base_name, T)
     st = self_train(model, S, steps=config.steps, lr=config.lr, optimizer="sgd", generator=generator(config.seed, "train"))
     return model, st
 

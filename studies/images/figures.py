@@ -86,14 +86,15 @@ def best_w_figure(size: int) -> str:
 
 
 def scoring_spec(family: str, preset: str, size: int = 8) -> SweepSpec:
-    """The image claims' cells: Brent's best w on both metrics at the family's mode- and diversity-seeking
-    settings (``size``×``size`` digits), on the scoring seeds (1 at smoke, 10 otherwise), at :data:`SCORING_IMAGE_PRESET`."""
+    """The image claims' cells: Brent's best w on both metrics and w without a metric search (``auto_w``, read by
+    the auto-w study) at the family's mode- and diversity-seeking settings (``size``×``size`` digits), on the
+    scoring seeds (1 at smoke, 10 otherwise), at :data:`SCORING_IMAGE_PRESET`."""
     from ..scoring import scoring_seeds
 
     neon = IMAGE_FAMILIES[family].neon
     return SweepSpec("image-cell", grid={"sampler": sampler_grid(neon.name, neon.smoke if preset == "smoke" else neon.full)},
                      seeds=scoring_seeds(preset, paper=10, smoke=1),
-                     fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "best_w": True, "size": size})
+                     fixed={"family": family, "preset": SCORING_IMAGE_PRESET.get(preset, preset), "best_w": True, "auto_w": True, "size": size})
 
 
 def sharpness_spec(family: str, preset: str) -> SweepSpec:

@@ -22,18 +22,22 @@ from ..common import (
     AUTO_RESULTS,
     BEST_FD_RESULTS,
     BEST_LOSS_RESULTS,
+    LOSS_XTOL,
     PROBE_RESULTS,
     auto_record,
     best_loss_record,
     check_ws,
     clean,
+    direction_record,
+    direction_results,
     per_device,
     probe_record,
+    random_directions,
     results_of,
     sampler_field,
 )
 from ..presets import PRESETS
-from .toy import ARToyConfig, ar_base, ar_cosine_probe, ar_fd_metric, ar_finetune, ar_loss_metric
+from .toy import ARToyConfig, ar_base, ar_cosine_probe, ar_fd_metric, ar_finetune, ar_loss_metric, ar_synthetic_set
 
 
 @per_device(16)
@@ -65,6 +69,10 @@ class ARCell:
         best_w (bool): also run Brent on the FD and on the population NLL (``loss_rows`` fixed rows).
         auto_w (bool): also choose w without a metric search (:func:`neon_theory.autow.auto_w`, both
             variants, on ``loss_rows`` fresh real draws in 20 batches), with the FD and the NLL there.
+        directions (bool): also merge along the other directions of :data:`neon_theory.directions.DIRECTION_ARMS`
+            (the exact −αP r_s with Adam's P from the probe's quadrature; one full-batch Adam step on S
+            at lr α; a random direction), each scaled to the step's norm, with Brent's best w on the
+            population NLL and the FD along each.
         w_values (tuple): w at which to report FD, precision and recall.
         n_pr (int): samples per side for precision/recall (prdc, k = 5).
         estimator_rep (int): in [0, inf); the P-cosine's estimator noise (population and
@@ -79,6 +87,7 @@ class ARCell:
     cosine: bool = True
     best_w: bool = True
     auto_w: bool = False
+    directions: bool = False
     w_values: tuple = ()
     n_pr: int = 2000
     estimator_rep: int = 0
@@ -97,7 +106,7 @@ class ARCell:
         if self.n_synthetic is not None:
             check_int("n_synthetic", self.n_synthetic, lo=2)
         check_ws("w_values", self.w_values)
-        for name in ("cosine", "best_w", "auto_w"):
+        for name in ("cosine", "best_w", "auto_w", "directions"):
             check_bool(name, getattr(self, name))
         check_int("n_pr", self.n_pr, lo=10)
         check_int("estimator_rep", self.estimator_rep, lo=0)
@@ -134,6 +143,7 @@ def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     *PROBE_RESULTS, *BEST_FD_RESULTS, *BEST_LOSS_RESULTS, *AUTO_RESULTS, "alpha", "fd_at_w", "precision_at_w", "recall_at_w",
     loss_at_auto="the population NLL at auto_w (loss_rows fixed target rows)", fd_at_auto="the FD at auto_w (the best-w search's evaluation noise)",
     loss_at_auto_three_point="the population NLL at auto_w_three_point", fd_at_auto_three_point="the FD at auto_w_three_point",
+    **direction_results({"loss": "the population NLL", "fd": "the FD"}),
     ft_epochs_used="the fine-tuning epochs used (ft_epochs, or the preset's first)",
     n_synthetic_used="|S| used (n_synthetic, or the preset's)",
 ))
@@ -147,7 +157,7 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     out = {"ft_epochs_used": epochs, "n_synthetic_used": n_s, "alpha": toy.ft_lr * epochs * math.ceil(n_s / toy.ft_batch)}
     if cfg.cosine:
         out.update(probe_record(_ar_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.tau,))[0], parse_sampler(cfg.sampler).is_neutral()))
-    if not (cfg.best_w or cfg.w_values or cfg.auto_w):
+    if not (cfg.best_w or cfg.w_values or cfg.auto_w or cfg.directions):
         return clean(out)
     if epochs in toy.ft_epochs:  # the preset's budgets come from one fine-tuning run, shared across cells
         theta_s = _ar_theta_s(cfg.preset, seed, cfg.tau, cfg.n_synthetic)[epochs]
@@ -163,6 +173,12 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     if cfg.auto_w:
         line = {"n": toy.loss_rows, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.tau}/{epochs}")}
         out.update(auto_record(model, theta_s, official_gaussian(), {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}, line))
+    if cfg.directions:
+        searches = {"loss": (toy.loss_bracket, LOSS_XTOL), "fd": (toy.bracket, toy.xtol)}
+        metrics = {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}
+        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, out["alpha"], epochs), metrics, searches,
+                                    {"step": epochs * math.ceil(n_s / toy.ft_batch) * min(toy.ft_batch, n_s), "first-order": None,
+                                     "one-step": n_s, "random": None, "random-2": None}))
     if cfg.w_values:
         log: list = []
         pr_metric = _fd_and_precision_recall(toy, cfg.n_pr, seed, log)
@@ -172,3 +188,16 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     return clean(out)
 
 
+
+
+def _directions(cfg: ARCell, toy: ARToyConfig, seed: int, model, theta_s, alpha: float, epochs: int) -> dict:
+    """The step, −αP r_s (the probe's exact Adam P and r_s at τ), one full-batch Adam step on S at lr α, two random directions."""
+    from neon_theory.directions import one_step_direction
+    from neon_theory.neon import step_displacement
+
+    probe = _ar_probe(cfg.preset, seed, cfg.estimator_rep)
+    step = step_displacement(model, theta_s)
+    first = -alpha * probe.P.apply(probe.synthetic_estimate(cfg.tau).mean).to(step)
+    S = ar_synthetic_set(model, toy, seed, cfg.tau, cfg.n_synthetic)
+    one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{cfg.tau}"))
+    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{cfg.tau}/{epochs}")}

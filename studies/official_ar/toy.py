@@ -84,11 +84,17 @@ def ar_base(cfg: ARToyConfig, seed: int) -> ARGaussianModel:
     return model
 
 
+def ar_synthetic_set(model, cfg: ARToyConfig, seed: int, tau: float, n_synthetic: int | None = None) -> torch.Tensor:
+    """S: ``n_synthetic`` (default the preset's) draws of θ_r at std temperature τ, on the set's own stream."""
+    n = cfg.n_synthetic if n_synthetic is None else check_int("n_synthetic", n_synthetic, lo=2)
+    return model.sample(n, Temperature(tau, "std"), generator(seed, f"S/{tau}" if n == cfg.n_synthetic else f"S/{tau}/{n}"))
+
+
 def ar_finetune(model, cfg: ARToyConfig, seed: int, tau: float, n_synthetic: int | None = None) -> dict:
     """θ_s after each budget in ``cfg.ft_epochs`` (epochs → state), S of size n_synthetic drawn at std temperature τ."""
-    n = cfg.n_synthetic if n_synthetic is None else check_int("n_synthetic", n_synthetic, lo=2)
+    S = ar_synthetic_set(model, cfg, seed, tau, n_synthetic)
+    n = S.shape[0]
     steps_per_epoch = math.ceil(n / cfg.ft_batch)
-    S = model.sample(n, Temperature(tau, "std"), generator(seed, f"S/{tau}" if n == cfg.n_synthetic else f"S/{tau}/{n}"))
     snaps = tuple(e * steps_per_epoch for e in cfg.ft_epochs)
     st = self_train(model, S, steps=max(snaps), lr=cfg.ft_lr, batch_size=min(cfg.ft_batch, n), generator=generator(seed, f"ft/{tau}"), snapshot_steps=snaps)
     return {e: st.snapshots[k] for e, k in zip(cfg.ft_epochs, snaps)}

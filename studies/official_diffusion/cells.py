@@ -17,12 +17,16 @@ from ..common import (
     AUTO_RESULTS,
     BEST_FD_RESULTS,
     BEST_LOSS_RESULTS,
+    LOSS_XTOL,
     PROBE_RESULTS,
     auto_record,
     best_loss_record,
     clean,
+    direction_record,
+    direction_results,
     per_device,
     probe_record,
+    random_directions,
     results_of,
     sampler_field,
 )
@@ -35,6 +39,7 @@ from .toy import (
     diffusion_finetune,
     diffusion_loss_metric,
     diffusion_sampler,
+    diffusion_synthetic_set,
     training_spread,
 )
 
@@ -69,6 +74,9 @@ class DiffusionCell:
             population denoising loss.
         auto_w (bool): also choose w without a metric search (:func:`neon_theory.autow.auto_w`, both
             variants, on ``loss_rows`` fresh real draws in 20 batches), with the FD and the loss there.
+        directions (bool): also merge along the other directions of :data:`neon_theory.directions.DIRECTION_ARMS`
+            (−αP r_s from the probe's P and r_s at ζ; one full-batch Adam step on S at lr α; a random
+            direction), each scaled to the step's norm, with Brent's best w on the loss and the FD along each.
         estimator_rep (int): in [0, inf); fresh estimator noise on the same base (see :class:`ARCell`).
     """
 
@@ -78,6 +86,7 @@ class DiffusionCell:
     cosine: bool = True
     best_w: bool = False
     auto_w: bool = False
+    directions: bool = False
     estimator_rep: int = 0
 
     RENAMED = {"zeta": "write sampler: score-scale=ZETA"}
@@ -91,7 +100,7 @@ class DiffusionCell:
             budgets = DiffusionToyConfig.preset(self.preset).ft_steps
             check_choice("ft_steps", check_int("ft_steps", self.ft_steps, lo=1), budgets)
         check_int("estimator_rep", self.estimator_rep, lo=0)
-        for name in ("cosine", "best_w", "auto_w"):
+        for name in ("cosine", "best_w", "auto_w", "directions"):
             check_bool(name, getattr(self, name))
 
 
@@ -104,6 +113,7 @@ class DiffusionCell:
     *PROBE_RESULTS, *BEST_FD_RESULTS, *BEST_LOSS_RESULTS, *AUTO_RESULTS, ft_steps_used="the fine-tuning steps used (ft_steps, or the preset's first)",
     loss_at_auto="the population denoising loss at auto_w (the best_w_loss search's rows and noise)", fd_at_auto="the FD at auto_w (the best-w search's noise)",
     loss_at_auto_three_point="the population denoising loss at auto_w_three_point", fd_at_auto_three_point="the FD at auto_w_three_point",
+    **direction_results({"loss": "the population denoising loss", "fd": "the FD"}),
     train_var_major="the training set's variance along (1, 1)/sqrt(2) over the target's (3): below 1, the base is trained too sharp there",
     train_var_minor="the training set's variance along (1, -1)/sqrt(2) over the target's (1)",
 ))
@@ -117,7 +127,7 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
         # reads the toy's negative cosine at ζ = 1 as discretisation), so it is a measurement, not noise
         neutral = diffusion_sampler(toy, cfg.zeta).is_neutral()
         out.update(probe_record(_diffusion_probe(cfg.preset, seed, cfg.estimator_rep).rows_at((cfg.zeta,))[0], neutral))
-    if not (cfg.best_w or cfg.auto_w):
+    if not (cfg.best_w or cfg.auto_w or cfg.directions):
         return clean(out)
     steps = toy.ft_steps[0] if cfg.ft_steps is None else cfg.ft_steps
     model, theta_s = _diffusion_base(cfg.preset, seed), _diffusion_theta_s(cfg.preset, seed, cfg.zeta)[steps]
@@ -132,4 +142,24 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
         line = {"n": toy.loss_rows, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.zeta}/{steps}")}
         target = official_gaussian()
         out.update(auto_record(model, theta_s, target, {"loss": on_loss, "fd": on_fd}, line, loss_model=PosteriorTargetDiffusion(model, target)))
+    if cfg.directions:
+        alpha = toy.ft_lr * steps
+        searches = {"loss": (toy.bracket, LOSS_XTOL), "fd": (toy.bracket, toy.xtol)}
+        rows = toy.n_pop * toy.noise_draws if toy.cos_estimator == "plain" else toy.rqmc_rows
+        compute = {"step": steps * toy.n_synthetic, "first-order": rows, "one-step": toy.n_synthetic, "random": None, "random-2": None}
+        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, alpha, steps), {"loss": on_loss, "fd": on_fd}, searches, compute))
     return clean(out)
+
+
+def _directions(cfg: DiffusionCell, toy: DiffusionToyConfig, seed: int, model, theta_s, alpha: float, steps: int) -> dict:
+    """The step, −αP r_s (the probe's P and r_s at ζ), one full-batch Adam step on S at lr α, two random directions."""
+    from neon_theory.directions import one_step_direction
+    from neon_theory.neon import step_displacement
+    from neon_theory.rng import generator
+
+    probe = _diffusion_probe(cfg.preset, seed, cfg.estimator_rep)
+    step = step_displacement(model, theta_s)
+    first = -alpha * probe.P.apply(probe.synthetic_estimate(cfg.zeta).mean).to(step)
+    S = diffusion_synthetic_set(model, toy, seed, cfg.zeta)
+    one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{cfg.zeta}"))
+    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{cfg.zeta}/{steps}")}

@@ -74,7 +74,7 @@ class DiffusionToyConfig(ProbeSizes):
         if self.cos_estimator != "plain":
             check_int("n_batches", self.n_batches, lo=3)  # the moment P's jackknife debiases r̂² on the blocks left
         check_int("rqmc_eval", self.rqmc_eval, lo=2)
-        check_int("loss_rows", self.loss_rows, lo=2)
+        check_int("loss_rows", self.loss_rows, lo=20)  # auto w cuts them into 20 batches
         if self.eta != 0 and (self.fd_sampling == "rqmc" or self.cos_estimator != "plain"):
             raise ValueError(
                 f"eta must be 0 (a deterministic sampler) for rqmc estimates; got eta={self.eta:g} (set cos_estimator='plain' and fd_sampling='mc')"
@@ -127,9 +127,14 @@ def diffusion_sampler(cfg: DiffusionToyConfig, zeta: float) -> Chain:
     return Chain((Steps(cfg.sample_steps, "ddim", eta=cfg.eta), ScoreScale(zeta, "x0")))
 
 
+def diffusion_synthetic_set(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -> torch.Tensor:
+    """S: ``n_synthetic`` draws of θ_r at score scale ζ on the preset's DDIM grid, on the set's own stream."""
+    return model.sample(cfg.n_synthetic, diffusion_sampler(cfg, zeta), generator(seed, f"S/{zeta}"))
+
+
 def diffusion_finetune(model, cfg: DiffusionToyConfig, seed: int, zeta: float) -> dict:
-    """θ_s after each budget in ``cfg.ft_steps`` (one run, snapshots), S drawn at score scale ζ."""
-    S = model.sample(cfg.n_synthetic, diffusion_sampler(cfg, zeta), generator(seed, f"S/{zeta}"))
+    """θ_s after each budget in ``cfg.ft_steps`` (one run, snapshots; full-batch Adam), S drawn at score scale ζ."""
+    S = diffusion_synthetic_set(model, cfg, seed, zeta)
     st = self_train(model, S, steps=max(cfg.ft_steps), lr=cfg.ft_lr, generator=generator(seed, f"ft/{zeta}"), snapshot_steps=cfg.ft_steps)
     return dict(st.snapshots)
 

@@ -44,9 +44,10 @@ def test_gaussian_cell_without_auto_w_records_none_of_it_and_bad_flags_name_the_
         GaussianCell(auto_w=True, n_auto=5)
 
 
-def _table(n_seeds: int, *, ratio: float = 1.1, cover: bool = True, broken_seeds: tuple = ()) -> pd.DataFrame:
+def _table(n_seeds: int, *, ratio: float = 1.1, cover: bool = True, broken_seeds: tuple = (), metric_factor: float = 1.0) -> pd.DataFrame:
     """Cells of the toys' shape (two samplers a seed, best w of opposite signs), auto w = ratio × best w,
-    its interval around auto w holding the best w (or not); in ``broken_seeds`` auto w has the wrong sign."""
+    its interval around auto w holding the best w (or not); in ``broken_seeds`` auto w has the wrong sign.  The best w
+    on the sample metric is ``metric_factor`` × that on the loss."""
     rng = np.random.default_rng(0)
     rows = []
     for seed in range(100, 100 + n_seeds):
@@ -54,7 +55,7 @@ def _table(n_seeds: int, *, ratio: float = 1.1, cover: bool = True, broken_seeds
             best = sign * rng.uniform(0.2, 1.0)
             auto = -best if seed in broken_seeds else ratio * best
             half = abs(auto - best) * (1.5 if cover else 0.5) + 1e-3
-            rows.append({"seed": seed, "sampler": sampler, "status": "ok", "result.best_w_loss": best, "result.best_w": best,
+            rows.append({"seed": seed, "sampler": sampler, "status": "ok", "result.best_w_loss": best, "result.best_w": metric_factor * best,
                          "result.auto_w": auto, "result.auto_w_se": 1e-4, "result.auto_w_low": auto - half, "result.auto_w_high": auto + half,
                          "result.auto_w_three_point": best, "result.auto_w_three_point_low": best - 0.01,
                          "result.auto_w_three_point_high": best + 0.01, "result.best_loss": 1.0, "result.base_loss": 1.2,
@@ -77,6 +78,20 @@ def test_the_near_judge_refutes_auto_w_outside_the_band_and_names_the_cells():
     assert few.test.estimate == pytest.approx(27 / 30) and few.test.outcome != PASS  # 27/30: lower bound 0.73 < 0.8
 
 
+def test_each_judge_reads_its_own_best_w():
+    """The metric's best w three times the loss's: auto w (1.1x the loss's) holds on the loss and misses on the metric."""
+    t = _table(30, metric_factor=3.0)
+    assert autow.judge_near({"cells": t}, family="diffusion", on="loss").test.outcome == PASS
+    assert autow.judge_near({"cells": t}, family="diffusion", on="metric").test.outcome == FAIL
+    assert autow.judge_interval({"cells": t}, family="diffusion").test.outcome == PASS
+
+
+def test_only_the_toys_allow_for_the_references_error():
+    assert autow.FAMILIES["ar"].independent_reference and autow.FAMILIES["diffusion"].independent_reference
+    assert not any(autow.FAMILIES[f].independent_reference for f in ("gaussian", "images-diffusion", "images-flow", "images-pixel-ar"))
+    assert autow.reference_margin(0.01, False) == 0 and autow.reference_margin(0.01, True) == pytest.approx(autow.T_19 * 0.41421356 * 0.01)
+
+
 def test_the_interval_judge_tells_a_covering_interval_from_a_narrow_one():
     good = autow.judge_interval({"cells": _table(30)}, family="diffusion")
     assert good.test.outcome == PASS and good.control.outcome == FAIL and "100% of 60 cells" in good.notes
@@ -89,7 +104,7 @@ def test_an_unbounded_interval_covers_nothing_and_is_counted():
     t.loc[t.seed == 100, "result.auto_w_low"] = -math.inf
     t.loc[t.seed == 101, "result.auto_w_high"] = None
     e = autow.judge_interval({"cells": t}, family="diffusion")
-    assert e.test.estimate == pytest.approx(28 / 30) and "4 cells unbounded" in e.notes
+    assert e.test.estimate == pytest.approx(28 / 30) and "4 cells without a bounded interval" in e.notes
     assert not autow.covers(None, 1.0, 0.5) and not autow.covers(-math.inf, 1.0, 0.5) and autow.covers(0.0, 1.0, 0.5)
 
 

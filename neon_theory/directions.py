@@ -19,13 +19,13 @@ The directions a study compares (:data:`DIRECTION_ARMS`):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
+from .alignment import _cos
 from .checks import check_choice, check_generator, check_tensor
 from .contracts import GenerativeModel, check_model
 from .params import num_parameters, parameter_vector, unflatten
@@ -50,7 +50,7 @@ class DirectionResult:
         gain (float): base_value − value (≥ 0 up to the search's tolerance: w = 0 is in the bracket).
         at_boundary (bool): the best w at an edge of the bracket.
         norm (float): ‖d‖.
-        cosine (float): cos(d, reference direction); 1 for the reference itself; ``nan`` for a zero vector.
+        cosine (float): cos(d, reference direction); 1 for the reference itself; 0 for a zero vector.
     """
 
     best_w: float
@@ -60,11 +60,6 @@ class DirectionResult:
     at_boundary: bool
     norm: float
     cosine: float
-
-
-def _cosine(a: Tensor, b: Tensor) -> float:
-    na, nb = float(a.norm()), float(b.norm())
-    return float(a @ b) / (na * nb) if na > 0 and nb > 0 else math.nan
 
 
 def endpoint(model: GenerativeModel, direction: Tensor) -> dict:
@@ -138,7 +133,7 @@ def compare_directions(
     for name, d in directions.items():
         best = brent_best_w(model, endpoint(model, d), metric, bracket=bracket, xtol=xtol, eval_seed=eval_seed)
         out[name] = DirectionResult(best.w, best.value, best.base_value, best.gain, best.at_boundary, float(d.double().norm()),
-                                    _cosine(d.double(), ref))
+                                    _cos(d.double(), ref))
     return out
 
 

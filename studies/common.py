@@ -95,6 +95,19 @@ def best_loss_record(model, theta_s, metric, toy, eval_seed: int) -> dict:
 DIRECTION_NAMES = {"step": "step", "first-order": "first_order", "one-step": "one_step", "random": "random", "random-2": "random_2"}
 
 
+def adam_directions(model, theta_s, probe, value, S, alpha: float, seed: int, budget) -> dict:
+    """The arms of an Adam fine-tune's cell: the step, −αP r_s (the probe's P and r_s at the sampler setting
+    ``value``), one full-batch Adam step on S at lr α, and two independent random directions of the step's norm."""
+    from neon_theory.directions import one_step_direction
+    from neon_theory.neon import step_displacement
+    from neon_theory.rng import generator
+
+    step = step_displacement(model, theta_s)
+    first = -alpha * probe.P.apply(probe.synthetic_estimate(value).mean).to(step)
+    one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{value}"))
+    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{value}/{budget}")}
+
+
 def random_directions(step, seed: int, stream: str) -> dict:
     """The two random arms (``random``, ``random-2``) of a cell: independent N(0, I) draws scaled to the step's norm."""
     from neon_theory.directions import random_direction
@@ -112,23 +125,21 @@ def direction_record(model, directions: dict, metrics: dict, searches: dict, com
         directions (dict): arm (a key of :data:`DIRECTION_NAMES`) → direction, ``step`` among them.
         metrics (dict): name → (``metric(model, generator)``, eval_seed).
         searches (dict): name → (bracket, xtol) of that metric's Brent search.
-        compute (dict): arm → per-example gradients it cost (``None`` for a closed form).
+        compute (dict): arm → per-example gradients it cost (an arm left out: ``None``, a closed form or none).
     """
     from neon_theory.directions import compare_directions
 
     norm = float(directions["step"].double().norm())
-    out = {}
-    for arm, d in directions.items():
-        raw = float(d.double().norm())
-        out[f"dir_{DIRECTION_NAMES[arm]}_norm_ratio"] = raw / norm if norm > 0 else math.nan
-        directions = {**directions, arm: d * (norm / raw) if raw > 0 else d}
+    raw = {arm: float(d.double().norm()) for arm, d in directions.items()}
+    out = {f"dir_{DIRECTION_NAMES[arm]}_norm_ratio": r / norm if norm > 0 else math.nan for arm, r in raw.items()}
+    out.update({f"dir_{DIRECTION_NAMES[arm]}_compute": compute.get(arm) for arm in directions})
+    scaled = {arm: d * (norm / raw[arm]) if raw[arm] > 0 else d for arm, d in directions.items()}
     for m, (metric, eval_seed) in metrics.items():
         bracket, xtol = searches[m]
-        for arm, r in compare_directions(model, directions, metric, bracket=bracket, xtol=xtol, eval_seed=eval_seed).items():
+        for arm, r in compare_directions(model, scaled, metric, bracket=bracket, xtol=xtol, eval_seed=eval_seed).items():
             a = DIRECTION_NAMES[arm]
             out.update({f"dir_{a}_best_w_{m}": r.best_w, f"dir_{a}_gain_{m}": r.gain, f"dir_{a}_at_boundary_{m}": r.at_boundary,
                         f"dir_{a}_cosine": r.cosine})
-    out.update({f"dir_{DIRECTION_NAMES[arm]}_compute": c for arm, c in compute.items()})
     return out
 
 

@@ -143,7 +143,7 @@ def _directions(cfg: GaussianCell, demo, seed: int, model, delta, r_s, nll) -> d
     directions = {"step": delta, "first-order": -demo.alpha * r_s.to(delta),
                   "one-step": one_step_direction(model, S, demo.alpha, optimizer="sgd", generator=torch.Generator().manual_seed(0)),
                   **random_directions(delta, seed, f"dir-random/{cfg.base}/{cfg.T}")}
-    compute = {"step": cfg.steps * cfg.n_synthetic, "first-order": None, "one-step": cfg.n_synthetic, "random": None, "random-2": None}
+    compute = {"step": cfg.steps * cfg.n_synthetic, "one-step": cfg.n_synthetic}
     return direction_record(model, directions, {"nll": (nll, 0)}, {"nll": (demo.bracket, LOSS_XTOL)}, compute)
 
 

@@ -24,6 +24,7 @@ from ..common import (
     BEST_LOSS_RESULTS,
     LOSS_XTOL,
     PROBE_RESULTS,
+    adam_directions,
     auto_record,
     best_loss_record,
     check_ws,
@@ -32,7 +33,6 @@ from ..common import (
     direction_results,
     per_device,
     probe_record,
-    random_directions,
     results_of,
     sampler_field,
 )
@@ -164,21 +164,22 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
     else:
         toy = ARToyConfig(**{**toy.to_dict(), "ft_epochs": (epochs,)})
         theta_s = ar_finetune(model, toy, seed, cfg.tau, cfg.n_synthetic)[epochs]
-    metric = ar_fd_metric(toy)
+    metric, loss_metric = ar_fd_metric(toy), ar_loss_metric(toy)  # the loss's 2^18 target rows drawn once a cell
     eval_seed = child_seed(seed, f"eval/{cfg.tau}/{epochs}")
     if cfg.best_w:
         best = brent_best_w(model, theta_s, metric, bracket=toy.bracket, xtol=toy.xtol, eval_seed=eval_seed)
         out.update(best_w=best.w, best_fd=best.value, base_fd=best.base_value, gain=best.gain, at_boundary=best.at_boundary)
-        out.update(best_loss_record(model, theta_s, ar_loss_metric(toy), toy, eval_seed))
+        out.update(best_loss_record(model, theta_s, loss_metric, toy, eval_seed))
     if cfg.auto_w:
         line = {"n": toy.loss_rows, "n_batches": AUTO_BATCHES, "seed": child_seed(seed, f"auto/{cfg.tau}/{epochs}")}
-        out.update(auto_record(model, theta_s, official_gaussian(), {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}, line))
+        out.update(auto_record(model, theta_s, official_gaussian(), {"loss": (loss_metric, eval_seed), "fd": (metric, eval_seed)}, line))
     if cfg.directions:
         searches = {"loss": (toy.loss_bracket, LOSS_XTOL), "fd": (toy.bracket, toy.xtol)}
-        metrics = {"loss": (ar_loss_metric(toy), eval_seed), "fd": (metric, eval_seed)}
-        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, out["alpha"], epochs), metrics, searches,
-                                    {"step": epochs * math.ceil(n_s / toy.ft_batch) * min(toy.ft_batch, n_s), "first-order": None,
-                                     "one-step": n_s, "random": None, "random-2": None}))
+        metrics = {"loss": (loss_metric, eval_seed), "fd": (metric, eval_seed)}
+        directions = adam_directions(model, theta_s, _ar_probe(cfg.preset, seed, cfg.estimator_rep), cfg.tau,
+                                     ar_synthetic_set(model, toy, seed, cfg.tau, cfg.n_synthetic), out["alpha"], seed, epochs)
+        out.update(direction_record(model, directions, metrics, searches,
+                                    {"step": epochs * math.ceil(n_s / toy.ft_batch) * min(toy.ft_batch, n_s), "one-step": n_s}))
     if cfg.w_values:
         log: list = []
         pr_metric = _fd_and_precision_recall(toy, cfg.n_pr, seed, log)
@@ -186,18 +187,3 @@ def ar_cell(cfg: ARCell, seed: int) -> dict:
         out["precision_at_w"] = [p for p, _ in log]
         out["recall_at_w"] = [r for _, r in log]
     return clean(out)
-
-
-
-
-def _directions(cfg: ARCell, toy: ARToyConfig, seed: int, model, theta_s, alpha: float, epochs: int) -> dict:
-    """The step, −αP r_s (the probe's exact Adam P and r_s at τ), one full-batch Adam step on S at lr α, two random directions."""
-    from neon_theory.directions import one_step_direction
-    from neon_theory.neon import step_displacement
-
-    probe = _ar_probe(cfg.preset, seed, cfg.estimator_rep)
-    step = step_displacement(model, theta_s)
-    first = -alpha * probe.P.apply(probe.synthetic_estimate(cfg.tau).mean).to(step)
-    S = ar_synthetic_set(model, toy, seed, cfg.tau, cfg.n_synthetic)
-    one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{cfg.tau}"))
-    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{cfg.tau}/{epochs}")}

@@ -19,6 +19,7 @@ from ..common import (
     BEST_LOSS_RESULTS,
     LOSS_XTOL,
     PROBE_RESULTS,
+    adam_directions,
     auto_record,
     best_loss_record,
     clean,
@@ -26,7 +27,6 @@ from ..common import (
     direction_results,
     per_device,
     probe_record,
-    random_directions,
     results_of,
     sampler_field,
 )
@@ -146,20 +146,8 @@ def diffusion_cell(cfg: DiffusionCell, seed: int) -> dict:
         alpha = toy.ft_lr * steps
         searches = {"loss": (toy.bracket, LOSS_XTOL), "fd": (toy.bracket, toy.xtol)}
         rows = toy.n_pop * toy.noise_draws if toy.cos_estimator == "plain" else toy.rqmc_rows
-        compute = {"step": steps * toy.n_synthetic, "first-order": rows, "one-step": toy.n_synthetic, "random": None, "random-2": None}
-        out.update(direction_record(model, _directions(cfg, toy, seed, model, theta_s, alpha, steps), {"loss": on_loss, "fd": on_fd}, searches, compute))
+        compute = {"step": steps * toy.n_synthetic, "first-order": rows, "one-step": toy.n_synthetic}
+        directions = adam_directions(model, theta_s, _diffusion_probe(cfg.preset, seed, cfg.estimator_rep), cfg.zeta,
+                                     diffusion_synthetic_set(model, toy, seed, cfg.zeta), alpha, seed, steps)
+        out.update(direction_record(model, directions, {"loss": on_loss, "fd": on_fd}, searches, compute))
     return clean(out)
-
-
-def _directions(cfg: DiffusionCell, toy: DiffusionToyConfig, seed: int, model, theta_s, alpha: float, steps: int) -> dict:
-    """The step, −αP r_s (the probe's P and r_s at ζ), one full-batch Adam step on S at lr α, two random directions."""
-    from neon_theory.directions import one_step_direction
-    from neon_theory.neon import step_displacement
-    from neon_theory.rng import generator
-
-    probe = _diffusion_probe(cfg.preset, seed, cfg.estimator_rep)
-    step = step_displacement(model, theta_s)
-    first = -alpha * probe.P.apply(probe.synthetic_estimate(cfg.zeta).mean).to(step)
-    S = diffusion_synthetic_set(model, toy, seed, cfg.zeta)
-    one = one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"dir-one-step/{cfg.zeta}"))
-    return {"step": step, "first-order": first, "one-step": one, **random_directions(step, seed, f"dir-random/{cfg.zeta}/{steps}")}

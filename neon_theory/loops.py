@@ -82,8 +82,8 @@ def self_consuming_loop(
         evaluate: ``evaluate(model)`` → a dict of metrics.
         fresh_real: ``fresh_real(n, generator)`` → n fresh real rows (needed by ``fresh`` only).
         streams: ``streams(name)`` → a generator for that name (e.g. ``functools.partial(rng.generator, seed)``):
-            the samples of generation g come from "loop-sample/g", its fresh real rows from "loop-real/g",
-            so two loops of one seed share them where their forms agree.
+            the samples generation g trains on (drawn from generation g − 1) come from "loop-sample/g", its fresh
+            real rows from "loop-real/g", so two loops of one seed share them where their forms agree.
 
     Returns:
         list[dict]: per generation 0..generations, ``{"generation": g, "n_train": rows trained on, **evaluate(model)}``.
@@ -92,7 +92,7 @@ def self_consuming_loop(
     if not isinstance(spec, LoopSpec):
         raise ValueError(f"spec must be a LoopSpec(form, generations, n_synthetic, fresh_fraction); got {type(spec).__name__}")
     if spec.n_fresh and fresh_real is None:
-        raise ValueError("fresh_real must be given for a 'fresh' loop with fresh_fraction > 0")
+        raise ValueError("fresh_real must be given for a 'fresh' loop with round(fresh_fraction * n_synthetic) > 0")
     model = train(real_data, 0, None)
     records = [{"generation": 0, "n_train": int(real_data.shape[0]), **evaluate(model)}]
     pool = [real_data]

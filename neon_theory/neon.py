@@ -180,8 +180,10 @@ LR_SCHEDULES = {
 def lr_factors(steps: int, schedule: str = "constant") -> np.ndarray:
     """The factors f_1..f_steps of the learning rate, shape (steps,): lr_t = lr × f_t.
 
-    ``ramp`` is f_t = 1 − |2t − (steps + 1)| / (steps + 1): symmetric, positive, peaking at 1 in the
-    middle, summing to about steps / 2 (so a ramp at peak 2·lr has a constant rate's summed rate)."""
+    ``ramp`` is f_t = 1 − |2t − (steps + 1)| / (steps + 1): symmetric and positive, 1 at the middle step
+    for an odd number of steps (1 − 1/(steps + 1) at the two middle steps for an even number), summing to
+    (steps + 1)/2 (odd) or steps(steps + 2)/(2(steps + 1)) (even), about steps / 2: a ramp at 2·lr has about
+    a constant rate's summed rate."""
     steps = check_int("steps", steps, lo=1)
     check_choice("schedule", schedule, tuple(LR_SCHEDULES))
     if schedule == "constant":
@@ -225,7 +227,7 @@ class FineTuning:
         lr (float): in (0, inf).
         optimizer (str): ``"adam"`` or ``"sgd"``.
         batch_size (int | None): in [1, |S|], or ``None``.
-        schedule (str): the learning rate's schedule, one of :data:`LR_SCHEDULES` (``lr`` is its peak).
+        schedule (str): the learning rate's schedule, one of :data:`LR_SCHEDULES` (``lr`` × :func:`lr_factors`).
     """
 
     steps: int
@@ -280,7 +282,7 @@ def self_train(
         noise_generator: loss noise for diffusion/flow models.
         snapshot_steps: steps after which θ is also recorded (e.g. (50, 250)).
         record_trajectory (bool): keep the flat θ after every step (small models only).
-        schedule (str): the learning rate's schedule (:data:`LR_SCHEDULES`; ``lr`` is its peak).
+        schedule (str): the learning rate's schedule (:data:`LR_SCHEDULES`): lr × :func:`lr_factors` at each step.
     """
     check_model(model)
     check_tensor("data", data, finite=False)

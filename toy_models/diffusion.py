@@ -460,9 +460,9 @@ class SelfGuidedDiffusion(DiffusionSampler):
                 raise ValueError(f"{name} must be a DiffusionSampler (DiffusionModel or ExactScoreDiffusion); got {type(m).__name__}")
             if m.num_classes:
                 raise ValueError(f"{name} must be unconditional; got {m.num_classes} classes")
-        same = base.dim == other.dim and base.grid == other.grid and base.schedule.kind == other.schedule.kind and base.schedule.T == other.schedule.T
-        if not same:
-            raise ValueError("base and other must share the dimension, the schedule and the grid")
+        same = base.dim == other.dim and base.grid == other.grid and base.schedule.T == other.schedule.T and base.x0_range == other.x0_range
+        if not same or not torch.equal(base.schedule.alpha_bar.cpu(), other.schedule.alpha_bar.cpu()):
+            raise ValueError("base and other must share the dimension, the schedule (every alpha_bar), the grid and the x0 clipping")
         self.base, self.other = base, other
         self.omega = check_real("omega", omega)
         self.dim, self.num_classes, self.schedule, self.grid, self.x0_range = base.dim, 0, base.schedule, base.grid, base.x0_range

@@ -183,6 +183,7 @@ LOOP_RULES = {
     "replace-degrades": "fraction of seeds where the replacing loop's population NLL after 5 generations exceeds the base's",
     "accumulate-beats-replace": "fraction of seeds where the accumulating loop ends with a lower population NLL than the replacing one",
 }
+TEST = "tests/studies/test_neighbours_study.py::"
 _SOURCE = "this toolkit's question beyond the paper: Neon beside its neighbours (SIMS-style self-guidance; self-consuming loops)"
 
 for _name, (_words, _spec, (_loss, _loss_words), (_metric, _metric_words)) in FAMILIES.items():
@@ -194,6 +195,7 @@ for _name, (_words, _spec, (_loss, _loss_words), (_metric, _metric_words)) in FA
         rule=SignCount(BAR, "fraction of seeds where it holds in every cell").rule(),
         control="the same rule with a second, independent random direction in the step's place, which must fail",
         sweeps={"cells": _spec}, judge=functools.partial(judge_random, family=_name), order=96,
+        test=TEST + "test_neon_beats_random_passes_when_the_step_gains_most_and_its_control_fails",
     ))
     register_claim(Claim(
         name=f"neighbours-guidance-matches-neon-{_name}",
@@ -204,6 +206,7 @@ for _name, (_words, _spec, (_loss, _loss_words), (_metric, _metric_words)) in FA
         rule=SignCount(BAR, "fraction of seeds where it holds in every cell").rule(),
         control="the same rule with a random direction of the step's norm in Neon's place, which must fail",
         sweeps={"cells": _spec}, judge=functools.partial(judge_guidance, family=_name), order=96,
+        test=TEST + "test_guidance_matches_neon_reads_the_sample_metric_and_names_the_failing_cells",
     ))
 
 register_claim(Claim(
@@ -214,7 +217,8 @@ register_claim(Claim(
     rule=SignCount(BAR, LOOP_RULES["replace-degrades"]).rule(),
     control="the same rule for a loop refitted on fresh real data only (fresh_fraction = 1), which must fail",
     sweeps={"replace": functools.partial(loop_spec, form="replace"), "fresh_real": functools.partial(loop_spec, form="fresh", fresh_fraction=1.0)},
-    judge=functools.partial(judge_loop, claim="replace-degrades"), order=97,
+    judge=functools.partial(judge_loop, claim="replace-degrades"), order=97, figure="neighbours-loops",
+    test=TEST + "test_a_replacing_loop_at_a_mode_seeking_sampler_collapses_and_a_real_data_loop_does_not",
 ))
 register_claim(Claim(
     name="neighbours-loop-accumulate-beats-replace-mixture",
@@ -225,7 +229,8 @@ register_claim(Claim(
     control="the same rule with an independent replicate of the replacing loop (its own draws) in accumulate's place, which must fail",
     sweeps={"replace": functools.partial(loop_spec, form="replace"), "accumulate": functools.partial(loop_spec, form="accumulate"),
             "replace_2": functools.partial(loop_spec, form="replace", stream=1)},
-    judge=functools.partial(judge_loop, claim="accumulate-beats-replace"), order=97,
+    judge=functools.partial(judge_loop, claim="accumulate-beats-replace"), order=97, figure="neighbours-loops",
+    test=TEST + "test_the_loop_judges_on_made_up_loops",
 ))
 register_claim(Claim(
     name="neighbours-budget-summed-lr-mixture",
@@ -239,6 +244,7 @@ register_claim(Claim(
             "ramp": lambda preset: mixture_spec(preset, arms=False, schedule="ramp", lr=2 * _ft_lr(preset)),
             "ramp_peak": functools.partial(mixture_spec, arms=False, schedule="ramp")},
     judge=judge_budget, order=97,
+    test=TEST + "test_the_budget_cell_summed_rate_is_recorded_and_a_ramp_at_twice_the_peak_matches_the_constant_rate",
 ))
 
 

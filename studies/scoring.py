@@ -86,6 +86,16 @@ def within_band(pred, best, band: tuple = BAND) -> bool:
     return ok and band[0] <= pred / best <= band[1]
 
 
+def beats(gain, other, factor: float = 1.0) -> bool:
+    """A gain that is real and ``factor`` × another's: finite, positive, and above factor × max(other, 0)
+    (at or above, for factor < 1).  A negative other (Brent landing just off w = 0) counts as 0, so a gain
+    of nothing never "beats" it."""
+    if not all(v is not None and math.isfinite(float(v)) for v in (gain, other)) or not gain > 0:
+        return False
+    other = max(float(other), 0.0)
+    return gain > factor * other if factor >= 1 else gain >= factor * other
+
+
 def seed_list(rows: pd.DataFrame) -> tuple:
     """The seeds of a table, as plain ints, sorted."""
     return tuple(sorted(int(x) for x in rows.seed.unique()))

@@ -19,7 +19,6 @@ between the directions, their norms before scaling, the gains on the sample metr
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,7 +26,7 @@ from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import sampler_grid
-from ..scoring import listing, ok_rows, per_seed, scoring_seeds, seed_list
+from ..scoring import beats, listing, ok_rows, per_seed, scoring_seeds, seed_list
 
 BAR = 0.8
 
@@ -83,13 +82,6 @@ RULES = {
 CONTROLS = {"step-beats-random": ("random_2", "random"), "step-beats-first-order": ("random", "first_order"), "one-step": ("random", "step")}
 
 
-def _holds(gain, other, factor: float) -> bool:
-    ok = all(v is not None and math.isfinite(float(v)) for v in (gain, other))
-    if not ok:
-        return False
-    return gain > factor * other if factor >= 1 else gain >= factor * other
-
-
 def _notes(rows, fam: DirectionFamily) -> str:
     if not len(rows):
         return ""
@@ -121,11 +113,11 @@ def judge(frames: dict, *, family: str, claim: str) -> Evidence:
     rule = SignCount(BAR, f"fraction of seeds where the {what} in every cell")
 
     def law(a: str, b: str):
-        return lambda g: all(_holds(x, y, factor) for x, y in zip(g[f"result.dir_{a}_gain_{m}"], g[f"result.dir_{b}_gain_{m}"]))
+        return lambda g: all(beats(x, y, factor) for x, y in zip(g[f"result.dir_{a}_gain_{m}"], g[f"result.dir_{b}_gain_{m}"]))
 
     test = rule.judge(per_seed(rows, law(arm, other)))
     control = rule.judge(per_seed(rows, law(*CONTROLS[claim])))
-    failing = rows[[not _holds(x, y, factor) for x, y in zip(rows[f"result.dir_{arm}_gain_{m}"], rows[f"result.dir_{other}_gain_{m}"])]] \
+    failing = rows[[not beats(x, y, factor) for x, y in zip(rows[f"result.dir_{arm}_gain_{m}"], rows[f"result.dir_{other}_gain_{m}"])]] \
         if len(rows) else rows
     shown = {"seed": "seed", "sampler": "sampler", arm: f"result.dir_{arm}_gain_{m}", other: f"result.dir_{other}_gain_{m}"}
     condition = "" if test.outcome != "fail" or failing.empty else "fails at " + listing(failing, shown)

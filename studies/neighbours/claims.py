@@ -33,7 +33,7 @@ from neon_theory.run.claims import Claim, Evidence, SignCount, register_claim
 from neon_theory.run.sweeps import SweepSpec
 
 from ..presets import sampler_grid
-from ..scoring import BAND, listing, ok_rows, per_seed, scoring_seeds, seed_list, within_band
+from ..scoring import BAND, beats, listing, ok_rows, per_seed, scoring_seeds, seed_list, within_band
 
 BAR = 0.8
 TAU = 0.7  # the mixture's mode-seeking sampler (each component's std × 0.7)
@@ -105,7 +105,7 @@ def judge_random(frames: dict, *, family: str) -> Evidence:
     rows = ok_rows(frames["cells"])
 
     def law(arm: str):
-        return lambda g: all(_finite(a, b) and a > 2 * b for a, b in zip(g[f"result.dir_{arm}_gain_{loss}"], g[f"result.dir_random_gain_{loss}"]))
+        return lambda g: all(beats(a, b, 2.0) for a, b in zip(g[f"result.dir_{arm}_gain_{loss}"], g[f"result.dir_random_gain_{loss}"]))
 
     test, control = _per_seed_rule(rows, f"the step gains > 2× a random direction's gain on {words}", law("step"), law("random_2"))
     return Evidence(test, control, seeds=seed_list(rows), notes=_gain_notes(rows, loss, metric))
@@ -116,20 +116,32 @@ def judge_guidance(frames: dict, *, family: str) -> Evidence:
     rows = ok_rows(frames["cells"])
 
     def law(arm: str):
-        return lambda g: all(within_band(b, a) for a, b in zip(g[f"result.dir_{arm}_gain_{metric}"], g["result.guidance_gain"]))
+        return lambda g: all(_matches(b, a) for a, b in zip(g[f"result.dir_{arm}_gain_{metric}"], g["result.guidance_gain"]))
 
-    test, control = _per_seed_rule(rows, f"the guidance's gain on {words} is within {BAND[0]:g}-{BAND[1]:g}× Neon's", law("step"), law("random"))
-    failing = rows[[not within_band(b, a) for a, b in zip(rows[f"result.dir_step_gain_{metric}"], rows["result.guidance_gain"])]] if len(rows) else rows
+    test, control = _per_seed_rule(rows, f"Neon gains and the guidance's gain on {words} is within {BAND[0]:g}-{BAND[1]:g}× Neon's",
+                                   law("step"), law("random"))
+    failing = rows[[not _matches(b, a) for a, b in zip(rows[f"result.dir_step_gain_{metric}"], rows["result.guidance_gain"])]] if len(rows) else rows
     shown = {"seed": "seed", "sampler": "sampler", "Neon": f"result.dir_step_gain_{metric}", "guidance": "result.guidance_gain"}
     condition = "" if test.outcome != "fail" or failing.empty else "fails at " + listing(failing, shown)
     return Evidence(test, control, seeds=seed_list(rows), condition=condition, notes=_gain_notes(rows, loss, metric))
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.DataFrame:
-    """One row per seed with ``column`` of both tables (``a`` and ``b`` suffixes), seeds in both only."""
-    left = ok_rows(a)[["seed", column]].rename(columns={column: "a"})
-    right = ok_rows(b)[["seed", column]].rename(columns={column: "b"})
-    return left.merge(right, on="seed")
+def _matches(guidance, neon) -> bool:
+    """The guidance's gain within the band of a real (finite, positive) gain of Neon's: two gains of nothing do not "match"."""
+    return _finite(neon) and neon > 0 and within_band(guidance, neon)
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str, edge: str | None = None) -> pd.DataFrame:
+    """One row per (seed, sampler) with ``column`` of both tables (columns ``a`` and ``b``), and whether either search
+    ended at its bracket's edge (``edge``, a result column; False without one), cells in both tables only."""
+    def side(frame, name):
+        rows = ok_rows(frame)
+        cols = {column: name, **({edge: f"{name}_edge"} if edge else {})}
+        return rows[["seed", "sampler", *cols]].rename(columns=cols)
+
+    pair = side(a, "a").merge(side(b, "b"), on=["seed", "sampler"])
+    pair["edge"] = (pair["a_edge"].fillna(False).astype(bool) | pair["b_edge"].fillna(False).astype(bool)) if edge else False
+    return pair
 
 
 def _loop_notes(frames: dict) -> str:
@@ -166,16 +178,17 @@ def judge_loop(frames: dict, *, claim: str) -> Evidence:
 def judge_budget(frames: dict) -> Evidence:
     rule = SignCount(BAR, f"fraction of seeds where the ramp's best w on the NLL is within {BUDGET_BAND[0]:g}-{BUDGET_BAND[1]:g}× the constant rate's")
 
-    def band(pair):
-        return [within_band(a, b, BUDGET_BAND) for a, b in zip(pair["a"], pair["b"])]
+    def band(pair):  # a search that ended at its bracket's edge has no best w to compare: a miss
+        return [not e and within_band(a, b, BUDGET_BAND) for a, b, e in zip(pair["a"], pair["b"], pair["edge"])]
 
-    column = "result.best_w_loss"
-    same_sum, same_peak = _paired(frames["ramp"], frames["constant"], column), _paired(frames["ramp_peak"], frames["constant"], column)
+    column, edge = "result.best_w_loss", "result.at_boundary_loss"
+    same_sum, same_peak = _paired(frames["ramp"], frames["constant"], column, edge), _paired(frames["ramp_peak"], frames["constant"], column, edge)
     alphas = {name: ok_rows(f)["result.alpha"].median() for name, f in frames.items() if len(ok_rows(f))}
     notes = ""
     if len(same_sum):
         notes = (f"median ratio of best w, ramp at the same summed rate over constant: {(same_sum.a / same_sum.b).median():.3g}; ramp at the same peak: "
-                 f"{(same_peak.a / same_peak.b).median():.3g}; summed rates α: " + ", ".join(f"{k} {v:.3g}" for k, v in alphas.items()))
+                 f"{(same_peak.a / same_peak.b).median():.3g}; summed rates α: " + ", ".join(f"{k} {v:.3g}" for k, v in alphas.items())
+                 + f"; {int(same_sum.edge.sum() + same_peak.edge.sum())} pairs with a search at the bracket's edge")
     return Evidence(rule.judge(band(same_sum)), rule.judge(band(same_peak)), seeds=tuple(sorted(int(s) for s in same_sum.seed)), notes=notes)
 
 

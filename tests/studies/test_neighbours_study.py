@@ -114,7 +114,7 @@ def _loops(n_seeds: int, change: float, *, seed0: int = 100) -> pd.DataFrame:
     rows = []
     for seed in range(seed0, seed0 + n_seeds):
         c = change + rng.normal(0, 0.1)
-        rows.append({"seed": seed, "status": "ok", "result.nll_change": c, "result.nll_by_generation": [3.0, 3.0 + c],
+        rows.append({"seed": seed, "sampler": "std-temperature=0.7", "status": "ok", "result.nll_change": c, "result.nll_by_generation": [3.0, 3.0 + c],
                      "result.recall_by_generation": [1.0, 0.9], "result.s_by_generation": [-0.1, -0.2]})
     return pd.DataFrame(rows)
 
@@ -131,9 +131,21 @@ def test_the_loop_judges_on_made_up_loops():
 
 
 def test_the_budget_judge_pairs_seeds_and_reads_the_ratio_of_best_w():
-    def table(w):
-        return pd.DataFrame({"seed": range(100, 130), "status": "ok", "result.best_w_loss": w, "result.alpha": 0.2})
+    def table(w, edge=False):
+        return pd.DataFrame({"seed": range(100, 130), "sampler": "std-temperature=0.7", "status": "ok", "result.best_w_loss": w, "result.alpha": 0.2,
+                             "result.at_boundary_loss": edge})
     e = nb.judge_budget({"constant": table(1.0), "ramp": table(1.05), "ramp_peak": table(1.9)})
     assert e.test.outcome == PASS and e.control.outcome == FAIL and e.seeds == tuple(range(100, 130))
     e = nb.judge_budget({"constant": table(1.0), "ramp": table(1.5), "ramp_peak": table(1.9)})
     assert e.test.outcome == FAIL
+    # both searches clipped at the bracket's edge give a ratio of exactly 1: a miss, not a pass (the review found this)
+    e = nb.judge_budget({"constant": table(20.0, edge=True), "ramp": table(20.0, edge=True), "ramp_peak": table(20.0, edge=True)})
+    assert e.test.outcome == FAIL and e.control.outcome == FAIL and "60 pairs with a search at the bracket's edge" in e.notes
+
+
+def test_a_gain_of_nothing_neither_beats_random_nor_matches_the_guidance():
+    """Neon gaining 0 against a random direction's −1e-6 (Brent just off w = 0), and two gains of nothing in the band: misses."""
+    cells = _cells(30, step=0.0, random=-1e-6, random_2=-1e-6, guidance=0.0)
+    assert nb.judge_random({"cells": cells}, family="mixture").test.outcome == FAIL
+    cells = _cells(30, step=-1e-3, random=0.1, random_2=0.1, guidance=-1e-3)
+    assert nb.judge_guidance({"cells": cells}, family="mixture").test.outcome == FAIL

@@ -8,6 +8,7 @@ import pytest
 
 from neon_theory.run.claims import FAIL, HOLDS, PASS, REFUTED, verdict
 from studies.directions import claims as dirs
+from studies.scoring import beats
 from studies.gaussian.cells import GaussianCell, gaussian_cell
 
 ARMS = ("step", "first_order", "one_step", "random", "random_2")
@@ -72,8 +73,10 @@ def test_a_random_direction_that_does_as_well_makes_the_claim_inconclusive():
 
 
 def test_a_missing_gain_never_holds():
-    assert not dirs._holds(None, 1.0, 1.0) and not dirs._holds(float("nan"), 1.0, 0.5) and dirs._holds(1.0, 2.0, 0.5)
-    assert not dirs._holds(1.0, 1.0, 1.0) and dirs._holds(1.0, 2.0, 0.5)  # "more than" is strict, "at least" is not
+    assert not beats(None, 1.0, 1.0) and not beats(float("nan"), 1.0, 0.5) and beats(1.0, 2.0, 0.5)
+    assert not beats(1.0, 1.0, 1.0) and beats(1.0, 2.0, 0.5)  # "more than" is strict, "at least" is not
+    # a gain of nothing beats nothing, even a random direction's small negative gain (Brent just off w = 0)
+    assert not beats(0.0, -1e-6, 2.0) and not beats(-1e-3, -1e-2, 0.5) and beats(1e-3, -1e-6, 2.0)
 
 
 def test_every_family_registers_three_claims_with_specs_at_every_preset():

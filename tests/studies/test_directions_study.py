@@ -8,8 +8,8 @@ import pytest
 
 from neon_theory.run.claims import FAIL, HOLDS, PASS, REFUTED, verdict
 from studies.directions import claims as dirs
-from studies.scoring import beats
 from studies.gaussian.cells import GaussianCell, gaussian_cell
+from studies.scoring import beats
 
 ARMS = ("step", "first_order", "one_step", "random", "random_2")
 

@@ -20,8 +20,9 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         (
-            "FineTuning", "MergePolicy", "PreconditionerMismatchWarning", "brent_best_w", "displacement_w_star", "fit", "merge", "neon_loop",
-            "optimizer_preconditioner", "plane_state", "plane_sweep", "predicted_w_star", "self_train", "step_displacement", "w_sweep",
+            "FineTuning", "LR_SCHEDULES", "MergePolicy", "PreconditionerMismatchWarning", "brent_best_w", "brent_minimize", "displacement_w_star", "fit",
+            "lr_factors", "merge", "neon_loop", "optimizer_preconditioner", "plane_state", "plane_sweep", "predicted_w_star", "self_train",
+            "step_displacement", "summed_lr", "w_sweep",
         ),
         "neon",
     ),

@@ -162,11 +162,40 @@ class SelfTrainResult:
     batch_size: int
     optimizer: str
     trajectory: Tensor | None = None
+    schedule: str = "constant"
 
     @property
     def alpha(self) -> float:
-        """The effective step α ≈ lr × steps of Thm B.1 (θ_s ≈ θ_r − α P r_s)."""
-        return self.lr * self.steps
+        """The effective step α of Thm B.1 (θ_s ≈ θ_r − α P r_s): the summed learning rate, lr × steps for a constant rate."""
+        return summed_lr(self.lr, self.steps, self.schedule)
+
+
+#: learning-rate schedules of :func:`self_train`: the rate at step t = 1..steps is lr × factor(t)
+LR_SCHEDULES = {
+    "constant": "lr at every step",
+    "ramp": "a triangle: linear warm-up from near 0 to lr at mid-budget, then linear decay to near 0 (the official scripts ramp)",
+}
+
+
+def lr_factors(steps: int, schedule: str = "constant") -> np.ndarray:
+    """The factors f_1..f_steps of the learning rate, shape (steps,): lr_t = lr × f_t.
+
+    ``ramp`` is f_t = 1 − |2t − (steps + 1)| / (steps + 1): symmetric and positive, 1 at the middle step
+    for an odd number of steps (1 − 1/(steps + 1) at the two middle steps for an even number), summing to
+    (steps + 1)/2 (odd) or steps(steps + 2)/(2(steps + 1)) (even), about steps / 2: a ramp at 2·lr has about
+    a constant rate's summed rate."""
+    steps = check_int("steps", steps, lo=1)
+    check_choice("schedule", schedule, tuple(LR_SCHEDULES))
+    if schedule == "constant":
+        return np.ones(steps)
+    t = np.arange(1, steps + 1)
+    return 1.0 - np.abs(2 * t - (steps + 1)) / (steps + 1)
+
+
+def summed_lr(lr: float, steps: int, schedule: str = "constant") -> float:
+    """Σ_t lr_t, the budget as one number: the step length α of Thm B.1, on which ramps and constant rates compare."""
+    lr = check_real("lr", lr, 0.0, math.inf, lo_open=True)
+    return float(lr * lr_factors(steps, schedule).sum())
 
 
 def minibatch_rows(n_s: int, batch_size: int, generator: torch.Generator, device) -> Iterator[Tensor | None]:
@@ -198,12 +227,14 @@ class FineTuning:
         lr (float): in (0, inf).
         optimizer (str): ``"adam"`` or ``"sgd"``.
         batch_size (int | None): in [1, |S|], or ``None``.
+        schedule (str): the learning rate's schedule, one of :data:`LR_SCHEDULES` (``lr`` × :func:`lr_factors`).
     """
 
     steps: int
     lr: float
     optimizer: str = "adam"
     batch_size: int | None = None
+    schedule: str = "constant"
 
     def __post_init__(self):
         check_int("steps", self.steps, lo=1)
@@ -211,10 +242,12 @@ class FineTuning:
         check_choice("optimizer", self.optimizer, ("adam", "sgd"))
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, lo=1)
+        check_choice("schedule", self.schedule, tuple(LR_SCHEDULES))
 
     @property
     def alpha(self) -> float:
-        return self.lr * self.steps
+        """The summed learning rate (:func:`summed_lr`)."""
+        return summed_lr(self.lr, self.steps, self.schedule)
 
 
 @torch.enable_grad()  # it trains, whatever the caller's grad mode (e.g. inside a metric, which runs under no_grad)
@@ -232,6 +265,7 @@ def self_train(
     adam_betas: tuple[float, float] = (0.9, 0.999),
     record_trajectory: bool = False,
     progress: bool = False,
+    schedule: str = "constant",
 ) -> SelfTrainResult:
     """Fine-tune a copy of ``model`` on the synthetic set S; the model itself is untouched.
 
@@ -248,6 +282,7 @@ def self_train(
         noise_generator: loss noise for diffusion/flow models.
         snapshot_steps: steps after which θ is also recorded (e.g. (50, 250)).
         record_trajectory (bool): keep the flat θ after every step (small models only).
+        schedule (str): the learning rate's schedule (:data:`LR_SCHEDULES`): lr × :func:`lr_factors` at each step.
     """
     check_model(model)
     check_tensor("data", data, finite=False)
@@ -261,6 +296,7 @@ def self_train(
     check_generator("generator", generator)
     noise_gen = generator if noise_generator is None else check_generator("noise_generator", noise_generator)
     snaps = sorted({check_int("snapshot step", s, lo=1, hi=steps) for s in snapshot_steps})
+    factors = lr_factors(steps, schedule)
     work = working_copy(model)
     device = module_device(work.module)
     data = data.to(device)
@@ -279,6 +315,9 @@ def self_train(
             raise ValueError(f"self-training loss became non-finite at step {t}; lower lr (got {lr:g})")
         opt.zero_grad()
         loss.backward()
+        if schedule != "constant":
+            for group in opt.param_groups:
+                group["lr"] = lr * float(factors[t - 1])
         opt.step()
         losses.append(value)
         if t in snaps:
@@ -294,6 +333,7 @@ def self_train(
         B,
         optimizer,
         None if trajectory is None else torch.stack(trajectory),
+        schedule,
     )
 
 
@@ -408,18 +448,30 @@ def brent_best_w(
         xtol (float): absolute tolerance on w, in (0, inf).
         max_evals (int): in [3, inf).
     """
+    return brent_minimize(_evaluator(model, theta_s, metric, eval_seed, policy), bracket=bracket, xtol=xtol, max_evals=max_evals)
+
+
+def brent_minimize(f: Callable[[float], float], *, bracket: tuple[float, float] = (-2.0, 2.0), xtol: float = 1e-4, max_evals: int = 60) -> BestW:
+    """Bounded Brent search for argmin_x f(x) over one scalar knob (a merge weight, a guidance scale),
+    with f(0) as the base value: :func:`brent_best_w` is this on the merge's metric.
+
+    Args:
+        f: x ↦ a finite value, lower is better (unimodal on the bracket for the minimum to be global).
+        bracket (tuple): (lo, hi) with lo < hi, finite.
+        xtol (float): absolute tolerance on x, in (0, inf).
+        max_evals (int): in [3, inf).
+    """
     lo = check_real("bracket[0]", bracket[0])
     hi = check_real("bracket[1]", bracket[1])
     if not lo < hi:
         raise ValueError(f"bracket must satisfy lo < hi; got ({lo:g}, {hi:g})")
     xtol = check_real("xtol", xtol, 0.0, math.inf, lo_open=True)
     max_evals = check_int("max_evals", max_evals, lo=3)
-    f = _evaluator(model, theta_s, metric, eval_seed, policy)
     history = []
 
-    def logged(w):
-        v = f(float(w))
-        history.append((float(w), v))
+    def logged(x):
+        v = f(float(x))
+        history.append((float(x), v))
         return v
 
     res = optimize.minimize_scalar(logged, bounds=(lo, hi), method="bounded", options={"xatol": xtol, "maxiter": max_evals})
@@ -621,7 +673,7 @@ def neon_loop(
     n = min(real.shape[0], n_gradient) if isinstance(real, Tensor) else n_gradient
     S = model.sample(n_synthetic, sampler, generator(seed, "S"))
     st = self_train(
-        model, S, steps=fine_tuning.steps, lr=fine_tuning.lr, optimizer=optimizer, batch_size=fine_tuning.batch_size,
+        model, S, steps=fine_tuning.steps, lr=fine_tuning.lr, optimizer=optimizer, batch_size=fine_tuning.batch_size, schedule=fine_tuning.schedule,
         generator=generator(seed, "train"), noise_generator=generator(seed, "train-noise"),
     )
     P = optimizer_preconditioner(model, S, optimizer, batch_size=st.batch_size, seed=seed) if preconditioner is None else preconditioner

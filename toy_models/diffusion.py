@@ -185,6 +185,24 @@ class DiffusionSampler:
         return _ode(eps_fn, x, self.schedule, steps.n, steps.solver, z)
 
 
+    # -- randomised quasi-Monte Carlo (neon_theory.qmc), unconditional; DiffusionModel adds the label --
+    def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
+        """Uniforms per draw of :meth:`sample_from_uniform` (a deterministic sampler only): D."""
+        if not self.deterministic(sampler):
+            raise ValueError(f"sampling from uniforms needs a deterministic sampler (Steps(n, 'ddim', eta=0) or an ODE solver); got {sampler!r}")
+        if self.num_classes:
+            raise ValueError(f"{type(self).__name__} samples from uniforms unconditionally only")
+        return self.dim
+
+    @torch.no_grad()
+    def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
+        """Draws of the sampler as a function of uniforms u, shape (n, D): the initial noise is Φ⁻¹(u)."""
+        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler)))
+        dtype = getattr(self, "dtype", torch.float64)
+        x_init = normal_from_uniform(u).to(device=self.device, dtype=dtype)
+        return self.sample_x(u.shape[0], sampler, None, dtype=dtype, x_init=x_init)
+
+
 def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where: str, generator, x0_range=None) -> Tensor:
     abs_ = sched.at(u)
     for i in range(len(u)):
@@ -420,6 +438,50 @@ class ExactScoreDiffusion(DiffusionSampler):
     @torch.no_grad()
     def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator, labels: Tensor | None = None) -> Tensor:
         return self.sample_x(n, sampler, generator, labels)
+
+
+class SelfGuidedDiffusion(DiffusionSampler):
+    """Score-space negative guidance with a self-trained model (SIMS-style), at sampling time:
+    ε̂ = (1 + ω) ε̂_base − ω ε̂_self, i.e. the score (1 + ω)·score_base − ω·score_self at every noise level.
+
+    The sampling-time twin of Neon's parameter-space merge (1 + w)θ_r − wθ_s: it needs the same
+    self-trained model and no merge, but two network evaluations per sampling step instead of one.
+    ω = 0 is the base model.
+
+    Args:
+        base, other (DiffusionSampler): θ_r's and θ_s's ε̂ (a :class:`DiffusionModel` or an
+            :class:`ExactScoreDiffusion`), unconditional, on one schedule and grid.
+        omega (float): the guidance weight ω, finite.
+    """
+
+    def __init__(self, base: DiffusionSampler, other: DiffusionSampler, omega: float):
+        for name, m in (("base", base), ("other", other)):
+            if not isinstance(m, DiffusionSampler):
+                raise ValueError(f"{name} must be a DiffusionSampler (DiffusionModel or ExactScoreDiffusion); got {type(m).__name__}")
+            if m.num_classes:
+                raise ValueError(f"{name} must be unconditional; got {m.num_classes} classes")
+        same = base.dim == other.dim and base.grid == other.grid and base.schedule.T == other.schedule.T and base.x0_range == other.x0_range
+        if not same or not torch.equal(base.schedule.alpha_bar.cpu(), other.schedule.alpha_bar.cpu()):
+            raise ValueError("base and other must share the dimension, the schedule (every alpha_bar), the grid and the x0 clipping")
+        self.base, self.other = base, other
+        self.omega = check_real("omega", omega)
+        self.dim, self.num_classes, self.schedule, self.grid, self.x0_range = base.dim, 0, base.schedule, base.grid, base.x0_range
+        self.dtype = getattr(base, "dtype", torch.float64)
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    def eps(self, x, alpha_bar, time_input, labels):
+        e = self.base.eps(x, alpha_bar, time_input, labels)
+        if self.omega == 0:
+            return e
+        return (1 + self.omega) * e - self.omega * self.other.eps(x, alpha_bar, time_input, labels).to(e)
+
+    @torch.no_grad()
+    def sample(self, n: int, sampler: SamplerSpec | None, generator: torch.Generator) -> Tensor:
+        return self.sample_x(n, sampler, generator, dtype=self.dtype)
+
 
 
 def solver_bias(

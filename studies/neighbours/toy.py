@@ -85,7 +85,7 @@ class MixtureToyConfig:
         check_choice("preset", name, PRESETS)
         if name in ("paper", "reduced"):
             return cls()
-        return cls(n_train=200, base_steps=150, n_synthetic=500, pop_rows=8192, w2_rows=256, ddim_steps=10, prdc_rows=300, xtol=0.01)
+        return cls(n_train=200, base_steps=150, n_synthetic=500, pop_rows=8192, w2_rows=256, ddim_steps=10, prdc_rows=300, xtol=0.05)
 
     @property
     def sampler(self) -> Steps:

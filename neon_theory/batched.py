@@ -103,8 +103,8 @@ def self_train_many(
         raise ValueError(f"noise_generators must be K = {K}; got {len(noise_generators)}")
     if not isinstance(fine_tuning, FineTuning):
         raise ValueError(f"fine_tuning must be a FineTuning(steps, lr, optimizer, batch_size); got {type(fine_tuning).__name__}")
-    if fine_tuning.schedule != "constant":  # one rate for every model's optimiser; a ramp would need per-step rates here
-        raise ValueError(f"fine_tuning.schedule must be 'constant' for batched self-training; got {fine_tuning.schedule!r}")
+    if fine_tuning.schedule != "constant":  # not implemented here (every model shares the rate, so a ramp would be one per-step rate)
+        raise ValueError(f"fine_tuning.schedule must be 'constant' for batched self-training (a ramp is not implemented here); got {fine_tuning.schedule!r}")
     for m in models:
         check_model(m)
     for name, gens in (("generators", generators), ("noise_generators", noise_generators)):

@@ -126,3 +126,23 @@ def wasserstein2_empirical(x: Tensor, y: Tensor) -> float:
     b = np.full(y.shape[0], 1.0 / y.shape[0])
     cost = ot.dist(x.double().cpu().numpy(), y.double().cpu().numpy())  # squared Euclidean, on the CPU
     return math.sqrt(max(float(ot.emd2(a, b, cost, numItermax=1_000_000)), 0.0))
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 5) -> tuple[float, float]:
+    """prdc's precision and recall (Naeem et al. 2020, k nearest neighbours) of ``fake`` against ``real``
+    rows, shapes (n, D) and (m, D); NaN for both where ``fake`` holds a non-finite value.  prdc depends on
+    the ratio of the two set sizes: compare like with like."""
+    import contextlib
+    import io
+
+    from prdc import compute_prdc
+
+    check_tensor("real", real, ndim=2, finite=False)
+    check_tensor("fake", fake, ndim=2, finite=False)
+    check_int("k", k, lo=1, hi=min(real.shape[0], fake.shape[0]) - 1)
+    if not bool(torch.isfinite(fake).all()):
+        return math.nan, math.nan
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
+        m = compute_prdc(real_features=real.double().cpu().numpy(), fake_features=fake.double().cpu().numpy(), nearest_k=k)
+    return float(m["precision"]), float(m["recall"])
+

@@ -149,7 +149,7 @@ class SelfTrainResult:
         state_dict: θ_s after ``steps`` optimiser steps.
         losses (Tensor): shape (steps,), the minibatch loss before each step, on the model's device.
         snapshots (dict): step → state dict for each requested snapshot step.
-        lr, steps, batch_size, optimizer: the recipe.
+        lr, steps, batch_size, optimizer, schedule: the recipe (``lr`` × :func:`lr_factors` of ``schedule`` at each step).
         trajectory (Tensor | None): shape (steps + 1, p), float64, θ after each step
             (row 0 = θ_r), when requested with ``record_trajectory=True``.
     """
@@ -469,13 +469,19 @@ def brent_minimize(f: Callable[[float], float], *, bracket: tuple[float, float] 
     max_evals = check_int("max_evals", max_evals, lo=3)
     history = []
 
+    def checked(x: float) -> float:
+        v = float(f(x))
+        if not math.isfinite(v):
+            raise ValueError(f"the searched function returned a non-finite value ({v}) at {x:g}")
+        return v
+
     def logged(x):
-        v = f(float(x))
+        v = checked(float(x))
         history.append((float(x), v))
         return v
 
     res = optimize.minimize_scalar(logged, bounds=(lo, hi), method="bounded", options={"xatol": xtol, "maxiter": max_evals})
-    base_value = f(0.0)
+    base_value = checked(0.0)
     at_boundary = min(res.x - lo, hi - res.x) < 10 * xtol
     return BestW(float(res.x), float(res.fun), base_value, len(history) + 1, (lo, hi), bool(at_boundary), tuple(history))
 

@@ -38,7 +38,7 @@ SHARED_RESULTS = {
     "w_star": "the predicted best merge weight w* = -s/(alpha z); null where it has no value",
     "w_star_se": "the standard error of w* (jackknife over gradient batches)",
     "w_star_displacement": "w* predicted from the realised fine-tuning step theta_s - theta_r instead of -alpha P r_s",
-    "alpha": "alpha = lr x steps of the fine-tuning, the step length in w*",
+    "alpha": "alpha = the fine-tuning's summed learning rate (lr x steps at a constant rate), the step length in w*",
     "sharpening": "the sampler's direction: mode-seeking, neutral, diversity-seeking or mixed",
     "best_w": "Brent's best merge weight w on the metric (theta_Neon = (1 + w) theta_r - w theta_s)",
     "gain": "metric(base) - metric(best w): positive when the best w improves on the base model",

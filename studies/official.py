@@ -48,23 +48,21 @@ PUBLISHED = {
 
 #: How the diffusion toy's P-cosine is estimated (the estimand is the same; see ``neon-theory bench``).
 
-def fd_metric(sampler, n_eval: int, sampling: str = "mc", target=None, sampler_of=None):
-    """FD to the truth of ``n_eval`` samples: independent draws from the evaluation stream, or
-    (``sampling="rqmc"``) a deterministic sampler on scrambled Sobol initial noise whose scramble
-    is the evaluation stream's seed, so common across w.
+def evaluation_draws(model, sampler, n_eval: int, g, sampling: str = "mc"):
+    """``n_eval`` draws of ``model`` at ``sampler`` for a metric: independent draws from the evaluation stream
+    ``g``, or (``sampling="rqmc"``) a deterministic sampler on scrambled Sobol initial noise whose scramble
+    is the evaluation stream's seed, so common across w (and across models: a merge, a guided sampler)."""
+    if sampling == "rqmc":
+        return model.sample_from_uniform(sobol_uniforms(n_eval, model.sample_uniform_dim(sampler), g.initial_seed() % 2**63), sampler)
+    return model.sample(n_eval, sampler, g)
 
-    ``target``: the truth (default: the official Gaussian); ``sampler_of``: model ↦ the object that
-    draws (default: the model itself; e.g. the exact-score DDIM of a mixture model)."""
-    target = official_gaussian() if target is None else target
 
-    def draws(model, g):
-        model = model if sampler_of is None else sampler_of(model)
-        if sampling == "rqmc":
-            return model.sample_from_uniform(sobol_uniforms(n_eval, model.sample_uniform_dim(sampler), g.initial_seed() % 2**63), sampler)
-        return model.sample(n_eval, sampler, g)
+def fd_metric(sampler, n_eval: int, sampling: str = "mc"):
+    """FD to the official Gaussian of ``n_eval`` :func:`evaluation_draws`."""
+    target = official_gaussian()
 
     def metric(model, g):
-        x = draws(model, g).double()
+        x = evaluation_draws(model, sampler, n_eval, g, sampling).double()
         if not bool(torch.isfinite(x).all()):
             return 1e6  # a diverged merge: worse than anything finite
         return frechet_distance_from_samples(x, target.mean(), target.cov())

@@ -185,22 +185,29 @@ class DiffusionSampler:
         return _ode(eps_fn, x, self.schedule, steps.n, steps.solver, z)
 
 
-    # -- randomised quasi-Monte Carlo (neon_theory.qmc), unconditional; DiffusionModel adds the label --
+    # -- randomised quasi-Monte Carlo (neon_theory.qmc) ------------------------------------------
+    def attach(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        """The draws as :meth:`sample` returns them (a class-conditional :class:`DiffusionModel` appends the label column)."""
+        return x
+
     def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
-        """Uniforms per draw of :meth:`sample_from_uniform` (a deterministic sampler only): D."""
+        """Uniforms per draw of :meth:`sample_from_uniform` (a deterministic sampler only): D (+ 1 for the label)."""
         if not self.deterministic(sampler):
             raise ValueError(f"sampling from uniforms needs a deterministic sampler (Steps(n, 'ddim', eta=0) or an ODE solver); got {sampler!r}")
-        if self.num_classes:
-            raise ValueError(f"{type(self).__name__} samples from uniforms unconditionally only")
-        return self.dim
+        return self.dim + (1 if self.num_classes else 0)
 
     @torch.no_grad()
     def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
-        """Draws of the sampler as a function of uniforms u, shape (n, D): the initial noise is Φ⁻¹(u)."""
-        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler)))
+        """Draws of :meth:`sample` as a function of uniforms u, shape (n, sample_uniform_dim(sampler)):
+        the initial noise is Φ⁻¹(u) (and the label the class-law quantile of the last column)."""
+        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler)))  # computed where u lives (float64), then moved
         dtype = getattr(self, "dtype", torch.float64)
-        x_init = normal_from_uniform(u).to(device=self.device, dtype=dtype)
-        return self.sample_x(u.shape[0], sampler, None, dtype=dtype, x_init=x_init)
+        labels = None
+        if self.num_classes:
+            cdf = torch.cumsum(self.class_probs.to(u), 0)
+            labels = torch.searchsorted(cdf, u[:, -1].contiguous()).clamp(max=self.num_classes - 1).to(self.device)
+        x_init = normal_from_uniform(u[:, : self.dim]).to(device=self.device, dtype=dtype)
+        return self.attach(self.sample_x(u.shape[0], sampler, None, labels, dtype=dtype, x_init=x_init), labels)
 
 
 def _ddim(eps_fn, x, sched: Schedule, u: Tensor, eta: float, zeta: float, where: str, generator, x0_range=None) -> Tensor:
@@ -336,26 +343,6 @@ class DiffusionModel(ConditionalGenerator, DiffusionSampler):
         eps = normal_from_uniform(u[:, 1 : 1 + self.dim]).to(device=self.device, dtype=self.dtype)
         return (t, eps) + (((u[:, -1] < self.p_uncond).to(self.device),) if self.num_classes else ())
 
-    def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
-        """Uniforms per draw of :meth:`sample_from_uniform`: D (+ 1 for the label)."""
-        if not self.deterministic(sampler):
-            raise ValueError(
-                f"sampling from uniforms needs a deterministic sampler (Steps(n, 'ddim', eta=0) or an ODE solver); got {sampler!r}"
-            )
-        return self.dim + (1 if self.num_classes else 0)
-
-    @torch.no_grad()
-    def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:
-        """Draws of :meth:`sample` as a function of uniforms u, shape (n, sample_uniform_dim(sampler)):
-        the initial noise is Φ⁻¹(u) (and the label the class-law quantile of the last column)."""
-        u = check_tensor("u", u, shape=(None, self.sample_uniform_dim(sampler)))  # computed where u lives (float64), then moved
-        labels = None
-        if self.num_classes:
-            cdf = torch.cumsum(self.class_probs.to(u), 0)
-            labels = torch.searchsorted(cdf, u[:, -1].contiguous()).clamp(max=self.num_classes - 1).to(self.device)
-        x_init = normal_from_uniform(u[:, : self.dim]).to(device=self.device, dtype=self.dtype)
-        x = self.sample_x(u.shape[0], sampler, None, labels, dtype=self.dtype, x_init=x_init)
-        return self.attach(x, labels)
 
 
 class PosteriorTargetDiffusion:
@@ -423,6 +410,11 @@ class ExactScoreDiffusion(DiffusionSampler):
     @property
     def device(self) -> torch.device:
         return self.target.means.device
+
+    @property
+    def class_probs(self) -> Tensor:
+        """p(c) of a labelled target (for the labels of :meth:`sample_from_uniform`)."""
+        return self.target.class_probs()
 
     def eps(self, x, alpha_bar, time_input, labels):
         noised = self.target.noised_vp(alpha_bar)

@@ -109,8 +109,7 @@ class MixtureModel:
         return self.sampler_law(sampler).sample(n, generator)
 
     def sample_uniform_dim(self, sampler: SamplerSpec | None) -> int:
-        std_temperature(sampler)
-        return self.dim + (1 if self.n_components > 1 else 0)
+        return self.sampler_law(sampler).uniform_dim()
 
     @torch.no_grad()
     def sample_from_uniform(self, u: Tensor, sampler: SamplerSpec | None) -> Tensor:

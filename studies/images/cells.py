@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import math
 import re
 from dataclasses import dataclass
@@ -452,8 +451,7 @@ def _metrics(cell: ImageCell, log: list | None = None, features: list | None = N
     with ``log``, the FID metric appends (precision, recall) of its samples (prdc, k = 5, on as
     many generated images as the reference holds: prdc depends on the ratio of the set sizes);
     with ``features``, it appends each evaluation's generated features (``None`` for a diverged merge)."""
-    from prdc import compute_prdc
-
+    from neon_theory.metrics import precision_recall
     from neon_theory.params import trainable_named_parameters
     from toy_models.images.features import extract, fid
 
@@ -488,9 +486,7 @@ def _metrics(cell: ImageCell, log: list | None = None, features: list | None = N
         if features is not None:
             features.append(feats)
         if log is not None:
-            with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
-                m = compute_prdc(real_features=ref.cpu().numpy(), fake_features=feats[: ref.shape[0]].cpu().numpy(), nearest_k=5)
-            log.append((float(m["precision"]), float(m["recall"])))
+            log.append(precision_recall(ref, feats[: ref.shape[0]]))
         return fid(ref, feats)
 
     return held_out_loss, fid_metric

@@ -14,7 +14,7 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import parse_sampler
 from neon_theory.samplers import ScoreScale, Temperature
 
-from ..common import POSITIVE, clean, direction_record, direction_results, per_device, random_directions, results_of, sampler_field
+from ..common import POSITIVE, best_loss_record, clean, direction_record, direction_results, per_device, random_directions, results_of, sampler_field
 from ..presets import PRESETS
 from .toy import MixtureToyConfig
 
@@ -37,8 +37,8 @@ def _theta_model(model, state):
     return other
 
 
-def guidance_record(sample_metric, base_sampler, self_sampler, eval_seed: int, bracket: tuple, xtol: float, name: str) -> dict:
-    """Brent's best guidance weight ω for (1 + ω) ε̂_base − ω ε̂_self on a sample metric (``name``: ``fd``, ``w2``),
+def guidance_record(sample_metric, base_sampler, self_sampler, eval_seed: int, bracket: tuple, xtol: float) -> dict:
+    """Brent's best guidance weight ω for (1 + ω) ε̂_base − ω ε̂_self on a sample metric (the FD, the W₂),
     with the evaluation noise of the merge's search on it (``eval_seed``), so Neon and the guidance meet the same draws."""
     import torch
 
@@ -97,7 +97,7 @@ class MixtureNeighboursCell:
 @experiment("mixture-neighbours-cell", config=MixtureNeighboursCell, results=results_of(
     "s", "cosine", "alpha", "best_w_loss", "best_loss", "base_loss", "gain_loss", "at_boundary_loss",
     **GUIDANCE_RESULTS,
-    **direction_results({"nll": "the population NLL", "w2": "the exact W2 of the exact-score DDIM sampler's draws to QMC truth rows"}),
+    **direction_results({"nll": "the population NLL", "w2": "the W2 (POT, two finite samples) of the exact-score DDIM sampler's draws to QMC truth rows"}),
     step_cosine="cos(Delta, -r_s): how well the realised step is the first-order step (SGD: P = I)",
     w_alpha="the best w on the NLL times alpha (the merge's reach in summed-learning-rate units: equal across schedules if the summed rate is the budget)",
     precision_base="prdc precision of the base's exact-score DDIM draws", recall_base="prdc recall of those draws",
@@ -105,7 +105,7 @@ class MixtureNeighboursCell:
     precision_guidance="prdc precision at the guidance's best omega", recall_guidance="prdc recall there",
 ))
 def mixture_neighbours_cell(cfg: MixtureNeighboursCell, seed: int) -> dict:
-    from neon_theory.neon import brent_best_w, self_train, step_displacement
+    from neon_theory.neon import self_train, step_displacement
     from neon_theory.rng import generator
 
     from .toy import exact_s, exact_score_sampler, nll_metric, w2_of
@@ -120,10 +120,11 @@ def mixture_neighbours_cell(cfg: MixtureNeighboursCell, seed: int) -> dict:
     delta = step_displacement(model, st.state_dict)
     r_s = exact.pop("r_s").to(delta)
     out = {**exact, "alpha": st.alpha, "step_cosine": float(-(delta @ r_s) / (delta.norm() * r_s.norm()))}
+    if Temperature(tau, "std").is_neutral():  # r_s = 0 in population at the model's own law: s is QMC noise there
+        out.update(s=None, cosine=None, step_cosine=None)
     nll = nll_metric(toy)
-    best = brent_best_w(model, st.state_dict, nll, bracket=toy.bracket, xtol=toy.xtol)
-    out.update(best_w_loss=best.w, best_loss=best.value, base_loss=best.base_value, gain_loss=best.gain, at_boundary_loss=best.at_boundary,
-               w_alpha=best.w * st.alpha)
+    out.update(best_loss_record(model, st.state_dict, nll, toy, 0))
+    out["w_alpha"] = out["best_w_loss"] * st.alpha
     if not cfg.arms:
         return clean(out)
     w2, eval_seed = w2_of(toy), child_seed(seed, f"eval/{tau}")
@@ -131,7 +132,7 @@ def mixture_neighbours_cell(cfg: MixtureNeighboursCell, seed: int) -> dict:
     searches = {"nll": (toy.bracket, toy.xtol), "w2": (toy.bracket, toy.xtol)}
     out.update(direction_record(model, directions, {"nll": (nll, 0), "w2": (w2, eval_seed)}, searches, {"step": toy.ft_steps * toy.n_synthetic}))
     base_sampler, self_sampler = exact_score_sampler(model), exact_score_sampler(_theta_model(model, st.state_dict))
-    out.update(guidance_record(w2_of(toy, sampler_of=lambda m: m), base_sampler, self_sampler, eval_seed, toy.bracket, toy.xtol, "w2"))
+    out.update(guidance_record(w2_of(toy, sampler_of=lambda m: m), base_sampler, self_sampler, eval_seed, toy.bracket, toy.xtol))
     out.update(sampling_evals_neon=toy.ddim_steps, sampling_evals_guidance=2 * toy.ddim_steps, train_examples=toy.ft_steps * toy.n_synthetic)
     out.update(_precision_recall(toy, seed, model, st.state_dict, out, base_sampler, self_sampler))
     return clean(out)
@@ -194,7 +195,7 @@ class MixtureLoopCell:
     nll_by_generation="the population NLL of generations 0 (the base) .. k",
     fd_by_generation="the exact FD of each generation's own law to the truth (mixture moments, no sampling)",
     precision_by_generation="prdc precision of each generation's draws", recall_by_generation="prdc recall of each generation's draws",
-    s_by_generation="the exact s = <r_d, r_s> (P = I) of each generation at the loop's sampler",
+    s_by_generation="s = <r_d, r_s> with P = I by convention (the refits use Adam) of each generation at the loop's sampler",
     n_train_by_generation="rows each generation was fitted to",
     nll_change="the last generation's population NLL minus the base's (positive: the loop degraded the model)",
     fd_change="the last generation's FD minus the base's",
@@ -277,5 +278,5 @@ def diffusion_neighbours_cell(cfg: DiffusionNeighboursCell, seed: int) -> dict:
     out = {"ft_steps_used": steps, "sampling_evals_neon": toy.sample_steps, "sampling_evals_guidance": 2 * toy.sample_steps,
            "train_examples": steps * toy.n_synthetic}
     out.update(direction_record(model, directions, {"fd": (fd, eval_seed)}, {"fd": (toy.bracket, toy.xtol)}, {"step": steps * toy.n_synthetic}))
-    out.update(guidance_record(fd, model, _theta_model(model, theta_s), eval_seed, toy.bracket, toy.xtol, "fd"))
+    out.update(guidance_record(fd, model, _theta_model(model, theta_s), eval_seed, toy.bracket, toy.xtol))
     return clean(out)

@@ -9,12 +9,13 @@ randomised-QMC rows of the truth and of the sampler's law (both mixtures: exact 
 Metrics:
 
 - ``nll``: the population NLL E_truth[−log p_θ] on the same fixed QMC rows (exact log-density);
-- ``w2``: the exact W₂ (POT) between ``w2_rows`` draws of the exact-score DDIM sampler (η = 0,
+- ``w2``: the W₂ (POT's exact transport between two finite samples, so with a positive floor) between ``w2_rows`` draws of the exact-score DDIM sampler (η = 0,
   ``ddim_steps`` steps, Sobol initial noise common across w and ω) and as many fixed QMC rows of the
   truth: the one sampler that Neon's merged mixture and the score-space guidance share, so their
   W₂ compare like for like.  Not the FD: on a ring of modes the FD sees only the mean and covariance,
   and a random direction that spreads the base "improves" it as much as Neon does;
-- ``precision``/``recall``: prdc's (k = 5) on ``prdc_rows`` draws of that sampler against as many truth rows.
+- ``precision``/``recall``: prdc's (k = 5) on ``prdc_rows`` draws against as many truth rows: of that sampler in
+  ``mixture-neighbours-cell`` (base, Neon, guidance), of each generation's own mixture law directly in ``mixture-loop-cell``.
 """
 
 from __future__ import annotations
@@ -75,13 +76,16 @@ class MixtureToyConfig:
         check_real("base_lr", self.base_lr, 0.0, math.inf, lo_open=True)
         check_real("ft_lr", self.ft_lr, 0.0, math.inf, lo_open=True)
         check_real("xtol", self.xtol, 0.0, math.inf, lo_open=True)
+        lo, hi = (check_real(f"bracket[{i}]", v) for i, v in enumerate(self.bracket))
+        if not lo < 0 < hi:
+            raise ValueError(f"bracket must hold w = 0 inside (lo < 0 < hi); got {self.bracket}")
 
     @classmethod
     def preset(cls, name: str) -> "MixtureToyConfig":
         check_choice("preset", name, PRESETS)
         if name in ("paper", "reduced"):
             return cls()
-        return cls(n_train=200, base_steps=150, n_synthetic=500, pop_rows=8192, w2_rows=256, ddim_steps=10, prdc_rows=300, xtol=0.01)
+        return cls(n_train=200, base_steps=150, n_synthetic=500, pop_rows=8192, w2_rows=256, ddim_steps=10, prdc_rows=300, xtol=0.05)
 
     @property
     def sampler(self) -> Steps:
@@ -142,17 +146,16 @@ def exact_score_sampler(model):
 
 
 def w2_of(cfg: MixtureToyConfig, sampler_of=exact_score_sampler):
-    """metric(model, g): the exact W₂ between ``w2_rows`` draws of ``sampler_of(model)`` (exact-score DDIM; Sobol
+    """metric(model, g): the W₂ (POT) between ``w2_rows`` draws of ``sampler_of(model)`` (exact-score DDIM; Sobol
     initial noise scrambled by g, so common across w and ω) and ``w2_rows`` fixed QMC rows of the truth."""
     from neon_theory.metrics import wasserstein2_empirical
-    from neon_theory.qmc import sobol_uniforms
+
+    from ..official import evaluation_draws
 
     real = population_rows(cfg, stream="w2-truth", n=cfg.w2_rows)
 
     def metric(model, g):
-        sampler = sampler_of(model)
-        u = sobol_uniforms(cfg.w2_rows, sampler.sample_uniform_dim(cfg.sampler), g.initial_seed() % 2**63)
-        x = sampler.sample_from_uniform(u, cfg.sampler).double()
+        x = evaluation_draws(sampler_of(model), cfg.sampler, cfg.w2_rows, g, "rqmc").double()
         if not bool(torch.isfinite(x).all()):
             return 1e6  # a diverged merge: worse than anything finite
         return wasserstein2_empirical(x, real)
@@ -162,18 +165,11 @@ def w2_of(cfg: MixtureToyConfig, sampler_of=exact_score_sampler):
 
 def precision_recall(cfg: MixtureToyConfig, draws: torch.Tensor, seed: int) -> dict:
     """prdc's precision and recall (k = 5) of ``draws`` against as many fresh truth rows."""
-    import contextlib
-    import io
+    from neon_theory.metrics import precision_recall as prdc
 
-    from prdc import compute_prdc
-
-    x = draws[: cfg.prdc_rows].double()
-    if not bool(torch.isfinite(x).all()):
-        return {"precision": None, "recall": None}
-    real = truth().sample(x.shape[0], generator(seed, "prdc-real"))
-    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints its sizes
-        out = compute_prdc(real_features=real.cpu().numpy(), fake_features=x.cpu().numpy(), nearest_k=5)
-    return {"precision": float(out["precision"]), "recall": float(out["recall"])}
+    x = draws[: cfg.prdc_rows]
+    precision, recall = prdc(truth().sample(x.shape[0], generator(seed, "prdc-real")), x)
+    return {"precision": precision, "recall": recall}
 
 
 def exact_s(cfg: MixtureToyConfig, model, tau: float) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from dataclasses import dataclass
 
@@ -120,20 +118,16 @@ class ARCell:
 def _fd_and_precision_recall(toy, n_pr: int, seed: int, log: list):
     """A metric for :func:`w_sweep`: returns the FD on ``n_eval`` samples and logs prdc precision
     and recall (k = 5) of the first ``n_pr`` of the same samples against fixed truth samples."""
-    from prdc import compute_prdc
-
-    from neon_theory.metrics import frechet_distance_from_samples
+    from neon_theory.metrics import frechet_distance_from_samples, precision_recall
     target = official_gaussian()
-    real = target.sample(n_pr, generator(seed, "pr-real")).cpu().numpy()
+    real = target.sample(n_pr, generator(seed, "pr-real"))
 
     def metric(model, g):
         x = model.sample(max(toy.n_eval, n_pr), Temperature(1.0, "std"), g).double()
         if not bool(torch.isfinite(x).all()):
             log.append((math.nan, math.nan))
             return 1e6
-        with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample sizes
-            m = compute_prdc(real_features=real, fake_features=x[:n_pr].cpu().numpy(), nearest_k=5)
-        log.append((float(m["precision"]), float(m["recall"])))
+        log.append(precision_recall(real, x[:n_pr]))
         return frechet_distance_from_samples(x[: toy.n_eval], target.mean(), target.cov())
 
     return metric

@@ -129,3 +129,19 @@ def test_empirical_w2_of_a_shift_and_of_identical_samples():
     assert wasserstein2_empirical(x, x + shift) == pytest.approx(5.0, rel=1e-9, abs=0)  # a translation is optimal
     with pytest.raises(ValueError, match="dimension"):
         wasserstein2_empirical(x, torch.zeros(3, 3))
+
+
+def test_precision_recall_of_a_set_against_itself_is_one_and_of_a_shifted_set_falls():
+    """prdc (k = 5): a set against itself has precision and recall 1; shifted by 10 SDs, both 0; a non-finite row gives NaN."""
+
+    from neon_theory.metrics import precision_recall
+
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert precision_recall(x, x) == (1.0, 1.0)
+    assert precision_recall(x, x + 10.0) == (0.0, 0.0)
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    assert all(math.isnan(v) for v in precision_recall(x, bad))
+    with pytest.raises(ValueError, match="k"):
+        precision_recall(x[:5], x[:5], k=5)
+

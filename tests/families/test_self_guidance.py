@@ -136,10 +136,18 @@ def test_sample_uniform_dim_is_d_for_a_deterministic_sampler_only():
             model.sample_from_uniform(torch.rand(3, 3, dtype=F64), DDIM)
 
 
-def test_a_conditional_exact_model_samples_from_uniforms_unconditionally_only():
+def test_a_conditional_exact_model_draws_its_label_from_the_last_uniform():
+    """The label is the class-law quantile of the last column (p = ½ each): u < ½ draws class 0 at (−1.5, 0), u ≥ ½
+    class 1 at (+1.5, 0); the DDIM grid's exact conditional score puts each half's mean near its class's (within 0.25:
+    5·SE of 400 unit-variance rows, plus the grid's small bias)."""
     conditional = ExactScoreDiffusion(two_class())
-    with pytest.raises(ValueError, match="unconditional"):
-        conditional.sample_uniform_dim(DDIM)
+    assert conditional.sample_uniform_dim(DDIM) == 3
+    g = torch.Generator().manual_seed(11)
+    u = torch.rand(800, 3, generator=g, dtype=F64)
+    u[:400, 2], u[400:, 2] = 0.25, 0.75
+    x = conditional.sample_from_uniform(u, DDIM)
+    assert x.shape == (800, 2)
+    assert float(x[:400, 0].mean()) == pytest.approx(-1.5, abs=0.25) and float(x[400:, 0].mean()) == pytest.approx(1.5, abs=0.25)
 
 
 # -- refusals ---------------------------------------------------------------------------------------------

@@ -27,10 +27,11 @@ def test_on_the_mixture_guidance_is_neon_to_first_order(smoke_cell):
 
 def test_the_mixture_cell_records_s_the_step_and_every_arm_consistently(smoke_cell):
     """SGD: the step is −α∇L_S(θ_r) to first order, so its cosine with −r_s is near 1; the step's best w on the NLL is the
-    Brent search of the record's own best w (one search, two names); each gain is a decrease (w = 0 is in the bracket)."""
+    record's own best w (two searches of one minimum); each gain is a decrease (w = 0 is in the bracket)."""
     r = smoke_cell
     assert r["step_cosine"] > 0.9 and r["alpha"] == pytest.approx(0.01 * 20)
-    assert r["dir_step_best_w_nll"] == pytest.approx(r["best_w_loss"]) and r["w_alpha"] == pytest.approx(r["best_w_loss"] * r["alpha"])
+    # the same minimum, searched to 1e-4 (best_loss_record) and to the preset's xtol (0.05 at smoke) along the step
+    assert r["dir_step_best_w_nll"] == pytest.approx(r["best_w_loss"], abs=2 * 0.05) and r["w_alpha"] == pytest.approx(r["best_w_loss"] * r["alpha"])
     for key in ("gain_loss", "dir_step_gain_w2", "dir_random_gain_nll", "dir_random_2_gain_w2", "guidance_gain"):
         assert r[key] >= -1e-12, key
     assert -1 <= r["cosine"] <= 1 and r["s"] < 0  # τ = 0.7 sharpens a base that is too sharp already at smoke

@@ -205,7 +205,7 @@ def test_figures_all_at_the_smoke_preset_writes_every_figure(tmp_path, capsys):
     argv = ["figures", "all", "--preset", "smoke", "--store", str(tmp_path / "store"), "--out", str(tmp_path), "--json", "--workers", "2"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 16
+    assert set(json.loads(out)["figures"]) == set(FIGURES) and len(FIGURES) == 17
     for name in FIGURES:
         for ext in ("png", "pdf"):
             assert (tmp_path / f"{name}_smoke.{ext}").stat().st_size > 1000

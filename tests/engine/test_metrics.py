@@ -136,7 +136,8 @@ def test_precision_recall_of_a_set_against_itself_is_one_and_of_a_shifted_set_fa
 
     from neon_theory.metrics import precision_recall
 
-    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(300, 2, generator=g, dtype=torch.float64, device=g.device)
     assert precision_recall(x, x) == (1.0, 1.0)
     assert precision_recall(x, x + 10.0) == (0.0, 0.0)
     bad = x.clone()

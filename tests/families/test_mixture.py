@@ -154,7 +154,7 @@ def test_sample_from_uniform_is_the_quantile_map_of_the_tempered_mixture():
     # re-derived with scipy: component k = the quantile of u[:, -1] under the weights, x = μ_k + τ L_k Φ⁻¹(u[:, :D])
     cum = torch.cumsum(WEIGHTS, 0)
     k = (u[:, -1:] > cum[None]).sum(1)
-    z = torch.as_tensor(stats.norm.ppf(u[:, :3].numpy()), dtype=F64)
+    z = torch.as_tensor(stats.norm.ppf(u[:, :3].cpu().numpy()), dtype=F64)
     L = torch.linalg.cholesky(COVS)
     expected = MEANS[k] + tau * (L[k] @ z[..., None])[..., 0]
     assert torch.allclose(x, expected, rtol=0, atol=1e-9)

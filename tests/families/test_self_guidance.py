@@ -115,7 +115,7 @@ def test_sample_from_uniform_starts_from_the_normal_quantiles_of_u():
     base, _ = _mixtures()
     n = 50
     z = draw(torch.randn, n, 2, generator=generator(5, "s"), dtype=F64)
-    u = torch.as_tensor(stats.norm.cdf(z.numpy()), dtype=F64)
+    u = torch.as_tensor(stats.norm.cdf(z.cpu().numpy()), dtype=F64)
     for sampler in (DDIM, Steps(12, "heun")):
         assert torch.allclose(base.sample_from_uniform(u, sampler), base.sample(n, sampler, generator(5, "s")), rtol=0, atol=1e-8)
     guided = SelfGuidedDiffusion(*_mixtures(), 0.8)
@@ -143,7 +143,7 @@ def test_a_conditional_exact_model_draws_its_label_from_the_last_uniform():
     conditional = ExactScoreDiffusion(two_class())
     assert conditional.sample_uniform_dim(DDIM) == 3
     g = torch.Generator().manual_seed(11)
-    u = torch.rand(800, 3, generator=g, dtype=F64)
+    u = torch.rand(800, 3, generator=g, dtype=F64, device=g.device)
     u[:400, 2], u[400:, 2] = 0.25, 0.75
     x = conditional.sample_from_uniform(u, DDIM)
     assert x.shape == (800, 2)

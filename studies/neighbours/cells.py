@@ -18,8 +18,6 @@ from ..common import POSITIVE, best_loss_record, clean, direction_record, direct
 from ..presets import PRESETS
 from .toy import MixtureToyConfig
 
-ARMS = {"step": "Neon's step", "random": "a random direction of the step's norm", "random-2": "a second random direction"}
-
 
 @per_device(16)
 def _mixture_base(preset: str, seed: int):
@@ -45,10 +43,10 @@ def guidance_record(sample_metric, base_sampler, self_sampler, eval_seed: int, b
     from neon_theory.neon import brent_minimize
     from toy_models.diffusion import SelfGuidedDiffusion
 
-    def fd(omega: float) -> float:
+    def metric_at(omega: float) -> float:
         return float(sample_metric(SelfGuidedDiffusion(base_sampler, self_sampler, omega), torch.Generator().manual_seed(eval_seed)))
 
-    best = brent_minimize(fd, bracket=bracket, xtol=xtol)
+    best = brent_minimize(metric_at, bracket=bracket, xtol=xtol)
     return {"guidance_best_omega": best.w, "guidance_gain": best.gain, "guidance_best": best.value, "guidance_at_boundary": best.at_boundary}
 
 

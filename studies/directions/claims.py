@@ -2,7 +2,7 @@
 
 Each cell merges θ_r − w·d along five directions (:data:`neon_theory.directions.DIRECTION_ARMS`),
 each scaled to the fine-tuning step's norm, with Brent's best w on the population loss (the risk the
-theory is about) along each: the step Δ = θ_s − θ_r, Thm B.1's −αP r_s (no fine-tuning), one
+theory is about; on images, the held-out split's loss) along each: the step Δ = θ_s − θ_r, Thm B.1's −αP r_s (no fine-tuning), one
 optimizer step on all of S at the budget's summed learning rate, and two independent random
 directions (the second is the first's control).  Per family
 (the exact Gaussian, the two official toys, the three image families), three claims on the loss's gain over the base:

@@ -62,8 +62,20 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
 from neon_theory.samplers import Sharpening, Steps, TopK, undefined_at_neutral
 
-from ..common import (AUTO_RESULTS, MEMOS, PROBE_RESULTS, auto_record, check_ws, clean, direction_record, direction_results, per_device,
-                      random_directions, results_of, sampler_field)
+from ..common import (
+    AUTO_RESULTS,
+    MEMOS,
+    PROBE_RESULTS,
+    auto_record,
+    check_ws,
+    clean,
+    direction_record,
+    direction_results,
+    per_device,
+    random_directions,
+    results_of,
+    sampler_field,
+)
 from ..presets import PRESETS
 from . import families  # noqa: F401  (registers the built-in families)
 from .family import IMAGE_FAMILIES, ImageFamily, parts
@@ -595,19 +607,20 @@ def _auto_fields(cfg: ImageCell, model, theta_s, metrics: tuple, seed: int, eval
 
 def _direction_fields(cfg: ImageCell, model, theta_s, fine_tune: tuple, held_out_loss, seeds: tuple) -> dict:
     """The direction study's arms (:func:`studies.common.direction_record`) on the held-out loss: the step,
-    −αP r_s, one full-batch Adam step on S at lr α, and two random directions; ``fine_tune`` = (S, α, P r_s).
+    −αP r_s, one full-batch Adam step on S at lr α, and two random directions; ``fine_tune`` = (S, α, P r_s, the rows
+    r_s was estimated on).
     Only the loss: the FID of five searches a cell is what the image arm cannot afford on a CPU."""
     from neon_theory.directions import one_step_direction
     from neon_theory.neon import step_displacement
 
-    S, alpha, P_r_s = fine_tune
+    S, alpha, P_r_s, rows = fine_tune
     seed, eval_seed = seeds
     s = IMAGE_PRESETS[cfg.preset]
     step = step_displacement(model, theta_s)
     directions = {"step": step, "first-order": -alpha * P_r_s.to(step),
                   "one-step": one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"image-dir-one-step/{cfg.stream()}")),
                   **random_directions(step, seed, f"image-dir-random/{cfg.stream()}")}
-    compute = {"step": s["ft_steps"] * min(s["batch"], S.shape[0]), "first-order": s["n_pop"] * cfg.fam.copies(s), "one-step": S.shape[0]}
+    compute = {"step": s["ft_steps"] * min(s["batch"], S.shape[0]), "first-order": rows, "one-step": S.shape[0]}
     return direction_record(model, directions, {"loss": (held_out_loss, eval_seed)}, {"loss": (s["bracket"], s["xtol"])}, compute)
 
 
@@ -682,7 +695,8 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
             directions = {"step": step_displacement(model, theta_s), "neon": -alpha * probe.P.apply(synthetic.mean).double()}
             out.update(_first_order_domain(model, directions, held_out_loss, eval_seed))
         if cfg.directions:
-            out.update(_direction_fields(cfg, model, theta_s, (S, alpha, probe.P.apply(synthetic.mean)), held_out_loss, (seed, eval_seed)))
+            out.update(_direction_fields(cfg, model, theta_s, (S, alpha, probe.P.apply(synthetic.mean), probe.real.shape[0]), held_out_loss,
+                                          (seed, eval_seed)))
     if cfg.best_w:
         generated: list = []
         fid_logged = _metrics(cfg, features=generated)[1]

@@ -68,22 +68,24 @@ def loop_spec(preset: str, *, family: str = "mixture", **fixed) -> SweepSpec:
 
 @dataclass(frozen=True)
 class LoopFamily:
-    """A family's self-consuming loops: its words, its cell, its mode-seeking sampler and the quality it judges (the
-    record's ``METRIC_change`` and ``METRIC_by_generation``)."""
+    """A family's self-consuming loops: where (words), how a generation is trained on its set (words), its cell, its
+    mode-seeking sampler (the cell's text, and in words) and the quality it judges (the record's ``METRIC_change`` and
+    ``METRIC_by_generation``, and in words)."""
 
-    words: str
+    place: str
+    trains: str
     experiment: str
     sampler: str
+    sampler_words: str
     metric: str
     metric_words: str
 
 
 LOOP_FAMILIES = {
-    "mixture": LoopFamily(f"the exact 2-D mixture, a self-consuming loop that refits each generation to its predecessor's τ = {TAU} samples",
-                          "mixture-loop-cell", f"std-temperature={TAU}", "nll", "population NLL"),
-    "diffusion": LoopFamily("the official diffusion toy, a self-consuming loop that trains each generation (warm-started, full-batch Adam) on "
-                            f"its predecessor's ζ = {DIFFUSION_ZETA} samples", "diffusion-loop-cell", f"score-scale={DIFFUSION_ZETA}", "fd",
-                            "FD to the target"),
+    "mixture": LoopFamily("the exact 2-D mixture", "refits each generation to", "mixture-loop-cell", f"std-temperature={TAU}", f"τ = {TAU}",
+                          "nll", "population NLL"),
+    "diffusion": LoopFamily("the official diffusion toy", "trains each generation (warm-started, full-batch Adam) on", "diffusion-loop-cell",
+                            f"score-scale={DIFFUSION_ZETA}", f"ζ = {DIFFUSION_ZETA}", "fd", "FD to the target"),
 }
 
 
@@ -251,10 +253,11 @@ for _name, (_words, _spec, (_loss, _loss_words), (_metric, _metric_words)) in FA
     ))
 
 LOOP_STATEMENTS = {
-    "replace-degrades": ("only ends, after {n} generations, with a higher {metric} than the base", "; the model-collapse literature (replacing loops degrade)",
+    "replace-degrades": ("a self-consuming loop that {trains} its predecessor's {sampler} samples only ends, after {n} generations, with a "
+                         "higher {metric} than the base", "; the model-collapse literature (replacing loops degrade)",
                          "the same rule for a loop trained on fresh real data only (fresh_fraction = 1), which must fail"),
-    "accumulate-beats-replace": ("beside the real data (accumulating them) ends, after {n} generations, with a lower {metric} than one that "
-                                 "replaces the data", "; the model-collapse literature (accumulating data avoids collapse)",
+    "accumulate-beats-replace": ("a self-consuming loop that accumulates its {sampler} samples beside the real data ends, after {n} generations, "
+                                 "with a lower {metric} than one that replaces the data", "; the model-collapse literature (accumulating data avoids collapse)",
                                  "the same rule with an independent replicate of the replacing loop (its own draws) in accumulate's place, "
                                  "which must fail"),
 }
@@ -274,7 +277,8 @@ for _name, _loop in LOOP_FAMILIES.items():
     for _claim, (_words, _source, _control) in LOOP_STATEMENTS.items():
         register_claim(Claim(
             name=f"neighbours-loop-{_claim}-{_name}",
-            statement=f"On {_loop.words} " + _words.format(n=GENERATIONS, metric=_loop.metric_words) + f", in {BAR:.0%} of seeds.",
+            statement=f"On {_loop.place}, " + _words.format(trains=_loop.trains, sampler=_loop.sampler_words, n=GENERATIONS, metric=_loop.metric_words)
+                      + f", in {BAR:.0%} of seeds.",
             source=_SOURCE + _source,
             rule=SignCount(BAR, LOOP_RULES[_claim].format(metric=_loop.metric_words)).rule(),
             control=_control, sweeps=_sweeps[_claim],

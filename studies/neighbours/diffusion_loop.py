@@ -3,9 +3,10 @@
 
 Generation 0 is the toy's base θ_r (``diffusion-cell``'s, trained on the seed's 1,000 real rows).
 Generation g + 1 starts from generation g and is trained on its set by full-batch Adam at the base's
-learning rate for ``steps_per_generation`` steps (a tenth of the base's by default; a warm start: retraining the MLP from scratch for
-the base's 10,000 steps at every generation would cost five times more for each loop).  Each
-generation is measured with the toy's neutral sampler (DDIM, ζ = 1): the FD to the target on the
+learning rate for ``steps_per_generation`` steps: a tenth of the base's by default, a warm start, since
+retraining the MLP from scratch for the base's 10,000 steps would cost ten times the training.  Each
+generation is measured with the toy's FD sampler (20-step DDIM at ζ = 1, as ``diffusion_fd_metric``;
+on that finite grid still a little mode-seeking): the FD to the target on the
 toy's evaluation points (one evaluation stream for every generation and form), the population
 denoising loss, and prdc precision and recall against fresh target rows.  No exact population
 gradient exists for this network, so no s is logged (``diffusion-cell`` holds the probe's s).
@@ -69,9 +70,9 @@ class DiffusionLoopCell:
 
 
 @experiment("diffusion-loop-cell", config=DiffusionLoopCell, results=results_of(
-    fd_by_generation="the FD to the target of each generation's neutral DDIM draws (0 = the base), on one evaluation stream",
+    fd_by_generation="the FD to the target of each generation's zeta = 1 DDIM draws (0 = the base), on one evaluation stream",
     loss_by_generation="the population denoising loss of each generation (regressed on the exact E[eps | x_t]: the loss up to a constant)",
-    precision_by_generation="prdc precision of each generation's neutral draws", recall_by_generation="prdc recall of each generation's neutral draws",
+    precision_by_generation="prdc precision of each generation's zeta = 1 draws", recall_by_generation="prdc recall of each generation's zeta = 1 draws",
     n_train_by_generation="rows each generation was trained on",
     fd_change="the last generation's FD minus the base's (positive: the loop degraded the model)",
     loss_change="the last generation's population loss minus the base's",

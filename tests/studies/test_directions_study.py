@@ -122,4 +122,5 @@ def test_the_image_cell_merges_along_each_arm_and_agrees_with_its_own_step_field
     for arm in ("random", "random_2"):
         assert r[f"dir_{arm}_norm_ratio"] == pytest.approx(1.0) and abs(r[f"dir_{arm}_cosine"]) < 0.1
     assert r["dir_step_compute"] == s["ft_steps"] * s["batch"] and r["dir_one_step_compute"] == s["n_synthetic"]
+    assert r["dir_first_order_compute"] == _image_probe(cfg.base(), "adam", 7, 0).real.shape[0]  # r_s on as many rows as r_d
     assert all(isinstance(r[f"dir_{a}_gain_loss"], float) and isinstance(r[f"dir_{a}_best_w_loss"], float) for a in ARMS)

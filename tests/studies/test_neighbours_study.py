@@ -153,9 +153,10 @@ def test_a_gain_of_nothing_neither_beats_random_nor_matches_the_guidance():
 
 
 def test_the_diffusion_toys_replacing_loop_collapses_and_its_real_data_loop_does_not():
-    """Development seed 100 at smoke (ζ = 1.1, 80 warm-started steps a generation): the replacing loop's FD went 0.086 → 2.1
-    → 3.5 in two generations and its recall 0.99 → 0.17; a loop on fresh real data only stayed within 0.05 of the base's FD
-    (ζ = 1.1 draws of the toy's 20-step DDIM have a tenth of the target's covariance: the knob is strong)."""
+    """Development seed 6 at smoke (ζ = 1.1, 80 warm-started steps a generation): the replacing loop's FD went 0.069 → 2.1
+    → 3.3 in two generations and its recall 0.99 → 0.06; a loop on fresh real data only ended 0.05 above the base's FD (0.10
+    at its worst generation).  ζ = 1.1 draws of the toy's 20-step DDIM have about a tenth of the target's covariance: the
+    knob is strong."""
     from studies.neighbours.diffusion_loop import DiffusionLoopCell, diffusion_loop_cell
 
     replace = diffusion_loop_cell(DiffusionLoopCell(generations=2), 6)
@@ -163,7 +164,7 @@ def test_the_diffusion_toys_replacing_loop_collapses_and_its_real_data_loop_does
     assert replace["fd_by_generation"][0] == real["fd_by_generation"][0]  # one base, one evaluation stream
     assert replace["n_train_by_generation"] == [1000] * 3  # the toy's n_base rows a generation
     assert replace["steps_per_generation_used"] == 80 and len(replace["loss_by_generation"]) == 3
-    assert replace["fd_change"] > 1.0 and abs(real["fd_change"]) < 0.3
+    assert replace["fd_change"] > 1.0 and abs(real["fd_change"]) < 0.15
     assert replace["recall_by_generation"][-1] < 0.5 < real["recall_by_generation"][-1]
     assert replace["loss_change"] > real["loss_change"]
 
@@ -177,7 +178,7 @@ def test_the_loop_judges_read_the_diffusion_toys_fd():
         return t
 
     e = nb.judge_loop({"replace": fd_loops(30, 2.0), "fresh_real": fd_loops(30, 0.0)}, claim="replace-degrades", family="diffusion")
-    assert e.test.outcome == PASS and e.control.outcome == FAIL and "median FD by generation" in e.notes and "s " not in e.notes
+    assert e.test.outcome == PASS and e.control.outcome == FAIL and "median FD by generation" in e.notes
     frames = {"replace": fd_loops(30, 2.0), "accumulate": fd_loops(30, 0.2), "replace_2": fd_loops(30, 2.0)}
     frames["replace_2"]["result.fd_change"] += np.random.default_rng(7).normal(0, 0.5, 30)
     e = nb.judge_loop(frames, claim="accumulate-beats-replace", family="diffusion")

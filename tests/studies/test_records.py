@@ -72,8 +72,8 @@ SMOKE = {
     "image-cell": [dict(best_w=True, w_values=[0.0, 1.0], directions=True)],
     "mixture-neighbours-cell": [{}, dict(sampler="std-temperature=1", arms=False)],
     "mixture-loop-cell": [dict(generations=1)],
-    "diffusion-neighbours-cell": [{}],
-    "diffusion-loop-cell": [dict(generations=1)],  # its neutral sampler (pixel-ar) adds only 'undefined', checked above
+    "diffusion-neighbours-cell": [{}],  # its neutral sampler (pixel-ar) adds only 'undefined', checked above
+    "diffusion-loop-cell": [dict(generations=1)],
 }
 
 

@@ -15,7 +15,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("default")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# one torch thread a pytest-xdist worker (the workers share the cores), else at most two
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
 
 #: NEON_TEST_DEVICE=cuda (cuda:N, mps, auto) runs the same suite with that device as torch's default
 #: device, so the tensors and modules every test creates live there; cpu (the default) changes nothing.

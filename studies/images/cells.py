@@ -62,7 +62,20 @@ from neon_theory.run.experiments import experiment
 from neon_theory.sampler_text import SAMPLER_NAMES, parse_sampler, sampler_text
 from neon_theory.samplers import Sharpening, Steps, TopK, undefined_at_neutral
 
-from ..common import AUTO_RESULTS, MEMOS, PROBE_RESULTS, auto_record, check_ws, clean, per_device, results_of, sampler_field
+from ..common import (
+    AUTO_RESULTS,
+    MEMOS,
+    PROBE_RESULTS,
+    auto_record,
+    check_ws,
+    clean,
+    direction_record,
+    direction_results,
+    per_device,
+    random_directions,
+    results_of,
+    sampler_field,
+)
 from ..presets import PRESETS
 from . import families  # noqa: F401  (registers the built-in families)
 from .family import IMAGE_FAMILIES, ImageFamily, parts
@@ -112,6 +125,10 @@ class ImageCell:
         auto_w (bool): also self-train on S and choose w without a metric search
             (:func:`neon_theory.autow.auto_w` on the held-out rows: the displacement w with its
             interval, and the three-point parabola), with the held-out loss and FID at each.
+        directions (bool): also self-train on S and merge along the direction study's arms
+            (:data:`neon_theory.directions.DIRECTION_ARMS`: the step, −αP r_s from the probe, one
+            full-batch Adam step on S at lr α, two random directions), each scaled to the step's
+            norm, with Brent's best w on the held-out loss along each (``dir_*`` fields).
         network (str): ``unet`` (the family's own network: the project's
             :class:`~toy_models.images.unet.TimeUNet`, or the pixel transformer) or, where the family
             takes it (diffusion, flow), ``diffusers`` (a randomly initialised ``diffusers.UNet2DModel`` of
@@ -144,6 +161,7 @@ class ImageCell:
     best_w: bool = False
     w_values: tuple = ()
     auto_w: bool = False
+    directions: bool = False
     precision: str = "float32"
     network: str = "unet"
     compile: str = "off"
@@ -189,14 +207,19 @@ class ImageCell:
         object.__setattr__(self, "w_values", check_ws("w_values", self.w_values))
         check_int("estimator_rep", self.estimator_rep, lo=0)
         check_int("held_out_draw", self.held_out_draw, lo=0)
-        for name in ("best_w", "auto_w"):
+        for name in ("best_w", "auto_w", "directions"):
             check_bool(name, getattr(self, name))
-        if (self.best_w or self.w_values or self.auto_w) and self.preconditioner != "adam":
-            raise ValueError("best_w, w_values and auto_w fine-tune with Adam, whose geometry is preconditioner='adam'; "
+        if self.fine_tunes and self.preconditioner != "adam":
+            raise ValueError("best_w, w_values, auto_w and directions fine-tune with Adam, whose geometry is preconditioner='adam'; "
                              f"got preconditioner={self.preconditioner!r} (the identity P-cosine needs neither)")
         if fam.max_values is not None and self.tokens > fam.max_values:
             raise ValueError(f"the {self.family} family samples at most {fam.max_values} values an image (one at a time): "
                              f"{self.data} at size {self.size} is {self.tokens} tokens; use a smaller size")
+
+    @property
+    def fine_tunes(self) -> bool:
+        """Whether the cell self-trains on S (anything beyond s and the P-cosine)."""
+        return bool(self.best_w or self.w_values or self.auto_w or self.directions)
 
     @property
     def fam(self) -> ImageFamily:
@@ -582,6 +605,25 @@ def _auto_fields(cfg: ImageCell, model, theta_s, metrics: tuple, seed: int, eval
     return auto_record(model, theta_s, _held_out_rows(cfg, cfg.held_out_draw), on, line, precision=lambda: _precision(cfg.precision))
 
 
+def _direction_fields(cfg: ImageCell, model, theta_s, fine_tune: tuple, held_out_loss, seeds: tuple) -> dict:
+    """The direction study's arms (:func:`studies.common.direction_record`) on the held-out loss: the step,
+    −αP r_s, one full-batch Adam step on S at lr α, and two random directions; ``fine_tune`` = (S, α, P r_s, the rows
+    r_s was estimated on).
+    Only the loss: the FID of five searches a cell is what the image arm cannot afford on a CPU."""
+    from neon_theory.directions import one_step_direction
+    from neon_theory.neon import step_displacement
+
+    S, alpha, P_r_s, rows = fine_tune
+    seed, eval_seed = seeds
+    s = IMAGE_PRESETS[cfg.preset]
+    step = step_displacement(model, theta_s)
+    directions = {"step": step, "first-order": -alpha * P_r_s.to(step),
+                  "one-step": one_step_direction(model, S, alpha, optimizer="adam", generator=generator(seed, f"image-dir-one-step/{cfg.stream()}")),
+                  **random_directions(step, seed, f"image-dir-random/{cfg.stream()}")}
+    compute = {"step": s["ft_steps"] * min(s["batch"], S.shape[0]), "first-order": rows, "one-step": S.shape[0]}
+    return direction_record(model, directions, {"loss": (held_out_loss, eval_seed)}, {"loss": (s["bracket"], s["xtol"])}, compute)
+
+
 #: the two metrics image-cell searches w on, as named in its result fields
 SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images"}
 
@@ -615,6 +657,7 @@ SEARCHED = {"loss": "the held-out loss", "fid": "FID against the held-out images
     first_order_w_neon="the same along Thm B.1's step -alpha P r_s",
     first_order_resolved_step="the smallest |w| at which a float32 loss resolves the change along the step (the domain's lower end)",
     first_order_resolved_neon="the same along -alpha P r_s",
+    **direction_results({"loss": "the held-out loss"}),
 ))
 def image_cell(cfg: ImageCell, seed: int) -> dict:
     from neon_theory.gradients import hessian_vector_product
@@ -627,7 +670,7 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
     eval_seed = child_seed(seed, "image-eval")  # one evaluation stream per seed: common across w and across sampler settings
     out = {"sharpening": cfg.sharpening(), "held_out_loss": held_out_loss(model, torch.Generator().manual_seed(eval_seed))}
     neutral = out["sharpening"] == Sharpening.NEUTRAL.value  # s, the cosine and w* are None there
-    if not (cfg.best_w or cfg.w_values or cfg.auto_w):
+    if not cfg.fine_tunes:
         with _precision(cfg.precision):
             rep = probe.report(cfg)
         return clean(undefined_at_neutral({**out, **report_fields(rep)}, neutral))
@@ -651,6 +694,9 @@ def image_cell(cfg: ImageCell, seed: int) -> dict:
 
             directions = {"step": step_displacement(model, theta_s), "neon": -alpha * probe.P.apply(synthetic.mean).double()}
             out.update(_first_order_domain(model, directions, held_out_loss, eval_seed))
+        if cfg.directions:
+            out.update(_direction_fields(cfg, model, theta_s, (S, alpha, probe.P.apply(synthetic.mean), probe.real.shape[0]), held_out_loss,
+                                          (seed, eval_seed)))
     if cfg.best_w:
         generated: list = []
         fid_logged = _metrics(cfg, features=generated)[1]

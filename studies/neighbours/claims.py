@@ -8,12 +8,13 @@
   gains on the sample metric (the mixture's W₂, the toy's FD), each at its best ω or w: the same
   training, twice the sampling evaluations.  To first order in the step the two are one move (the
   merged network's output is (1 + w)ε̂_r − wε̂_s + O(w²‖Δ‖²)).  Control: the random direction in Neon's place.
-- ``neighbours-loop-replace-degrades-mixture``: a self-consuming loop that replaces its data with its
-  own mode-seeking samples (τ = 0.7) ends, after 5 generations, with a higher population NLL than the
-  base (the model-collapse literature's claim).  Control: the same loop fed fresh real data only.
-- ``neighbours-loop-accumulate-beats-replace-mixture``: accumulating the synthetic sets beside the real
-  data ends with a lower NLL than replacing them (the literature's remedy).  Control: an independent
-  replicate of the replacing loop (its own draws) in accumulate's place.
+- ``neighbours-loop-replace-degrades-L``: a self-consuming loop that replaces its data with its
+  own mode-seeking samples (the mixture: τ = 0.7, refitted; the diffusion toy: ζ = 1.1, warm-started)
+  ends, after 5 generations, with a higher population NLL (the mixture) or FD (the diffusion toy) than
+  the base (the model-collapse literature's claim).  Control: the same loop fed fresh real data only.
+- ``neighbours-loop-accumulate-beats-replace-L``: accumulating the synthetic sets beside the real
+  data ends with a lower NLL or FD than replacing them (the literature's remedy).  Control: an
+  independent replicate of the replacing loop (its own draws) in accumulate's place.
 - ``neighbours-budget-summed-lr-mixture``: the budget is the summed learning rate: a triangular ramp at
   twice the peak rate (the same summed rate) has a best w on the NLL within [0.8, 1.25]× of the
   constant rate's.  Control: the ramp at the constant's peak rate (same steps and peak, half the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -37,6 +39,7 @@ from ..scoring import BAND, beats, listing, ok_rows, per_seed, scoring_seeds, se
 
 BAR = 0.8
 TAU = 0.7  # the mixture's mode-seeking sampler (each component's std × 0.7)
+DIFFUSION_ZETA = 1.1  # the diffusion toy's published mode-seeking score scale
 GENERATIONS = 5
 #: the summed-rate band: the ramp's best w over the constant's
 BUDGET_BAND = (0.8, 1.25)
@@ -56,9 +59,34 @@ def diffusion_spec(preset: str) -> SweepSpec:
                      fixed={"preset": preset})
 
 
-def loop_spec(preset: str, **fixed) -> SweepSpec:
-    return SweepSpec("mixture-loop-cell", grid={"sampler": [f"std-temperature={TAU}"]}, seeds=scoring_seeds(preset, paper=30, smoke=1),
+def loop_spec(preset: str, *, family: str = "mixture", **fixed) -> SweepSpec:
+    """A loop family's cells (:data:`LOOP_FAMILIES`) at its mode-seeking sampler, 5 generations, 30 scoring seeds (1 at smoke)."""
+    fam = LOOP_FAMILIES[family]
+    return SweepSpec(fam.experiment, grid={"sampler": [fam.sampler]}, seeds=scoring_seeds(preset, paper=30, smoke=1),
                      fixed={"preset": preset, "generations": GENERATIONS, **fixed})
+
+
+@dataclass(frozen=True)
+class LoopFamily:
+    """A family's self-consuming loops: where (words), how a generation is trained on its set (words), its cell, its
+    mode-seeking sampler (the cell's text, and in words) and the quality it judges (the record's ``METRIC_change`` and
+    ``METRIC_by_generation``, and in words)."""
+
+    place: str
+    trains: str
+    experiment: str
+    sampler: str
+    sampler_words: str
+    metric: str
+    metric_words: str
+
+
+LOOP_FAMILIES = {
+    "mixture": LoopFamily("the exact 2-D mixture", "refits each generation to", "mixture-loop-cell", f"std-temperature={TAU}", f"τ = {TAU}",
+                          "nll", "population NLL"),
+    "diffusion": LoopFamily("the official diffusion toy", "trains each generation (warm-started, full-batch Adam) on", "diffusion-loop-cell",
+                            f"score-scale={DIFFUSION_ZETA}", f"ζ = {DIFFUSION_ZETA}", "fd", "FD to the target"),
+}
 
 
 #: per family: its words, its sweep, (the loss's result tag, words), (the sample metric's tag, words)
@@ -144,35 +172,37 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, column: str, edge: str | None = No
     return pair
 
 
-def _loop_notes(frames: dict) -> str:
+def _loop_notes(frames: dict, metric: str) -> str:
     parts = []
     for name, frame in frames.items():
         rows = ok_rows(frame)
         if not len(rows):
             continue
-        nll = pd.DataFrame(rows["result.nll_by_generation"].tolist())
-        recall = pd.DataFrame(rows["result.recall_by_generation"].tolist())
-        s = pd.DataFrame(rows["result.s_by_generation"].tolist())
-        parts.append(f"{name}: median NLL by generation {', '.join(f'{v:.3g}' for v in nll.median())}; recall {recall.median().iloc[0]:.3f} → "
-                     f"{recall.median().iloc[-1]:.3f}; s {s.median().iloc[0]:+.3g} → {s.median().iloc[-1]:+.3g}")
+        by = {k: pd.DataFrame(rows[f"result.{k}_by_generation"].tolist()).median() for k in (metric, "recall", "s") if f"result.{k}_by_generation" in rows}
+        text = f"{name}: median {metric.upper()} by generation {', '.join(f'{v:.3g}' for v in by[metric])}; recall {by['recall'].iloc[0]:.3f} → " \
+               f"{by['recall'].iloc[-1]:.3f}"
+        if "s" in by:
+            text += f"; s {by['s'].iloc[0]:+.3g} → {by['s'].iloc[-1]:+.3g}"
+        parts.append(text)
     return "; ".join(parts)
 
 
-def judge_loop(frames: dict, *, claim: str) -> Evidence:
-    rule = SignCount(BAR, LOOP_RULES[claim])
+def judge_loop(frames: dict, *, claim: str, family: str = "mixture") -> Evidence:
+    metric = LOOP_FAMILIES[family].metric
+    rule = SignCount(BAR, LOOP_RULES[claim].format(metric=LOOP_FAMILIES[family].metric_words))
+    column = f"result.{metric}_change"
     if claim == "replace-degrades":
         def degrades(frame):
-            return [_finite(v) and v > 0 for v in ok_rows(frame)["result.nll_change"]]
+            return [_finite(v) and v > 0 for v in ok_rows(frame)[column]]
         test, control = rule.judge(degrades(frames["replace"])), rule.judge(degrades(frames["fresh_real"]))
         seeds = seed_list(ok_rows(frames["replace"]))
     else:
         def lower(pair):
             return [_finite(a, b) and a < b for a, b in zip(pair["a"], pair["b"])]
-        column = "result.nll_change"
         test = rule.judge(lower(_paired(frames["accumulate"], frames["replace"], column)))
         control = rule.judge(lower(_paired(frames["replace_2"], frames["replace"], column)))
         seeds = seed_list(ok_rows(frames["accumulate"]))
-    return Evidence(test, control, seeds=seeds, notes=_loop_notes(frames))
+    return Evidence(test, control, seeds=seeds, notes=_loop_notes(frames, metric))
 
 
 def judge_budget(frames: dict) -> Evidence:
@@ -193,8 +223,8 @@ def judge_budget(frames: dict) -> Evidence:
 
 
 LOOP_RULES = {
-    "replace-degrades": "fraction of seeds where the replacing loop's population NLL after 5 generations exceeds the base's",
-    "accumulate-beats-replace": "fraction of seeds where the accumulating loop ends with a lower population NLL than the replacing one",
+    "replace-degrades": "fraction of seeds where the replacing loop's {metric} after 5 generations exceeds the base's",
+    "accumulate-beats-replace": "fraction of seeds where the accumulating loop ends with a lower {metric} than the replacing one",
 }
 TEST = "tests/studies/test_neighbours_study.py::"
 _SOURCE = "this toolkit's question beyond the paper: Neon beside its neighbours (SIMS-style self-guidance; self-consuming loops)"
@@ -222,29 +252,39 @@ for _name, (_words, _spec, (_loss, _loss_words), (_metric, _metric_words)) in FA
         test=TEST + "test_guidance_matches_neon_reads_the_sample_metric_and_names_the_failing_cells",
     ))
 
-register_claim(Claim(
-    name="neighbours-loop-replace-degrades-mixture",
-    statement=f"On the exact 2-D mixture, a self-consuming loop that refits each generation to its predecessor's τ = {TAU} samples only "
-              f"ends, after {GENERATIONS} generations, with a higher population NLL than the base, in {BAR:.0%} of seeds.",
-    source=_SOURCE + "; the model-collapse literature (replacing loops degrade)",
-    rule=SignCount(BAR, LOOP_RULES["replace-degrades"]).rule(),
-    control="the same rule for a loop refitted on fresh real data only (fresh_fraction = 1), which must fail",
-    sweeps={"replace": functools.partial(loop_spec, form="replace"), "fresh_real": functools.partial(loop_spec, form="fresh", fresh_fraction=1.0)},
-    judge=functools.partial(judge_loop, claim="replace-degrades"), order=97, figure="neighbours-loops",
-    test=TEST + "test_a_replacing_loop_at_a_mode_seeking_sampler_collapses_and_a_real_data_loop_does_not",
-))
-register_claim(Claim(
-    name="neighbours-loop-accumulate-beats-replace-mixture",
-    statement=f"On the exact 2-D mixture, a self-consuming loop that accumulates its τ = {TAU} samples beside the real data ends, after "
-              f"{GENERATIONS} generations, with a lower population NLL than one that replaces the data, in {BAR:.0%} of seeds.",
-    source=_SOURCE + "; the model-collapse literature (accumulating data avoids collapse)",
-    rule=SignCount(BAR, LOOP_RULES["accumulate-beats-replace"]).rule(),
-    control="the same rule with an independent replicate of the replacing loop (its own draws) in accumulate's place, which must fail",
-    sweeps={"replace": functools.partial(loop_spec, form="replace"), "accumulate": functools.partial(loop_spec, form="accumulate"),
-            "replace_2": functools.partial(loop_spec, form="replace", stream=1)},
-    judge=functools.partial(judge_loop, claim="accumulate-beats-replace"), order=97, figure="neighbours-loops",
-    test=TEST + "test_the_loop_judges_on_made_up_loops",
-))
+LOOP_STATEMENTS = {
+    "replace-degrades": ("a self-consuming loop that {trains} its predecessor's {sampler} samples only ends, after {n} generations, with a "
+                         "higher {metric} than the base", "; the model-collapse literature (replacing loops degrade)",
+                         "the same rule for a loop trained on fresh real data only (fresh_fraction = 1), which must fail"),
+    "accumulate-beats-replace": ("a self-consuming loop that accumulates its {sampler} samples beside the real data ends, after {n} generations, "
+                                 "with a lower {metric} than one that replaces the data", "; the model-collapse literature (accumulating data avoids collapse)",
+                                 "the same rule with an independent replicate of the replacing loop (its own draws) in accumulate's place, "
+                                 "which must fail"),
+}
+LOOP_TESTS = {
+    "mixture": {"replace-degrades": "test_a_replacing_loop_at_a_mode_seeking_sampler_collapses_and_a_real_data_loop_does_not",
+                "accumulate-beats-replace": "test_the_loop_judges_on_made_up_loops"},
+    "diffusion": {"replace-degrades": "test_the_diffusion_toys_replacing_loop_collapses_and_its_real_data_loop_does_not",
+                  "accumulate-beats-replace": "test_the_loop_judges_read_the_diffusion_toys_fd"},
+}
+for _name, _loop in LOOP_FAMILIES.items():
+    _spec = functools.partial(loop_spec, family=_name)
+    _sweeps = {
+        "replace-degrades": {"replace": functools.partial(_spec, form="replace"), "fresh_real": functools.partial(_spec, form="fresh", fresh_fraction=1.0)},
+        "accumulate-beats-replace": {"replace": functools.partial(_spec, form="replace"), "accumulate": functools.partial(_spec, form="accumulate"),
+                                     "replace_2": functools.partial(_spec, form="replace", stream=1)},
+    }
+    for _claim, (_words, _source, _control) in LOOP_STATEMENTS.items():
+        register_claim(Claim(
+            name=f"neighbours-loop-{_claim}-{_name}",
+            statement=f"On {_loop.place}, " + _words.format(trains=_loop.trains, sampler=_loop.sampler_words, n=GENERATIONS, metric=_loop.metric_words)
+                      + f", in {BAR:.0%} of seeds.",
+            source=_SOURCE + _source,
+            rule=SignCount(BAR, LOOP_RULES[_claim].format(metric=_loop.metric_words)).rule(),
+            control=_control, sweeps=_sweeps[_claim],
+            judge=functools.partial(judge_loop, claim=_claim, family=_name), order=97, figure="neighbours-loops" if _name == "mixture" else "",
+            test=TEST + LOOP_TESTS[_name][_claim],
+        ))
 register_claim(Claim(
     name="neighbours-budget-summed-lr-mixture",
     statement=f"On the exact 2-D mixture (SGD, τ = {TAU}), the fine-tuning budget is its summed learning rate: a triangular ramp at twice "

@@ -168,7 +168,7 @@ def test_the_architecture_page_lists_every_module_with_its_imports():
 #: the study packages a study may import besides its own and the shared modules (docs/architecture.md)
 SHARED_STUDY_MODULES = {"common", "presets", "official", "drawing", "scoring"}
 STUDY_IMPORTS = {"catalogue": "any", "bench": "any", "plane": {"official_ar"}, "autow": {"gaussian", "official_ar", "official_diffusion", "images"},
-                 "directions": {"official_ar", "official_diffusion"}, "neighbours": {"official_diffusion"}}
+                 "directions": {"official_ar", "official_diffusion", "images"}, "neighbours": {"official_diffusion"}}
 
 
 def test_a_study_imports_no_other_study_but_the_shared_modules():

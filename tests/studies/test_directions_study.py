@@ -88,7 +88,11 @@ def test_every_family_registers_three_claims_with_specs_at_every_preset():
         for preset in ("smoke", "paper"):
             spec = fam.spec(preset)
             assert spec.fixed["directions"] is True and min(spec.seeds) >= 100
-            assert len(spec.seeds) == (30 if preset == "paper" else 1 if family != "gaussian" else 2)
+            images = family.startswith("images-")
+            assert len(spec.seeds) == ((10 if images else 30) if preset == "paper" else 1 if family != "gaussian" else 2)
+            if images:  # the mode-seeking setting only, at the image claims' preset
+                assert spec.fixed["preset"] == ("smoke" if preset == "smoke" else "reduced") and len(spec.grid["sampler"]) == 1
+                assert spec.grid["sampler"][0] in ("guidance=3.0", "temperature=0.7")
 
 
 def test_the_random_control_passes_when_one_random_direction_dwarfs_the_other():
@@ -97,3 +101,26 @@ def test_the_random_control_passes_when_one_random_direction_dwarfs_the_other():
     t = _table(30, {"step": 1.0, "first_order": 0.5, "one_step": 0.8, "random": 0.1, "random_2": 0.5})
     e = dirs.judge({"cells": t}, family="ar", claim="step-beats-random")
     assert e.test.outcome == PASS and e.control.outcome == PASS and verdict(e) == "inconclusive"
+
+
+def test_the_image_cell_merges_along_each_arm_and_agrees_with_its_own_step_fields():
+    """pixel-ar at smoke size, seed 7: −αP r_s's cosine to the step is the cell's displacement_cosine, computed apart
+    (to 1e-9); one Adam step on all of S moves every parameter with a nonzero gradient by α·g/(|g| + ε), so its norm is
+    α·√p at most and, in a net whose every weight gets a gradient, within 1% of it; the random arms have the step's
+    norm and a small cosine to it in thousands of parameters."""
+    from neon_theory.params import num_parameters
+    from studies.images.cells import IMAGE_PRESETS, ImageCell, _image_probe, image_cell
+
+    cfg = ImageCell(family="pixel-ar", sampler="temperature=0.7", preset="smoke", directions=True)
+    r = image_cell(cfg, 7)
+    s = IMAGE_PRESETS["smoke"]
+    assert r["dir_first_order_cosine"] == pytest.approx(r["displacement_cosine"], abs=1e-9)
+    assert r["dir_step_cosine"] == pytest.approx(1.0) and r["dir_step_norm_ratio"] == pytest.approx(1.0)
+    p = num_parameters(_image_probe(cfg.base(), "adam", 7, 0).model.module)
+    one_step_norm = r["dir_one_step_norm_ratio"] * r["displacement_norm"]
+    assert 0.99 * r["alpha"] * p**0.5 < one_step_norm <= r["alpha"] * p**0.5 * (1 + 1e-6)
+    for arm in ("random", "random_2"):
+        assert r[f"dir_{arm}_norm_ratio"] == pytest.approx(1.0) and abs(r[f"dir_{arm}_cosine"]) < 0.1
+    assert r["dir_step_compute"] == s["ft_steps"] * s["batch"] and r["dir_one_step_compute"] == s["n_synthetic"]
+    assert r["dir_first_order_compute"] == _image_probe(cfg.base(), "adam", 7, 0).real.shape[0]  # r_s on as many rows as r_d
+    assert all(isinstance(r[f"dir_{a}_gain_loss"], float) and isinstance(r[f"dir_{a}_best_w_loss"], float) for a in ARMS)

@@ -69,10 +69,11 @@ SMOKE = {
     "diffusion-cell": [dict(best_w=True), dict(sampler="score-scale=1")],
     "flow-cell": [{}],
     "plane-cell": [{}],
-    "image-cell": [dict(best_w=True, w_values=[0.0, 1.0])],
+    "image-cell": [dict(best_w=True, w_values=[0.0, 1.0], directions=True)],
     "mixture-neighbours-cell": [{}, dict(sampler="std-temperature=1", arms=False)],
     "mixture-loop-cell": [dict(generations=1)],
     "diffusion-neighbours-cell": [{}],  # its neutral sampler (pixel-ar) adds only 'undefined', checked above
+    "diffusion-loop-cell": [dict(generations=1)],
 }
 
 
